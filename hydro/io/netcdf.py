@@ -1,0 +1,406 @@
+"""The one CF-1.11 / ACDD-1.3 NetCDF writer of the package.
+
+Every file hydro writes goes through :func:`write_netcdf`: global attributes (ACDD), variable
+attributes from the vocabulary table, a ``grid_mapping`` with ``crs_wkt`` that GDAL and
+rioxarray read back (both ``GeoTransform`` and CF x/y attributes, see design note netcdf.md §2),
+no ``_FillValue`` on coordinates and bounds, zlib compression with map-sized chunks, provenance,
+and an atomic write (temporary file in the same directory, then ``os.replace``).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from hydro.errors import InputMissingError, OutputError
+from hydro.vocabulary import VOCABULARY
+
+__all__ = ["write_netcdf", "sha256_file", "atomic_path", "CONVENTIONS", "STANDARD_NAME_VOCABULARY", "replace_atomically"]
+
+logger = logging.getLogger(__name__)
+
+CONVENTIONS = "CF-1.11, ACDD-1.3"
+STANDARD_NAME_VOCABULARY = "CF Standard Name Table v93"
+#: default ACDD attributes (override per call)
+DEFAULT_GLOBAL_ATTRS: dict[str, str] = {
+    "institution": "hydro open-source project",
+    "creator_name": "hydro",
+    "creator_type": "group",
+    "creator_url": "https://pypi.org/project/hydro-kaltim/",
+    "creator_email": "hydro-kaltim@users.noreply.github.com",
+    "publisher_name": "hydro",
+    "publisher_type": "group",
+    "publisher_url": "https://pypi.org/project/hydro-kaltim/",
+    "publisher_email": "hydro-kaltim@users.noreply.github.com",
+    "license": "CC-BY-4.0 (model outputs); inputs keep their own terms",
+    "naming_authority": "id.hydro-kaltim",
+    "processing_level": "model output",
+    "project": "hydro: flood and water-sharing hydrology for Balikpapan and neighbouring regions",
+    "keywords_vocabulary": "GCMD Science Keywords",
+    "keywords": "EARTH SCIENCE > TERRESTRIAL HYDROSPHERE > SURFACE WATER",
+    "acknowledgement": "Built with numpy, xarray, rasterio, numba and netCDF4.",
+    "references": "https://pypi.org/project/hydro-kaltim/",
+    "comment": "Written by the hydro package.",
+    "product_version": "1",
+    "contributor_name": "hydro developers",
+    "contributor_role": "developer",
+    "creator_institution": "hydro open-source project",
+    "publisher_institution": "hydro open-source project",
+    "program": "hydro",
+    "metadata_link": "https://pypi.org/project/hydro-kaltim/",
+    "platform": "Models/Analyses > Hydrological Models",
+    "platform_vocabulary": "GCMD Platform Keywords",
+    "instrument": "Computer > Computer",
+    "instrument_vocabulary": "GCMD Instrument Keywords",
+}
+_MAP_CHUNK_BYTES = 2 * 2**20
+
+
+def sha256_file(path: str | os.PathLike[str], blocksize: int = 2**20) -> str:
+    """sha256 hex digest of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(blocksize), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def atomic_path(path: Path) -> Path:
+    """Temporary name in the same directory as ``path`` (same filesystem, so ``os.replace`` is atomic)."""
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
+def replace_atomically(tmp: Path, final: Path) -> None:
+    """fsync ``tmp`` and rename it over ``final``."""
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, final)
+
+
+def _iso(t: Any) -> str:
+    return pd.Timestamp(t).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _iso_duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    d, rem = divmod(seconds, 86400)
+    h, rem = divmod(rem, 3600)
+    m, s = divmod(rem, 60)
+    out = "P" + (f"{d}D" if d else "")
+    if h or m or s or not d:
+        out += "T" + (f"{h}H" if h else "") + (f"{m}M" if m else "") + (f"{s}S" if s or not (h or m) else "")
+    return out
+
+
+def _is_grid(ds: xr.Dataset) -> bool:
+    return "x" in ds.dims and "y" in ds.dims and ds.rio.crs is not None
+
+
+def _grid_attrs(ds: xr.Dataset, latlon: bool | None) -> tuple[xr.Dataset, dict[str, Any]]:
+    """CRS, transform, x/y attributes and bounds, optional 2-D lat/lon, ACDD geospatial attributes."""
+    from pyproj import CRS, Transformer
+
+    crs = CRS.from_wkt(ds.rio.crs.to_wkt())
+    transform = ds.rio.transform(recalc=False)
+    # rioxarray writes spatial_ref with crs_wkt, spatial_ref, CF grid-mapping attrs and GeoTransform
+    ds = ds.rio.write_crs(crs).rio.write_transform(transform)
+    ny, nx = ds.sizes["y"], ds.sizes["x"]
+    xb = transform.c + transform.a * np.arange(nx + 1)
+    yb = transform.f + transform.e * np.arange(ny + 1)
+    if crs.is_geographic:
+        xattrs = dict(standard_name="longitude", long_name="longitude of cell centre", units="degrees_east", axis="X")
+        yattrs = dict(standard_name="latitude", long_name="latitude of cell centre", units="degrees_north", axis="Y")
+    else:
+        xattrs = dict(standard_name="projection_x_coordinate", long_name="x coordinate of cell centre", units="m", axis="X")
+        yattrs = dict(standard_name="projection_y_coordinate", long_name="y coordinate of cell centre", units="m", axis="Y")
+    ds["x"].attrs = {**xattrs, "bounds": "x_bnds"}
+    ds["y"].attrs = {**yattrs, "bounds": "y_bnds"}
+    ds["x_bnds"] = (("x", "nv"), np.stack([xb[:-1], xb[1:]], axis=1))
+    ds["y_bnds"] = (("y", "nv"), np.stack([yb[:-1], yb[1:]], axis=1))
+    # ACDD extent in WGS84 (cell centres: the checker compares with the lat/lon values)
+    xc = np.asarray(ds["x"].values, float)
+    yc = np.asarray(ds["y"].values, float)
+    xb_c, yb_c = xb, yb
+    xb, yb = np.r_[xc[0], xc[-1]], np.r_[yc[0], yc[-1]]
+    corners_x = np.array([xb[0], xb[-1], xb[-1], xb[0]])
+    corners_y = np.array([yb[0], yb[0], yb[-1], yb[-1]])
+    if crs.is_geographic:
+        lon_c, lat_c = corners_x, corners_y
+    else:
+        tr = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+        # densify the boundary so the lat/lon box encloses the whole grid
+        t = np.linspace(0, 1, 21)
+        bx = np.concatenate([xb[0] + (xb[-1] - xb[0]) * t, np.full(21, xb[-1]), xb[-1] - (xb[-1] - xb[0]) * t, np.full(21, xb[0])])
+        by = np.concatenate([np.full(21, yb[0]), yb[0] + (yb[-1] - yb[0]) * t, np.full(21, yb[-1]), yb[-1] - (yb[-1] - yb[0]) * t])
+        lon_c, lat_c = tr.transform(bx, by)
+    geo: dict[str, Any] = {
+        "geospatial_lat_min": float(np.min(lat_c)),
+        "geospatial_lat_max": float(np.max(lat_c)),
+        "geospatial_lon_min": float(np.min(lon_c)),
+        "geospatial_lon_max": float(np.max(lon_c)),
+        "geospatial_lat_units": "degrees_north",
+        "geospatial_lon_units": "degrees_east",
+        "geospatial_bounds_crs": "EPSG:4326",
+    }
+    geo["geospatial_bounds"] = (
+        "POLYGON(({a} {b}, {a} {d}, {c} {d}, {c} {b}, {a} {b}))".format(
+            a=geo["geospatial_lat_min"], b=geo["geospatial_lon_min"], c=geo["geospatial_lat_max"], d=geo["geospatial_lon_max"]
+        )
+    )
+    xb, yb = xb_c, yb_c
+    if crs.is_geographic:
+        geo["geospatial_lat_resolution"] = f"{abs(transform.e)} degrees"
+        geo["geospatial_lon_resolution"] = f"{abs(transform.a)} degrees"
+    else:
+        geo["geospatial_lat_resolution"] = f"{abs(transform.e)} m"
+        geo["geospatial_lon_resolution"] = f"{abs(transform.a)} m"
+    if latlon is None:
+        latlon = ny * nx <= 4_000_000
+    if latlon and not crs.is_geographic:
+        tr = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+        xx, yy = np.meshgrid(ds["x"].values, ds["y"].values)
+        lon, lat = tr.transform(xx, yy)
+        ds = ds.assign_coords(
+            lat=(("y", "x"), lat.astype(np.float64), dict(standard_name="latitude", long_name="latitude", units="degrees_north")),
+            lon=(("y", "x"), lon.astype(np.float64), dict(standard_name="longitude", long_name="longitude", units="degrees_east")),
+        )
+    return ds, geo
+
+
+def _time_attrs(ds: xr.Dataset, encoding: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if "time" not in ds.variables:
+        return out
+    t = pd.to_datetime(np.atleast_1d(ds["time"].values))
+    ds["time"].attrs.update(standard_name="time", long_name="time", axis="T")
+    ds["time"].attrs.setdefault("units_metadata", "leap_seconds: none")
+    ds["time"].attrs.pop("units", None)
+    ds["time"].attrs.pop("calendar", None)
+    encoding.setdefault("time", {}).update(
+        units=f"hours since {t[0].strftime('%Y-%m-%d %H:%M:%S')}" if len(t) else "hours since 1970-01-01 00:00:00",
+        calendar="standard",
+        dtype="float64",
+    )
+    if len(t):
+        start = t[0]
+        end = t[-1]
+        if "time_bnds" in ds.variables:
+            tb = pd.to_datetime(np.asarray(ds["time_bnds"].values).ravel())
+            encoding.setdefault("time_bnds", {}).update(units=encoding["time"]["units"], calendar="standard", dtype="float64")
+            ds["time"].attrs["bounds"] = "time_bnds"
+        out["time_coverage_start"] = _iso(start)
+        out["time_coverage_end"] = _iso(end)
+        out["time_coverage_duration"] = _iso_duration((end - start).total_seconds())
+        if len(t) > 1:
+            out["time_coverage_resolution"] = _iso_duration(float(np.median(np.diff(t.values).astype("timedelta64[s]").astype(float))))
+    return out
+
+
+def _chunks(shape: tuple[int, ...], dims: tuple[str, ...], itemsize: int) -> tuple[int, ...] | None:
+    if not shape or int(np.prod(shape)) * itemsize < _MAP_CHUNK_BYTES // 2:
+        return None
+    chunks = list(shape)
+    for i, d in enumerate(dims):
+        if d not in ("x", "y"):
+            chunks[i] = 1
+    # shrink the spatial chunk to ~2 MiB
+    while int(np.prod(chunks)) * itemsize > _MAP_CHUNK_BYTES:
+        i = int(np.argmax(chunks))
+        chunks[i] = max(1, (chunks[i] + 1) // 2)
+    return tuple(int(c) for c in chunks)
+
+
+def write_netcdf(
+    ds: xr.Dataset | xr.DataArray,
+    path: str | os.PathLike[str],
+    *,
+    title: str | None = None,
+    summary: str | None = None,
+    attrs: Mapping[str, Any] | None = None,
+    parameters: Mapping[str, Any] | None = None,
+    input_files: Iterable[str | os.PathLike[str]] = (),
+    complevel: int = 4,
+    latlon: bool | None = None,
+    float64_state: bool = False,
+) -> Path:
+    """Write a Dataset as CF-1.11 / ACDD-1.3 NetCDF-4, atomically.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset or DataArray
+        Gridded data on ``(…, y, x)`` with a rioxarray CRS/transform, or a DSG dataset built by
+        :func:`hydro.io.timeseries_dataset`. Variables named in the vocabulary get its
+        attributes and on-disk encoding; other variables keep theirs.
+    path : path-like
+        Target file; its directory must exist (or be creatable).
+    title, summary : str
+        ACDD title and summary (defaults are derived from the variables).
+    attrs : mapping
+        Further global attributes (override the defaults, e.g. ``id`` = run id).
+    parameters : mapping
+        Model parameters recorded as JSON in ``hydro_parameters``.
+    input_files : iterable of paths
+        Recorded with sha256 checksums in ``hydro_input_files``.
+    complevel : int
+        zlib level (0 = no compression; shuffle on).
+    latlon : bool, optional
+        Add 2-D ``lat``/``lon`` auxiliary coordinates for projected grids (default: when the grid
+        has at most 4 M cells; needed for the ACDD extent check).
+    float64_state : bool
+        Keep float64 data as float64 (state files); otherwise the vocabulary dtype is used.
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+
+    Raises
+    ------
+    OutputError
+        The file cannot be written (nothing is left behind).
+    """
+    from hydro import __version__
+
+    if isinstance(ds, xr.DataArray):
+        ds = ds.to_dataset(name=ds.name or "data")
+    ds = ds.copy(deep=False)
+    path = Path(path)
+    encoding: dict[str, dict[str, Any]] = {}
+    global_attrs: dict[str, Any] = dict(DEFAULT_GLOBAL_ATTRS)
+    global_attrs.update({k: v for k, v in ds.attrs.items() if not k.startswith("_")})
+
+    for name in list(ds.data_vars):
+        var = ds[name]
+        voc = VOCABULARY.get(str(var.attrs.get("hydro_name", name)), None)
+        enc: dict[str, Any] = {}
+        if voc is not None:
+            for key, value in voc.items():
+                if key not in ("dtype", "fill"):
+                    var.attrs.setdefault(key, value)
+            var.attrs.setdefault("hydro_name", str(var.attrs.get("hydro_name", name)))
+            dtype = np.dtype(voc.get("dtype", var.dtype))
+            if float64_state and var.dtype == np.float64:
+                dtype = np.dtype("float64")
+            enc["dtype"] = dtype
+            if "fill" in voc:
+                enc["_FillValue"] = np.array(voc["fill"], dtype=dtype)
+            elif dtype.kind == "f":
+                enc["_FillValue"] = np.array(-9999.0, dtype=dtype)
+            if "flag_values" in voc:
+                var.attrs["flag_values"] = np.array(voc["flag_values"], dtype=dtype)
+            for key in ("flag_values", "valid_range"):
+                if key in var.attrs:
+                    var.attrs[key] = np.asarray(var.attrs[key]).astype(dtype)
+        elif var.dtype.kind == "f":
+            enc["_FillValue"] = np.array(-9999.0, dtype=var.dtype)
+        elif var.dtype.kind in "SUO":
+            enc["dtype"] = "S1"
+        if name.endswith("_bnds"):
+            enc = {"_FillValue": None}
+            var.attrs = {}
+            var.encoding["coordinates"] = None
+        var.attrs.pop("_FillValue", None)
+        # keep rioxarray's grid_mapping (design note gotcha 2)
+        gm = var.encoding.get("grid_mapping") or var.attrs.pop("grid_mapping", None)
+        if gm is not None:
+            enc["grid_mapping"] = gm
+        if complevel and var.dtype.kind not in "SUO" and var.ndim >= 1:
+            enc.update(zlib=True, complevel=int(complevel), shuffle=True)
+            ch = _chunks(var.shape, var.dims, np.dtype(enc.get("dtype", var.dtype)).itemsize)
+            if ch is not None:
+                enc["chunksizes"] = ch
+        encoding[name] = enc
+        var.attrs.setdefault("coverage_content_type", "modelResult")
+        ds[name] = var
+
+    if _is_grid(ds):
+        ds, geo = _grid_attrs(ds, latlon)
+        global_attrs.update({k: v for k, v in geo.items() if k not in global_attrs or k.startswith("geospatial")})
+        for name in ds.data_vars:
+            if {"x", "y"} <= set(ds[name].dims):
+                encoding.setdefault(name, {})["grid_mapping"] = "spatial_ref"
+                if "lat" in ds.coords:
+                    ds[name].attrs["coordinates"] = "lat lon"
+        for name in ("x_bnds", "y_bnds"):
+            encoding[name] = {"_FillValue": None}
+            ds[name].encoding["coordinates"] = None
+    # coordinates never carry a fill value
+    for name in ds.coords:
+        if name in ds.dims or name in ("lat", "lon", "spatial_ref", "forecast_reference_time", "time_bnds"):
+            encoding.setdefault(str(name), {})["_FillValue"] = None
+        ds[name].attrs.pop("_FillValue", None)
+    if "spatial_ref" in ds.variables:
+        ds["spatial_ref"].attrs.pop("coverage_content_type", None)
+    for name in ("lat", "lon", "x", "y", "time", "spatial_ref", "crs"):
+        if name in ds.variables and name in encoding and name not in ds.data_vars:
+            encoding[name].setdefault("_FillValue", None)
+    if "time_bnds" in ds.variables:
+        encoding.setdefault("time_bnds", {})["_FillValue"] = None
+        ds["time_bnds"].attrs = {}
+    for cname in ("x", "y", "lat", "lon"):
+        if cname in ds.coords:
+            ds[cname].attrs.setdefault("coverage_content_type", "coordinate")
+    time_attrs = _time_attrs(ds, encoding)
+    global_attrs.update(time_attrs)
+
+    now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    names = [n for n in ds.data_vars if not n.endswith("_bnds")]
+    global_attrs.setdefault("title", "hydro output")
+    global_attrs.setdefault("summary", "hydro output: " + ", ".join(names))
+    if title:
+        global_attrs["title"] = title
+    if summary:
+        global_attrs["summary"] = summary
+    global_attrs.update(
+        Conventions=CONVENTIONS,
+        standard_name_vocabulary=STANDARD_NAME_VOCABULARY,
+        date_created=global_attrs.get("date_created", now),
+        date_modified=now,
+        date_issued=global_attrs.get("date_issued", now),
+        date_metadata_modified=now,
+        source=f"hydro {__version__}",
+        hydro_version=__version__,
+    )
+    global_attrs["history"] = (str(global_attrs.get("history", "")) + f"\n{now}: written by hydro {__version__}").strip()
+    global_attrs.setdefault("id", path.stem)
+
+    if parameters:
+        global_attrs["hydro_parameters"] = json.dumps(parameters, sort_keys=True, default=str)
+    files = []
+    for f in input_files:
+        f = Path(f)
+        if not f.exists():
+            raise InputMissingError(f"input file for provenance not found: {f}")
+        files.append({"path": str(f), "sha256": sha256_file(f)})
+    if files:
+        global_attrs["hydro_input_files"] = json.dumps(files)
+    if attrs:
+        global_attrs.update(attrs)
+    ds.attrs = {k: (json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in global_attrs.items() if v is not None}
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create output directory {path.parent}: {exc}") from exc
+    tmp = atomic_path(path)
+    try:
+        ds.to_netcdf(tmp, format="NETCDF4", engine="netcdf4", encoding=encoding)
+        replace_atomically(tmp, path)
+    except Exception as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OutputError):
+            raise
+        raise OutputError(f"cannot write {path}: {exc}") from exc
+    logger.info("wrote %s", path)
+    return path

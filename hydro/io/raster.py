@@ -1,0 +1,166 @@
+"""Reading DEM rasters (GeoTIFF or anything GDAL opens) into georeferenced DataArrays."""
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from hydro.errors import InputDataError, InputMissingError, ResourceError
+
+__all__ = ["open_dem", "check_grid", "available_memory_bytes", "BYTES_PER_CELL_ESTIMATE"]
+
+logger = logging.getLogger(__name__)
+
+#: working memory the terrain pipeline needs per cell beyond the DEM itself (bytes, measured)
+BYTES_PER_CELL_ESTIMATE = 40
+
+
+def available_memory_bytes() -> int:
+    """Physical memory available to this process now (bytes)."""
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except Exception:  # pragma: no cover - psutil is a dask dependency
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+
+
+def check_grid(transform: Any, shape: tuple[int, int], source: str = "DEM") -> None:
+    """Check that a raster grid is usable: not rotated, square cells, more than one cell.
+
+    Raises
+    ------
+    InputDataError
+        With a message naming ``source`` and what is wrong.
+    """
+    a, b, _, d, e, _ = tuple(transform)[:6]
+    if b != 0 or d != 0:
+        raise InputDataError(f"{source}: rotated or sheared transform ({transform!r}); warp it to a north-up grid first")
+    if a <= 0 or e >= 0:
+        raise InputDataError(
+            f"{source}: unsupported orientation (pixel width {a}, height {e}); expected west-to-east columns and north-up rows"
+        )
+    if not np.isclose(abs(a), abs(e), rtol=1e-6, atol=0):
+        raise InputDataError(f"{source}: non-square cells ({abs(a)} x {abs(e)}); resample to square cells first")
+    if shape[0] < 2 or shape[1] < 2:
+        raise InputDataError(f"{source}: grid of {shape[0]} x {shape[1]} cells is too small for terrain analysis (need >= 2 x 2)")
+
+
+def open_dem(
+    path: str | os.PathLike[str],
+    crs: Any = None,
+    *,
+    dtype: str = "float32",
+    check_memory: bool = True,
+    bytes_per_cell: int = BYTES_PER_CELL_ESTIMATE,
+) -> xr.DataArray:
+    """Open a DEM raster as a georeferenced, in-memory :class:`xarray.DataArray`.
+
+    Parameters
+    ----------
+    path : path-like
+        Any single-band raster GDAL reads (GeoTIFF, COG, ASCII grid, ...).
+    crs : str, int or pyproj.CRS, optional
+        CRS to assign when the file has none (e.g. ``"EPSG:32750"``). If the file has a CRS and
+        ``crs`` differs, that is an error (reproject first).
+    dtype : {"float32", "float64"}
+        Floating type of the result; nodata cells become NaN.
+    check_memory : bool
+        Refuse (``ResourceError``) a DEM whose analysis would not fit in available memory.
+    bytes_per_cell : int
+        Working memory per cell assumed for that check (bytes).
+
+    Returns
+    -------
+    xarray.DataArray
+        Elevation (m) with dims ``(y, x)``, CRS and transform in ``.rio``, nodata as NaN, and
+        attributes ``source_path`` and ``source_nodata``.
+
+    Raises
+    ------
+    InputMissingError
+        The file does not exist.
+    InputDataError
+        Not a raster, truncated, no CRS and none given, all nodata, rotated or non-square grid, too small.
+    ResourceError
+        The DEM would not fit in memory.
+    """
+    import rasterio
+    import rioxarray  # noqa: F401  (registers .rio)
+    from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
+
+    path = Path(path)
+    if not path.exists():
+        raise InputMissingError(f"DEM file not found: {path}")
+    if dtype not in ("float32", "float64"):
+        raise InputDataError(f"dtype must be float32 or float64, not {dtype!r}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            with rasterio.open(path) as src:
+                if src.count < 1:
+                    raise InputDataError(f"{path}: raster has no band")
+                check_grid(src.transform, (src.height, src.width), str(path))
+                ncell = src.height * src.width
+                need = ncell * (np.dtype(dtype).itemsize + bytes_per_cell)
+                if check_memory:
+                    avail = available_memory_bytes()
+                    if need > avail:
+                        raise ResourceError(
+                            f"{path}: DEM of {src.height} x {src.width} = {ncell:,} cells needs about "
+                            f"{need / 2**30:.1f} GiB for terrain analysis but {avail / 2**30:.1f} GiB is available; "
+                            "clip or tile it"
+                        )
+                file_crs = src.crs
+                nodata = src.nodata
+                data = src.read(1, masked=False)
+                transform = src.transform
+    except RasterioIOError as exc:
+        raise InputDataError(f"{path}: not a readable raster ({exc})") from exc
+    except rasterio.errors.RasterioError as exc:
+        raise InputDataError(f"{path}: cannot read raster ({exc})") from exc
+
+    from pyproj import CRS
+
+    if file_crs is None or not file_crs.to_wkt():
+        if crs is None:
+            raise InputDataError(f"{path}: the DEM has no CRS; pass crs= (e.g. crs='EPSG:32750')")
+        out_crs = CRS.from_user_input(crs)
+    else:
+        out_crs = CRS.from_wkt(file_crs.to_wkt())
+        if crs is not None and CRS.from_user_input(crs) != out_crs:
+            raise InputDataError(f"{path}: file CRS {out_crs.to_string()} differs from crs={crs!r}; reproject first")
+
+    elev = data.astype(dtype, copy=True)
+    invalid = ~np.isfinite(elev)
+    if nodata is not None and not np.isnan(nodata):
+        invalid |= data == np.asarray(nodata).astype(data.dtype)
+    elev[invalid] = np.nan
+    if invalid.all():
+        raise InputDataError(f"{path}: every cell is nodata (nodata value {nodata})")
+
+    da = from_array(elev, transform, out_crs, name="elevation")
+    da.attrs.update({"source_path": str(path), "source_nodata": "none" if nodata is None else repr(float(nodata))})
+    return da
+
+
+def from_array(elevation: np.ndarray, transform: Any, crs: Any, name: str = "elevation") -> xr.DataArray:
+    """Wrap a 2-D array with an affine transform and CRS as a georeferenced DataArray (cell centres)."""
+    import rioxarray  # noqa: F401
+    from affine import Affine
+
+    transform = Affine(*tuple(transform)[:6])
+    ny, nx = elevation.shape
+    x = transform.c + transform.a * (np.arange(nx) + 0.5)
+    y = transform.f + transform.e * (np.arange(ny) + 0.5)
+    da = xr.DataArray(elevation, dims=("y", "x"), coords={"y": y, "x": x}, name=name)
+    da = da.rio.write_crs(crs)
+    da = da.rio.write_transform(transform)
+    da = da.rio.write_nodata(np.nan, encoded=False) if np.issubdtype(elevation.dtype, np.floating) else da
+    da.attrs["units"] = "m"
+    return da

@@ -1,0 +1,574 @@
+"""Numba kernels of the terrain engine, on flat (row-major) numpy arrays only.
+
+No xarray here: the public functions in :mod:`hydro.terrain` wrap these. Cell ``i`` of an
+``(ny, nx)`` grid is ``row * nx + col``. Neighbour ``k`` (0..7) follows the ESRI D8 order
+E, SE, S, SW, W, NW, N, NE with codes ``1 << k``.
+
+Codes: 0 = drains off the grid or into nodata (an outlet), 255 = nodata, and internally
+``FLAT`` (254) for cells not yet given a direction.
+"""
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+__all__ = [
+    "D8_CODES",
+    "NODATA_CODE",
+    "OUTLET_CODE",
+    "priority_flood",
+    "d8_steepest",
+    "resolve_flats",
+    "downstream_index",
+    "topological_order",
+    "accumulate",
+    "accumulate_count",
+    "hand_from_drainage",
+    "strahler",
+    "label_catchments",
+]
+
+D8_CODES = np.array([1, 2, 4, 8, 16, 32, 64, 128], dtype=np.uint8)
+DROW = np.array([0, 1, 1, 1, 0, -1, -1, -1], dtype=np.int64)
+DCOL = np.array([1, 1, 0, -1, -1, -1, 0, 1], dtype=np.int64)
+NODATA_CODE = np.uint8(255)
+OUTLET_CODE = np.uint8(0)
+FLAT = np.uint8(254)
+#: code -> neighbour index (0..7); 8 for outlet/nodata/anything else
+_CODE_TO_K = np.full(256, 8, dtype=np.int64)
+for _k in range(8):
+    _CODE_TO_K[1 << _k] = _k
+
+_JIT = dict(cache=True, nogil=True)
+
+
+# --------------------------------------------------------------------------------------------
+# priority queue (binary min-heap on parallel key/value arrays, grown by doubling)
+@nb.njit(**_JIT)
+def _heap_push(keys, vals, size, key, val):
+    if size == keys.shape[0]:
+        nk = np.empty(keys.shape[0] * 2, keys.dtype)
+        nv = np.empty(vals.shape[0] * 2, vals.dtype)
+        nk[:size] = keys[:size]
+        nv[:size] = vals[:size]
+        keys, vals = nk, nv
+    i = size
+    while i > 0:
+        parent = (i - 1) >> 1
+        pk = keys[parent]
+        if pk < key or (pk == key and vals[parent] < val):
+            break
+        keys[i] = pk
+        vals[i] = vals[parent]
+        i = parent
+    keys[i] = key
+    vals[i] = val
+    return keys, vals, size + 1
+
+
+@nb.njit(**_JIT)
+def _heap_pop(keys, vals, size):
+    """Remove the root (caller reads keys[0], vals[0] first); return the new size."""
+    size -= 1
+    if size == 0:
+        return size
+    key = keys[size]
+    val = vals[size]
+    i = 0
+    while True:
+        child = 2 * i + 1
+        if child >= size:
+            break
+        right = child + 1
+        if right < size and (keys[right] < keys[child] or (keys[right] == keys[child] and vals[right] < vals[child])):
+            child = right
+        ck = keys[child]
+        if ck > key or (ck == key and vals[child] > val):
+            break
+        keys[i] = ck
+        vals[i] = vals[child]
+        i = child
+    keys[i] = key
+    vals[i] = val
+    return size
+
+
+@nb.njit(**_JIT)
+def _grow(a, n):
+    b = np.empty(max(2 * a.shape[0], 16), a.dtype)
+    b[:n] = a[:n]
+    return b
+
+
+# --------------------------------------------------------------------------------------------
+@nb.njit(**_JIT)
+def priority_flood(z, ny, nx, epsilon):
+    """Fill depressions in place (Barnes, Lehman & Mulla 2014, Priority-Flood with a pit queue).
+
+    Parameters
+    ----------
+    z : float array (ny*nx,)
+        Elevation, NaN = nodata; modified in place (never lowered).
+    epsilon : bool
+        If True, raise filled cells to the next representable value above their spill cell so
+        that every filled cell has a strictly lower neighbour (Priority-Flood+epsilon);
+        otherwise keep exact flats.
+
+    Returns
+    -------
+    int
+        Number of cells raised.
+    """
+    n = ny * nx
+    closed = np.zeros(n, np.uint8)
+    cap = max(1024, 2 * (ny + nx) + n // 64)
+    keys = np.empty(cap, z.dtype)
+    vals = np.empty(cap, np.int64)
+    size = 0
+    pit = np.empty(max(1024, n // 64), np.int64)
+    phead = 0
+    ptail = 0
+    inf = np.asarray(np.inf, z.dtype)
+    # seeds: valid cells on the grid edge or next to nodata
+    for r in range(ny):
+        for c in range(nx):
+            i = r * nx + c
+            if np.isnan(z[i]):
+                closed[i] = 1
+                continue
+            seed = r == 0 or c == 0 or r == ny - 1 or c == nx - 1
+            if not seed:
+                for k in range(8):
+                    if np.isnan(z[(r + DROW[k]) * nx + c + DCOL[k]]):
+                        seed = True
+                        break
+            if seed:
+                closed[i] = 1
+                keys, vals, size = _heap_push(keys, vals, size, z[i], i)
+    raised = 0
+    while size > 0 or ptail > phead:
+        if ptail > phead:
+            i = pit[phead]
+            phead += 1
+            if phead == ptail:
+                phead = 0
+                ptail = 0
+        else:
+            i = vals[0]
+            size = _heap_pop(keys, vals, size)
+        zi = z[i]
+        r = i // nx
+        c = i - r * nx
+        for k in range(8):
+            rr = r + DROW[k]
+            cc = c + DCOL[k]
+            if rr < 0 or rr >= ny or cc < 0 or cc >= nx:
+                continue
+            j = rr * nx + cc
+            if closed[j]:
+                continue
+            closed[j] = 1
+            zj = z[j]
+            if epsilon:
+                lim = np.nextafter(zi, inf)
+                if zj <= zi:
+                    z[j] = lim
+                    raised += 1
+                    if ptail == pit.shape[0]:
+                        pit = _grow(pit, ptail)
+                    pit[ptail] = j
+                    ptail += 1
+                    continue
+            elif zj <= zi:
+                if zj < zi:
+                    raised += 1
+                z[j] = zi
+                if ptail == pit.shape[0]:
+                    pit = _grow(pit, ptail)
+                pit[ptail] = j
+                ptail += 1
+                continue
+            keys, vals, size = _heap_push(keys, vals, size, zj, j)
+    return raised
+
+
+# --------------------------------------------------------------------------------------------
+@nb.njit(parallel=True, **_JIT)
+def d8_steepest(z, ny, nx, dist_ew, dist_ns, dist_diag, fdir):
+    """D8 steepest-slope directions.
+
+    ``dist_ew``/``dist_diag`` (per row) and ``dist_ns`` (scalar) are the distances in metres to
+    the E/W, diagonal and N/S neighbours. Cells with no lower valid neighbour drain off the grid
+    (code 0) when on the edge or next to nodata, and are marked ``FLAT`` (254) otherwise.
+    Ties go to the first neighbour in ESRI order (E, SE, S, ...).
+
+    Returns the number of FLAT cells.
+    """
+    nflat = 0
+    for r in nb.prange(ny):
+        dew = dist_ew[r]
+        ddg = dist_diag[r]
+        for c in range(nx):
+            i = r * nx + c
+            zi = z[i]
+            if np.isnan(zi):
+                fdir[i] = NODATA_CODE
+                continue
+            best = 0.0
+            bestk = -1
+            edge = False
+            for k in range(8):
+                rr = r + DROW[k]
+                cc = c + DCOL[k]
+                if rr < 0 or rr >= ny or cc < 0 or cc >= nx:
+                    edge = True
+                    continue
+                zn = z[rr * nx + cc]
+                if np.isnan(zn):
+                    edge = True
+                    continue
+                if zn < zi:
+                    if k == 2 or k == 6:
+                        d = dist_ns
+                    elif k == 0 or k == 4:
+                        d = dew
+                    else:
+                        d = ddg
+                    s = (np.float64(zi) - np.float64(zn)) / d
+                    if s > best:
+                        best = s
+                        bestk = k
+            if bestk >= 0:
+                fdir[i] = D8_CODES[bestk]
+            elif edge:
+                fdir[i] = OUTLET_CODE
+            else:
+                fdir[i] = FLAT
+                nflat += 1
+    return nflat
+
+
+@nb.njit(**_JIT)
+def resolve_flats(z, ny, nx, fdir):
+    """Give every FLAT cell a direction (Barnes, Lehman & Mulla 2014, flat resolution).
+
+    Combines a gradient towards lower terrain (BFS distance from the flat's outlets, weight 2)
+    with a gradient away from higher terrain (inverted BFS distance from the flat's higher
+    edges), then points each flat cell at the neighbour of the same elevation with the lowest
+    combined value. Flats with no outlet (pits of an unfilled DEM) get code 0.
+
+    Returns the number of flat cells without an outlet.
+    """
+    n = ny * nx
+    # 1. label connected flats (same elevation, 8-connected) and find their cells
+    label = np.zeros(n, np.int32)
+    queue = np.empty(1024, np.int64)
+    nlab = 0
+    for s in range(n):
+        if fdir[s] != FLAT or label[s] != 0:
+            continue
+        nlab += 1
+        label[s] = nlab
+        head = 0
+        tail = 0
+        queue[tail] = s
+        tail += 1
+        while head < tail:
+            i = queue[head]
+            head += 1
+            r = i // nx
+            c = i - r * nx
+            for k in range(8):
+                rr = r + DROW[k]
+                cc = c + DCOL[k]
+                if rr < 0 or rr >= ny or cc < 0 or cc >= nx:
+                    continue
+                j = rr * nx + cc
+                if fdir[j] == FLAT and label[j] == 0 and z[j] == z[i]:
+                    label[j] = nlab
+                    if tail == queue.shape[0]:
+                        queue = _grow(queue, tail)
+                    queue[tail] = j
+                    tail += 1
+    # 2. edges: low edges = non-flat valid cells next to a flat cell of equal elevation;
+    #    high edges = flat cells next to higher terrain
+    low = np.empty(1024, np.int64)
+    nlow = 0
+    high = np.empty(1024, np.int64)
+    nhigh = 0
+    for i in range(n):
+        f = fdir[i]
+        if f == NODATA_CODE:
+            continue
+        r = i // nx
+        c = i - r * nx
+        if f == FLAT:
+            for k in range(8):
+                rr = r + DROW[k]
+                cc = c + DCOL[k]
+                if rr < 0 or rr >= ny or cc < 0 or cc >= nx:
+                    continue
+                j = rr * nx + cc
+                if fdir[j] != NODATA_CODE and z[j] > z[i]:
+                    if nhigh == high.shape[0]:
+                        high = _grow(high, nhigh)
+                    high[nhigh] = i
+                    nhigh += 1
+                    break
+        else:
+            for k in range(8):
+                rr = r + DROW[k]
+                cc = c + DCOL[k]
+                if rr < 0 or rr >= ny or cc < 0 or cc >= nx:
+                    continue
+                j = rr * nx + cc
+                if fdir[j] == FLAT and z[j] == z[i]:
+                    if nlow == low.shape[0]:
+                        low = _grow(low, nlow)
+                    low[nlow] = i
+                    nlow += 1
+                    break
+    # 3. gradient away from higher terrain (BFS from high edges within each flat), 1-based
+    away = np.zeros(n, np.int32)
+    flat_height = np.zeros(nlab + 1, np.int32)
+    tail = 0
+    for m in range(nhigh):
+        i = high[m]
+        away[i] = 1
+        if tail == queue.shape[0]:
+            queue = _grow(queue, tail)
+        queue[tail] = i
+        tail += 1
+    head = 0
+    while head < tail:
+        i = queue[head]
+        head += 1
+        a = away[i]
+        lab = label[i]
+        if a > flat_height[lab]:
+            flat_height[lab] = a
+        r = i // nx
+        c = i - r * nx
+        for k in range(8):
+            rr = r + DROW[k]
+            cc = c + DCOL[k]
+            if rr < 0 or rr >= ny or cc < 0 or cc >= nx:
+                continue
+            j = rr * nx + cc
+            if label[j] == lab and away[j] == 0:
+                away[j] = a + 1
+                if tail == queue.shape[0]:
+                    queue = _grow(queue, tail)
+                queue[tail] = j
+                tail += 1
+    # 4. gradient towards lower terrain (BFS from low edges), combined mask
+    towards = np.full(n, -1, np.int32)  # BFS distance from an outlet of the flat; -1 = unvisited
+    tail = 0
+    for m in range(nlow):
+        i = low[m]
+        towards[i] = 0
+        if tail == queue.shape[0]:
+            queue = _grow(queue, tail)
+        queue[tail] = i
+        tail += 1
+    head = 0
+    while head < tail:
+        i = queue[head]
+        head += 1
+        t = towards[i]
+        r = i // nx
+        c = i - r * nx
+        for k in range(8):
+            rr = r + DROW[k]
+            cc = c + DCOL[k]
+            if rr < 0 or rr >= ny or cc < 0 or cc >= nx:
+                continue
+            j = rr * nx + cc
+            if fdir[j] == FLAT and towards[j] < 0 and z[j] == z[i]:
+                towards[j] = t + 1
+                if tail == queue.shape[0]:
+                    queue = _grow(queue, tail)
+                queue[tail] = j
+                tail += 1
+    # combined value, stored in `away` (0 on low edges)
+    for i in range(n):
+        if fdir[i] == FLAT and towards[i] > 0:
+            lab = label[i]
+            if away[i] > 0:
+                away[i] = 2 * towards[i] + (flat_height[lab] - away[i])
+            else:
+                away[i] = 2 * towards[i]
+        elif fdir[i] != FLAT:
+            away[i] = 0
+    # 5. directions: neighbour of equal elevation (flat cell reached by the BFS, or low edge)
+    #    with the lowest combined value; ties to the first in ESRI order
+    unresolved = 0
+    for i in range(n):
+        if fdir[i] != FLAT:
+            continue
+        if towards[i] <= 0:
+            unresolved += 1
+            continue
+        r = i // nx
+        c = i - r * nx
+        best = away[i]
+        bestk = -1
+        for k in range(8):
+            rr = r + DROW[k]
+            cc = c + DCOL[k]
+            if rr < 0 or rr >= ny or cc < 0 or cc >= nx:
+                continue
+            j = rr * nx + cc
+            if z[j] != z[i] or towards[j] < 0:
+                continue
+            if away[j] < best:
+                best = away[j]
+                bestk = k
+        if bestk < 0:  # cannot happen by construction (a neighbour one BFS step closer exists)
+            unresolved += 1
+            continue
+        fdir[i] = D8_CODES[bestk]
+    if unresolved:
+        for i in range(n):
+            if fdir[i] == FLAT:
+                fdir[i] = OUTLET_CODE
+    return unresolved
+
+
+# --------------------------------------------------------------------------------------------
+@nb.njit(parallel=True, **_JIT)
+def downstream_index(fdir, ny, nx, ds):
+    """Flat index of each cell's downstream neighbour (-1 for outlets, nodata, or codes leaving the grid)."""
+    for r in nb.prange(ny):
+        for c in range(nx):
+            i = r * nx + c
+            k = _CODE_TO_K[fdir[i]]
+            if k == 8:
+                ds[i] = -1
+                continue
+            rr = r + DROW[k]
+            cc = c + DCOL[k]
+            if rr < 0 or rr >= ny or cc < 0 or cc >= nx or fdir[rr * nx + cc] == NODATA_CODE:
+                ds[i] = -1
+            else:
+                ds[i] = rr * nx + cc
+
+
+@nb.njit(**_JIT)
+def topological_order(ds, fdir):
+    """Valid cells ordered upstream before downstream (Kahn's algorithm).
+
+    Returns
+    -------
+    order : int32 array
+        Flat indices of all valid cells.
+    ok : bool
+        False if the graph has a cycle (then ``order`` is incomplete).
+    """
+    n = ds.shape[0]
+    indeg = np.zeros(n, np.uint8)
+    nvalid = 0
+    for i in range(n):
+        if fdir[i] != NODATA_CODE:
+            nvalid += 1
+            d = ds[i]
+            if d >= 0:
+                indeg[d] += 1
+    order = np.empty(nvalid, np.int32)
+    tail = 0
+    for i in range(n):
+        if fdir[i] != NODATA_CODE and indeg[i] == 0:
+            order[tail] = i
+            tail += 1
+    head = 0
+    while head < tail:
+        i = order[head]
+        head += 1
+        d = ds[i]
+        if d >= 0:
+            indeg[d] -= 1
+            if indeg[d] == 0:
+                order[tail] = d
+                tail += 1
+    return order, tail == nvalid
+
+
+@nb.njit(**_JIT)
+def accumulate(order, ds, acc):
+    """In place: ``acc[ds[i]] += acc[i]`` in topological order (acc holds the cell weights)."""
+    for m in range(order.shape[0]):
+        i = order[m]
+        d = ds[i]
+        if d >= 0:
+            acc[d] += acc[i]
+
+
+@nb.njit(**_JIT)
+def accumulate_count(order, ds, acc):
+    """Upstream cell count including the cell itself (acc zero-initialised, any numeric dtype)."""
+    for m in range(order.shape[0]):
+        acc[order[m]] = 1
+    for m in range(order.shape[0]):
+        i = order[m]
+        d = ds[i]
+        if d >= 0:
+            acc[d] += acc[i]
+
+
+@nb.njit(**_JIT)
+def hand_from_drainage(order, ds, z, is_drain, out):
+    """Height above the drainage cell each cell flows to (NaN on nodata).
+
+    ``is_drain`` marks drainage cells (streams; outlets are added by the caller). Cells whose
+    path reaches no drainage cell take the elevation of the outlet they end at.
+    """
+    out[:] = np.nan
+    # downstream first: drainage elevation
+    for m in range(order.shape[0] - 1, -1, -1):
+        i = order[m]
+        d = ds[i]
+        if is_drain[i] or d < 0:
+            out[i] = z[i]
+        else:
+            out[i] = out[d]
+    for m in range(order.shape[0]):
+        i = order[m]
+        out[i] = z[i] - out[i]
+
+
+@nb.njit(**_JIT)
+def strahler(order, ds, is_stream, out):
+    """Strahler order on stream cells (0 elsewhere); ``out`` int8 zero-initialised."""
+    nmax = np.zeros(out.shape[0], np.uint8)  # how many upstream tributaries carry the max order
+    for m in range(order.shape[0]):
+        i = order[m]
+        if not is_stream[i]:
+            continue
+        if nmax[i] == 0:
+            o = 1
+        elif nmax[i] >= 2:
+            o = out[i] + 1
+        else:
+            o = out[i]
+        out[i] = o
+        d = ds[i]
+        if d >= 0 and is_stream[d]:
+            if o > out[d]:
+                out[d] = o
+                nmax[d] = 1
+            elif o == out[d]:
+                nmax[d] += 1
+
+
+@nb.njit(**_JIT)
+def label_catchments(order, ds, labels):
+    """Propagate outlet labels upstream: cells take the label of the first labelled cell downstream.
+
+    ``labels`` holds the outlet ids (> 0) at outlet cells and 0 elsewhere; modified in place.
+    """
+    for m in range(order.shape[0] - 1, -1, -1):
+        i = order[m]
+        if labels[i] == 0:
+            d = ds[i]
+            if d >= 0:
+                labels[i] = labels[d]

@@ -1,0 +1,330 @@
+"""Public terrain functions on georeferenced DataArrays (thin layer over the numba kernels)."""
+from __future__ import annotations
+
+import logging
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import xarray as xr
+
+from hydro.errors import InputDataError
+from hydro.terrain import _kernels as k
+from hydro.terrain.grid import grid_geometry
+from hydro.terrain.network import FlowNetwork, flow_network
+from hydro.vocabulary import cf_attrs
+
+__all__ = [
+    "fill_depressions",
+    "flow_direction",
+    "flow_accumulation",
+    "upstream_area",
+    "streams",
+    "strahler_order",
+    "catchments",
+    "hand",
+    "analyse",
+]
+
+logger = logging.getLogger(__name__)
+
+FdirLike = xr.DataArray | FlowNetwork
+
+
+def _check_dem(dem: xr.DataArray, name: str = "dem") -> None:
+    if not isinstance(dem, xr.DataArray) or dem.ndim != 2:
+        raise InputDataError(f"{name} must be a 2-D xarray.DataArray (y, x)")
+    if dem.rio.crs is None:
+        raise InputDataError(f"{name} has no CRS (use hydro.io.open_dem(path, crs=...) or da.rio.write_crs)")
+    if not np.issubdtype(dem.dtype, np.floating):
+        raise InputDataError(f"{name} must be floating point with NaN as nodata, not {dem.dtype}")
+    from hydro.io.raster import check_grid
+
+    check_grid(dem.rio.transform(recalc=False), dem.shape, name)
+
+
+def _like(template: xr.DataArray, values: np.ndarray, name: str, **extra: Any) -> xr.DataArray:
+    """A DataArray on the grid of ``template`` with vocabulary attributes for ``name``."""
+    da = xr.DataArray(values.reshape(template.shape), dims=template.dims, coords=template.coords, name=name)
+    da.attrs = cf_attrs(name)
+    da.attrs.update(extra)
+    return da
+
+
+def _network(fdir: FdirLike) -> FlowNetwork:
+    return fdir if isinstance(fdir, FlowNetwork) else flow_network(fdir)
+
+
+def _template(fdir: FdirLike, like: xr.DataArray | None = None) -> xr.DataArray:
+    if isinstance(fdir, xr.DataArray):
+        return fdir
+    if like is None:
+        raise InputDataError("a grid template (DataArray) is needed to wrap FlowNetwork results")
+    return like
+
+
+# --------------------------------------------------------------------------------------------
+def fill_depressions(dem: xr.DataArray, epsilon: bool = False) -> xr.DataArray:
+    """Fill depressions by priority-flood (Barnes, Lehman & Mulla 2014).
+
+    Grid edges and cells next to nodata are outlets. No cell is ever lowered.
+
+    Parameters
+    ----------
+    dem : xarray.DataArray
+        Elevation [m], NaN = nodata, with a CRS.
+    epsilon : bool, default False
+        False keeps exact flats (resolved later by :func:`flow_direction`); True leaves the
+        smallest representable gradient across filled areas (Priority-Flood+epsilon).
+
+    Returns
+    -------
+    xarray.DataArray
+        ``filled_elevation`` [m], same dtype and grid, attribute ``cells_raised``.
+
+    References
+    ----------
+    Barnes, R., Lehman, C., Mulla, D. (2014). Priority-flood: An optimal depression-filling and
+    watershed-labeling algorithm for digital elevation models. Computers & Geosciences 62, 117-127.
+    """
+    _check_dem(dem)
+    z = np.array(dem.values, copy=True).ravel()
+    raised = k.priority_flood(z, dem.shape[0], dem.shape[1], bool(epsilon))
+    out = _like(dem, z, "filled_elevation", cells_raised=int(raised), fill_method="priority-flood" + ("+epsilon" if epsilon else ""))
+    return out
+
+
+def flow_direction(filled: xr.DataArray) -> xr.DataArray:
+    """D8 flow directions by steepest slope, with flats resolved.
+
+    Encoding (uint8, ESRI): 1=E, 2=SE, 4=S, 8=SW, 16=W, 32=NW, 64=N, 128=NE; 0 = the cell drains
+    off the grid or into nodata (an outlet: grid edge, coast, interior nodata); 255 = nodata.
+
+    Slope to a neighbour is drop / distance, with diagonal distance sqrt(dx^2 + dy^2) and true
+    metric cell sizes on geographic grids. Cells on the grid edge or next to nodata with no lower
+    valid neighbour drain off the grid. Flat cells are routed towards lower terrain and away from
+    higher terrain (Barnes, Lehman & Mulla 2014), so every valid cell of a filled DEM drains to an
+    outlet. Ties in slope go to the first neighbour in the order E, SE, S, SW, W, NW, N, NE.
+
+    Parameters
+    ----------
+    filled : xarray.DataArray
+        Depression-filled elevation [m] (see :func:`fill_depressions`). Pits left in an unfilled
+        DEM get code 0 and are counted in the attribute ``unresolved_flat_cells``.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``flow_direction`` (uint8).
+
+    References
+    ----------
+    Barnes, R., Lehman, C., Mulla, D. (2014). An efficient assignment of drainage direction over
+    flat surfaces in raster digital elevation models. Computers & Geosciences 62, 128-135.
+    """
+    _check_dem(filled, "filled")
+    g = grid_geometry(filled)
+    ny, nx = filled.shape
+    z = np.ascontiguousarray(filled.values).ravel()
+    fdir = np.empty(ny * nx, np.uint8)
+    nflat = k.d8_steepest(z, ny, nx, g.dx_m, g.dy_m, g.diag_m, fdir)
+    unresolved = k.resolve_flats(z, ny, nx, fdir) if nflat else 0
+    if unresolved:
+        logger.warning("%d flat cells have no outlet (unfilled pits): given code 0", unresolved)
+    out = _like(filled, fdir, "flow_direction", flat_cells_resolved=int(nflat - unresolved), unresolved_flat_cells=int(unresolved))
+    out.attrs["flag_values"] = np.array([0, 1, 2, 4, 8, 16, 32, 64, 128], np.uint8)
+    out.attrs["flag_meanings"] = "outlet east southeast south southwest west northwest north northeast"
+    out.attrs["valid_range"] = np.array([0, 128], np.uint8)
+    return out
+
+
+def flow_accumulation(fdir: FdirLike, weights: xr.DataArray | np.ndarray | None = None, like: xr.DataArray | None = None) -> xr.DataArray:
+    """Accumulate along the D8 network.
+
+    Parameters
+    ----------
+    fdir : xarray.DataArray or FlowNetwork
+        D8 flow directions (or the network built from them).
+    weights : DataArray or ndarray, optional
+        Per-cell values to sum (e.g. runoff volume [m3]); NaN counts as 0. Without weights the
+        result is the number of cells draining through each cell, the cell itself included.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``accumulation``: count (float32, exact up to 16.7 M cells; int-valued) or the weight sum
+        (float64, units of the weights). NaN on nodata.
+    """
+    net = _network(fdir)
+    tmpl = _template(fdir, like)
+    if weights is None:
+        acc = net.upstream_count().astype(np.float32)
+        acc[~net.valid] = np.nan
+        return _like(tmpl, acc, "accumulation")
+    w = np.nan_to_num(np.asarray(weights, dtype=np.float64).ravel(), nan=0.0)
+    acc = net.accumulate(w)
+    acc[~net.valid] = np.nan
+    out = _like(tmpl, acc, "accumulation")
+    out.attrs.update(long_name="sum of weights over the cell and all cells upstream", units=getattr(weights, "attrs", {}).get("units", "1"))
+    return out
+
+
+def upstream_area(fdir: FdirLike, like: xr.DataArray | None = None) -> xr.DataArray:
+    """Upstream drainage area including the cell [m2] (ellipsoidal cell areas on geographic grids)."""
+    net = _network(fdir)
+    tmpl = _template(fdir, like)
+    area = net.upstream_area_m2().astype(np.float32)
+    area[~net.valid] = np.nan
+    return _like(tmpl, area, "upstream_area")
+
+
+def streams(upstream_area_m2: xr.DataArray, threshold_m2: float) -> xr.DataArray:
+    """Stream mask: cells whose upstream area is at least ``threshold_m2`` [m2] (int8 0/1, -1 nodata)."""
+    if threshold_m2 <= 0:
+        raise InputDataError(f"stream threshold must be positive, got {threshold_m2} m2")
+    a = upstream_area_m2.values
+    out = np.where(np.isnan(a), -1, a >= threshold_m2).astype(np.int8)
+    da = _like(upstream_area_m2, out, "streams", threshold_m2=float(threshold_m2))
+    da.attrs["flag_values"] = np.array([0, 1], np.int8)
+    return da
+
+
+def strahler_order(fdir: FdirLike, stream_mask: xr.DataArray, like: xr.DataArray | None = None) -> xr.DataArray:
+    """Strahler stream order on stream cells (0 off-stream, -1 nodata)."""
+    net = _network(fdir)
+    tmpl = _template(fdir, like)
+    is_stream = (np.asarray(stream_mask).ravel() == 1) & net.valid
+    out = np.zeros(net.ncell, np.int8)
+    k.strahler(net.order, net.downstream, is_stream, out)
+    out[~net.valid] = -1
+    return _like(tmpl, out, "strahler_order")
+
+
+def catchments(
+    fdir: FdirLike,
+    outlets: Mapping[str, tuple[float, float]] | Sequence[tuple[float, float]],
+    *,
+    stream_mask: xr.DataArray | None = None,
+    snap_distance_m: float = 0.0,
+    like: xr.DataArray | None = None,
+) -> xr.DataArray:
+    """Catchments draining to given outlet points.
+
+    Parameters
+    ----------
+    fdir : DataArray or FlowNetwork
+    outlets : mapping name -> (x, y) or sequence of (x, y)
+        Outlet coordinates in the grid's CRS.
+    stream_mask : DataArray, optional
+        With ``snap_distance_m > 0``, each outlet moves to the nearest stream cell within that
+        distance (ties: larger upstream area).
+    snap_distance_m : float
+        Snapping radius [m]; 0 keeps the outlet's own cell.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``catchment`` id (int32): outlet number 1..n (order given), 0 outside every catchment,
+        -1 nodata. Nested outlets: a cell belongs to the first outlet downstream of it.
+        Attributes ``outlet_names``, ``outlet_x``, ``outlet_y`` give the snapped outlets.
+    """
+    net = _network(fdir)
+    tmpl = _template(fdir, like)
+    names = list(outlets.keys()) if isinstance(outlets, Mapping) else [f"outlet_{i + 1}" for i in range(len(outlets))]
+    points = list(outlets.values()) if isinstance(outlets, Mapping) else list(outlets)
+    if snap_distance_m > 0:
+        if stream_mask is None:
+            raise InputDataError("snapping outlets needs stream_mask=")
+        idx = net.snap(points, snap_distance_m, (np.asarray(stream_mask) == 1))
+    else:
+        idx = net.snap(points, 0.0, None)
+    labels = np.zeros(net.ncell, np.int32)
+    for n, i in enumerate(idx, start=1):
+        if labels[i] != 0:
+            raise InputDataError(f"outlets {names[labels[i] - 1]!r} and {names[n - 1]!r} snap to the same cell")
+        labels[i] = n
+    k.label_catchments(net.order, net.downstream, labels)
+    labels[~net.valid] = -1
+    x, y = net.xy(idx)
+    return _like(tmpl, labels, "catchment", outlet_names=" ".join(names), outlet_x=np.asarray(x, float), outlet_y=np.asarray(y, float))
+
+
+def hand(filled: xr.DataArray, fdir: FdirLike, stream_mask: xr.DataArray) -> xr.DataArray:
+    """Height above nearest drainage [m] (Nobre et al. 2011).
+
+    Elevation of each cell above the stream cell it drains to along its D8 path, on the filled
+    DEM (so HAND >= 0, and 0 on streams). Cells whose path reaches no stream (small coastal
+    catchments) are measured against the outlet where they leave the grid or meet nodata/sea.
+
+    References
+    ----------
+    Nobre, A. D. et al. (2011). Height Above the Nearest Drainage - a hydrologically relevant new
+    terrain model. Journal of Hydrology 404, 13-29.
+    """
+    net = _network(fdir)
+    z = np.ascontiguousarray(filled.values).ravel()
+    is_drain = (np.asarray(stream_mask).ravel() == 1) & net.valid
+    out = np.empty(net.ncell, z.dtype)
+    k.hand_from_drainage(net.order, net.downstream, z, is_drain, out)
+    return _like(filled, out, "hand")
+
+
+def analyse(
+    dem: xr.DataArray,
+    stream_threshold_m2: float = 1.0e6,
+    *,
+    epsilon: bool = False,
+    progress: Any = None,
+) -> xr.Dataset:
+    """Full terrain analysis of a DEM in one call.
+
+    Parameters
+    ----------
+    dem : xarray.DataArray
+        Elevation [m] with CRS (e.g. from :func:`hydro.io.open_dem`).
+    stream_threshold_m2 : float, default 1 km2
+        Upstream area from which a cell is a stream [m2].
+    epsilon : bool
+        Passed to :func:`fill_depressions`.
+    progress : callable, optional
+        Called with a short stage name before each stage (for progress displays).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``elevation``, ``filled_elevation``, ``flow_direction``, ``accumulation``,
+        ``upstream_area``, ``streams``, ``strahler_order``, ``hand``; each with units and CF/long
+        names; CRS and transform kept.
+    """
+    step = progress or (lambda stage: None)
+    _check_dem(dem)
+    step("fill")
+    filled = fill_depressions(dem, epsilon=epsilon)
+    step("flow direction")
+    fdir = flow_direction(filled)
+    step("network")
+    net = flow_network(fdir)
+    step("accumulation")
+    acc = flow_accumulation(net, like=fdir)
+    area = upstream_area(net, like=fdir)
+    step("streams")
+    st = streams(area, stream_threshold_m2)
+    order = strahler_order(net, st, like=fdir)
+    step("hand")
+    hnd = hand(filled, net, st)
+    elev = dem.copy()
+    elev.attrs = cf_attrs("elevation")
+    ds = xr.Dataset(
+        {
+            "elevation": elev,
+            "filled_elevation": filled,
+            "flow_direction": fdir,
+            "accumulation": acc,
+            "upstream_area": area,
+            "streams": st,
+            "strahler_order": order,
+            "hand": hnd,
+        }
+    )
+    ds.attrs.update(stream_threshold_m2=float(stream_threshold_m2), network_hash=net.hash)
+    ds = ds.rio.write_crs(dem.rio.crs).rio.write_transform(dem.rio.transform(recalc=False))
+    return ds

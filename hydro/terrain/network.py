@@ -1,0 +1,230 @@
+"""The D8 flow network, built once from a flow-direction grid and reused by routing."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+import xarray as xr
+
+from hydro.errors import InputDataError
+from hydro.terrain import _kernels as k
+from hydro.terrain.grid import GridGeometry, grid_geometry
+
+__all__ = ["FlowNetwork", "flow_network"]
+
+
+@dataclass(eq=False)
+class FlowNetwork:
+    """A D8 flow network on flat (row-major) arrays.
+
+    Attributes
+    ----------
+    shape : (ny, nx)
+    downstream : int32 ndarray (ny*nx,)
+        Flat index of the downstream cell; -1 for outlets (drain off the grid or into nodata)
+        and for nodata cells.
+    order : int32 ndarray (nvalid,)
+        Flat indices of every valid cell, each cell before the cell it drains to.
+    valid : bool ndarray (ny*nx,)
+    geometry : GridGeometry
+        Cell sizes and areas in metres.
+    fdir : uint8 ndarray (ny*nx,)
+        The ESRI D8 codes the network was built from.
+    """
+
+    shape: tuple[int, int]
+    downstream: np.ndarray
+    order: np.ndarray
+    valid: np.ndarray
+    geometry: GridGeometry
+    fdir: np.ndarray
+    _hash: str | None = field(default=None, repr=False)
+
+    # -- derived -----------------------------------------------------------------------------
+    @property
+    def ncell(self) -> int:
+        return self.shape[0] * self.shape[1]
+
+    @property
+    def transform(self) -> Any:
+        return self.geometry.transform
+
+    @property
+    def crs(self) -> Any:
+        return self.geometry.crs
+
+    @property
+    def cell_area_m2(self) -> np.ndarray:
+        """Cell area [m2], flat float64 (nodata cells included)."""
+        return self.geometry.cell_area_flat()
+
+    @property
+    def outlets(self) -> np.ndarray:
+        """Flat indices of valid cells that drain off the grid or into nodata."""
+        return np.flatnonzero(self.valid & (self.downstream < 0))
+
+    @property
+    def distance_to_downstream_m(self) -> np.ndarray:
+        """Length of each cell's D8 link to its downstream cell [m] (0 at outlets/nodata), float64."""
+        ny, nx = self.shape
+        g = self.geometry
+        code = self.fdir.reshape(ny, nx)
+        out = np.zeros((ny, nx))
+        ew = (code == 1) | (code == 16)
+        ns = (code == 4) | (code == 64)
+        dg = (code == 2) | (code == 8) | (code == 32) | (code == 128)
+        out[ew] = np.broadcast_to(g.dx_m[:, None], (ny, nx))[ew]
+        out[ns] = g.dy_m
+        out[dg] = np.broadcast_to(g.diag_m[:, None], (ny, nx))[dg]
+        out = out.ravel()
+        out[self.downstream < 0] = 0.0
+        return out
+
+    @property
+    def hash(self) -> str:
+        """sha256 of the grid definition and the downstream links (identifies the network in state files)."""
+        if self._hash is None:
+            h = hashlib.sha256()
+            h.update(repr(self.shape).encode())
+            h.update(repr(tuple(self.geometry.transform)[:6]).encode())
+            h.update(self.geometry.crs.to_wkt().encode())
+            h.update(np.ascontiguousarray(self.downstream).tobytes())
+            self._hash = h.hexdigest()
+        return self._hash
+
+    # -- operations --------------------------------------------------------------------------
+    def accumulate(self, weights: np.ndarray) -> np.ndarray:
+        """Sum of ``weights`` over each cell and everything upstream of it.
+
+        Parameters
+        ----------
+        weights : ndarray (ny*nx,) or (ny, nx)
+            Per-cell values (e.g. runoff volume); NaN/nodata cells should be 0.
+
+        Returns
+        -------
+        ndarray (ny*nx,)
+            Accumulated values in float64 (a copy; ``weights`` is not modified).
+        """
+        acc = np.array(weights, dtype=np.float64).ravel()
+        if acc.shape[0] != self.ncell:
+            raise InputDataError(f"weights have {acc.shape[0]} cells, the network {self.ncell}")
+        acc[~self.valid] = 0.0
+        k.accumulate(self.order, self.downstream, acc)
+        return acc
+
+    def upstream_count(self) -> np.ndarray:
+        """Number of cells draining through each cell, itself included (int32 flat; 0 on nodata)."""
+        acc = np.zeros(self.ncell, np.int32)
+        k.accumulate_count(self.order, self.downstream, acc)
+        return acc
+
+    def upstream_area_m2(self) -> np.ndarray:
+        """Upstream area including the cell [m2], float64 flat (0 on nodata)."""
+        if not self.geometry.geographic:
+            return self.upstream_count() * float(self.geometry.area_m2[0])
+        return self.accumulate(self.cell_area_m2)
+
+    def rowcol(self, index: np.ndarray | int) -> tuple[np.ndarray, np.ndarray]:
+        """Row and column of flat indices."""
+        return np.divmod(np.asarray(index), self.shape[1])
+
+    def xy(self, index: np.ndarray | int) -> tuple[np.ndarray, np.ndarray]:
+        """Cell-centre coordinates (CRS units) of flat indices."""
+        r, c = self.rowcol(index)
+        t = self.geometry.transform
+        return t.c + t.a * (c + 0.5), t.f + t.e * (r + 0.5)
+
+    def snap(
+        self,
+        points_xy: Sequence[tuple[float, float]],
+        max_distance_m: float,
+        streams: np.ndarray | xr.DataArray | None = None,
+        upstream_area_m2: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Snap points to the nearest stream cell within ``max_distance_m``.
+
+        Among stream cells at the same (nearest) distance the one with the larger upstream area
+        wins. Without ``streams`` the point's own cell is used (it must be valid).
+
+        Returns
+        -------
+        int64 ndarray
+            Flat index per point.
+
+        Raises
+        ------
+        InputDataError
+            A point outside the grid, or no stream cell within ``max_distance_m``.
+        """
+        ny, nx = self.shape
+        t = self.geometry.transform
+        inv = ~t
+        g = self.geometry
+        stream_flat = None if streams is None else np.asarray(streams).ravel().astype(bool) & self.valid
+        if upstream_area_m2 is None and stream_flat is not None:
+            upstream_area_m2 = self.upstream_area_m2()
+        out = np.empty(len(points_xy), np.int64)
+        for p, (x, y) in enumerate(points_xy):
+            colf, rowf = inv @ (x, y)
+            r0, c0 = int(np.floor(rowf)), int(np.floor(colf))
+            if not (0 <= r0 < ny and 0 <= c0 < nx):
+                raise InputDataError(f"point {p} ({x}, {y}) is outside the grid")
+            if stream_flat is None:
+                i = r0 * nx + c0
+                if not self.valid[i]:
+                    raise InputDataError(f"point {p} ({x}, {y}) falls on a nodata cell")
+                out[p] = i
+                continue
+            rad_r = int(np.ceil(max_distance_m / g.dy_m))
+            rad_c = int(np.ceil(max_distance_m / float(np.min(g.dx_m))))
+            rs = np.arange(max(0, r0 - rad_r), min(ny, r0 + rad_r + 1))
+            cs = np.arange(max(0, c0 - rad_c), min(nx, c0 + rad_c + 1))
+            rr, cc = np.meshgrid(rs, cs, indexing="ij")
+            idx = (rr * nx + cc).ravel()
+            ok = stream_flat[idx]
+            if not ok.any():
+                raise InputDataError(f"point {p} ({x}, {y}): no stream cell within {max_distance_m} m")
+            idx = idx[ok]
+            dist = np.hypot((rr.ravel()[ok] - r0) * g.dy_m, (cc.ravel()[ok] - c0) * g.dx_m[rr.ravel()[ok]])
+            sel = dist <= max_distance_m + 1e-9
+            if not sel.any():
+                raise InputDataError(f"point {p} ({x}, {y}): no stream cell within {max_distance_m} m")
+            idx, dist = idx[sel], dist[sel]
+            best = np.lexsort((-upstream_area_m2[idx], dist))[0]
+            out[p] = idx[best]
+        return out
+
+
+def flow_network(fdir: xr.DataArray | np.ndarray, geometry: GridGeometry | None = None) -> FlowNetwork:
+    """Build the :class:`FlowNetwork` of a D8 flow-direction grid (ESRI codes, 255 nodata).
+
+    Raises
+    ------
+    InputDataError
+        Unknown codes, or a cycle in the flow graph.
+    """
+    if isinstance(fdir, xr.DataArray):
+        geometry = geometry or grid_geometry(fdir)
+        codes = np.ascontiguousarray(fdir.values)
+    else:
+        if geometry is None:
+            raise InputDataError("a numpy flow-direction array needs geometry=")
+        codes = np.ascontiguousarray(fdir)
+    if codes.dtype != np.uint8:
+        codes = codes.astype(np.uint8)
+    ny, nx = codes.shape
+    flat = codes.ravel()
+    allowed = np.zeros(256, bool)
+    allowed[[0, 1, 2, 4, 8, 16, 32, 64, 128, 255]] = True
+    if not allowed[flat].all():
+        bad = np.unique(flat[~allowed[flat]])
+        raise InputDataError(f"flow direction has codes {bad.tolist()} that are not ESRI D8 (0,1,2,4,...,128,255)")
+    ds = np.empty(ny * nx, np.int32)
+    k.downstream_index(flat, ny, nx, ds)
+    order, ok = k.topological_order(ds, flat)
+    if not ok:
+        raise InputDataError("flow directions contain a cycle: not a valid D8 network")
+    return FlowNetwork((ny, nx), ds, order, flat != k.NODATA_CODE, geometry, flat)

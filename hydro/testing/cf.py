@@ -117,7 +117,16 @@ def assert_georeferenced(path: str | os.PathLike[str], variable: str, expected: 
     if fill is not None:
         exp_vals = np.where(exp_vals == fill, np.nan, exp_vals)
 
-    da = rioxarray.open_rasterio(path, variable=variable, masked=True)
+    import warnings
+
+    from rasterio.errors import NotGeoreferencedWarning
+
+    with warnings.catch_warnings():
+        # opening the multi-variable container (not the variable) has no geotransform; the
+        # variable's CRS and transform are checked below
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        da = rioxarray.open_rasterio(path, variable=variable, masked=True)
+        da.load()
     if isinstance(da, list):  # pragma: no cover
         da = da[0]
     if isinstance(da, xr.Dataset):

@@ -173,9 +173,118 @@ def run(config: Path, output_root: Path | None, force: bool) -> None:
         result = run_model(cfg, output_root=output_root, force=force, progress=bar)
     finally:
         bar.close()
-    click.echo(f"run {result.run_id}: {result.manifest['status']} in {time.perf_counter() - t0:.1f} s -> {result.run_dir}")
+    status = "already done" if result.manifest.get("already_done") else result.manifest["status"]
+    click.echo(f"run {result.run_id}: {status} in {time.perf_counter() - t0:.1f} s -> {result.run_dir}")
     for name, path in result.outputs.items():
         click.echo(f"  {name}: {path}")
+
+
+@cli.command()
+@click.argument("network", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", required=True, help="Output stem, e.g. outputs/balikpapan_water.")
+@click.option("--start", default=None, help="Override the start of the time axis (ISO 8601).")
+@click.option("--steps", type=int, default=None, help="Number of steps to run.")
+@click.option("--no-explain", is_flag=True, help="Skip the shortfall explanations.")
+@_guard
+def allocate(network: Path, output: str, start: str | None, steps: int | None, no_explain: bool) -> None:
+    """Allocate water on a network (TOML) under its agreements; write CF DSG files + CSV tables."""
+    from hydro.allocation import cli_allocate
+
+    for f in cli_allocate(network, output, start=start, steps=steps, explain=not no_explain):
+        click.echo(str(f))
+
+
+@cli.command()
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@_guard
+def calibrate(config: Path) -> None:
+    """Calibrate runoff parameters against observed discharge (CONFIG: calibration TOML)."""
+    from hydro.calibrate import run_calibration
+
+    res = run_calibration(config)
+    for kind, path in res["paths"].items():
+        click.echo(f"{kind}: {path}")
+
+
+@cli.command()
+@click.option("--resolution-m", type=float, default=30.0, show_default=True, help="Cell size of the embedded DEM [m].")
+@click.option("--start", default="2025-08-25T00:00", show_default=True, help="Storm start (UTC).")
+@click.option("--duration-h", type=float, default=12.0, show_default=True, help="Length of the 2-D run [h].")
+@click.option("--storm-total-mm", type=float, default=140.0, show_default=True)
+@click.option("--storm-duration-h", type=float, default=6.0, show_default=True)
+@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), required=True)
+@_guard
+def flood(resolution_m: float, start: str, duration_h: float, storm_total_mm: float, storm_duration_h: float, output_dir: Path) -> None:
+    """Balikpapan flood example: HAND map of the catchment + 2-D coastal plain (spring tide, design storm)."""
+    from hydro.flood.example import balikpapan_flood
+
+    out = balikpapan_flood(resolution_m, start=start, duration_h=duration_h, storm_total_mm=storm_total_mm,
+                           storm_duration_h=storm_duration_h, output_dir=output_dir)
+    for f in out["files"]:
+        click.echo(str(f))
+
+
+@cli.command("run-catchment")
+@click.argument("terrain", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--precipitation", type=click.Path(dir_okay=False, path_type=Path), required=True, help="NetCDF (time, y, x) in mm per step.")
+@click.option("--precipitation-var", default="precipitation", show_default=True)
+@click.option("--evaporation", default="0", show_default=True, help="NetCDF file or a constant [mm per step].")
+@click.option("--evaporation-var", default="potential_evaporation", show_default=True)
+@click.option("--start", default=None)
+@click.option("--steps", type=int, default=None)
+@click.option("--dt", default="1h", show_default=True)
+@click.option("--output-step", default=None)
+@click.option("--keep-peak", is_flag=True)
+@click.option("--gauges", type=click.Path(dir_okay=False, path_type=Path), default=None, help="CSV of named gauge points.")
+@click.option("--outlets", type=int, default=0, show_default=True, help="Also report the N largest outlets.")
+@click.option("--reservoirs", type=click.Path(dir_okay=False, path_type=Path), default=None, help="TOML of level-pool reservoirs.")
+@click.option("--inflow", "inflows", multiple=True, help="FILE:STATION_ID of an upstream inflow (repeatable).")
+@click.option("--state-in", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option("--state-out", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option("--runoff-param", multiple=True, help="KEY=VALUE (repeatable).")
+@click.option("--routing-param", multiple=True, help="KEY=VALUE (repeatable).")
+@click.option("--gridded", default="runoff,soil_moisture,discharge", show_default=True)
+@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--prefix", default="run", show_default=True)
+@_guard
+def run_catchment_cmd(terrain: Path, precipitation: Path, precipitation_var: str, evaporation: str, evaporation_var: str,
+                      start: str | None, steps: int | None, dt: str, output_step: str | None, keep_peak: bool,
+                      gauges: Path | None, outlets: int, reservoirs: Path | None, inflows: tuple[str, ...],
+                      state_in: Path | None, state_out: Path | None, runoff_param: tuple[str, ...],
+                      routing_param: tuple[str, ...], gridded: str, output_dir: Path, prefix: str) -> None:
+    """Rainfall-runoff + kinematic-wave routing over a terrain file, with gauges, reservoirs and state."""
+    from hydro.errors import InputDataError
+    from hydro.model import run_catchment
+
+    def kv(items: tuple[str, ...]) -> dict[str, float]:
+        out = {}
+        for item in items:
+            if "=" not in item:
+                raise InputDataError(f"parameter {item!r} is not KEY=VALUE")
+            k, v = item.split("=", 1)
+            out[k.strip()] = float(v)
+        return out
+
+    def inflow(item: str) -> tuple[str, str]:
+        if ":" not in item:
+            raise InputDataError(f"--inflow {item!r} is not FILE:STATION_ID")
+        f, sid = item.rsplit(":", 1)
+        return f, sid
+
+    try:
+        evap: str | float = float(evaporation)
+    except ValueError:
+        evap = evaporation
+    res = run_catchment(
+        terrain, precipitation, output_dir=output_dir, start=start, steps=steps, dt=dt, output_step=output_step,
+        keep_peak=keep_peak, precipitation_var=precipitation_var, evaporation=evap, evaporation_var=evaporation_var,
+        runoff_params=kv(runoff_param), routing_params=kv(routing_param), gauges=gauges, outlets=outlets,
+        reservoirs=reservoirs, inflows=[inflow(i) for i in inflows], state_in=state_in, state_out=state_out,
+        gridded=tuple(g for g in gridded.split(",") if g), prefix=prefix,
+    )
+    paths = res["paths"]
+    for key, value in (paths.items() if isinstance(paths, dict) else enumerate(paths)):
+        click.echo(f"{key}: {value}")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -24,6 +24,8 @@ __all__ = [
     "DemConfig",
     "TerrainConfig",
     "OutputConfig",
+    "FloodConfig",
+    "AllocationConfig",
     "load_config",
     "config_hash",
     "format_validation_error",
@@ -60,6 +62,24 @@ class TerrainConfig(StrictModel):
     epsilon_fill: bool = False
 
 
+class FloodConfig(StrictModel):
+    """Flood stage of `hydro run`: HAND map of the whole catchment + 2-D run on the coastal plain."""
+
+    enabled: bool = True
+    start: str = Field("2025-08-25T00:00", description="storm start (UTC, ISO 8601)")
+    duration_h: float = Field(12.0, gt=0, description="length of the 2-D run [h]")
+    storm_total_mm: float = Field(140.0, gt=0, description="design storm depth [mm]")
+    storm_duration_h: float = Field(6.0, gt=0, description="design storm duration [h]")
+    output_interval_min: float = Field(30.0, gt=0, description="snapshot interval of the 2-D run [min]")
+
+
+class AllocationConfig(StrictModel):
+    """Allocation stage of `hydro run`: a water network (TOML) solved per time step."""
+
+    enabled: bool = True
+    network: str = Field("balikpapan_water.toml", description="network TOML, relative to the model config")
+
+
 class OutputConfig(StrictModel):
     """Where and how outputs are written."""
 
@@ -75,6 +95,8 @@ class ModelConfig(StrictModel):
     title: str = "hydro model run"
     dem: DemConfig = DemConfig()
     terrain: TerrainConfig = TerrainConfig()
+    flood: FloodConfig = FloodConfig(enabled=False)
+    allocation: AllocationConfig = AllocationConfig(enabled=False)
     outputs: OutputConfig = OutputConfig()
 
     @field_validator("title")

@@ -204,3 +204,37 @@ def balikpapan_features(resolution_m: float = 30.0) -> BalikpapanFeatures:
         urban_plain_bounds=(_X0 + 0.36 * _WIDTH, _Y0 + 0.0, _X0 + 0.56 * _WIDTH, _Y0 + 0.16 * _HEIGHT),
         coastline_y=_Y0 + 0.06 * _HEIGHT,
     )
+
+
+def synthetic_dem(shape: tuple[int, int] = (4000, 4000), resolution_m: float = 30.0, seed: int = 0, quantum_m: float = 1.0) -> xr.DataArray:
+    """A generic hilly DEM for benchmarks: band-limited relief on a regional slope, SRTM-like 1 m steps.
+
+    Parameters
+    ----------
+    shape : (ny, nx)
+    resolution_m : float
+        Cell size [m].
+    seed : int
+    quantum_m : float
+        Elevations are rounded to this step [m] (1 m like SRTM; 0 keeps floats).
+
+    Returns
+    -------
+    xarray.DataArray
+        Elevation [m] (float32) in EPSG:32750, no nodata.
+    """
+    from affine import Affine
+
+    from hydro.io.raster import from_array
+
+    ny, nx = shape
+    rng = np.random.default_rng(seed)
+    bands = [(20000.0, 120.0), (6000.0, 60.0), (1200.0, 25.0), (300.0, 6.0), (90.0, 1.0)]
+    z = sum(a * _band_noise(ny, nx, rng, max(wl / resolution_m, 2.5)) for wl, a in bands)
+    rows = np.arange(ny)[:, None]
+    z = z + 0.004 * resolution_m * (ny - rows)  # regional slope of 0.4 % towards the south
+    z = z - z.min() + 1.0
+    if quantum_m > 0:
+        z = np.round(z / quantum_m) * quantum_m
+    transform = Affine(resolution_m, 0.0, _X0, 0.0, -resolution_m, _Y0 + ny * resolution_m)
+    return from_array(z.astype(np.float32), transform, CRS, name="elevation")

@@ -14,7 +14,7 @@ import xarray as xr
 
 from hydro import __version__
 from hydro.config import ModelConfig, config_hash
-from hydro.errors import OutputError
+from hydro.errors import ConfigError, OutputError
 
 __all__ = ["run_model", "RunResult", "load_dem", "run_id_for"]
 
@@ -88,6 +88,7 @@ def run_model(
         manifest = json.loads(manifest_path.read_text())
         if manifest.get("status") == "complete":
             logger.info("run %s already done", run_id)
+            manifest["already_done"] = True
             return RunResult(run_id, final, manifest, {k: final / v["path"] for k, v in manifest.get("outputs", {}).items()})
     partial = root / f"{run_id}.partial"
     try:
@@ -116,6 +117,40 @@ def run_model(
         parameters=cfg.model_dump(mode="json"),
         complevel=cfg.outputs.compression_level,
     )
+    if cfg.flood.enabled:
+        if cfg.dem.source != "embedded":
+            raise ConfigError("flood.enabled needs dem.source = 'embedded' for now (the coastal plain and tide edge are defined for it)")
+        from hydro.flood.example import balikpapan_flood
+
+        step("flood: HAND map + 2-D coastal plain")
+        t1 = time.perf_counter()
+        fl = balikpapan_flood(
+            cfg.dem.resolution_m,
+            start=cfg.flood.start,
+            duration_h=cfg.flood.duration_h,
+            storm_total_mm=cfg.flood.storm_total_mm,
+            storm_duration_h=cfg.flood.storm_duration_h,
+            stream_threshold_m2=cfg.terrain.stream_threshold_km2 * 1e6,
+            output_dir=partial / "flood",
+            output_interval_min=cfg.flood.output_interval_min,
+            seed=cfg.dem.seed,
+        )
+        for f in fl["files"]:
+            outputs[f"flood/{Path(f).name}"] = Path(f)
+        timings["flood_s"] = time.perf_counter() - t1
+    if cfg.allocation.enabled:
+        from hydro.allocation import allocate, load_network
+
+        step("allocation")
+        t1 = time.perf_counter()
+        net_path = Path(cfg.allocation.network)
+        src = getattr(cfg, "_source_path", None)
+        if not net_path.is_absolute() and src is not None:
+            net_path = src.parent / net_path
+        res = allocate(load_network(net_path))
+        for f in res.write(partial / "allocation" / "water", id=run_id):
+            outputs[f"allocation/{Path(f).name}"] = Path(f)
+        timings["allocation_s"] = time.perf_counter() - t1
     timings["total_s"] = time.perf_counter() - t0
     manifest = {
         "status": "complete",
@@ -124,7 +159,7 @@ def run_model(
         "config_hash": config_hash(cfg),
         "hydro_version": __version__,
         "config": cfg.model_dump(mode="json"),
-        "outputs": {k: {"path": p.name, "sha256": _sha256(p)} for k, p in outputs.items()},
+        "outputs": {k: {"path": str(p.relative_to(partial)), "sha256": _sha256(p)} for k, p in outputs.items()},
         "timings": timings,
         "exit_code": 0,
     }
@@ -141,4 +176,4 @@ def run_model(
             os.replace(partial, final)
     except OSError as exc:
         raise OutputError(f"cannot publish run folder {final}: {exc}") from exc
-    return RunResult(run_id, final, manifest, {k: final / p.name for k, p in outputs.items()})
+    return RunResult(run_id, final, manifest, {k: final / p.relative_to(partial) for k, p in outputs.items()})

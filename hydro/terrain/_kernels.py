@@ -46,12 +46,7 @@ _JIT = dict(cache=True, nogil=True)
 # priority queue (binary min-heap on parallel key/value arrays, grown by doubling)
 @nb.njit(**_JIT)
 def _heap_push(keys, vals, size, key, val):
-    if size == keys.shape[0]:
-        nk = np.empty(keys.shape[0] * 2, keys.dtype)
-        nv = np.empty(vals.shape[0] * 2, vals.dtype)
-        nk[:size] = keys[:size]
-        nv[:size] = vals[:size]
-        keys, vals = nk, nv
+    """Push (key, val) on a heap with spare capacity; return the new size."""
     i = size
     while i > 0:
         parent = (i - 1) >> 1
@@ -63,7 +58,7 @@ def _heap_push(keys, vals, size, key, val):
         i = parent
     keys[i] = key
     vals[i] = val
-    return keys, vals, size + 1
+    return size + 1
 
 
 @nb.njit(**_JIT)
@@ -95,15 +90,18 @@ def _heap_pop(keys, vals, size):
 
 @nb.njit(**_JIT)
 def _grow(a, n):
-    b = np.empty(max(2 * a.shape[0], 16), a.dtype)
-    b[:n] = a[:n]
+    """Twice the capacity, first ``n`` items kept (an explicit loop: slice assignment is slow to compile)."""
+    b = np.empty(2 * a.shape[0] + 16, a.dtype)
+    for i in range(n):
+        b[i] = a[i]
     return b
 
 
 # --------------------------------------------------------------------------------------------
 @nb.njit(**_JIT)
 def priority_flood(z, ny, nx, epsilon):
-    """Fill depressions in place (Barnes, Lehman & Mulla 2014, Priority-Flood with a pit queue).
+    """Fill depressions in place: Priority-Flood (Barnes, Lehman & Mulla 2014) with a pit queue,
+    and upslope tracing that keeps most cells out of the priority queue (Zhou, Sun & Fu 2016).
 
     Parameters
     ----------
@@ -118,6 +116,13 @@ def priority_flood(z, ny, nx, epsilon):
     -------
     int
         Number of cells raised.
+
+    Notes
+    -----
+    A cell reached from a lower, already final cell keeps its own elevation (it drains to that
+    cell). If it also has no unprocessed neighbour at or below its elevation, processing it at
+    once cannot fill anything wrongly, so it and the cells above it are traced with a stack
+    instead of the heap; only cells bordering unprocessed lower ground wait in the heap.
     """
     n = ny * nx
     closed = np.zeros(n, np.uint8)
@@ -128,6 +133,7 @@ def priority_flood(z, ny, nx, epsilon):
     pit = np.empty(max(1024, n // 64), np.int64)
     phead = 0
     ptail = 0
+    trace = np.empty(max(1024, n // 64), np.int64)
     inf = np.asarray(np.inf, z.dtype)
     # seeds: valid cells on the grid edge or next to nodata
     for r in range(ny):
@@ -144,7 +150,10 @@ def priority_flood(z, ny, nx, epsilon):
                         break
             if seed:
                 closed[i] = 1
-                keys, vals, size = _heap_push(keys, vals, size, z[i], i)
+                if size == keys.shape[0]:
+                    keys = _grow(keys, size)
+                    vals = _grow(vals, size)
+                size = _heap_push(keys, vals, size, z[i], i)
     raised = 0
     while size > 0 or ptail > phead:
         if ptail > phead:
@@ -169,31 +178,62 @@ def priority_flood(z, ny, nx, epsilon):
                 continue
             closed[j] = 1
             zj = z[j]
-            if epsilon:
-                lim = np.nextafter(zi, inf)
-                if zj <= zi:
-                    z[j] = lim
+            if zj <= zi:
+                # a depression cell: raised to the spill level (or just above it)
+                if epsilon:
+                    z[j] = np.nextafter(zi, inf)
                     raised += 1
-                    if ptail == pit.shape[0]:
-                        pit = _grow(pit, ptail)
-                    pit[ptail] = j
-                    ptail += 1
-                    continue
-            elif zj <= zi:
-                if zj < zi:
-                    raised += 1
-                z[j] = zi
+                else:
+                    if zj < zi:
+                        raised += 1
+                    z[j] = zi
                 if ptail == pit.shape[0]:
                     pit = _grow(pit, ptail)
                 pit[ptail] = j
                 ptail += 1
                 continue
-            keys, vals, size = _heap_push(keys, vals, size, zj, j)
+            # j is final at its own elevation: trace upslope from it
+            ntrace = 1
+            trace[0] = j
+            while ntrace > 0:
+                ntrace -= 1
+                m = trace[ntrace]
+                zm = z[m]
+                rm = m // nx
+                cm = m - rm * nx
+                free = True
+                for kk in range(8):
+                    r2 = rm + DROW[kk]
+                    c2 = cm + DCOL[kk]
+                    if r2 < 0 or r2 >= ny or c2 < 0 or c2 >= nx:
+                        continue
+                    q = r2 * nx + c2
+                    if not closed[q] and z[q] <= zm:
+                        free = False
+                        break
+                if not free:
+                    if size == keys.shape[0]:
+                        keys = _grow(keys, size)
+                        vals = _grow(vals, size)
+                    size = _heap_push(keys, vals, size, zm, m)
+                    continue
+                for kk in range(8):
+                    r2 = rm + DROW[kk]
+                    c2 = cm + DCOL[kk]
+                    if r2 < 0 or r2 >= ny or c2 < 0 or c2 >= nx:
+                        continue
+                    q = r2 * nx + c2
+                    if not closed[q]:
+                        closed[q] = 1
+                        if ntrace == trace.shape[0]:
+                            trace = _grow(trace, ntrace)
+                        trace[ntrace] = q
+                        ntrace += 1
     return raised
 
 
 # --------------------------------------------------------------------------------------------
-@nb.njit(parallel=True, **_JIT)
+@nb.njit(**_JIT)
 def d8_steepest(z, ny, nx, dist_ew, dist_ns, dist_diag, fdir):
     """D8 steepest-slope directions.
 
@@ -205,7 +245,7 @@ def d8_steepest(z, ny, nx, dist_ew, dist_ns, dist_diag, fdir):
     Returns the number of FLAT cells.
     """
     nflat = 0
-    for r in nb.prange(ny):
+    for r in range(ny):
         dew = dist_ew[r]
         ddg = dist_diag[r]
         for c in range(nx):
@@ -255,27 +295,44 @@ def resolve_flats(z, ny, nx, fdir):
     Combines a gradient towards lower terrain (BFS distance from the flat's outlets, weight 2)
     with a gradient away from higher terrain (inverted BFS distance from the flat's higher
     edges), then points each flat cell at the neighbour of the same elevation with the lowest
-    combined value. Flats with no outlet (pits of an unfilled DEM) get code 0.
+    combined value; outlets of a flat (non-flat cells of the same elevation, the "low edges")
+    count 0. Flats with no outlet (pits of an unfilled DEM) get code 0.
+
+    Work arrays are compact (one entry per flat cell) apart from one int32 position map.
 
     Returns the number of flat cells without an outlet.
     """
     n = ny * nx
-    # 1. label connected flats (same elevation, 8-connected) and find their cells
-    label = np.zeros(n, np.int32)
-    queue = np.empty(1024, np.int64)
+    pos = np.full(n, -1, np.int32)
+    nflat = 0
+    for i in range(n):
+        if fdir[i] == FLAT:
+            pos[i] = nflat
+            nflat += 1
+    cells = np.empty(nflat, np.int64)
+    for i in range(n):
+        if pos[i] >= 0:
+            cells[pos[i]] = i
+    label = np.zeros(nflat, np.int32)
+    away = np.zeros(nflat, np.int32)
+    towards = np.full(nflat, -1, np.int32)
+    # every flat cell enters each BFS queue at most once: one preallocated int32 queue
+    queue = np.empty(max(nflat, 1), np.int32)
+    # 1. label connected flats (same elevation, 8-connected)
     nlab = 0
-    for s in range(n):
-        if fdir[s] != FLAT or label[s] != 0:
+    for s in range(nflat):
+        if label[s] != 0:
             continue
         nlab += 1
         label[s] = nlab
         head = 0
-        tail = 0
-        queue[tail] = s
-        tail += 1
+        tail = 1
+        queue[0] = s
         while head < tail:
-            i = queue[head]
+            p = queue[head]
             head += 1
+            i = cells[p]
+            zi = z[i]
             r = i // nx
             c = i - r * nx
             for k in range(8):
@@ -284,69 +341,57 @@ def resolve_flats(z, ny, nx, fdir):
                 if rr < 0 or rr >= ny or cc < 0 or cc >= nx:
                     continue
                 j = rr * nx + cc
-                if fdir[j] == FLAT and label[j] == 0 and z[j] == z[i]:
-                    label[j] = nlab
-                    if tail == queue.shape[0]:
-                        queue = _grow(queue, tail)
-                    queue[tail] = j
+                q = pos[j]
+                if q >= 0 and label[q] == 0 and z[j] == zi:
+                    label[q] = nlab
+                    queue[tail] = q
                     tail += 1
-    # 2. edges: low edges = non-flat valid cells next to a flat cell of equal elevation;
-    #    high edges = flat cells next to higher terrain
-    low = np.empty(1024, np.int64)
-    nlow = 0
-    high = np.empty(1024, np.int64)
-    nhigh = 0
-    for i in range(n):
-        f = fdir[i]
-        if f == NODATA_CODE:
-            continue
-        r = i // nx
-        c = i - r * nx
-        if f == FLAT:
-            for k in range(8):
-                rr = r + DROW[k]
-                cc = c + DCOL[k]
-                if rr < 0 or rr >= ny or cc < 0 or cc >= nx:
-                    continue
-                j = rr * nx + cc
-                if fdir[j] != NODATA_CODE and z[j] > z[i]:
-                    if nhigh == high.shape[0]:
-                        high = _grow(high, nhigh)
-                    high[nhigh] = i
-                    nhigh += 1
-                    break
-        else:
-            for k in range(8):
-                rr = r + DROW[k]
-                cc = c + DCOL[k]
-                if rr < 0 or rr >= ny or cc < 0 or cc >= nx:
-                    continue
-                j = rr * nx + cc
-                if fdir[j] == FLAT and z[j] == z[i]:
-                    if nlow == low.shape[0]:
-                        low = _grow(low, nlow)
-                    low[nlow] = i
-                    nlow += 1
-                    break
-    # 3. gradient away from higher terrain (BFS from high edges within each flat), 1-based
-    away = np.zeros(n, np.int32)
+    # 2. + 3. gradient away from higher terrain: BFS from the flat cells next to higher terrain
     flat_height = np.zeros(nlab + 1, np.int32)
     tail = 0
-    for m in range(nhigh):
-        i = high[m]
-        away[i] = 1
-        if tail == queue.shape[0]:
-            queue = _grow(queue, tail)
-        queue[tail] = i
-        tail += 1
+    for p in range(nflat):
+        i = cells[p]
+        zi = z[i]
+        r = i // nx
+        c = i - r * nx
+        for k in range(8):
+            rr = r + DROW[k]
+            cc = c + DCOL[k]
+            if rr < 0 or rr >= ny or cc < 0 or cc >= nx:
+                continue
+            j = rr * nx + cc
+            if fdir[j] != NODATA_CODE and z[j] > zi:
+                away[p] = 1
+                queue[tail] = p
+                tail += 1
+                break
     head = 0
     while head < tail:
-        i = queue[head]
+        p = queue[head]
         head += 1
-        a = away[i]
-        lab = label[i]
+        a = away[p]
+        lab = label[p]
         if a > flat_height[lab]:
             flat_height[lab] = a
+        i = cells[p]
+        r = i // nx
+        c = i - r * nx
+        for k in range(8):
+            rr = r + DROW[k]
+            cc = c + DCOL[k]
+            if rr < 0 or rr >= ny or cc < 0 or cc >= nx:
+                continue
+            q = pos[rr * nx + cc]
+            if q >= 0 and away[q] == 0 and label[q] == lab:
+                away[q] = a + 1
+                queue[tail] = q
+                tail += 1
+    # 4. gradient towards lower terrain: BFS from the flat cells next to an outlet of the flat
+    #    (a non-flat valid cell of the same elevation)
+    tail = 0
+    for p in range(nflat):
+        i = cells[p]
+        zi = z[i]
         r = i // nx
         c = i - r * nx
         for k in range(8):
@@ -355,27 +400,19 @@ def resolve_flats(z, ny, nx, fdir):
             if rr < 0 or rr >= ny or cc < 0 or cc >= nx:
                 continue
             j = rr * nx + cc
-            if label[j] == lab and away[j] == 0:
-                away[j] = a + 1
-                if tail == queue.shape[0]:
-                    queue = _grow(queue, tail)
-                queue[tail] = j
+            f = fdir[j]
+            if f != FLAT and f != NODATA_CODE and z[j] == zi:
+                towards[p] = 1
+                queue[tail] = p
                 tail += 1
-    # 4. gradient towards lower terrain (BFS from low edges), combined mask
-    towards = np.full(n, -1, np.int32)  # BFS distance from an outlet of the flat; -1 = unvisited
-    tail = 0
-    for m in range(nlow):
-        i = low[m]
-        towards[i] = 0
-        if tail == queue.shape[0]:
-            queue = _grow(queue, tail)
-        queue[tail] = i
-        tail += 1
+                break
     head = 0
     while head < tail:
-        i = queue[head]
+        p = queue[head]
         head += 1
-        t = towards[i]
+        t = towards[p]
+        i = cells[p]
+        zi = z[i]
         r = i // nx
         c = i - r * nx
         for k in range(8):
@@ -384,34 +421,30 @@ def resolve_flats(z, ny, nx, fdir):
             if rr < 0 or rr >= ny or cc < 0 or cc >= nx:
                 continue
             j = rr * nx + cc
-            if fdir[j] == FLAT and towards[j] < 0 and z[j] == z[i]:
-                towards[j] = t + 1
-                if tail == queue.shape[0]:
-                    queue = _grow(queue, tail)
-                queue[tail] = j
+            q = pos[j]
+            if q >= 0 and towards[q] < 0 and z[j] == zi:
+                towards[q] = t + 1
+                queue[tail] = q
                 tail += 1
-    # combined value, stored in `away` (0 on low edges)
-    for i in range(n):
-        if fdir[i] == FLAT and towards[i] > 0:
-            lab = label[i]
-            if away[i] > 0:
-                away[i] = 2 * towards[i] + (flat_height[lab] - away[i])
+    # combined value (stored in `away`): 2 * towards + inverted away-from-higher
+    for p in range(nflat):
+        if towards[p] > 0:
+            if away[p] > 0:
+                away[p] = 2 * towards[p] + (flat_height[label[p]] - away[p])
             else:
-                away[i] = 2 * towards[i]
-        elif fdir[i] != FLAT:
-            away[i] = 0
-    # 5. directions: neighbour of equal elevation (flat cell reached by the BFS, or low edge)
-    #    with the lowest combined value; ties to the first in ESRI order
+                away[p] = 2 * towards[p]
+    # 5. directions: lowest combined value among same-elevation neighbours (outlets count 0);
+    #    ties to the first neighbour in ESRI order
     unresolved = 0
-    for i in range(n):
-        if fdir[i] != FLAT:
-            continue
-        if towards[i] <= 0:
+    for p in range(nflat):
+        i = cells[p]
+        if towards[p] <= 0:
             unresolved += 1
             continue
+        zi = z[i]
         r = i // nx
         c = i - r * nx
-        best = away[i]
+        best = away[p]
         bestk = -1
         for k in range(8):
             rr = r + DROW[k]
@@ -419,27 +452,36 @@ def resolve_flats(z, ny, nx, fdir):
             if rr < 0 or rr >= ny or cc < 0 or cc >= nx:
                 continue
             j = rr * nx + cc
-            if z[j] != z[i] or towards[j] < 0:
+            if z[j] != zi:
                 continue
-            if away[j] < best:
-                best = away[j]
+            q = pos[j]
+            if q < 0:
+                if fdir[j] == NODATA_CODE:
+                    continue
+                v = 0  # an outlet of the flat
+            else:
+                if towards[q] <= 0:
+                    continue
+                v = away[q]
+            if v < best:
+                best = v
                 bestk = k
         if bestk < 0:  # cannot happen by construction (a neighbour one BFS step closer exists)
             unresolved += 1
             continue
         fdir[i] = D8_CODES[bestk]
     if unresolved:
-        for i in range(n):
-            if fdir[i] == FLAT:
-                fdir[i] = OUTLET_CODE
+        for p in range(nflat):
+            if fdir[cells[p]] == FLAT:
+                fdir[cells[p]] = OUTLET_CODE
     return unresolved
 
 
 # --------------------------------------------------------------------------------------------
-@nb.njit(parallel=True, **_JIT)
+@nb.njit(**_JIT)
 def downstream_index(fdir, ny, nx, ds):
     """Flat index of each cell's downstream neighbour (-1 for outlets, nodata, or codes leaving the grid)."""
-    for r in nb.prange(ny):
+    for r in range(ny):
         for c in range(nx):
             i = r * nx + c
             k = _CODE_TO_K[fdir[i]]
@@ -522,7 +564,8 @@ def hand_from_drainage(order, ds, z, is_drain, out):
     ``is_drain`` marks drainage cells (streams; outlets are added by the caller). Cells whose
     path reaches no drainage cell take the elevation of the outlet they end at.
     """
-    out[:] = np.nan
+    for i in range(out.shape[0]):
+        out[i] = np.nan
     # downstream first: drainage elevation
     for m in range(order.shape[0] - 1, -1, -1):
         i = order[m]

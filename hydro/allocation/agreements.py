@@ -1,0 +1,953 @@
+"""Registry of agreement types and their exact per-step meaning.
+
+Each agreement is a pydantic model registered under its ``type`` name (as pywr registers node
+types). Its hooks follow the pywr lifecycle:
+
+``setup(model)``           add claims / rows to the LP (once)
+``before(model, ctx, st)`` evaluate the rule from start-of-step state: bounds, claim amounts
+``after(model, ctx, st, res)`` update its state (licence use, account balances, tier, debit)
+``record(model, st)``      values written to the outputs (account balances, tier, ...)
+
+Volumes are m3 per step inside the model; see ``docs/allocation.md`` for the equations.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+
+
+from hydro.allocation.network import _quantity_validator, _series
+
+__all__ = ["REGISTRY", "register", "parse_agreement", "Agreement"]
+
+REGISTRY: dict[str, type["Agreement"]] = {}
+INF = float("inf")
+
+
+def register(cls: type["Agreement"]) -> type["Agreement"]:
+    """Class decorator adding an agreement type to :data:`REGISTRY`."""
+    REGISTRY[cls.model_fields["type"].annotation.__args__[0]] = cls  # Literal["name"]
+    return cls
+
+
+class Agreement(BaseModel):
+    """Base of every agreement: a name, the parties, an optional validity period."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    name: str
+    start: _dt.date | _dt.datetime | None = None
+    end: _dt.date | _dt.datetime | None = None
+    phase: ClassVar[int] = 50
+    _index: int = PrivateAttr(0)
+    _where: str = PrivateAttr("")
+
+    @property
+    def index(self) -> int:
+        return self._index
+
+    def parties(self) -> list[str]:
+        return []
+
+    def check(self, net: Any, where: str) -> None:
+        """Check references to nodes, links and parties (raise ``net.error``)."""
+
+    def active(self, ctx: Any) -> bool:
+        t = ctx.time
+        if self.start is not None and t < pd.Timestamp(self.start):
+            return False
+        if self.end is not None and t >= pd.Timestamp(self.end):
+            return False
+        return True
+
+    def setup(self, m: Any) -> None:
+        pass
+
+    def initial_state(self, m: Any) -> Any:
+        return {}
+
+    def before(self, m: Any, ctx: Any, st: Any) -> None:
+        pass
+
+    def after(self, m: Any, ctx: Any, st: Any, res: dict[str, Any]) -> None:
+        pass
+
+    def record(self, m: Any, st: Any) -> dict[str, float]:
+        return {}
+
+    # helpers
+    def _link(self, net: Any, lid: str, key: str) -> None:
+        if lid not in net.links:
+            raise net.error(f"{self._where}.{key}", f"agreement {self.name!r} names unknown link {lid!r}")
+
+    def _node(self, net: Any, nid: str, key: str, types: tuple[str, ...] | None = None) -> None:
+        if nid not in net.nodes:
+            raise net.error(f"{self._where}.{key}", f"agreement {self.name!r} names unknown node {nid!r}")
+        if types and net.nodes[nid].type not in types:
+            raise net.error(f"{self._where}.{key}", f"agreement {self.name!r}: node {nid!r} is a "
+                            f"{net.nodes[nid].type}, expected {' or '.join(types)}")
+
+    def _party(self, net: Any, party: str, key: str) -> None:
+        if party not in net.regions:
+            raise net.error(f"{self._where}.{key}", f"agreement {self.name!r} names party {party!r} that does not "
+                            f"exist (regions: {sorted(net.regions)})")
+
+    def _demand(self, net: Any, did: str, party: str | None, key: str) -> None:
+        self._node(net, did, key, ("demand",))
+        if party is not None and net.nodes[did].region != party:
+            raise net.error(f"{self._where}.{key}", f"demand {did!r} belongs to {net.nodes[did].region!r}, "
+                            f"not to party {party!r}")
+
+
+def parse_agreement(data: dict[str, Any], i: int, net: Any) -> Agreement:
+    """Validate one ``[[agreements]]`` table into its registered type."""
+    where = f"agreements[{i}]"
+    if not isinstance(data, dict) or "type" not in data:
+        raise net.error(where, f"agreement needs a 'type' (one of {sorted(REGISTRY)})")
+    cls = REGISTRY.get(data["type"])
+    if cls is None:
+        raise net.error(f"{where}.type", f"unknown agreement type {data['type']!r} (known: {sorted(REGISTRY)})")
+    data = {"name": f"{data['type']}_{i}", **data}
+    try:
+        ag = cls.model_validate(data)
+    except ValidationError as err:
+        e = err.errors()[0]
+        key = ".".join(str(x) if not isinstance(x, int) else f"[{x}]" for x in e["loc"]).replace(".[", "[")
+        raise net.error(f"{where}.{key}" if key else where,
+                        f"{e['msg'].removeprefix('Value error, ')} (agreement {data.get('name')!r})") from None
+    ag._index = i
+    ag._where = where
+    for k, p in enumerate(ag.parties()):
+        ag._party(net, p, "party")
+    ag.check(net, where)
+    return ag
+
+
+def _q(m: Any, ag: Agreement, value: Any, kind: str, key: str) -> float:
+    return m.quantity(value, kind, f"{ag._where}.{key}")
+
+
+# =============================================================================== 1-4 claims
+class Tranche(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    rate: str
+    priority: int = Field(ge=1)
+    _v = field_validator("rate")(_quantity_validator("flow"))
+
+
+@register
+class Entitlement(Agreement):
+    """Fixed entitlement with the surplus as a junior claim (allocation.md §2.3).
+
+    Tranche k claims ``min(D − Σ_{j<k} E_j, E_k)`` at its priority; the remainder ``max(0, D − ΣE)``
+    is claimed at ``surplus_priority`` (none: the party gets at most ΣE). Outside ``start``/``end``
+    the whole demand is a claim at ``surplus_priority`` (or nothing).
+    """
+
+    type: Literal["entitlement"]
+    party: str
+    demand: str
+    rate: str | None = None
+    priority: int | None = Field(None, ge=1)
+    tranches: list[Tranche] = []
+    surplus_priority: int | None = Field(None, ge=1)
+    weight: Literal["claim", "entitlement"] = "claim"
+    phase: ClassVar[int] = 20
+    _v = field_validator("rate")(_quantity_validator("flow"))
+
+    @model_validator(mode="after")
+    def _t(self) -> "Entitlement":
+        if self.rate is not None:
+            if self.priority is None:
+                raise ValueError("'rate' needs 'priority'")
+            self.tranches = [Tranche(rate=self.rate, priority=self.priority)] + list(self.tranches)
+        if not self.tranches:
+            raise ValueError("give 'rate' and 'priority' or a list of 'tranches'")
+        return self
+
+    def parties(self) -> list[str]:
+        return [self.party]
+
+    def check(self, net: Any, where: str) -> None:
+        self._demand(net, self.demand, self.party, "demand")
+
+    def setup(self, m: Any) -> None:
+        from hydro.allocation.solver import Claim
+
+        d = m.dem_ix[self.demand]
+        m.drop_default_claim(d)
+        self._rates = [_q(m, self, t.rate, "flow", f"tranches[{j}].rate") * m.dt for j, t in enumerate(self.tranches)]
+        self._claims = [m.add_claim(Claim(f"{self.demand}:{self.name}:{j + 1}", "tranche", d, t.priority, self.party,
+                                          self.name, self.demand)) for j, t in enumerate(self.tranches)]
+        self._surplus = -1
+        if self.surplus_priority is not None:
+            self._surplus = m.add_claim(Claim(f"{self.demand}:{self.name}:surplus", "tranche", d, self.surplus_priority,
+                                              self.party, self.name, self.demand))
+        self._d = d
+
+    def before(self, m: Any, ctx: Any, st: Any) -> None:
+        D = ctx.demand[self._d]
+        left = D
+        on = self.active(ctx)
+        for k, rate in zip(self._claims, self._rates):
+            a = min(left, rate) if on else 0.0
+            ctx.claim_amount[k] = a
+            if self.weight == "entitlement":
+                ctx.claim_weight[k] = rate
+            left -= a
+        if self._surplus >= 0:
+            ctx.claim_amount[self._surplus] = max(0.0, left)
+        elif left > 1e-12:
+            for k in self._claims:
+                ctx.notes.setdefault(k, []).append(("agreement_cap", f"entitlement {self.name} (demand above the entitlement is not claimed)"))
+
+
+class ProRataParty(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    party: str
+    demand: str
+    entitlement: str
+    _v = field_validator("entitlement")(_quantity_validator("flow"))
+
+
+@register
+class ProRata(Agreement):
+    """Pro-rata curtailment of entitlements in shortage (allocation.md §2.7).
+
+    Each party claims ``min(D_i, E_i)`` at ``priority`` with water-filling weight ``E_i``:
+    ``x_i = min(D_i, u_i, c·E_i)`` with the largest feasible common ``c`` (SWP "% of Table A";
+    caps ``u_i`` from pipes, licences or delivery caps are water-filled). The remainder
+    ``D_i − E_i`` is claimed at ``surplus_priority`` if given.
+    """
+
+    type: Literal["pro_rata"]
+    priority: int = Field(ge=1)
+    parties_: list[ProRataParty] = Field(alias="parties")
+    surplus_priority: int | None = Field(None, ge=1)
+    phase: ClassVar[int] = 20
+
+    def parties(self) -> list[str]:
+        return [p.party for p in self.parties_]
+
+    def check(self, net: Any, where: str) -> None:
+        for j, p in enumerate(self.parties_):
+            self._demand(net, p.demand, p.party, f"parties[{j}].demand")
+
+    def setup(self, m: Any) -> None:
+        from hydro.allocation.solver import Claim
+
+        self._items = []
+        for j, p in enumerate(self.parties_):
+            d = m.dem_ix[p.demand]
+            m.drop_default_claim(d)
+            E = _q(m, self, p.entitlement, "flow", f"parties[{j}].entitlement") * m.dt
+            k = m.add_claim(Claim(f"{p.demand}:{self.name}", "tranche", d, self.priority, p.party, self.name, p.demand))
+            s = -1
+            if self.surplus_priority is not None:
+                s = m.add_claim(Claim(f"{p.demand}:{self.name}:surplus", "tranche", d, self.surplus_priority, p.party,
+                                      self.name, p.demand))
+            self._items.append((d, E, k, s))
+
+    def before(self, m: Any, ctx: Any, st: Any) -> None:
+        on = self.active(ctx)
+        for d, E, k, s in self._items:
+            D = ctx.demand[d]
+            ctx.claim_amount[k] = min(D, E) if on else 0.0
+            ctx.claim_weight[k] = E
+            if s >= 0:
+                ctx.claim_amount[s] = D - ctx.claim_amount[k]
+
+
+@register
+class SupplyPreference(Agreement):
+    """A party's order of sources: links in ``order`` are drawn first to last (allocation.md §2.2).
+
+    After all priorities are fixed, ``Σ π_e f_e`` is minimised with ``π`` = position in ``order``
+    (1, 2, ...) and the optimum is pinned before the final tie-break; a preference therefore never
+    changes how much any claim receives, only from where.
+    """
+
+    type: Literal["supply_preference"]
+    party: str
+    order: list[str]
+    phase: ClassVar[int] = 5
+
+    def parties(self) -> list[str]:
+        return [self.party]
+
+    def check(self, net: Any, where: str) -> None:
+        for j, lid in enumerate(self.order):
+            self._link(net, lid, f"order[{j}]")
+
+    def setup(self, m: Any) -> None:
+        for j, lid in enumerate(self.order):
+            e = m.link_ix[lid]
+            m.preference[e] = max(m.preference[e], float(j + 1))
+
+
+@register
+class LevelSharing(Agreement):
+    """How the claims of one priority level share a shortage: ``equal`` (default) or ``max_total``.
+
+    ``equal``: lexicographic max-min of coverage (water-filling). ``max_total``: maximise the sum of
+    the level's deliveries only (the split is then decided by the tie-break rule).
+    """
+
+    type: Literal["level_sharing"]
+    priority: int = Field(ge=0)
+    sharing: Literal["equal", "max_total"]
+    phase: ClassVar[int] = 1
+
+    def setup(self, m: Any) -> None:
+        m.level_sharing[self.priority] = self.sharing
+
+
+# =============================================================================== 5 licences
+@register
+class Licence(Agreement):
+    """Period volume entitlement (allocation.md §2.5).
+
+    Row ``Σ_{d ∈ demands} x_{d,t} ≤ V + carry − U_{t−1}`` (m3 per step). ``period``:
+
+    * ``annual`` / ``seasonal``: ``U`` resets to 0 at each ``reset`` date (``MM-DD``); at reset
+      ``carry = min(carry_over_max, carry_over_fraction × unused)``; ``months`` restricts use to
+      the listed months (seasonal licence);
+    * ``rolling``: ``Σ_{τ=t−W+1}^{t} x_τ ≤ V`` over ``window`` steps (pywr RollingVirtualStorage);
+    * ``even``: ``x_t ≤ (V + carry − U_{t−1}) / steps_left`` (pywr AnnualLicense).
+    """
+
+    type: Literal["licence"]
+    party: str
+    demands: list[str]
+    volume: str
+    period: Literal["annual", "seasonal", "rolling", "even"] = "annual"
+    reset: str = "01-01"
+    months: list[int] | None = None
+    window: int | None = Field(None, ge=1)
+    carry_over_max: str = "0 m3"
+    carry_over_fraction: float = Field(0.0, ge=0.0, le=1.0)
+    phase: ClassVar[int] = 40
+    _v = field_validator("volume", "carry_over_max")(_quantity_validator("volume"))
+
+    @field_validator("reset")
+    @classmethod
+    def _reset(cls, v: str) -> str:
+        try:
+            _dt.date(2001, int(v[:2]), int(v[3:5]))
+            assert len(v) == 5 and v[2] == "-"
+        except (ValueError, AssertionError):
+            raise ValueError(f"reset must be 'MM-DD', got {v!r}") from None
+        return v
+
+    @model_validator(mode="after")
+    def _w(self) -> "Licence":
+        if self.period == "rolling" and self.window is None:
+            raise ValueError("rolling licences need 'window' (steps)")
+        return self
+
+    def parties(self) -> list[str]:
+        return [self.party]
+
+    def check(self, net: Any, where: str) -> None:
+        for j, d in enumerate(self.demands):
+            self._demand(net, d, self.party, f"demands[{j}]")
+
+    def setup(self, m: Any) -> None:
+        self._V = _q(m, self, self.volume, "volume", "volume")
+        self._K = _q(m, self, self.carry_over_max, "volume", "carry_over_max")
+        ds = [m.dem_ix[d] for d in self.demands]
+        self._ds = ds
+        claims = {k: 1.0 for d in ds for k in m.demand_claims(d)}
+        self._row = m.add_row({"claim": claims}, name=self.name, kind="agreement_cap",
+                              label=f"licence {self.name} exhausted", demands=ds)
+        mo, dd = int(self.reset[:2]), int(self.reset[3:])
+        starts = []
+        for t in m.times:
+            ps = pd.Timestamp(year=t.year, month=mo, day=dd)
+            if ps > t:
+                ps = pd.Timestamp(year=t.year - 1, month=mo, day=dd)
+            starts.append(ps)
+        self._pstart = starts
+        # steps left in the period (incl. the current one)
+        n = len(starts)
+        left = np.ones(n, dtype=np.int64)
+        for t in range(n - 2, -1, -1):
+            if starts[t + 1] == starts[t]:
+                left[t] = left[t + 1] + 1
+        # the last period may run past the end of the run: count its full length
+        if n:
+            step = pd.Timedelta(seconds=m.dt)
+            last_start = starts[-1]
+            nxt = pd.Timestamp(year=last_start.year + 1, month=mo, day=dd)
+            extra = int((nxt - m.times[-1]) / step) - 1
+            for t in range(n - 1, -1, -1):
+                if starts[t] != last_start:
+                    break
+                left[t] += max(extra, 0)
+        self._left = left
+
+    def initial_state(self, m: Any) -> Any:
+        return {"used": 0.0, "carry": 0.0, "history": [], "remaining": self._V}
+
+    def before(self, m: Any, ctx: Any, st: Any) -> None:
+        t = ctx.t
+        if t > 0 and self._pstart[t] != self._pstart[t - 1] and self.period != "rolling":
+            unused = max(0.0, self._V + st["carry"] - st["used"])
+            st["carry"] = min(self._K, self.carry_over_fraction * unused)
+            st["used"] = 0.0
+        if not self.active(ctx):
+            ctx.row_ub[self._row] = INF
+            return
+        if self.period == "rolling":
+            W = int(self.window or 1)
+            rem = self._V - sum(st["history"][-(W - 1):]) if W > 1 else self._V
+        else:
+            rem = self._V + st["carry"] - st["used"]
+            if self.period == "even":
+                rem = rem / max(int(self._left[t]), 1)
+        if self.months is not None and ctx.time.month not in self.months:
+            rem = 0.0
+        ctx.row_ub[self._row] = max(rem, 0.0)
+        st["remaining"] = max(rem, 0.0)
+
+    def after(self, m: Any, ctx: Any, st: Any, res: dict[str, Any]) -> None:
+        used = float(sum(res["delivered"][d] for d in self._ds))
+        st["used"] += used
+        st["history"].append(used)
+        if self.window:
+            st["history"] = st["history"][-int(self.window):]
+
+    def record(self, m: Any, st: Any) -> dict[str, float]:
+        return {f"{self.name}:licence_used": st["used"], f"{self.name}:carry_over": st["carry"]}
+
+
+# =============================================================================== 6, 15 shares & reserve
+class ShareItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    party: str
+    link: str
+    fraction: float = Field(ge=0.0, le=1.0)
+
+
+@register
+class Share(Agreement):
+    """Percentage share of the water available at a source (allocation.md §2.6, §2.15).
+
+    ``A_t`` = the source's inflow of the step (``available = "inflow"``) or, for a reservoir, its
+    usable water ``S_{t−1} − dead + I_t − Evap_t`` (``"storage"``), minus any ``reserve`` agreement
+    on the same source. Each party draws through its offtake link ``e_i``.
+
+    * ``unused = "lapse"``: ``f_{e_i} ≤ α_i A_t``; an unused share stays in the source;
+    * ``unused = "redistribute"``: ``Σ_i f_{e_i} ≤ A_t`` and the parties' claims at ``priority`` are
+      water-filled with weights ``α_i A_t``, i.e. ``f_i = min(u_i, c·α_i A_t)`` — a share not
+      needed by one party goes to the others in proportion to their shares.
+
+    For ``unused = "account"`` use a ``storage_accounts`` agreement.
+    """
+
+    type: Literal["share"]
+    source: str
+    available: Literal["inflow", "storage"] = "inflow"
+    shares: list[ShareItem]
+    unused: Literal["lapse", "redistribute"] = "lapse"
+    priority: int | None = Field(None, ge=1)
+    phase: ClassVar[int] = 50
+
+    @field_validator("unused", mode="before")
+    @classmethod
+    def _acc(cls, v: Any) -> Any:
+        if v == "account":
+            raise ValueError("unused = 'account' is declared as a storage_accounts agreement on the reservoir")
+        return v
+
+    @model_validator(mode="after")
+    def _sum(self) -> "Share":
+        s = sum(x.fraction for x in self.shares)
+        if abs(s - 1.0) > 1e-6:
+            raise ValueError(f"share fractions must sum to 1, got {s:g}")
+        if self.unused == "redistribute" and self.priority is None:
+            raise ValueError("unused = 'redistribute' needs 'priority' for the parties' claims")
+        return self
+
+    def parties(self) -> list[str]:
+        return [x.party for x in self.shares]
+
+    def check(self, net: Any, where: str) -> None:
+        self._node(net, self.source, "source", ("reservoir", "intake", "inflow", "groundwater"))
+        if self.available == "storage" and net.nodes[self.source].type != "reservoir":
+            raise net.error(f"{where}.available", "available = 'storage' needs a reservoir source")
+        for j, x in enumerate(self.shares):
+            self._link(net, x.link, f"shares[{j}].link")
+            if net.links[x.link].from_ != self.source:
+                raise net.error(f"{where}.shares[{j}].link", f"link {x.link!r} does not leave source {self.source!r}")
+
+    def setup(self, m: Any) -> None:
+        from hydro.allocation.solver import Claim
+
+        self._links = [m.link_ix[x.link] for x in self.shares]
+        self._n = m.node_ix[self.source]
+        self._row = m.add_row({"link": {e: 1.0 for e in self._links}}, name=self.name, kind="agreement_cap",
+                              label=f"share agreement {self.name}: available water used up", links=self._links)
+        self._claims = []
+        if self.unused == "redistribute":
+            for x, e in zip(self.shares, self._links):
+                # the share's own claims are not reported as shortfalls: the parties' demands are
+                self._claims.append(m.add_claim(Claim(f"{self.name}:{x.link}", "flow", e, int(self.priority), x.party,
+                                                      self.name, x.link, report=False)))
+        self._reserves = [a for a in m.net.agreements if isinstance(a, Reserve) and a.source == self.source]
+
+    def available_water(self, m: Any, ctx: Any) -> float:
+        n = self._n
+        A = ctx.inflow[n]
+        if self.available == "storage":
+            r = m.res_ix[self.source]
+            A = max(0.0, ctx.storage[r] - m.res_dead[r]) + ctx.inflow[n] - ctx.evap[r]
+        for res in self._reserves:
+            if res.active(ctx):
+                A -= res.volume_per_step(m)
+        return max(A, 0.0)
+
+    def before(self, m: Any, ctx: Any, st: Any) -> None:
+        if not self.active(ctx):
+            for k in self._claims:
+                ctx.claim_amount[k] = 0.0
+            return
+        A = self.available_water(m, ctx)
+        st["available"] = A
+        ctx.row_ub[self._row] = A
+        for j, (x, e) in enumerate(zip(self.shares, self._links)):
+            if self.unused == "lapse":
+                lim = x.fraction * A
+                if lim < ctx.link_ub[e]:
+                    ctx.link_ub[e] = lim
+                    ctx.link_reason[e] = f"agreement_cap: share {x.fraction:.3g} of {self.source} under {self.name}"
+            else:
+                k = self._claims[j]
+                to = int(m.link_to[e])
+                cap = min(ctx.link_ub[e], A)
+                if to in m.dem_nodes:
+                    cap = min(cap, ctx.demand[m.dem_nodes.index(to)] / (1.0 - m.link_loss[e]))
+                ctx.claim_amount[k] = cap
+                ctx.claim_weight[k] = max(x.fraction * A, 1e-12) if x.fraction > 0 else 1e-12
+
+    def initial_state(self, m: Any) -> Any:
+        return {"available": 0.0}
+
+    def record(self, m: Any, st: Any) -> dict[str, float]:
+        return {f"{self.name}:available": st["available"]}
+
+
+@register
+class Reserve(Agreement):
+    """Reserve before sharing (allocation.md §2.15): ``A_share = max(0, A − R)`` for every ``share``
+    agreement on ``source``; ``R`` is a volume per step (``rate``) or a volume (``volume``)."""
+
+    type: Literal["reserve"]
+    source: str
+    rate: str | None = None
+    volume: str | None = None
+    phase: ClassVar[int] = 45
+    _vr = field_validator("rate")(_quantity_validator("flow"))
+    _vv = field_validator("volume")(_quantity_validator("volume"))
+
+    @model_validator(mode="after")
+    def _one(self) -> "Reserve":
+        if (self.rate is None) == (self.volume is None):
+            raise ValueError("give exactly one of 'rate' and 'volume'")
+        return self
+
+    def check(self, net: Any, where: str) -> None:
+        self._node(net, self.source, "source")
+        if not any(a.get("type") == "share" and a.get("source") == self.source for a in net.spec.agreements):
+            raise net.error(f"{where}.source", f"reserve {self.name!r}: no share agreement on {self.source!r}")
+
+    def volume_per_step(self, m: Any) -> float:
+        if self.rate is not None:
+            return m.quantity(self.rate, "flow", f"{self._where}.rate") * m.dt
+        return m.quantity(self.volume, "volume", f"{self._where}.volume")
+
+
+# =============================================================================== 9 storage accounts
+class Account(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    party: str
+    links: list[str]
+    inflow_share: float = Field(ge=0.0, le=1.0)
+    evaporation_share: float | None = Field(None, ge=0.0, le=1.0)
+    capacity_share: float | None = Field(None, ge=0.0, le=1.0)
+    initial_share: float | None = Field(None, ge=0.0, le=1.0)
+
+
+@register
+class StorageAccounts(Agreement):
+    """Per-party accounts in a shared reservoir (allocation.md §2.9).
+
+    ``S_i,t = S_i,t−1 + α_i I_t − β_i Evap_t − x_i,t − α_i·O_t`` with ``x_i`` the flow on the party's
+    links and ``O_t`` all other outflows (spill, other links) charged in proportion to ``α``;
+    each step ``Σ_{e ∈ links_i} f_e ≤ S_i,t−1 + α_i I_t − β_i Evap_t``. Accounts hold the usable
+    storage (above dead storage); an account above ``κ_i (S_max − S_dead)`` spills internally into
+    the other accounts in proportion to their free space (``internal_spill = "pro_rata"``) or loses
+    the excess to the common pool, shared by ``α`` (``"none"``). Balances are reconciled so that
+    ``Σ_i S_i = S_r − S_dead`` every step.
+    """
+
+    type: Literal["storage_accounts"]
+    reservoir: str
+    accounts: list[Account]
+    internal_spill: Literal["pro_rata", "none"] = "pro_rata"
+    phase: ClassVar[int] = 50
+
+    @model_validator(mode="after")
+    def _sum(self) -> "StorageAccounts":
+        s = sum(a.inflow_share for a in self.accounts)
+        if abs(s - 1.0) > 1e-6:
+            raise ValueError(f"inflow shares must sum to 1, got {s:g}")
+        return self
+
+    def parties(self) -> list[str]:
+        return [a.party for a in self.accounts]
+
+    def check(self, net: Any, where: str) -> None:
+        self._node(net, self.reservoir, "reservoir", ("reservoir",))
+        for j, a in enumerate(self.accounts):
+            for q, lid in enumerate(a.links):
+                self._link(net, lid, f"accounts[{j}].links[{q}]")
+                if net.links[lid].from_ != self.reservoir:
+                    raise net.error(f"{where}.accounts[{j}].links[{q}]", f"link {lid!r} does not leave {self.reservoir!r}")
+
+    def setup(self, m: Any) -> None:
+        self._r = m.res_ix[self.reservoir]
+        self._n = m.node_ix[self.reservoir]
+        self._alpha = np.array([a.inflow_share for a in self.accounts])
+        self._beta = np.array([a.evaporation_share if a.evaporation_share is not None else a.inflow_share for a in self.accounts])
+        self._kappa = np.array([a.capacity_share if a.capacity_share is not None else 1.0 for a in self.accounts])
+        self._init = np.array([a.initial_share if a.initial_share is not None else a.inflow_share for a in self.accounts])
+        self._links = [[m.link_ix[lid] for lid in a.links] for a in self.accounts]
+        self._rows = [m.add_row({"link": {e: 1.0 for e in ls}}, name=f"{self.name}:{a.party}", kind="agreement_cap",
+                                label=f"storage account of {a.party} in {self.reservoir} empty ({self.name})", links=ls)
+                      for a, ls in zip(self.accounts, self._links)]
+        out = [e for e in range(m.nL) if int(m.link_from[e]) == self._n]
+        mine = {e for ls in self._links for e in ls}
+        self._other = [e for e in out if e not in mine]
+
+    def initial_state(self, m: Any) -> Any:
+        usable = max(0.0, m.res_init[self._r] - m.res_dead[self._r])
+        s = self._init.sum()
+        return {"balance": usable * self._init / (s if s > 0 else 1.0)}
+
+    def before(self, m: Any, ctx: Any, st: Any) -> None:
+        I = ctx.inflow[self._n]
+        E = ctx.evap[self._r]
+        avail = st["balance"] + self._alpha * I - self._beta * E
+        for row, a in zip(self._rows, avail):
+            ctx.row_ub[row] = max(a, 0.0)
+
+    def after(self, m: Any, ctx: Any, st: Any, res: dict[str, Any]) -> None:
+        I = ctx.inflow[self._n]
+        E = ctx.evap[self._r]
+        f = res["flow"]
+        x = np.array([sum(f[e] for e in ls) for ls in self._links])
+        other = sum(f[e] for e in self._other) + res["spill"][self._r]
+        bal = st["balance"] + self._alpha * I - self._beta * E - x - self._alpha * other
+        cap = self._kappa * (m.res_cap[self._r] - m.res_dead[self._r])
+        excess = np.maximum(bal - cap, 0.0)
+        bal = bal - excess
+        spill = excess.sum()
+        if spill > 0:
+            if self.internal_spill == "pro_rata":
+                free = np.maximum(cap - bal, 0.0)
+                if free.sum() > 0:
+                    give = np.minimum(free, spill * free / free.sum())
+                    bal = bal + give
+            else:
+                bal = bal + spill * self._alpha
+        usable = max(0.0, res["storage"][self._r] - m.res_dead[self._r])
+        diff = usable - bal.sum()
+        if diff >= 0:
+            bal = bal + diff * self._alpha
+        else:
+            pos = np.maximum(bal, 0.0)
+            bal = pos + diff * (pos / pos.sum() if pos.sum() > 0 else self._alpha)
+        st["balance"] = np.maximum(bal, 0.0)
+
+    def record(self, m: Any, st: Any) -> dict[str, float]:
+        return {f"{self.name}:{a.party}": float(b) for a, b in zip(self.accounts, st["balance"])}
+
+
+# =============================================================================== 8 drought tiers
+class TierTarget(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    demand: str | None = None
+    link: str | None = None
+    multipliers: list[float] | None = None
+    limits: list[str] | None = None
+
+    @field_validator("limits")
+    @classmethod
+    def _lim(cls, v: Any) -> Any:
+        for x in v or []:
+            _quantity_validator("flow")(x)
+        return v
+
+    @model_validator(mode="after")
+    def _one(self) -> "TierTarget":
+        if (self.demand is None) == (self.link is None):
+            raise ValueError("give exactly one of 'demand' and 'link'")
+        if (self.multipliers is None) == (self.limits is None):
+            raise ValueError("give exactly one of 'multipliers' and 'limits'")
+        return self
+
+
+@register
+class DroughtTiers(Agreement):
+    """Tiered drought cuts by storage control curves (allocation.md §2.8).
+
+    Level ``L_t = Σ_k 1[S_{t−1}/S_max < κ_k(month_t)]`` from start-of-step storage. With
+    ``hysteresis_steps = h`` the level rises at once but falls only after ``h`` consecutive steps
+    below the current level. Targets: a demand's request (or a link's capacity) becomes
+    ``m_L × value`` (``multipliers``, one per level 0..K) or ``min(value, limit_L)`` (``limits``).
+    """
+
+    type: Literal["drought_tiers"]
+    reservoir: str
+    curves: list[float | list[float]]
+    targets: list[TierTarget]
+    hysteresis_steps: int = Field(0, ge=0)
+    phase: ClassVar[int] = 10
+
+    @model_validator(mode="after")
+    def _c(self) -> "DroughtTiers":
+        for c in self.curves:
+            if isinstance(c, list) and len(c) != 12:
+                raise ValueError("a monthly control curve needs 12 fractions")
+        K = len(self.curves)
+        for t in self.targets:
+            vals = t.multipliers if t.multipliers is not None else t.limits
+            if len(vals) != K + 1:
+                raise ValueError(f"each target needs {K + 1} values (levels 0..{K}), got {len(vals)}")
+        return self
+
+    def check(self, net: Any, where: str) -> None:
+        self._node(net, self.reservoir, "reservoir", ("reservoir",))
+        for j, t in enumerate(self.targets):
+            if t.demand is not None:
+                self._node(net, t.demand, f"targets[{j}].demand", ("demand",))
+            else:
+                self._link(net, t.link, f"targets[{j}].link")
+
+    def setup(self, m: Any) -> None:
+        self._r = m.res_ix[self.reservoir]
+        self._curves = np.array([[c] * 12 if not isinstance(c, list) else c for c in self.curves], float)
+        self._limits = []
+        for j, t in enumerate(self.targets):
+            if t.limits is not None:
+                kind = "flow"
+                self._limits.append([m.quantity(v, kind, f"{self._where}.targets[{j}].limits") * m.dt for v in t.limits])
+            else:
+                self._limits.append(None)
+
+    def initial_state(self, m: Any) -> Any:
+        return {"level": 0, "below": 0}
+
+    def level(self, m: Any, ctx: Any, st: Any) -> int:
+        frac = ctx.storage[self._r] / m.res_cap[self._r]
+        raw = int(np.sum(frac < self._curves[:, ctx.time.month - 1]))
+        cur = st["level"]
+        if raw >= cur or self.hysteresis_steps == 0:
+            st["below"] = 0
+            return raw
+        st["below"] += 1
+        if st["below"] >= self.hysteresis_steps:
+            st["below"] = 0
+            return raw
+        return cur
+
+    def before(self, m: Any, ctx: Any, st: Any) -> None:
+        L = self.level(m, ctx, st) if self.active(ctx) else 0
+        st["level"] = L
+        if L == 0:
+            return
+        for t, lim in zip(self.targets, self._limits):
+            if t.demand is not None:
+                d = m.dem_ix[t.demand]
+                new = ctx.demand[d] * t.multipliers[L] if lim is None else min(ctx.demand[d], lim[L])
+                if new < ctx.demand[d]:
+                    ctx.demand[d] = new
+                    for k in m.demand_claims(d):
+                        ctx.notes.setdefault(k, []).append(("drought_tier", f"drought tier {L} at {self.reservoir} ({self.name})"))
+            else:
+                e = m.link_ix[t.link]
+                new = ctx.link_ub[e] * t.multipliers[L] if lim is None else min(ctx.link_ub[e], lim[L])
+                if new < ctx.link_ub[e]:
+                    ctx.link_ub[e] = new
+                    ctx.link_reason[e] = f"drought_tier: link {t.link} cut at drought tier {L} of {self.reservoir} ({self.name})"
+
+    def record(self, m: Any, st: Any) -> dict[str, float]:
+        return {f"{self.name}:level": float(st["level"])}
+
+
+# =============================================================================== 10, 11 required flows
+@register
+class MinFlow(Agreement):
+    """Minimum environmental flow on a link: a soft claim at priority 0 (allocation.md §2.10).
+
+    ``f_e ≥ Q_min − u``, ``u ≥ 0`` is decided before every supply priority; the deficit ``u`` is
+    reported, never an infeasible model. ``Q_min`` = ``flow`` (constant or series) or
+    ``fraction × inflow(natural_node)``.
+    """
+
+    type: Literal["min_flow"]
+    link: str
+    flow: Any = None
+    fraction: float | None = Field(None, ge=0.0, le=1.0)
+    natural_node: str | None = None
+    priority: int = Field(0, ge=0)
+    phase: ClassVar[int] = 60
+    _v = field_validator("flow", mode="before")(_series("flow"))
+
+    @model_validator(mode="after")
+    def _one(self) -> "MinFlow":
+        if (self.flow is None) == (self.fraction is None):
+            raise ValueError("give exactly one of 'flow' and 'fraction' (with natural_node)")
+        if self.fraction is not None and self.natural_node is None:
+            raise ValueError("'fraction' needs 'natural_node'")
+        return self
+
+    def check(self, net: Any, where: str) -> None:
+        self._link(net, self.link, "link")
+        if self.natural_node is not None:
+            self._node(net, self.natural_node, "natural_node")
+
+    def setup(self, m: Any) -> None:
+        from hydro.allocation.solver import Claim
+
+        e = m.link_ix[self.link]
+        self._k = m.add_claim(Claim(f"{self.name}:{self.link}", "flow", e, self.priority, "", self.name, self.link))
+        if self.flow is not None:
+            self._q = m._series(self.flow, f"{self._where}.flow") * m.dt
+
+    def before(self, m: Any, ctx: Any, st: Any) -> None:
+        if not self.active(ctx):
+            ctx.claim_amount[self._k] = 0.0
+            return
+        if self.flow is not None:
+            ctx.claim_amount[self._k] = self._q[ctx.t]
+        else:
+            ctx.claim_amount[self._k] = self.fraction * ctx.inflow[m.node_ix[self.natural_node]]
+
+
+@register
+class BorderObligation(Agreement):
+    """Delivery obligation at a border link (allocation.md §2.11).
+
+    Claim ``f_border ≥ O_t`` at ``priority``; with ``cumulative = true`` the claim is
+    ``max(0, Σ_{τ≤t} O_τ − Σ_{τ<t} f_τ − allowed_debit)`` (past shortfalls are owed).
+    """
+
+    type: Literal["border_obligation"]
+    party: str
+    link: str
+    flow: Any
+    priority: int = Field(1, ge=0)
+    cumulative: bool = False
+    allowed_debit: str = "0 m3"
+    phase: ClassVar[int] = 60
+    _v = field_validator("flow", mode="before")(_series("flow"))
+    _vd = field_validator("allowed_debit")(_quantity_validator("volume"))
+
+    def parties(self) -> list[str]:
+        return [self.party]
+
+    def check(self, net: Any, where: str) -> None:
+        self._link(net, self.link, "link")
+
+    def setup(self, m: Any) -> None:
+        from hydro.allocation.solver import Claim
+
+        self._e = m.link_ix[self.link]
+        self._k = m.add_claim(Claim(f"{self.name}:{self.link}", "flow", self._e, self.priority, self.party, self.name, self.link))
+        self._o = m._series(self.flow, f"{self._where}.flow") * m.dt
+        self._debit = m.quantity(self.allowed_debit, "volume", f"{self._where}.allowed_debit")
+
+    def initial_state(self, m: Any) -> Any:
+        return {"required": 0.0, "delivered": 0.0}
+
+    def before(self, m: Any, ctx: Any, st: Any) -> None:
+        if not self.active(ctx):
+            ctx.claim_amount[self._k] = 0.0
+            return
+        st["required"] += self._o[ctx.t]
+        if self.cumulative:
+            ctx.claim_amount[self._k] = max(0.0, st["required"] - st["delivered"] - self._debit)
+        else:
+            ctx.claim_amount[self._k] = self._o[ctx.t]
+
+    def after(self, m: Any, ctx: Any, st: Any, res: dict[str, Any]) -> None:
+        st["delivered"] += float(res["flow"][self._e])
+
+    def record(self, m: Any, st: Any) -> dict[str, float]:
+        return {f"{self.name}:balance": st["delivered"] - st["required"]}
+
+
+@register
+class HandsOffFlow(Agreement):
+    """Hands-off flow: abstraction links close (capacity 0) when the exogenous inflow at ``node``
+    is below ``threshold`` (decided before the LP from the step's inflow)."""
+
+    type: Literal["hands_off_flow"]
+    node: str
+    threshold: str
+    links: list[str]
+    phase: ClassVar[int] = 15
+    _v = field_validator("threshold")(_quantity_validator("flow"))
+
+    def check(self, net: Any, where: str) -> None:
+        self._node(net, self.node, "node")
+        for j, lid in enumerate(self.links):
+            self._link(net, lid, f"links[{j}]")
+
+    def setup(self, m: Any) -> None:
+        self._thr = m.quantity(self.threshold, "flow", f"{self._where}.threshold") * m.dt
+        self._es = [m.link_ix[lid] for lid in self.links]
+        self._n = m.node_ix[self.node]
+
+    def before(self, m: Any, ctx: Any, st: Any) -> None:
+        if self.active(ctx) and ctx.inflow[self._n] < self._thr:
+            for e in self._es:
+                ctx.link_ub[e] = 0.0
+                ctx.link_reason[e] = f"agreement_cap: hands-off flow {self.name} at {self.node}"
+
+
+# =============================================================================== 14 reciprocal
+@register
+class Reciprocal(Agreement):
+    """Reciprocal obligation (allocation.md §2.14): ``f_return ≤ ζ · f_take`` (Johor: ζ = 2 %).
+
+    The returned water is delivered at the priority of the receiving demand; the row only bounds
+    it by the share of what was taken in the same step.
+    """
+
+    type: Literal["reciprocal"]
+    party: str
+    take_link: str
+    return_link: str
+    fraction: float = Field(gt=0.0, le=1.0)
+    phase: ClassVar[int] = 60
+
+    def parties(self) -> list[str]:
+        return [self.party]
+
+    def check(self, net: Any, where: str) -> None:
+        self._link(net, self.take_link, "take_link")
+        self._link(net, self.return_link, "return_link")
+
+    def setup(self, m: Any) -> None:
+        t, r = m.link_ix[self.take_link], m.link_ix[self.return_link]
+        self._row = m.add_row({"link": {r: 1.0, t: -self.fraction}}, name=self.name, kind="agreement_cap",
+                              label=f"reciprocal {self.name}: {self.fraction:g} of the water taken", links=[r])
+
+    def before(self, m: Any, ctx: Any, st: Any) -> None:
+        ctx.row_ub[self._row] = 0.0 if self.active(ctx) else INF

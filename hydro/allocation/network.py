@@ -1,0 +1,623 @@
+"""Allocation network declared in TOML (or a dict): nodes, links, regions, agreements.
+
+The file is validated with pydantic v2; every error names the file, the key (e.g.
+``links[3].to``) and what is wrong, and is raised as :class:`hydro.errors.ConfigError`.
+
+Node types
+----------
+``reservoir``  capacity, dead_storage, initial_storage, inflow, evaporation, area or area_table, overflow_to
+``intake``     river intake: inflow series (unused water leaves to ``overflow_to`` or out of the system)
+``inflow``     any other exogenous inflow (a neighbour's exchange file, a routed discharge)
+``groundwater`` sustainable_yield per step (unused yield stays in the aquifer)
+``demand``     region, sector, demand (series or monthly profile), priority, cap
+``junction``   pure mass balance
+``outlet``     sink (sea, downstream boundary)
+
+Every number carries its unit (``"500 L/s"``, ``"16.3 Mm3"``); bare numbers are rejected.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from hydro.errors import ConfigError, InputDataError, InputMissingError
+from hydro.allocation.units import QuantityError, parse_quantity, to_si
+
+__all__ = ["Network", "load_network", "SeriesSpec", "resolve_series", "NODE_TYPES"]
+
+NODE_TYPES = ("reservoir", "intake", "inflow", "groundwater", "demand", "junction", "outlet")
+
+
+# ------------------------------------------------------------------ quantities and series
+def _quantity_validator(kind: str):
+    def check(v: Any) -> Any:
+        if v is None:
+            return v
+        try:
+            parse_quantity(v, kind)
+        except QuantityError as exc:
+            raise ValueError(str(exc)) from None
+        return v
+    return check
+
+
+class SeriesSpec(BaseModel):
+    """A time series of one quantity (flow or evaporation rate).
+
+    Exactly one of ``value``, ``monthly``, ``values``, ``csv``, ``netcdf``, ``external``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    kind: str = "flow"
+    value: float | None = None
+    monthly: list[float] | None = None
+    values: list[float] | None = None
+    csv: str | None = None
+    column: str | None = None
+    time_column: str = "time"
+    netcdf: str | None = None
+    variable: str | None = None
+    station: str | None = None
+    external: str | None = None
+    units: str | None = None
+    factor: float = 1.0
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "SeriesSpec":
+        given = [k for k in ("value", "monthly", "values", "csv", "netcdf", "external") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of value, monthly, values, csv, netcdf, external "
+                             f"(got {given or 'none'})")
+        if self.monthly is not None and len(self.monthly) != 12:
+            raise ValueError(f"monthly needs 12 values (January..December), got {len(self.monthly)}")
+        if self.csv is not None and self.column is None:
+            raise ValueError("csv series need 'column'")
+        if self.netcdf is not None and self.variable is None:
+            raise ValueError("netcdf series need 'variable'")
+        if self.units is None and self.netcdf is None and self.external is None:
+            raise ValueError("units missing: add units = '...' (e.g. 'L/s', 'm3/s', 'mm/d')")
+        if self.units is not None:
+            try:
+                to_si(1.0, self.units, self.kind)
+            except QuantityError as exc:
+                raise ValueError(str(exc)) from None
+        return self
+
+
+def _series(kind: str):
+    def check(v: Any) -> Any:
+        if v is None or isinstance(v, SeriesSpec):
+            return v
+        if isinstance(v, (str, int, float)) and not isinstance(v, bool):
+            try:
+                val = parse_quantity(v, kind)
+            except QuantityError as exc:
+                raise ValueError(str(exc)) from None
+            return SeriesSpec(kind=kind, value=val, units="m3/s" if kind == "flow" else "m/s")
+        if isinstance(v, dict):
+            return SeriesSpec(kind=kind, **v)
+        raise ValueError(f"expected a quantity ('10 L/s') or a series table, got {v!r}")
+    return check
+
+
+class _Base(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class RegionSpec(_Base):
+    """A party: a region owning demands and accounts."""
+
+    id: str
+    name: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+
+
+class _NodeBase(_Base):
+    id: str
+    name: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+    region: str | None = None
+
+
+class ReservoirSpec(_NodeBase):
+    type: Literal["reservoir"]
+    capacity: str
+    dead_storage: str = "0 m3"
+    initial_storage: str
+    inflow: Any = None
+    evaporation: Any = None
+    area: str | None = None
+    area_table: dict[str, Any] | None = None
+    overflow_to: str | None = None
+    storage_weight: float = Field(1.0, gt=0.0)
+
+    _v_vol = field_validator("capacity", "dead_storage", "initial_storage")(_quantity_validator("volume"))
+    _v_area = field_validator("area")(_quantity_validator("area"))
+    _v_in = field_validator("inflow", mode="before")(_series("flow"))
+    _v_ev = field_validator("evaporation", mode="before")(_series("depth_rate"))
+
+    @field_validator("area_table")
+    @classmethod
+    def _table(cls, v: Any) -> Any:
+        if v is None:
+            return v
+        need = {"storage", "area", "storage_units", "area_units"}
+        if not need <= set(v) or not set(v) <= need | {"level"}:
+            raise ValueError(f"area_table needs the keys {sorted(need)} and optionally 'level' (m)")
+        s, a = np.asarray(v["storage"], float), np.asarray(v["area"], float)
+        if s.shape != a.shape or s.size < 2 or np.any(np.diff(s) <= 0):
+            raise ValueError("area_table: storage must increase and have as many values as area (>= 2)")
+        if "level" in v:
+            lv = np.asarray(v["level"], float)
+            if lv.shape != s.shape or np.any(np.diff(lv) <= 0):
+                raise ValueError("area_table: level (m) must increase and have one value per storage")
+        for key, kind in (("storage_units", "volume"), ("area_units", "area")):
+            try:
+                to_si(1.0, v[key], kind)
+            except QuantityError as exc:
+                raise ValueError(f"{key}: {exc}") from None
+        return v
+
+    @model_validator(mode="after")
+    def _check(self) -> "ReservoirSpec":
+        cap, dead, init = (parse_quantity(x, "volume") for x in (self.capacity, self.dead_storage, self.initial_storage))
+        if cap <= 0:
+            raise ValueError(f"capacity must be positive, got {self.capacity!r}")
+        if dead < 0 or dead > cap:
+            raise ValueError(f"dead_storage must be within [0, capacity], got {self.dead_storage!r}")
+        if init < 0 or init > cap:
+            raise ValueError(f"initial_storage must be within [0, capacity], got {self.initial_storage!r}")
+        if self.evaporation is not None and self.area is None and self.area_table is None:
+            raise ValueError("evaporation needs 'area' or 'area_table'")
+        return self
+
+
+class IntakeSpec(_NodeBase):
+    type: Literal["intake", "inflow"]
+    inflow: Any
+    overflow_to: str | None = None
+    _v_in = field_validator("inflow", mode="before")(_series("flow"))
+
+
+class GroundwaterSpec(_NodeBase):
+    type: Literal["groundwater"]
+    sustainable_yield: Any
+    _v_in = field_validator("sustainable_yield", mode="before")(_series("flow"))
+
+
+class DemandSpec(_NodeBase):
+    type: Literal["demand"]
+    region: str
+    sector: str = "municipal"
+    demand: Any
+    priority: int = Field(1, ge=1)
+    cap: str | None = None
+    _v_d = field_validator("demand", mode="before")(_series("flow"))
+    _v_c = field_validator("cap")(_quantity_validator("flow"))
+
+
+class PlainNodeSpec(_NodeBase):
+    type: Literal["junction", "outlet"]
+
+
+NodeSpec = Annotated[Union[ReservoirSpec, IntakeSpec, GroundwaterSpec, DemandSpec, PlainNodeSpec],
+                     Field(discriminator="type")]
+
+
+class OutageSpec(_Base):
+    start: _dt.date | _dt.datetime
+    end: _dt.date | _dt.datetime
+    capacity: str = "0 m3/s"
+    _v = field_validator("capacity")(_quantity_validator("flow"))
+
+
+class LinkSpec(_Base):
+    """A pipe, canal or river reach.
+
+    ``capacity`` limits the inlet (gross) flow when ``capacity_basis = "inlet"`` (default, as WEAP)
+    or the delivered (net) flow when ``"outlet"`` (as pywr's LossLink ``max_flow``). The loss is
+    ``loss_fraction`` of the inlet flow and leaves the system.
+    """
+
+    id: str
+    from_: str = Field(alias="from")
+    to: str
+    name: str | None = None
+    capacity: Any = None
+    outages: list[OutageSpec] = []
+    loss_fraction: float = Field(0.0, ge=0.0, lt=1.0)
+    capacity_basis: Literal["inlet", "outlet"] = "inlet"
+    return_fraction: float | None = Field(None, ge=0.0, le=1.0)
+    lag: int = Field(0, ge=0)
+    lat: float | None = None
+    lon: float | None = None
+    _v_c = field_validator("capacity", mode="before")(_series("flow"))
+
+    @field_validator("capacity", mode="after")
+    @classmethod
+    def _nonneg(cls, v: Any) -> Any:
+        if v is not None:
+            vals = [v.value] if v.value is not None else (v.values or v.monthly or [])
+            if any(x < 0 for x in vals):
+                raise ValueError("negative capacity")
+        return v
+
+    @model_validator(mode="after")
+    def _check(self) -> "LinkSpec":
+        for o in self.outages:
+            if parse_quantity(o.capacity, "flow") < 0:
+                raise ValueError(f"negative outage capacity {o.capacity!r}")
+        if self.lag and self.return_fraction is None:
+            raise ValueError("lag is only allowed on return-flow links (give return_fraction)")
+        return self
+
+
+class MetaSpec(_Base):
+    name: str = "network"
+    description: str = ""
+    start: _dt.date | _dt.datetime | None = None
+    steps: int | None = Field(None, ge=1)
+    timestep: str = "1D"
+    lat: float = -1.2379
+    lon: float = 116.8529
+
+    @field_validator("timestep")
+    @classmethod
+    def _ts(cls, v: str) -> str:
+        try:
+            td = pd.Timedelta(v)
+        except (ValueError, TypeError):
+            raise ValueError(f"timestep {v!r} is not a fixed duration such as '1D' or '6h'") from None
+        if td.total_seconds() <= 0:
+            raise ValueError("timestep must be positive")
+        return v
+
+
+class NetworkSpec(_Base):
+    network: MetaSpec = MetaSpec()
+    regions: list[RegionSpec]
+    nodes: list[NodeSpec]
+    links: list[LinkSpec] = []
+    agreements: list[dict[str, Any]] = []
+
+
+# ------------------------------------------------------------------ the Network object
+class Network:
+    """A validated allocation network.
+
+    Attributes
+    ----------
+    spec : NetworkSpec
+        The validated declaration.
+    source : str
+        File the network was read from (or ``"<dict>"``).
+    base_dir : pathlib.Path
+        Directory against which relative series paths are resolved.
+    agreements : list
+        Validated agreement objects (see :mod:`hydro.allocation.agreements`).
+    """
+
+    def __init__(self, spec: NetworkSpec, source: str, base_dir: Path):
+        from hydro.allocation.agreements import parse_agreement
+
+        self.spec = spec
+        self.source = source
+        self.base_dir = base_dir
+        self.regions = {r.id: r for r in spec.regions}
+        self.nodes = {n.id: n for n in spec.nodes}
+        self.links = {lk.id: lk for lk in spec.links}
+        self._check_ids()
+        self._check_refs()
+        self.agreements = [parse_agreement(a, i, self) for i, a in enumerate(spec.agreements)]
+        names = [a.name for a in self.agreements]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise self.error("agreements", f"duplicate agreement names {dup}")
+        self._check_sinks()
+
+    # -- errors
+    def error(self, key: str, msg: str) -> ConfigError:
+        """A :class:`ConfigError` naming this network's file and ``key``."""
+        return ConfigError(f"{self.source}: {key}: {msg}")
+
+    def _check_ids(self) -> None:
+        for what, items in (("regions", self.spec.regions), ("nodes", self.spec.nodes), ("links", self.spec.links)):
+            seen: set[str] = set()
+            for i, it in enumerate(items):
+                if it.id in seen:
+                    raise self.error(f"{what}[{i}].id", f"duplicate id {it.id!r}")
+                seen.add(it.id)
+
+    def _check_refs(self) -> None:
+        for i, n in enumerate(self.spec.nodes):
+            if n.region is not None and n.region not in self.regions:
+                raise self.error(f"nodes[{i}].region", f"unknown region {n.region!r} (known: {sorted(self.regions)})")
+            target = getattr(n, "overflow_to", None)
+            if target is not None and target not in self.nodes:
+                raise self.error(f"nodes[{i}].overflow_to", f"unknown node {target!r}")
+        for i, lk in enumerate(self.spec.links):
+            for end, nid in (("from", lk.from_), ("to", lk.to)):
+                if nid not in self.nodes:
+                    raise self.error(f"links[{i}].{end}", f"unknown node {nid!r} in link {lk.id!r} "
+                                     f"(known nodes: {sorted(self.nodes)})")
+            src, dst = self.nodes[lk.from_], self.nodes[lk.to]
+            if lk.from_ == lk.to:
+                raise self.error(f"links[{i}]", f"link {lk.id!r} connects node {lk.from_!r} to itself")
+            if src.type == "demand" and lk.return_fraction is None:
+                raise self.error(f"links[{i}].return_fraction", f"link {lk.id!r} leaves demand {lk.from_!r}: "
+                                 "links out of a demand are return-flow links and need return_fraction")
+            if src.type != "demand" and lk.return_fraction is not None:
+                raise self.error(f"links[{i}].return_fraction", "return_fraction is only allowed on links out of a demand")
+            if src.type == "outlet":
+                raise self.error(f"links[{i}].from", f"outlet {lk.from_!r} cannot have outgoing links")
+        for i, n in enumerate(self.spec.nodes):
+            if n.type == "demand":
+                rets = [lk for lk in self.spec.links if lk.from_ == n.id]
+                if len(rets) > 1:
+                    raise self.error(f"nodes[{i}]", f"demand {n.id!r} has {len(rets)} return links (at most one)")
+
+    def _check_sinks(self) -> None:
+        """Every node that can receive water must reach a node able to dispose of it."""
+        disposal = {nid for nid, n in self.nodes.items() if n.type in ("outlet", "reservoir", "intake", "inflow", "groundwater")}
+        for nid, n in self.nodes.items():
+            if n.type == "demand":
+                ret = [lk for lk in self.spec.links if lk.from_ == nid]
+                if not ret or (ret[0].return_fraction or 0.0) < 1.0:
+                    disposal.add(nid)
+        out: dict[str, list[str]] = {nid: [] for nid in self.nodes}
+        for lk in self.spec.links:
+            out[lk.from_].append(lk.to)
+        ok = set(disposal)
+        changed = True
+        while changed:
+            changed = False
+            for nid in self.nodes:
+                if nid not in ok and any(m in ok for m in out[nid]):
+                    ok.add(nid)
+                    changed = True
+        receives = {lk.to for lk in self.spec.links}
+        for i, n in enumerate(self.spec.nodes):
+            if n.id in receives and n.id not in ok:
+                cyc = self._on_cycle(n.id, out)
+                what = "a cycle without a sink" if cyc else "a dead end"
+                raise self.error(f"nodes[{i}]", f"node {n.id!r} is on {what}: water reaching it can never leave "
+                                 "(add a link to an outlet, a reservoir or a demand)")
+
+    @staticmethod
+    def _on_cycle(start: str, out: dict[str, list[str]]) -> bool:
+        stack, seen = list(out[start]), set()
+        while stack:
+            m = stack.pop()
+            if m == start:
+                return True
+            if m not in seen:
+                seen.add(m)
+                stack.extend(out[m])
+        return False
+
+    # -- convenience
+    @property
+    def name(self) -> str:
+        return self.spec.network.name
+
+    def nodes_of(self, *types: str) -> list[Any]:
+        """Nodes of the given types in declaration order."""
+        return [n for n in self.spec.nodes if n.type in types]
+
+    def resolve_path(self, p: str) -> Path:
+        path = Path(p)
+        return path if path.is_absolute() else (self.base_dir / path)
+
+    def __repr__(self) -> str:
+        return (f"<Network {self.name!r}: {len(self.nodes)} nodes, {len(self.links)} links, "
+                f"{len(self.regions)} regions, {len(self.agreements)} agreements>")
+
+
+def _format_validation(err: ValidationError, source: str, data: dict[str, Any]) -> ConfigError:
+    lines = []
+    for e in err.errors()[:10]:
+        loc = list(e["loc"])
+        if len(loc) > 2 and loc[0] == "nodes" and isinstance(loc[1], int) and loc[2] in NODE_TYPES:
+            del loc[2]  # the discriminator tag of the node type
+        key = ""
+        for item in loc:
+            if isinstance(item, int):
+                key += f"[{item}]"
+            elif str(item).startswith("function-"):
+                continue
+            else:
+                key += ("." if key else "") + str(item)
+        ident = ""
+        if len(loc) > 1 and loc[0] in ("nodes", "links", "regions") and isinstance(loc[1], int):
+            try:
+                ident = f" ({loc[0][:-1]} {data[loc[0]][loc[1]].get('id')!r})"
+            except (KeyError, IndexError, AttributeError, TypeError):
+                ident = ""
+        msg = e["msg"].removeprefix("Value error, ")
+        lines.append(f"{source}: {key}{ident}: {msg}")
+    return ConfigError("invalid allocation network:\n  " + "\n  ".join(lines))
+
+
+def load_network(path_or_dict: str | Path | dict[str, Any] | Network, *, base_dir: str | Path | None = None) -> Network:
+    """Load and validate an allocation network.
+
+    Parameters
+    ----------
+    path_or_dict : path, dict or Network
+        A TOML file (see ``models/balikpapan_water.toml``) or the same structure as a dict.
+    base_dir : path, optional
+        Directory for relative series paths (default: the TOML file's directory, or the
+        current directory for dicts).
+
+    Returns
+    -------
+    Network
+
+    Raises
+    ------
+    ConfigError
+        Any invalid key, naming the file and the key.
+    InputMissingError
+        The TOML file does not exist.
+    """
+    if isinstance(path_or_dict, Network):
+        return path_or_dict
+    if isinstance(path_or_dict, dict):
+        data, source = path_or_dict, "<dict>"
+        bdir = Path(base_dir) if base_dir is not None else Path.cwd()
+    else:
+        path = Path(path_or_dict)
+        if not path.exists():
+            raise InputMissingError(f"{path}: allocation network file not found")
+        try:
+            data = tomllib.loads(path.read_text("utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        source = str(path)
+        bdir = Path(base_dir) if base_dir is not None else path.parent
+    try:
+        spec = NetworkSpec.model_validate(data)
+    except ValidationError as err:
+        raise _format_validation(err, source, data) from None
+    return Network(spec, source, bdir)
+
+
+# ------------------------------------------------------------------ series resolution
+def _step_average(times: np.ndarray, values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Mean of the values whose time lies in each [edges[k], edges[k+1]); NaN where none."""
+    order = np.argsort(times, kind="stable")
+    times, values = times[order], values[order]
+    idx = np.searchsorted(edges, times, side="right") - 1
+    n = edges.size - 1
+    ok = (idx >= 0) & (idx < n) & np.isfinite(values)
+    sums = np.bincount(idx[ok], weights=values[ok], minlength=n)
+    counts = np.bincount(idx[ok], minlength=n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+
+
+def resolve_series(spec: SeriesSpec, times: pd.DatetimeIndex, dt: float, where: str, network: Network,
+                   external: dict[str, Any] | None = None) -> np.ndarray:
+    """Values of a series at every step, in SI (m3 s-1 or m s-1).
+
+    Parameters
+    ----------
+    spec : SeriesSpec
+    times : DatetimeIndex
+        Start of each step.
+    dt : float
+        Step length [s].
+    where : str
+        Key of the series in the network file (for error messages).
+    network : Network
+    external : dict, optional
+        Run-time inputs by name (``external = "name"`` series): arrays in SI per step, pandas
+        Series indexed by time, or xarray DataArrays with a ``time`` dimension.
+
+    Raises
+    ------
+    ConfigError, InputDataError, InputMissingError
+        Series shorter than the run, missing file/column/station, missing units, NaNs.
+    """
+    n = len(times)
+    kind = spec.kind
+    factor = spec.factor
+    if spec.value is not None:
+        return np.full(n, spec.value * (1.0 if spec.units in ("m3/s", "m/s") else to_si(1.0, spec.units or "", kind)) * factor)
+    if spec.monthly is not None:
+        conv = to_si(1.0, spec.units or "", kind)
+        return np.asarray(spec.monthly, float)[times.month.values - 1] * conv * factor
+    if spec.values is not None:
+        if len(spec.values) < n:
+            raise network.error(where, f"series has {len(spec.values)} values but the run has {n} steps")
+        return np.asarray(spec.values[:n], float) * to_si(1.0, spec.units or "", kind) * factor
+    edges = np.append(times.values, times.values[-1] + np.timedelta64(int(round(dt * 1e9)), "ns"))
+    if spec.csv is not None:
+        path = network.resolve_path(spec.csv)
+        if not path.exists():
+            raise InputMissingError(f"{network.source}: {where}: CSV file {path} not found")
+        df = pd.read_csv(path)
+        for col in (spec.time_column, spec.column):
+            if col not in df.columns:
+                raise InputDataError(f"{network.source}: {where}: column {col!r} not in {path} "
+                                     f"(columns: {list(df.columns)})")
+        t = pd.to_datetime(df[spec.time_column]).values.astype("datetime64[ns]")
+        vals = _step_average(t, df[spec.column].to_numpy(float), edges)
+        src = f"{path}:{spec.column}"
+        units = spec.units
+    elif spec.netcdf is not None:
+        import xarray as xr
+
+        path = network.resolve_path(spec.netcdf)
+        if not path.exists():
+            raise InputMissingError(f"{network.source}: {where}: NetCDF file {path} not found")
+        with xr.open_dataset(path) as ds:
+            da = _pick_station(ds, spec, path, network, where)
+            units = spec.units or da.attrs.get("units")
+            t = da["time"].values.astype("datetime64[ns]")
+            vals = _step_average(t, da.values.astype(float), edges)
+        src = f"{path}:{spec.variable}"
+    else:
+        ext = (external or {})
+        if spec.external not in ext:
+            raise InputMissingError(f"{network.source}: {where}: external series {spec.external!r} was not supplied "
+                                    f"(pass inflows={{'{spec.external}': ...}}; supplied: {sorted(ext)})")
+        obj = ext[spec.external]
+        src = f"external {spec.external!r}"
+        units = spec.units
+        if hasattr(obj, "dims") and "time" in getattr(obj, "dims", ()):
+            units = units or obj.attrs.get("units")
+            vals = _step_average(obj["time"].values.astype("datetime64[ns]"), np.asarray(obj.values, float).ravel(), edges)
+        elif isinstance(obj, pd.Series) and isinstance(obj.index, pd.DatetimeIndex):
+            vals = _step_average(obj.index.values.astype("datetime64[ns]"), obj.to_numpy(float), edges)
+        else:
+            arr = np.atleast_1d(np.asarray(obj, float))
+            if arr.size == 1:
+                arr = np.full(n, float(arr[0]))
+            if arr.size < n:
+                raise InputDataError(f"{network.source}: {where}: {src} has {arr.size} values, the run needs {n}")
+            vals = arr[:n]
+            units = units or ("m3/s" if kind == "flow" else "m/s")
+    if units is None:
+        raise InputDataError(f"{network.source}: {where}: units missing for {src}")
+    units = {"m3 s-1": "m3/s", "m3.s-1": "m3/s"}.get(units, units)
+    try:
+        conv = to_si(1.0, units, kind)
+    except QuantityError as exc:
+        raise InputDataError(f"{network.source}: {where}: {src}: {exc}") from None
+    if np.isnan(vals).any():
+        k = int(np.flatnonzero(np.isnan(vals))[0])
+        raise InputDataError(f"{network.source}: {where}: {src} does not cover the run: no value for step {k} "
+                             f"({pd.Timestamp(times[k]).isoformat()}); the run has {n} steps "
+                             f"from {pd.Timestamp(times[0]).isoformat()}")
+    return vals * conv * factor
+
+
+def _pick_station(ds: Any, spec: SeriesSpec, path: Path, network: Network, where: str) -> Any:
+    if spec.variable not in ds:
+        raise InputDataError(f"{network.source}: {where}: variable {spec.variable!r} not in {path}")
+    da = ds[spec.variable]
+    extra = [d for d in da.dims if d != "time"]
+    if not extra:
+        return da
+    if spec.station is None:
+        raise InputDataError(f"{network.source}: {where}: {path}:{spec.variable} has dims {da.dims}; give 'station'")
+    dim = extra[0]
+    ids = None
+    for name, var in ds.variables.items():
+        if var.attrs.get("cf_role") == "timeseries_id" and var.dims == (dim,):
+            ids = [x.decode() if isinstance(x, bytes) else str(x) for x in np.asarray(var.values).ravel()]
+            break
+    if ids is None and dim in ds.coords:
+        ids = [str(x) for x in ds[dim].values]
+    if ids is None or spec.station not in ids:
+        raise InputDataError(f"{network.source}: {where}: station {spec.station!r} not in {path} (ids: {ids})")
+    return da.isel({dim: ids.index(spec.station)})

@@ -1,0 +1,196 @@
+"""CF DSG timeSeries datasets of an allocation run, written with the shared writer.
+
+One instance set per file (``netcdf.md`` §8): demands, links, reservoirs, agreement accounts,
+regions. Time is labelled at the **end** of each step with ``time_bnds``; flows are step means
+[m3 s-1] (``cell_methods = "time: mean"``), storages and balances end-of-step values [m3].
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hydro.errors import OutputError
+
+__all__ = ["result_dataset", "write_result", "KINDS"]
+
+KINDS = ("demand", "link", "reservoir", "account", "region")
+
+
+def _pos(obj: Any, net: Any) -> tuple[float, float]:
+    meta = net.spec.network
+    lat = getattr(obj, "lat", None)
+    lon = getattr(obj, "lon", None)
+    if lat is None or lon is None:
+        reg = getattr(obj, "region", None)
+        if reg is not None and net.regions[reg].lat is not None:
+            return float(net.regions[reg].lat), float(net.regions[reg].lon)
+        return float(meta.lat), float(meta.lon)
+    return float(lat), float(lon)
+
+
+def _common(res: Any) -> dict[str, Any]:
+    end = res.times + pd.Timedelta(seconds=res.dt)
+    return dict(time=end, time_bounds=list(zip(res.times, end)))
+
+
+def _attrs(res: Any) -> dict[str, Any]:
+    m = res.metrics
+    out = {
+        "hydro_network": res.network.name,
+        "hydro_network_file": str(res.network.source),
+        "hydro_mass_balance_max_abs_residual_m3": float(np.abs(res.mass_residual).max(initial=0.0)),
+        "hydro_allocation_conventions": ("volumes per step, same-step mass balance; priority 0 = environmental "
+                                         "flows, 1 = most senior; rules evaluated from start-of-step storage; link "
+                                         "flow = inlet (gross) flow, loss = loss_fraction x inlet flow; spill = water "
+                                         "above capacity after allocation"),
+        "hydro_supply_metrics": json.dumps({r: {k: float(v) for k, v in row.items()} for r, row in m.iterrows()}),
+    }
+    for r, row in m.iterrows():
+        for k in ("reliability_time", "reliability_volume", "vulnerability", "resilience"):
+            out[f"metric_{r}_{k}"] = float(row[k])
+    return out
+
+
+def result_dataset(res: Any, kind: str) -> Any:
+    """Build the DSG dataset of one instance set (see :meth:`AllocationResult.to_dataset`)."""
+    from hydro.io.dsg import timeseries_dataset
+
+    net = res.network
+    dt = res.dt
+    com = _common(res)
+    if kind == "demand":
+        nodes = [net.nodes[d] for d in res.demand_ids]
+        pos = [_pos(n, net) for n in nodes]
+        req = res.requested.T / dt
+        dl = res.delivered.T / dt
+        cov = np.divide(dl, req, out=np.ones_like(dl), where=req > 0)
+        ds = timeseries_dataset(
+            {"water_demand": req, "delivery": dl, "shortfall": res.shortfall.T / dt, "coverage": cov},
+            ids=res.demand_ids, names=[n.name or n.id for n in nodes], lat=[p[0] for p in pos],
+            lon=[p[1] for p in pos], instance_dim="demand",
+            instance_variables={"region_id": [n.region for n in nodes], "sector": [n.sector for n in nodes],
+                                "priority": [n.priority for n in nodes]},
+            attrs={"region_id": {"long_name": "region (party) owning the demand"},
+                   "sector": {"long_name": "water use sector"},
+                   "priority": {"long_name": "priority of the default claim (1 = most senior)", "units": "1"}},
+            **com)
+    elif kind == "link":
+        links = [net.links[lid] for lid in res.link_ids]
+        pos = []
+        for lk in links:
+            if lk.lat is not None and lk.lon is not None:
+                pos.append((lk.lat, lk.lon))
+            else:
+                pos.append(_pos(net.nodes[lk.from_], net))
+        ds = timeseries_dataset(
+            {"link_flow": res.flow.T / dt, "conveyance_loss": res.loss.T / dt},
+            ids=res.link_ids, names=[lk.name or lk.id for lk in links], lat=[p[0] for p in pos],
+            lon=[p[1] for p in pos], instance_dim="link",
+            instance_variables={"from_node": [lk.from_ for lk in links], "to_node": [lk.to for lk in links],
+                                "source_region_id": [net.nodes[lk.from_].region or "" for lk in links],
+                                "destination_region_id": [net.nodes[lk.to].region or "" for lk in links]},
+            attrs={"link_flow": {"comment": "inlet (gross) flow; delivered = (1 - loss_fraction) x inlet flow"}},
+            **com)
+    elif kind == "reservoir":
+        if not res.reservoir_ids:
+            return None
+        nodes = [net.nodes[r] for r in res.reservoir_ids]
+        pos = [_pos(n, net) for n in nodes]
+        tiers = np.zeros((len(nodes), len(res.times)))
+        for ag in net.agreements:
+            if ag.type == "drought_tiers":
+                col = f"{ag.name}:level"
+                i = res.reservoir_ids.index(ag.reservoir)
+                tiers[i] = np.maximum(tiers[i], res.agreement_state[col].to_numpy())
+        variables = {"reservoir_volume": res.storage.T, "reservoir_spill": res.spill.T / dt,
+                     "reservoir_evaporation": res.evaporation.T / dt, "drought_tier": tiers}
+        if any(n.area_table is not None and "level" in n.area_table for n in nodes):
+            from hydro.allocation.units import to_si
+
+            lev = np.full((len(nodes), len(res.times)), np.nan)
+            for i, n in enumerate(nodes):
+                tb = n.area_table
+                if tb is not None and "level" in tb:
+                    st = np.asarray(tb["storage"], float) * to_si(1.0, tb["storage_units"], "volume")
+                    lev[i] = np.interp(res.storage[:, i], st, np.asarray(tb["level"], float))
+            variables["reservoir_level"] = lev
+        ds = timeseries_dataset(
+            variables,
+            ids=res.reservoir_ids, names=[n.name or n.id for n in nodes], lat=[p[0] for p in pos],
+            lon=[p[1] for p in pos], instance_dim="reservoir", **com)
+    elif kind == "account":
+        cols = [c for c in res.agreement_state.columns if not c.endswith(":level")]
+        if not cols:
+            return None
+        vals = res.agreement_state[cols].to_numpy(float).T
+        ags = {a.name: a for a in net.agreements}
+        meta = net.spec.network
+        ds = timeseries_dataset(
+            {"account_balance": vals}, ids=cols, lat=[meta.lat] * len(cols), lon=[meta.lon] * len(cols),
+            instance_dim="account",
+            instance_variables={"agreement": [c.split(":")[0] for c in cols],
+                                "agreement_type": [ags[c.split(":")[0]].type for c in cols]},
+            **com)
+    elif kind == "region":
+        regs = list(net.regions)
+        pos = [_pos(net.regions[r], net) for r in regs]
+        req = np.zeros((len(regs), len(res.times)))
+        dl = np.zeros_like(req)
+        for j, d in enumerate(res.demand_ids):
+            i = regs.index(res.demand_region[j])
+            req[i] += res.requested[:, j] / dt
+            dl[i] += res.delivered[:, j] / dt
+        metrics = res.metrics.reindex(regs)
+        ds = timeseries_dataset(
+            {"water_demand": req, "delivery": dl, "shortfall": np.maximum(req - dl, 0.0)},
+            ids=regs, names=[net.regions[r].name or r for r in regs], lat=[p[0] for p in pos],
+            lon=[p[1] for p in pos], instance_dim="region",
+            instance_variables={k: metrics[k].to_numpy(float) for k in
+                                ("reliability_time", "reliability_volume", "vulnerability", "resilience")},
+            attrs={"reliability_time": {"long_name": "time-based reliability (fraction of steps without shortfall)", "units": "1"},
+                   "reliability_volume": {"long_name": "volume-based reliability (delivered / requested)", "units": "1"},
+                   "vulnerability": {"long_name": "mean relative shortfall in failure steps", "units": "1"},
+                   "resilience": {"long_name": "probability of recovery after a failure step", "units": "1"}},
+            **com)
+    else:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    ds.attrs.update(_attrs(res))
+    return ds
+
+
+def write_result(res: Any, path: str | Path, **attrs: Any) -> list[Path]:
+    """Write every DSG file of a run plus the metrics and explanation tables.
+
+    ``path`` is a stem (``outputs/balikpapan_water`` → ``outputs/balikpapan_water_demand.nc``, ...);
+    a ``.nc`` suffix is dropped. Datasets are all built before anything is written.
+    """
+    from hydro.io import netcdf as _nc
+
+    stem = Path(path)
+    if stem.suffix == ".nc":
+        stem = stem.with_suffix("")
+    dsets = {k: result_dataset(res, k) for k in KINDS}
+    try:
+        stem.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create {stem.parent}: {exc}") from None
+    written = []
+    title = f"Water allocation: {res.network.name}"
+    for k, ds in dsets.items():
+        if ds is None:
+            continue
+        p = stem.parent / f"{stem.name}_{k}.nc"
+        written.append(_nc.write_netcdf(ds, p, title=f"{title} ({k}s)",
+                                        summary=f"Per-step {k} results of the hydro.allocation LP (HiGHS, "
+                                                "lexicographic priorities, equal-coverage water-filling).",
+                                        attrs=attrs or None))
+    mp = stem.parent / f"{stem.name}_metrics.csv"
+    ep = stem.parent / f"{stem.name}_explanations.csv"
+    res.metrics.to_csv(mp)
+    res.explanations.to_csv(ep, index=False)
+    written += [mp, ep]
+    return written

@@ -1,0 +1,241 @@
+"""``hydro calibrate CONFIG.toml``: calibrate from a CSV (or gridded NetCDF) and write the results."""
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from hydro.errors import ConfigError, InputDataError, InputMissingError, OutputError
+
+__all__ = ["read_series_csv", "run_calibration"]
+
+_Q_UNITS = {"mm/d", "mm d-1", "mm/day", "m3/s", "m3 s-1", "l/s", "l s-1"}
+
+
+def read_series_csv(
+    path: str | os.PathLike[str],
+    *,
+    date_column: str = "date",
+    precipitation_column: str = "precipitation_mm",
+    pet_column: str | None = "pet_mm",
+    discharge_column: str = "discharge",
+    discharge_units: str = "mm/d",
+    catchment_area_km2: float | None = None,
+    fill_policy: str | None = None,
+) -> pd.DataFrame:
+    """Read a daily CSV of P [mm/d], PET [mm/d] and observed Q; returns columns P, E, Q_obs (mm/d).
+
+    Discharge in m3/s or l/s is converted with ``catchment_area_km2``. Missing discharge is
+    allowed (not scored); missing, negative P or PET is an error unless ``fill_policy="zero"``
+    (P only). Dates must be unique, sorted and regularly spaced by one day.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputMissingError(f"{path}: calibration CSV not found")
+    df = pd.read_csv(path)
+    cols = [date_column, precipitation_column, discharge_column] + ([pet_column] if pet_column else [])
+    for c in cols:
+        if c not in df.columns:
+            raise InputDataError(f"{path}: column {c!r} not found (columns: {list(df.columns)})")
+    try:
+        t = pd.DatetimeIndex(pd.to_datetime(df[date_column]))
+    except (ValueError, TypeError) as exc:
+        raise InputDataError(f"{path}: column {date_column!r} is not a date: {exc}") from exc
+    if t.has_duplicates:
+        raise InputDataError(f"{path}: duplicate dates in {date_column!r}, e.g. {t[t.duplicated()][0]}")
+    if not t.is_monotonic_increasing:
+        raise InputDataError(f"{path}: dates in {date_column!r} are not sorted")
+    steps = np.diff(t.values).astype("timedelta64[s]").astype(np.int64)
+    if steps.size and np.any(steps != 86400):
+        k = int(np.flatnonzero(steps != 86400)[0])
+        raise InputDataError(f"{path}: dates in {date_column!r} are not daily without gaps (after {t[k].date()})")
+    out = pd.DataFrame(index=t)
+    out.index.name = "time"
+    for name, col in (("P", precipitation_column), ("E", pet_column)):
+        if col is None:
+            continue
+        v = df[col].to_numpy(dtype=np.float64)
+        bad = ~np.isfinite(v)
+        if bad.any():
+            if fill_policy == "zero" and name == "P":
+                v = np.where(bad, 0.0, v)
+            else:
+                raise InputDataError(f"{path}: column {col!r} has {int(bad.sum())} missing values "
+                                     f"(first {t[np.flatnonzero(bad)[0]].date()}); set fill_policy = \"zero\" for rain")
+        if np.any(v < 0):
+            raise InputDataError(f"{path}: column {col!r} has negative values (min {v.min()})")
+        out[name] = v
+    q = df[discharge_column].to_numpy(dtype=np.float64)
+    q = np.where(q < 0, np.nan, q)  # negative = missing flag in many gauge files
+    u = discharge_units.strip().lower()
+    if u not in _Q_UNITS:
+        raise InputDataError(f"{path}: discharge units {discharge_units!r} unknown (expected one of {sorted(_Q_UNITS)})")
+    if u.startswith("m3") or u.startswith("l"):
+        if not catchment_area_km2 or catchment_area_km2 <= 0:
+            raise ConfigError(f"discharge in {discharge_units} needs catchment_area_km2 > 0")
+        factor = 86400.0 * 1000.0 / (catchment_area_km2 * 1e6)  # m3/s -> mm/d
+        if u.startswith("l"):
+            factor /= 1000.0
+        q = q * factor
+    out["Q_obs"] = q
+    return out
+
+
+def _gridded_series(cfg: Mapping[str, Any], base: Path) -> pd.DataFrame:
+    from hydro.forcing import check_time_axis, open_forcing, to_mm_per_step
+
+    label = cfg.get("netcdf_time_label", "start")
+    if label not in ("start", "end"):
+        raise ConfigError(f"netcdf_time_label {label!r}: expected 'start' or 'end'")
+
+    def mean_series(file_key: str, var_key: str) -> pd.Series:
+        p = base / cfg[file_key]
+        raw = open_forcing(p, cfg[var_key])
+        step = check_time_axis(raw["time"].values, f"{p}:{cfg[var_key]}")
+        if step != pd.Timedelta("1D"):
+            raise InputDataError(f"{p}:{cfg[var_key]}: time step {step}, the lumped calibration needs daily data")
+        da = to_mm_per_step(raw, step)
+        spatial = [d for d in da.dims if d != "time"]
+        m = da.mean(dim=spatial, skipna=True).compute()
+        if not np.all(np.isfinite(m.values)):
+            raise InputDataError(f"{p}:{cfg[var_key]}: days with no valid cell")
+        t = pd.DatetimeIndex(m["time"].values).normalize()
+        if label == "end":
+            t = t - pd.Timedelta("1D")
+        return pd.Series(m.values.astype(np.float64), index=t)
+
+    P = mean_series("precipitation_netcdf", "precipitation_variable")
+    E = mean_series("pet_netcdf", "pet_variable")
+    q = read_series_csv(base / cfg["discharge_csv"], date_column=cfg.get("date_column", "date"),
+                        precipitation_column=cfg["discharge_column"], pet_column=None,
+                        discharge_column=cfg["discharge_column"], discharge_units=cfg.get("discharge_units", "mm/d"),
+                        catchment_area_km2=cfg.get("catchment_area_km2"), fill_policy="zero")
+    df = pd.DataFrame({"P": P, "E": E}).join(q[["Q_obs"]], how="left")
+    if df[["P", "E"]].isna().any().any():
+        raise InputDataError("gridded precipitation and PET do not cover the same days")
+    return df
+
+
+def run_calibration(config_path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Run the calibration described by a TOML file and write its outputs.
+
+    Config sections: ``[input]`` (``csv`` + column names, ``discharge_units``, ``catchment_area_km2``;
+    or ``precipitation_netcdf``/``pet_netcdf`` + variables + ``discharge_csv``), ``[periods]``
+    (``warmup``, ``calibration``, ``validation`` as [start, end]), ``[calibration]`` (``parameters``,
+    ``objective``, ``optimiser``, ``seed``, ``maxiter``, ``popsize``), ``[bounds]``, ``[fixed]``,
+    ``[output]`` (``directory``, ``prefix``). Relative paths are relative to the config file.
+
+    Writes ``<prefix>_simulated.csv``, ``<prefix>_simulated.nc`` (CF DSG timeSeries) and
+    ``<prefix>_scores.json``; nothing is written if anything fails before the end.
+
+    Returns
+    -------
+    dict with ``paths`` and ``result`` (:class:`hydro.calibrate.CalibrationResult`).
+    """
+    from hydro.calibrate.core import calibrate
+
+    config_path = Path(config_path)
+    if not config_path.is_file():
+        raise InputMissingError(f"{config_path}: configuration not found")
+    try:
+        cfg = tomllib.loads(config_path.read_text("utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{config_path}: {exc}") from exc
+    base = config_path.parent
+    for sec in ("input", "periods", "output"):
+        if sec not in cfg:
+            raise ConfigError(f"{config_path}: missing section [{sec}]")
+    inp = cfg["input"]
+    if "csv" in inp:
+        df = read_series_csv(base / inp["csv"], date_column=inp.get("date_column", "date"),
+                             precipitation_column=inp.get("precipitation_column", "precipitation_mm"),
+                             pet_column=inp.get("pet_column", "pet_mm"),
+                             discharge_column=inp.get("discharge_column", "discharge"),
+                             discharge_units=inp.get("discharge_units", "mm/d"),
+                             catchment_area_km2=inp.get("catchment_area_km2"), fill_policy=inp.get("fill_policy"))
+    elif "precipitation_netcdf" in inp:
+        need = ("precipitation_variable", "pet_netcdf", "pet_variable", "discharge_csv", "discharge_column")
+        lacking = [k for k in need if k not in inp]
+        if lacking:
+            raise ConfigError(f"{config_path}: [input] lacks {lacking}")
+        df = _gridded_series(inp, base)
+    else:
+        raise ConfigError(f"{config_path}: [input] needs 'csv' or 'precipitation_netcdf'")
+    per = cfg["periods"]
+    if "calibration" not in per:
+        raise ConfigError(f"{config_path}: [periods] needs 'calibration'")
+    start = pd.Timestamp(per.get("warmup", per["calibration"])[0])
+    end = pd.Timestamp((per.get("validation") or per["calibration"])[1])
+    if start < df.index[0] or end > df.index[-1]:
+        raise InputDataError(f"{config_path}: periods {start.date()}…{end.date()} not covered by the input "
+                             f"({df.index[0].date()}…{df.index[-1].date()})")
+    df = df.loc[start:end]
+    cal = cfg.get("calibration", {})
+    known = {"parameters", "objective", "optimiser", "seed", "maxiter", "popsize"}
+    extra = set(cal) - known
+    if extra:
+        raise ConfigError(f"{config_path}: unknown keys in [calibration]: {sorted(extra)}")
+    kwargs = {k: cal[k] for k in known if k in cal}
+    bounds = {k: tuple(v) for k, v in cfg.get("bounds", {}).items()}
+    res = calibrate(df["P"].values, df["E"].values, df["Q_obs"].values, pd.DatetimeIndex(df.index),
+                    bounds=bounds, fixed=cfg.get("fixed"), calibration=per["calibration"],
+                    validation=per.get("validation"), **kwargs)
+    out = cfg["output"]
+    outdir = base / out.get("directory", ".")
+    prefix = out.get("prefix", config_path.stem)
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{outdir}: cannot create output directory: {exc}") from exc
+    csv_path = outdir / f"{prefix}_simulated.csv"
+    nc_path = outdir / f"{prefix}_simulated.nc"
+    json_path = outdir / f"{prefix}_scores.json"
+    table = pd.DataFrame({"precipitation_mm": df["P"], "pet_mm": df["E"], "discharge_obs_mm": df["Q_obs"],
+                          "discharge_sim_mm": res.simulated.values}, index=df.index)
+    tmp_paths: list[Path] = []
+    try:
+        tmp = csv_path.with_name(csv_path.name + ".part")
+        tmp_paths.append(tmp)
+        table.to_csv(tmp, index_label="date", float_format="%.6f")
+        _write_nc(table, nc_path, res, inp)
+        tmpj = json_path.with_name(json_path.name + ".part")
+        tmp_paths.append(tmpj)
+        tmpj.write_text(json.dumps({"parameters": res.parameters, "scores": res.scores, "objective": res.objective,
+                                    "optimiser": res.optimiser, "seed": res.seed,
+                                    "n_evaluations": res.n_evaluations, "periods": per}, indent=2, default=str))
+        os.replace(tmp, csv_path)
+        os.replace(tmpj, json_path)
+    except Exception:
+        for p in tmp_paths + [nc_path]:
+            p.unlink(missing_ok=True)
+        raise
+    return {"paths": {"csv": csv_path, "netcdf": nc_path, "scores": json_path}, "result": res}
+
+
+def _write_nc(table: pd.DataFrame, path: Path, res: Any, inp: Mapping[str, Any]) -> None:
+    from hydro.io import timeseries_dataset, write_netcdf
+
+    t_end = table.index + pd.Timedelta("1D")  # daily totals labelled at the period end
+    attrs = {
+        "discharge_sim": {"long_name": "simulated discharge depth per day (lumped model)", "units": "mm",
+                          "cell_methods": "time: sum", "coverage_content_type": "modelResult"},
+        "discharge_obs": {"long_name": "observed discharge depth per day", "units": "mm",
+                          "cell_methods": "time: sum", "coverage_content_type": "physicalMeasurement"},
+    }
+    ds = timeseries_dataset(
+        {"discharge_sim": table["discharge_sim_mm"].values[None, :],
+         "discharge_obs": table["discharge_obs_mm"].values[None, :],
+         "precipitation": table["precipitation_mm"].values[None, :],
+         "potential_evaporation": table["pet_mm"].values[None, :]},
+        ids=[str(inp.get("station_id", "catchment"))], time=t_end,
+        lat=[float(inp.get("lat", np.nan))], lon=[float(inp.get("lon", np.nan))],
+        attrs=attrs, time_bounds=list(zip(table.index, t_end)),
+    )
+    ds["potential_evaporation"].attrs["units"] = "kg m-2"  # 1 mm of water = 1 kg m-2
+    write_netcdf(ds, path, title="hydro lumped calibration", summary="Calibrated lumped GR-type model: simulated "
+                 "and observed discharge", parameters=res.parameters)

@@ -1,0 +1,74 @@
+"""Flood hazard rating to people (Defra/Environment Agency R&D FD2320/FD2321, 2006).
+
+``HR = d * (v + 0.5) + DF`` with depth ``d`` (m), speed ``v`` (m s-1) and the debris factor ``DF`` of
+FD2321 Technical Report 2 (Table 3.1) by land use:
+
+==========================================  ===============  ========  =====
+depth / velocity                            pasture/arable   woodland  urban
+==========================================  ===============  ========  =====
+0 < d <= 0.25 m                             0                0         0
+0.25 < d <= 0.75 m (and v <= 2 m s-1)       0                0.5       1
+d > 0.75 m and/or v > 2 m s-1 (d > 0.25 m)  0.5              1         1
+==========================================  ===============  ========  =====
+
+Classes (FD2321 Table 13.1 / TR2): HR < 0.75 low ("caution"), 0.75-1.25 moderate ("danger for some"),
+1.25-2.0 significant ("danger for most"), > 2.0 extreme ("danger for all"). The 2-D solver evaluates HR every
+time step and keeps its maximum (never ``max d * max v``).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "LANDUSE_CODES",
+    "HAZARD_CLASS_BOUNDS",
+    "HAZARD_CLASS_MEANINGS",
+    "HAZARD_CLASS_ATTRS",
+    "debris_factor",
+    "hazard_rating",
+    "hazard_class",
+]
+
+#: land-use codes of the debris factor
+LANDUSE_CODES = {"pasture": 0, "arable": 0, "woodland": 1, "urban": 2}
+#: upper bounds of hazard classes 1..3 (class 4 above the last)
+HAZARD_CLASS_BOUNDS = (0.75, 1.25, 2.0)
+HAZARD_CLASS_MEANINGS = "dry low_caution moderate_danger_for_some significant_danger_for_most extreme_danger_for_all"
+HAZARD_CLASS_ATTRS = {
+    "long_name": "flood hazard to people class (Defra/EA FD2321) of the maximum hazard rating",
+    "units": "1",
+    "flag_values": np.array([0, 1, 2, 3, 4], dtype=np.int8),
+    "flag_meanings": HAZARD_CLASS_MEANINGS,
+    "valid_range": np.array([0, 4], dtype=np.int8),
+    "coverage_content_type": "thematicClassification",
+    "ancillary_variables": "max_hazard_rating",
+    "comment": "0 never wet; HR bounds 0.75, 1.25, 2.0 (FD2321/TR2)",
+}
+
+
+def debris_factor(depth_m, speed_m_s, landuse=2):
+    """Debris factor (0, 0.5 or 1) for depth (m), speed (m s-1) and land-use code(s) (0, 1, 2)."""
+    d = np.asarray(depth_m, dtype=np.float64)
+    v = np.asarray(speed_m_s, dtype=np.float64)
+    lu = np.asarray(landuse)
+    mid = np.select([lu == 0, lu == 1], [0.0, 0.5], 1.0)
+    high = np.where(lu == 0, 0.5, 1.0)
+    return np.where(d <= 0.25, 0.0, np.where((d <= 0.75) & (v <= 2.0), mid, high))
+
+
+def hazard_rating(depth_m, speed_m_s, landuse=2):
+    """Hazard rating ``HR = d (v + 0.5) + DF`` (dimensionless) of FD2321."""
+    d = np.asarray(depth_m, dtype=np.float64)
+    v = np.asarray(speed_m_s, dtype=np.float64)
+    return d * (v + 0.5) + debris_factor(d, v, landuse)
+
+
+def hazard_class(rating, max_depth_m=None, h_dry: float = 0.0):
+    """Hazard class 1-4 from a rating (0 where ``max_depth_m <= h_dry``, i.e. never wet)."""
+    hr = np.asarray(rating)
+    cls = np.ones(hr.shape, np.int8)
+    for bound in HAZARD_CLASS_BOUNDS:
+        cls += hr >= bound
+    if max_depth_m is not None:
+        cls = np.where(np.asarray(max_depth_m) > h_dry, cls, 0).astype(np.int8)
+    return cls

@@ -1,0 +1,997 @@
+"""2-D local-inertial flood model (LISFLOOD-FP "ACC" / de Almeida et al. 2012) on a DEM grid.
+
+The public entry point is :func:`simulate_2d`; edge boundaries are built with :func:`closed`,
+:func:`inflow`, :func:`water_level` and :func:`free_outflow`. The per-cell work is done by the numba
+kernels in :mod:`hydro.flood._inertial`.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Iterable, Literal, NamedTuple, Sequence
+
+import numba
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from hydro.errors import HydroError, InputDataError
+from hydro.flood import _inertial as K
+from hydro.flood.hazard import HAZARD_CLASS_ATTRS, LANDUSE_CODES, hazard_class
+from hydro.vocabulary import cf_attrs
+
+__all__ = [
+    "EdgeBoundary",
+    "closed",
+    "inflow",
+    "water_level",
+    "free_outflow",
+    "simulate_2d",
+    "Simulation2DResult",
+    "SolverInstabilityError",
+    "rain_rate_m_per_s",
+    "effective_rainfall",
+    "GRAVITY",
+    "SMALL_GRID_CELLS",
+]
+
+GRAVITY = 9.80665
+#: grids smaller than this run on one thread unless ``num_threads`` is given
+SMALL_GRID_CELLS = 50_000
+SIDES = ("west", "east", "north", "south")
+_KIND = {"closed": K.BC_CLOSED, "inflow": K.BC_INFLOW, "level": K.BC_LEVEL, "free": K.BC_FREE}
+
+
+class SolverInstabilityError(HydroError):
+    """The 2-D solver produced a non-physical depth or velocity (names where and when); reduce ``alpha``."""
+
+
+# --------------------------------------------------------------------------------------------- boundaries
+@dataclass(frozen=True)
+class EdgeBoundary:
+    """One boundary condition on (part of) one edge of the grid.
+
+    Attributes
+    ----------
+    side : {"west", "east", "north", "south"}
+        Edge of the raster: west = first column, east = last column, north = first row, south = last row
+        (for a north-up raster these are the compass directions).
+    kind : {"closed", "inflow", "level", "free"}
+        ``closed`` wall (q = 0); ``inflow`` prescribed inward unit discharge (m2 s-1); ``level`` prescribed water
+        level (m, same datum as the DEM) in a ghost cell outside the edge — flow either way (tide);
+        ``free`` outflow at normal depth ``q = h^(5/3) S^(1/2) / n`` with friction slope ``S``.
+    series : xarray.DataArray or float, optional
+        Unit discharge (inflow) or water level (level): a constant, or a DataArray with a ``time`` dim
+        (datetime64, or seconds since the start) and optionally a second dim of length ``len(cells)`` for values
+        per edge cell. Linear interpolation in time; the series must cover the whole run.
+    cells : slice, sequence of int or None
+        Cells along the edge (row indices on west/east, column indices on north/south); ``None`` = the whole edge.
+    slope : float, optional
+        Friction slope of the ``free`` boundary (m/m); ``None`` = local bed slope towards the edge, floored at
+        ``min_slope``.
+    min_slope : float
+        Floor of the local slope for ``free`` boundaries.
+    """
+
+    side: str
+    kind: str
+    series: Any = None
+    cells: Any = None
+    slope: float | None = None
+    min_slope: float = 1e-4
+
+
+def closed(side: str, cells: Any = None) -> EdgeBoundary:
+    """Closed wall on ``side`` (the default for every edge not given)."""
+    return EdgeBoundary(side, "closed", cells=cells)
+
+
+def inflow(side: str, unit_discharge_m2_s: Any, cells: Any = None) -> EdgeBoundary:
+    """Inflow edge: inward unit discharge (m2 s-1, constant or series) on each face of ``cells``.
+
+    A total discharge ``Q`` (m3 s-1) spread over ``k`` faces of width ``dx`` is ``q = Q / (k * dx)``.
+    """
+    return EdgeBoundary(side, "inflow", series=unit_discharge_m2_s, cells=cells)
+
+
+def water_level(side: str, level_m: Any, cells: Any = None) -> EdgeBoundary:
+    """Water-level edge (tide, surge, lake): level in m on the DEM datum, constant or series."""
+    return EdgeBoundary(side, "level", series=level_m, cells=cells)
+
+
+def free_outflow(side: str, slope: float | None = None, cells: Any = None, min_slope: float = 1e-4) -> EdgeBoundary:
+    """Free-outflow edge at normal depth with friction slope ``slope`` (None = local bed slope)."""
+    return EdgeBoundary(side, "free", slope=slope, cells=cells, min_slope=min_slope)
+
+
+# --------------------------------------------------------------------------------------------- units and time
+_RATE_FACTORS = {  # to m s-1
+    "m s-1": 1.0, "m/s": 1.0, "m s**-1": 1.0,
+    "mm s-1": 1e-3, "mm/s": 1e-3,
+    "kg m-2 s-1": 1e-3, "kg/m2/s": 1e-3, "kg m**-2 s**-1": 1e-3,
+    "mm h-1": 1e-3 / 3600.0, "mm/h": 1e-3 / 3600.0, "mm/hr": 1e-3 / 3600.0, "mm hr-1": 1e-3 / 3600.0,
+    "mm hour-1": 1e-3 / 3600.0,
+    "mm d-1": 1e-3 / 86400.0, "mm/d": 1e-3 / 86400.0, "mm/day": 1e-3 / 86400.0, "mm day-1": 1e-3 / 86400.0,
+    "m h-1": 1.0 / 3600.0, "m/h": 1.0 / 3600.0,
+}
+_AMOUNT_FACTORS = {"mm": 1e-3, "kg m-2": 1e-3, "m": 1.0, "mm/step": 1e-3, "mm per step": 1e-3}
+
+
+def rain_rate_m_per_s(values: np.ndarray, units: str, interval_s: np.ndarray | float) -> np.ndarray:
+    """Convert rainfall (rate or amount per interval) to a rate in m s-1.
+
+    Parameters
+    ----------
+    values : array
+        Rainfall values.
+    units : str
+        One of mm/h (mm h-1), mm/d (mm d-1, mm day-1), mm/s, m s-1, kg m-2 s-1 (rates) or mm, kg m-2, m
+        (amount per interval, "mm per step").
+    interval_s : float or array broadcastable to ``values``
+        Length of the interval each value covers (s), used for amounts.
+
+    Returns
+    -------
+    numpy.ndarray
+        Rate in m s-1 (float64).
+
+    Raises
+    ------
+    InputDataError
+        Unknown units.
+    """
+    key = " ".join(str(units).strip().split())
+    values = np.asarray(values, dtype=np.float64)
+    if key in _RATE_FACTORS:
+        return values * _RATE_FACTORS[key]
+    if key in _AMOUNT_FACTORS:
+        return values * _AMOUNT_FACTORS[key] / np.asarray(interval_s, dtype=np.float64)
+    raise InputDataError(
+        f"rainfall units {units!r} unknown; use a rate (mm/h, mm/d, mm/s, m s-1, kg m-2 s-1) "
+        "or an amount per interval (mm, kg m-2, m)"
+    )
+
+
+def effective_rainfall(rainfall: xr.DataArray, loss_model: Any, *, like: xr.DataArray | None = None,
+                       units: str | None = None) -> xr.DataArray:
+    """Rainfall minus losses on the grid, step by step, from any loss model with ``step(precip_mm) -> mm``.
+
+    Works with the event operators of :mod:`hydro.runoff` (``SCSCurveNumber``, ``GreenAmpt``, built with
+    ``ncell = ny * nx``) without importing them (flood and runoff are peers).
+
+    Parameters
+    ----------
+    rainfall : xarray.DataArray
+        ``(time,)`` uniform or ``(time, y, x)`` rain with a ``units`` attribute (period-end labels).
+    loss_model : object
+        ``loss_model.step(precip_mm_flat) -> runoff_mm_flat`` for each time step, in row-major cell order.
+    like : xarray.DataArray, optional
+        Grid template (y, x) when ``rainfall`` is uniform.
+    units : str, optional
+        Units when ``rainfall`` has none.
+
+    Returns
+    -------
+    xarray.DataArray
+        Effective rainfall ``(time, y, x)`` in mm per interval (``units = "mm"``) for ``simulate_2d(rainfall=...)``.
+    """
+    u = rainfall.attrs.get("units", units)
+    if u is None:
+        raise InputDataError("effective_rainfall: rainfall has no 'units' attribute")
+    t = _to_seconds(rainfall["time"].values, None if not np.issubdtype(rainfall["time"].dtype, np.datetime64)
+                    else rainfall["time"].values[0], "rainfall")
+    if t.size < 2:
+        raise InputDataError("effective_rainfall: need at least two time labels")
+    interval = np.diff(np.concatenate([[t[0] - (t[1] - t[0])], t]))
+    if rainfall.ndim == 1:
+        if like is None:
+            raise InputDataError("effective_rainfall: uniform rainfall needs like= (the grid)")
+        ny, nx = like.shape
+        mm = rain_rate_m_per_s(rainfall.values, u, interval) * interval * 1000.0
+        mm = np.broadcast_to(mm[:, None, None], (mm.size, ny, nx))
+        coords = {"time": rainfall["time"].values, "y": like["y"].values, "x": like["x"].values}
+    else:
+        r = rainfall.transpose("time", "y", "x")
+        mm = rain_rate_m_per_s(r.values, u, interval[:, None, None]) * interval[:, None, None] * 1000.0
+        ny, nx = r.shape[1:]
+        coords = {"time": r["time"].values, "y": r["y"].values, "x": r["x"].values}
+    out = np.empty((mm.shape[0], ny, nx))
+    for k in range(mm.shape[0]):
+        out[k] = np.asarray(loss_model.step(np.ascontiguousarray(mm[k]).ravel()), dtype=np.float64).reshape(ny, nx)
+    return xr.DataArray(out, dims=("time", "y", "x"), coords=coords, name="effective_rainfall",
+                        attrs={"units": "mm", "long_name": "rainfall minus losses per interval"})
+
+
+def _to_seconds(t: Any, start: np.datetime64 | None, what: str) -> np.ndarray:
+    arr = np.asarray(t)
+    if np.issubdtype(arr.dtype, np.datetime64):
+        if start is None:
+            raise InputDataError(f"{what}: time coordinate is a date but simulate_2d(start=...) was not given")
+        return (arr - start) / np.timedelta64(1, "s")
+    if np.issubdtype(arr.dtype, np.timedelta64):
+        return arr / np.timedelta64(1, "s")
+    return arr.astype(np.float64)
+
+
+def _as_seconds(value: Any, what: str) -> float:
+    if isinstance(value, (pd.Timedelta, np.timedelta64)):
+        return pd.Timedelta(value).total_seconds()
+    if hasattr(value, "total_seconds"):
+        return float(value.total_seconds())
+    try:
+        return float(value)
+    except (TypeError, ValueError) as exc:
+        raise InputDataError(f"{what} must be seconds or a timedelta, not {value!r}") from exc
+
+
+class _Series:
+    """Piecewise-linear series (time in s since start) for k values; constant if time is None."""
+
+    def __init__(self, times: np.ndarray | None, values: np.ndarray, what: str, t_end: float):
+        self.times = times
+        self.values = values  # (nt, k)
+        if times is not None:
+            if np.any(np.diff(times) <= 0):
+                raise InputDataError(f"{what}: time coordinate must be strictly increasing")
+            if times[0] > 1e-9 or times[-1] < t_end - 1e-9:
+                raise InputDataError(
+                    f"{what}: series covers {times[0]:.0f} s to {times[-1]:.0f} s after start but the run needs "
+                    f"0 s to {t_end:.0f} s (no extrapolation)"
+                )
+            if not np.all(np.isfinite(values)):
+                raise InputDataError(f"{what}: series contains NaN/inf")
+
+    def at(self, t: float) -> np.ndarray:
+        if self.times is None:
+            return self.values[0]
+        k = int(np.searchsorted(self.times, t, side="right")) - 1
+        k = min(max(k, 0), self.times.size - 2) if self.times.size > 1 else 0
+        if self.times.size == 1:
+            return self.values[0]
+        t0, t1 = self.times[k], self.times[k + 1]
+        w = (t - t0) / (t1 - t0)
+        return self.values[k] * (1.0 - w) + self.values[k + 1] * w
+
+
+def _series(obj: Any, k: int, start: np.datetime64 | None, t_end: float, what: str) -> _Series:
+    if isinstance(obj, xr.DataArray):
+        if "time" not in obj.dims:
+            vals = np.asarray(obj.values, dtype=np.float64).reshape(1, -1)
+            times = None
+        else:
+            other = [d for d in obj.dims if d != "time"]
+            if len(other) > 1:
+                raise InputDataError(f"{what}: series has dims {obj.dims}; expected (time,) or (time, cell)")
+            o = obj.transpose("time", *other)
+            vals = np.asarray(o.values, dtype=np.float64).reshape(o.sizes["time"], -1)
+            times = _to_seconds(obj["time"].values, start, what)
+    elif isinstance(obj, pd.Series):
+        vals = np.asarray(obj.values, dtype=np.float64).reshape(-1, 1)
+        times = _to_seconds(obj.index.values, start, what)
+    else:
+        vals = np.asarray(obj, dtype=np.float64).reshape(1, -1)
+        times = None
+    if vals.shape[1] not in (1, k):
+        raise InputDataError(f"{what}: {vals.shape[1]} values per time but {k} cells")
+    if vals.shape[1] == 1 and k > 1:
+        vals = np.repeat(vals, k, axis=1)
+    return _Series(times, vals, what, t_end)
+
+
+# --------------------------------------------------------------------------------------------- results
+class Simulation2DResult(NamedTuple):
+    """Result of :func:`simulate_2d`: gridded outputs and the volume-balance table."""
+
+    dataset: xr.Dataset
+    balance: pd.DataFrame
+
+
+def _grid_info(bed: xr.DataArray) -> tuple[float, Any, Any]:
+    if not isinstance(bed, xr.DataArray) or bed.ndim != 2:
+        raise InputDataError("bed_elevation must be a 2-D xarray.DataArray (y, x) with a projected CRS")
+    if bed.dims != ("y", "x"):
+        raise InputDataError(f"bed_elevation dims are {bed.dims}; expected ('y', 'x')")
+    crs = None
+    transform = None
+    try:
+        import rioxarray  # noqa: F401
+
+        crs = bed.rio.crs
+        transform = bed.rio.transform()
+    except Exception:  # pragma: no cover - rioxarray is a dependency
+        crs = None
+    if crs is None:
+        raise InputDataError(
+            "bed_elevation has no CRS; write one with da.rio.write_crs(...) (a projected CRS in metres)"
+        )
+    if crs.is_geographic:
+        raise InputDataError(
+            f"bed_elevation is on a geographic grid ({crs.to_string()}, degrees); reproject to a projected CRS in "
+            "metres (e.g. UTM 50S, EPSG:32750) first: da.rio.reproject('EPSG:32750')"
+        )
+    a, b, _, d, e, _ = tuple(transform)[:6]
+    if b != 0 or d != 0:
+        raise InputDataError("bed_elevation: rotated grid; warp to a north-up grid first")
+    if not math.isclose(abs(a), abs(e), rel_tol=1e-6):
+        raise InputDataError(
+            f"bed_elevation: non-square cells ({abs(a)} m x {abs(e)} m); resample to square cells first"
+        )
+    if bed.shape[0] < 2 or bed.shape[1] < 2:
+        raise InputDataError(f"bed_elevation: grid {bed.shape} too small (need at least 2 x 2 cells)")
+    return float(abs(a)), crs, transform
+
+
+def _same_grid(da: xr.DataArray, bed: xr.DataArray | None, name: str) -> None:
+    """A gridded input given as DataArray must carry the bed's x/y coordinates (same order): no silent flips."""
+    if bed is None or "x" not in da.coords or "y" not in da.coords:
+        return
+    for c in ("x", "y"):
+        a, b = np.asarray(da[c].values, float), np.asarray(bed[c].values, float)
+        if a.shape != b.shape or not np.allclose(a, b, rtol=0, atol=1e-6 * max(1.0, float(np.abs(b).max()))):
+            raise InputDataError(f"{name}: its {c} coordinates differ from bed_elevation's; regrid/align it first")
+
+
+def _field(value: Any, shape: tuple[int, int], name: str, dtype: Any, allow_uniform: bool = True,
+           bed: xr.DataArray | None = None) -> np.ndarray:
+    if isinstance(value, xr.DataArray):
+        _same_grid(value, bed, name)
+        value = value.transpose("y", "x").values if set(value.dims) == {"y", "x"} else value.values
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.ndim == 0:
+        out = np.full((1, 1) if allow_uniform else shape, float(arr))
+    elif arr.shape == shape:
+        out = arr
+    else:
+        raise InputDataError(f"{name}: shape {arr.shape} does not match the grid {shape}")
+    return np.ascontiguousarray(out, dtype=dtype)
+
+
+def _edge_cells(b: EdgeBoundary, ny: int, nx: int) -> np.ndarray:
+    length = ny if b.side in ("west", "east") else nx
+    if b.cells is None:
+        idx = np.arange(length)
+    elif isinstance(b.cells, slice):
+        idx = np.arange(length)[b.cells]
+    else:
+        idx = np.asarray(b.cells, dtype=np.int64).ravel()
+    if idx.size == 0 or idx.min() < 0 or idx.max() >= length:
+        raise InputDataError(f"{b.side} {b.kind} boundary: cells {b.cells!r} outside 0..{length - 1}")
+    return idx
+
+
+# --------------------------------------------------------------------------------------------- main
+def simulate_2d(
+    bed_elevation: xr.DataArray,
+    duration: float | pd.Timedelta,
+    *,
+    manning_n: float | xr.DataArray | np.ndarray = 0.035,
+    rainfall: Any = None,
+    rainfall_units: str | None = None,
+    infiltration_mm_per_h: float | xr.DataArray | np.ndarray = 0.0,
+    initial_depth: float | xr.DataArray | np.ndarray = 0.0,
+    inflows: xr.DataArray | None = None,
+    boundaries: Sequence[EdgeBoundary] = (),
+    start: Any = None,
+    output_interval: float | pd.Timedelta | None = None,
+    output_variables: Iterable[str] = ("depth", "speed"),
+    threshold_m: float = 0.1,
+    landuse: Any = "urban",
+    permanent_water: Any = None,
+    theta: float = 0.8,
+    alpha: float = 0.5,
+    dt_max: float = 60.0,
+    advective_dt: bool = True,
+    h_dry: float = 1e-3,
+    froude_limit: float | None = None,
+    velocity_limit: float | None = None,
+    friction: Literal["semi-implicit", "implicit"] = "semi-implicit",
+    velocity_bound: float = 50.0,
+    depth_bound: float | None = None,
+    dtype: Literal["float32", "float64"] = "float32",
+    num_threads: int | None = None,
+) -> Simulation2DResult:
+    """Simulate 2-D flooding with the local-inertial equations (Bates et al. 2010; de Almeida et al. 2012).
+
+    Parameters
+    ----------
+    bed_elevation : xarray.DataArray
+        Bed/ground elevation (m) with dims ``(y, x)``, a **projected** CRS in metres and square cells
+        (``rio`` CRS/transform as written by :func:`hydro.io.open_dem`). NaN cells are inactive (walls).
+    duration : float or pandas.Timedelta
+        Run length (s).
+    manning_n : float or array (y, x)
+        Manning roughness (s m-1/3), >= 0; face value = mean of the two cells.
+    rainfall : float, xarray.DataArray or pandas.Series, optional
+        Rain on the grid: a constant, a series ``(time)`` or a grid ``(time, y, x)``. Values are **period-end
+        labelled** (CF): the value at ``t_k`` is held constant over ``(t_{k-1}, t_k]``; the first interval has the
+        length of the second. The units come from the ``units`` attribute (or ``rainfall_units``): rates mm/h,
+        mm/d, mm/s, m s-1, kg m-2 s-1 or amounts per interval mm, kg m-2, m. Pass the effective rainfall of
+        :mod:`hydro.runoff` here (and ``infiltration_mm_per_h=0``) to use its loss model.
+    rainfall_units : str, optional
+        Units of ``rainfall`` when it carries none (required for plain numbers).
+    infiltration_mm_per_h : float or array (y, x)
+        Constant infiltration capacity (mm h-1), limited each step to the water present (``f <= h/dt + r``).
+    initial_depth : float or array (y, x)
+        Initial water depth (m), >= 0.
+    inflows : xarray.DataArray, optional
+        Point inflow hydrographs (m3 s-1) with dims ``(time, point)`` (or ``(point,)`` for constants) and
+        coordinates ``x(point)``, ``y(point)`` in the grid CRS, e.g. routed discharge of the rivers entering the
+        domain. Values >= 0; linear interpolation in time.
+    boundaries : sequence of EdgeBoundary
+        Edge conditions (:func:`inflow`, :func:`water_level`, :func:`free_outflow`, :func:`closed`); edges not
+        covered are closed walls. Later entries override earlier ones on the same cells.
+    start : datetime-like, optional
+        Start time; required when a series has a date time coordinate; output times are dates when given.
+    output_interval : float or pandas.Timedelta, optional
+        Interval (s) of the gridded snapshots and volume-balance rows (default: ``duration``, one snapshot).
+    output_variables : iterable of {"depth", "speed", "velocity"}
+        Snapshot fields: depth (m), speed (m s-1) and velocity components (eastward, northward; m s-1).
+    threshold_m : float
+        Depth (m) above which a cell counts as flooded: time of first wetting, duration above threshold, the
+        extent flag and the maximum speed (speeds of thinner sheets, e.g. at wetting fronts, are not recorded).
+    landuse : {"pasture", "woodland", "urban"} or int array (y, x)
+        Land use for the debris factor of the hazard rating (codes 0 pasture/arable, 1 woodland, 2 urban).
+    permanent_water : bool array (y, x), optional
+        Cells normally covered by water (sea, river channel): simulated as usual but never counted in the
+        ``flood_extent`` flag (CF: flood water is water on land not normally covered).
+    theta : float
+        de Almeida et al. (2012) weighting in (0, 1]; 1 = Bates et al. (2010) (no numerical diffusion);
+        0.7-0.9 damps checkerboard oscillations at low friction. Default 0.8 (as landlab): with theta = 1 a 1 m
+        deep pond with n = 0.03 develops growing checkerboard oscillations (tests/flood, pond stability test).
+    alpha : float
+        Courant coefficient of the adaptive step ``dt = alpha * dx / sqrt(g * h_max)`` (0.2-0.7 recommended).
+        Default 0.5: the 2-D staggered wave equation is stable only up to ``1/sqrt(2) = 0.707``, so the
+        LISFLOOD-FP default 0.7 is marginal for deep, low-friction water.
+    dt_max : float
+        Upper bound of the time step (s), used when the domain is dry.
+    advective_dt : bool
+        Add the largest cell speed to the wave celerity, ``dt = alpha dx / (sqrt(g h_max) + |u|_max)`` (SFINCS
+        variant): keeps thin, fast sheets over weirs and steep rain-on-grid slopes stable. False = the plain
+        LISFLOOD-FP step ``alpha dx / sqrt(g h_max)``.
+    h_dry : float
+        Wet/dry threshold (m): a face carries flow only if the flow depth exceeds it (LISFLOOD-FP DepthThresh).
+        Larger values slow wetting fronts and leave up to ``h_dry`` ponded in shallow depressions.
+    froude_limit : float, optional
+        Steep-slope safeguard for rain-on-grid: cap ``|q| <= Fr * h * sqrt(g h)`` on every face (landlab
+        ``steep_slopes`` uses 1). Off by default.
+    velocity_limit : float, optional
+        Cap face velocities at this value (m s-1; SFINCS ``uvlim`` = 10). Off by default.
+    friction : {"semi-implicit", "implicit"}
+        ``semi-implicit`` (Bates et al. 2010): explicit ``|q|`` in the friction term — the larger of the face's
+        old flux and its theta-smoothed flux (identical to Bates et al. 2010 for theta = 1; for theta < 1 it keeps
+        neighbour flux smoothed onto thin wet/dry faces from escaping friction). ``implicit``: the
+        friction magnitude is implicit too and the quadratic ``q (1 + a |q|) = b`` is solved exactly — a
+        steep-slope/thin-sheet safeguard for rain-on-grid with long time steps (no friction overshoot).
+    velocity_bound : float
+        Plausibility bound (m s-1): a face velocity beyond it (or a non-finite value) stops the run with
+        :class:`SolverInstabilityError` naming the place and time.
+    depth_bound : float, optional
+        Plausibility bound of depth (m); default ``100 m + relief + max initial depth + max boundary level``.
+    dtype : {"float32", "float64"}
+        Storage of bed, fluxes and Manning n. Depth and every volume sum are float64 in both cases.
+    num_threads : int, optional
+        numba threads for this run (``numba.set_num_threads``, restored afterwards); default: numba's current
+        setting, or 1 thread for grids below ``SMALL_GRID_CELLS`` (50 000) cells.
+
+    Returns
+    -------
+    Simulation2DResult
+        ``dataset``: snapshots ``flood_depth``, ``flood_speed``, ``eastward_flood_velocity``,
+        ``northward_flood_velocity`` on ``(time, y, x)`` and the summary maps ``max_flood_depth``,
+        ``max_flood_speed``, ``time_of_first_wetting`` (s since start, NaN if never), ``flood_duration`` (s),
+        ``max_hazard_rating``, ``hazard_class``, ``flood_extent`` and the volume balance on ``time``;
+        ``balance``: a DataFrame per output time with volumes (m3) since the start: ``storage``, ``rain``,
+        ``infiltration``, ``point_inflow``, ``boundary_inflow``, ``boundary_outflow``, ``clipped`` (water created by
+        zeroing round-off negatives), ``residual`` and ``relative_residual``.
+
+    Raises
+    ------
+    InputDataError
+        Geographic or non-square grid, negative Manning n or depth, unknown rainfall units, an inflow point outside
+        the domain, a series not covering the run, bad option values.
+    SolverInstabilityError
+        Depth or velocity beyond physical bounds (names the cell coordinates and the time).
+
+    Notes
+    -----
+    Momentum per face (old depths, semi-implicit friction)::
+
+        q_new = (q_s - g dt hflow dS/dx) / (1 + g dt n^2 |q| / hflow^(7/3)),  q_s = theta q + (1-theta)(q_W+q_E)/2
+
+    with ``hflow = max(eta_L, eta_R) - max(z_L, z_R)``. A donor-cell limiter scales outgoing fluxes so that no
+    cell gives more than it holds, hence depths stay >= 0 without creating water; continuity::
+
+        h_new = h + dt/dx (q_in - q_out) + dt (r - f) + dt Q_src / dx^2
+
+    ``qy`` is positive towards increasing row index (south for north-up rasters); the northward velocity output
+    has the opposite sign.
+
+    References
+    ----------
+    Bates, Horritt & Fewtrell (2010), J. Hydrol. 387, 33-45. de Almeida, Bates, Freer & Souvignet (2012), WRR 48,
+    W05528. Defra/EA (2006) FD2321/TR2 Flood Risks to People.
+
+    Examples
+    --------
+    >>> res = simulate_2d(dem, 3 * 3600, manning_n=0.05, rainfall=storm,            # doctest: +SKIP
+    ...                   boundaries=[water_level("south", tide)], output_interval=900)
+    >>> res.dataset["max_flood_depth"].plot()                                        # doctest: +SKIP
+    """
+    dx, crs, transform = _grid_info(bed_elevation)
+    ny, nx = bed_elevation.shape
+    t_end = _as_seconds(duration, "duration")
+    if not t_end > 0:
+        raise InputDataError(f"duration must be > 0 s, not {t_end}")
+    out_dt = t_end if output_interval is None else _as_seconds(output_interval, "output_interval")
+    if not out_dt > 0:
+        raise InputDataError(f"output_interval must be > 0 s, not {out_dt}")
+    if not (0.0 < theta <= 1.0):
+        raise InputDataError(f"theta must be in (0, 1], not {theta}")
+    if not (alpha > 0.0):
+        raise InputDataError(f"alpha must be > 0, not {alpha}")
+    if not (dt_max > 0.0) or not (h_dry >= 0.0) or not (threshold_m >= 0.0):
+        raise InputDataError("dt_max must be > 0, h_dry and threshold_m >= 0")
+    if friction not in ("semi-implicit", "implicit"):
+        raise InputDataError(f"friction must be 'semi-implicit' or 'implicit', not {friction!r}")
+    if dtype not in ("float32", "float64"):
+        raise InputDataError(f"dtype must be 'float32' or 'float64', not {dtype!r}")
+    out_vars = set(output_variables)
+    if not out_vars <= {"depth", "speed", "velocity"}:
+        raise InputDataError(f"output_variables: unknown {sorted(out_vars - {'depth', 'speed', 'velocity'})}")
+    fdt = np.dtype(dtype)
+    start64 = None
+    if start is not None:
+        ts = pd.Timestamp(start)
+        if ts.tzinfo is not None:  # keep UTC, naive (CF writer convention)
+            ts = ts.tz_convert("UTC").tz_localize(None)
+        start64 = np.datetime64(ts, "ns")
+
+    z64 = np.asarray(bed_elevation.values, dtype=np.float64)
+    active = np.isfinite(z64)
+    if not active.any():
+        raise InputDataError("bed_elevation: every cell is NaN")
+    z64 = np.where(active, z64, 0.0)
+    z = np.ascontiguousarray(z64, dtype=fdt)
+
+    n = _field(manning_n, (ny, nx), "manning_n", fdt, bed=bed_elevation)
+    if not np.all(np.isfinite(n[active if n.shape == (ny, nx) else np.ones((1, 1), bool)])) or np.any(n < 0):
+        raise InputDataError("manning_n must be finite and >= 0 (s m-1/3); got negative or NaN values")
+    h0 = _field(initial_depth, (ny, nx), "initial_depth", np.float64, bed=bed_elevation)
+    h = np.array(np.broadcast_to(h0, (ny, nx)))
+    if np.any(~np.isfinite(h[active])) or np.any(h < 0):
+        raise InputDataError("initial_depth must be finite and >= 0 m")
+    h[~active] = 0.0
+    infil = _field(infiltration_mm_per_h, (ny, nx), "infiltration_mm_per_h", np.float64, bed=bed_elevation)
+    if np.any(infil < 0) or not np.all(np.isfinite(infil)):
+        raise InputDataError("infiltration_mm_per_h must be finite and >= 0")
+    infil = infil * (1e-3 / 3600.0)
+
+    if isinstance(landuse, str):
+        if landuse not in LANDUSE_CODES:
+            raise InputDataError(f"landuse {landuse!r} unknown; use one of {sorted(LANDUSE_CODES)} or a code map")
+        lu = np.full((1, 1), LANDUSE_CODES[landuse], dtype=np.int8)
+    else:
+        lu = np.ascontiguousarray(np.asarray(getattr(landuse, "values", landuse)), dtype=np.int8)
+        if lu.shape != (ny, nx) or lu.min() < 0 or lu.max() > 2:
+            raise InputDataError("landuse map must be (y, x) with codes 0 pasture, 1 woodland, 2 urban")
+
+    # --- rainfall: piecewise-constant intervals
+    rain_edges, rain_rates, rain_grid = _prepare_rain(rainfall, rainfall_units, bed_elevation, start64, t_end)
+
+    # --- point inflows
+    src_rows, src_cols, src_series = _prepare_inflows(inflows, bed_elevation, start64, t_end, active)
+
+    # --- edge boundaries
+    bcx_kind = np.zeros((ny, 2), np.int8)
+    bcy_kind = np.zeros((2, nx), np.int8)
+    bcx_val = np.zeros((ny, 2), np.float64)
+    bcy_val = np.zeros((2, nx), np.float64)
+    bc_updates: list[tuple[np.ndarray, Any, _Series]] = []
+    level_max = -np.inf
+    series_times: list[np.ndarray] = []
+    for b in boundaries:
+        if not isinstance(b, EdgeBoundary):
+            raise InputDataError(f"boundaries: expected EdgeBoundary objects (see hydro.flood.inflow ...), got {b!r}")
+        if b.side not in SIDES:
+            raise InputDataError(f"boundary side {b.side!r} unknown; use one of {SIDES}")
+        if b.kind not in _KIND:
+            raise InputDataError(f"boundary kind {b.kind!r} unknown; use one of {sorted(_KIND)}")
+        idx = _edge_cells(b, ny, nx)
+        col = {"west": 0, "east": 1, "north": 0, "south": 1}[b.side]
+        kind_arr, val_arr = (bcx_kind, bcx_val) if b.side in ("west", "east") else (bcy_kind, bcy_val)
+        view = (idx, col) if b.side in ("west", "east") else (col, idx)
+        kind_arr[view] = _KIND[b.kind]
+        val_arr[view] = 0.0
+        if b.kind in ("inflow", "level"):
+            if b.series is None:
+                raise InputDataError(f"{b.side} {b.kind} boundary needs a value or series")
+            s = _series(b.series, idx.size, start64, t_end, f"{b.side} {b.kind} boundary series")
+            if b.kind == "level":
+                level_max = max(level_max, float(np.max(s.values)))
+            if s.times is not None:
+                series_times.append(s.times)
+            bc_updates.append(((kind_arr is bcx_kind), view, s))
+        elif b.kind == "free":
+            if b.slope is not None:
+                if not b.slope > 0:
+                    raise InputDataError(f"{b.side} free-outflow slope must be > 0, not {b.slope}")
+                val_arr[view] = b.slope
+            else:
+                if b.side == "west":
+                    sl = (z64[idx, 1] - z64[idx, 0]) / dx
+                elif b.side == "east":
+                    sl = (z64[idx, nx - 2] - z64[idx, nx - 1]) / dx
+                elif b.side == "north":
+                    sl = (z64[1, idx] - z64[0, idx]) / dx
+                else:
+                    sl = (z64[ny - 2, idx] - z64[ny - 1, idx]) / dx
+                val_arr[view] = np.maximum(sl, b.min_slope)
+    has_level = bool(np.any(bcx_kind == K.BC_LEVEL) or np.any(bcy_kind == K.BC_LEVEL))
+    has_inflow = bool(np.any(bcx_kind == K.BC_INFLOW) or np.any(bcy_kind == K.BC_INFLOW))
+    if n.shape == (1, 1) and n[0, 0] == 0 and (np.any(bcx_kind == K.BC_FREE) or np.any(bcy_kind == K.BC_FREE)):
+        raise InputDataError("free-outflow boundaries need manning_n > 0")
+
+    if depth_bound is None:
+        relief = float(np.nanmax(z64[active]) - np.nanmin(z64[active]))
+        extra = 0.0 if not np.isfinite(level_max) else max(0.0, level_max - float(np.min(z64[active])))
+        depth_bound = 100.0 + relief + float(h.max()) + extra
+
+    # --- break points: outputs, rain intervals, series samples
+    out_times = np.arange(out_dt, t_end + 1e-9 * max(1.0, t_end), out_dt)
+    if out_times.size == 0 or abs(out_times[-1] - t_end) > 1e-6 * max(1.0, t_end):
+        out_times = np.append(out_times, t_end)
+    out_times[-1] = t_end
+    breaks = [out_times]
+    if rain_edges is not None:
+        breaks.append(rain_edges)
+    breaks.extend(series_times)
+    if src_series is not None and src_series.times is not None:
+        breaks.append(src_series.times)
+    bp = np.unique(np.concatenate(breaks))
+    bp = bp[(bp > 1e-9) & (bp <= t_end + 1e-9)]
+
+    # --- state and products
+    qx = np.zeros((ny, nx + 1), fdt)
+    qy = np.zeros((ny + 1, nx), fdt)
+    qx_raw = np.zeros_like(qx)
+    qy_raw = np.zeros_like(qy)
+    fac = np.ones((ny, nx), fdt)
+    max_depth = np.array(h, dtype=np.float32)
+    max_speed = np.zeros((ny, nx), np.float32)
+    t_wet = np.full((ny, nx), -1.0, np.float32)
+    t_wet[h > threshold_m] = 0.0
+    duration_s = np.zeros((ny, nx), np.float32)
+    max_hazard = np.zeros((ny, nx), np.float32)
+    row_hmax = np.zeros(ny, np.float64)
+    row_umax = np.zeros(ny, np.float64)
+    row_rain = np.zeros(ny, np.float64)
+    row_infil = np.zeros(ny, np.float64)
+    row_clip = np.zeros(ny, np.float64)
+    bad_m = np.full(ny + 1, -1, np.int64)
+    bad_c = np.full(ny, -1, np.int64)
+    rain_now = np.zeros((1, 1), np.float64) if rain_grid is None or rain_grid.ndim == 1 else np.zeros((ny, nx))
+    area = dx * dx
+    v0 = float(h.sum()) * area
+    vol = dict(point_inflow=0.0, boundary_inflow=0.0, boundary_outflow=0.0)
+    snapshots: dict[str, list[np.ndarray]] = {k: [] for k in ("depth", "speed", "u", "v")}
+    rows: list[dict[str, float]] = []
+    u_tmp = np.zeros((ny, nx), np.float64)
+    v_tmp = np.zeros((ny, nx), np.float64)
+
+    old_threads = numba.get_num_threads()
+    if num_threads is None and ny * nx < SMALL_GRID_CELLS:
+        num_threads = 1  # thread start-up and barriers cost more than they save on small grids
+    if num_threads is not None:
+        numba.set_num_threads(int(num_threads))
+    try:
+        t = 0.0
+        hmax = float(h.max())
+        umax = 0.0
+        ib = 0
+        iout = 0
+        rain_k = -1
+        nsteps = 0
+        froude = float(froude_limit) if froude_limit else 0.0
+        ulim = float(velocity_limit) if velocity_limit else 0.0
+        while iout < out_times.size:
+            target = bp[ib]
+            # time step from the deepest water, ghost cells of level boundaries included
+            hm = hmax
+            if bc_updates:
+                for is_x, view, s in bc_updates:
+                    (bcx_val if is_x else bcy_val)[view] = s.at(t)
+                if has_level:
+                    hm = max(hm, _ghost_depth_max(bcx_kind, bcx_val, bcy_kind, bcy_val, z64))
+                if has_inflow:  # critical depth of the inflow unit discharge (a dry domain must not take dt_max)
+                    qmax = max(float(np.max(np.abs(bcx_val[bcx_kind == K.BC_INFLOW]), initial=0.0)),
+                               float(np.max(np.abs(bcy_val[bcy_kind == K.BC_INFLOW]), initial=0.0)))
+                    hm = max(hm, (qmax * qmax / GRAVITY) ** (1.0 / 3.0))
+            if src_rows is not None:
+                qmax = float(np.max(src_series.at(t))) / dx
+                hm = max(hm, (qmax * qmax / GRAVITY) ** (1.0 / 3.0))
+            if hm > h_dry:
+                dt = min(dt_max, alpha * dx / (math.sqrt(GRAVITY * hm) + umax))
+            else:
+                dt = dt_max
+            if t + dt >= target - 1e-9 * max(1.0, target):
+                dt = target - t
+                t_next = target
+                ib += 1
+            elif t + 2 * dt > target:  # avoid a sliver step: split the rest in two
+                dt = 0.5 * (target - t)
+                t_next = t + dt
+            else:
+                t_next = t + dt
+            tmid = t + 0.5 * dt
+            # boundary values at mid-step
+            for is_x, view, s in bc_updates:
+                (bcx_val if is_x else bcy_val)[view] = s.at(tmid)
+            # rain intensity of the interval containing this step
+            if rain_edges is not None:
+                k = int(np.searchsorted(rain_edges, tmid, side="right")) - 1
+                if k != rain_k:
+                    rain_k = k
+                    if rain_grid is None:
+                        rain_now[0, 0] = rain_rates[k]
+                    else:
+                        rain_now[...] = rain_grid[k]
+            # point sources
+            if src_rows is not None:
+                qsrc = src_series.at(tmid)
+                vs, hs = K.add_point_sources(h, active, src_rows, src_cols, qsrc, dt, dx)
+                vol["point_inflow"] += vs
+            nb = K.momentum(z, h, active, qx, qy, qx_raw, qy_raw, n, dt, dx, GRAVITY, theta, h_dry, froude, ulim,
+                            velocity_bound, bcx_kind, bcx_val, bcy_kind, bcy_val, bad_m, friction == "implicit")
+            if bad_m.max() >= 0:
+                _raise_unstable(bad_m, "velocity", t_next, bed_elevation, start64, velocity_bound, alpha)
+            K.outflow_limiter(h, active, qx_raw, qy_raw, rain_now, infil, dt, dx, fac)
+            nb = K.continuity(h, active, qx_raw, qy_raw, fac, qx, qy, rain_now, infil, dt, dx, h_dry, t_next,
+                              threshold_m, depth_bound, lu, max_depth, max_speed, t_wet, duration_s, max_hazard,
+                              row_hmax, row_rain, row_infil, row_clip, bad_c, row_umax)
+            if bad_c.max() >= 0:
+                _raise_unstable(bad_c, "depth", t_next, bed_elevation, start64, depth_bound, alpha)
+            vin, vout = K.edge_volumes(qx_raw, qy_raw, fac, dx, dt)
+            vol["boundary_inflow"] += vin
+            vol["boundary_outflow"] += vout
+            hmax = float(row_hmax.max())
+            umax = float(row_umax.max()) if advective_dt else 0.0
+            t = t_next
+            nsteps += 1
+            if abs(t - out_times[iout]) <= 1e-9 * max(1.0, t_end):
+                t = out_times[iout]
+                storage = float(h.sum()) * area
+                rain_v = float(row_rain.sum())
+                infil_v = float(row_infil.sum())
+                clip_v = float(row_clip.sum())
+                expected = (v0 + rain_v - infil_v + vol["point_inflow"] + vol["boundary_inflow"]
+                            - vol["boundary_outflow"] + clip_v)
+                resid = storage - expected
+                scale = max(v0, storage, rain_v + vol["point_inflow"] + vol["boundary_inflow"], 1e-300)
+                rows.append(dict(time_s=t, storage=storage, rain=rain_v, infiltration=infil_v,
+                                 point_inflow=vol["point_inflow"], boundary_inflow=vol["boundary_inflow"],
+                                 boundary_outflow=vol["boundary_outflow"], clipped=clip_v, residual=resid,
+                                 relative_residual=resid / scale, steps=nsteps, last_dt=dt))
+                if "depth" in out_vars:
+                    snapshots["depth"].append(h.astype(np.float32))
+                if "speed" in out_vars or "velocity" in out_vars:
+                    K.cell_velocity(h, qx, qy, h_dry, u_tmp, v_tmp)
+                    if "speed" in out_vars:
+                        snapshots["speed"].append(np.hypot(u_tmp, v_tmp).astype(np.float32))
+                    if "velocity" in out_vars:
+                        snapshots["u"].append(u_tmp.astype(np.float32))
+                        snapshots["v"].append((-v_tmp).astype(np.float32))
+                iout += 1
+    finally:
+        if num_threads is not None:
+            numba.set_num_threads(old_threads)
+
+    if permanent_water is not None:
+        permanent_water = np.asarray(getattr(permanent_water, "values", permanent_water), dtype=bool)
+        if permanent_water.shape != (ny, nx):
+            raise InputDataError(f"permanent_water shape {permanent_water.shape} does not match the grid {(ny, nx)}")
+    ds = _build_dataset(bed_elevation, out_times, start64, snapshots, max_depth, max_speed, t_wet, duration_s,
+                        max_hazard, active, threshold_m, h_dry, rows, permanent_water,
+                        dict(theta=theta, alpha=alpha, dt_max=dt_max, advective_dt=int(advective_dt), h_dry=h_dry,
+                             dtype=dtype,
+                             froude_limit=froude, velocity_limit=ulim, friction=friction))
+    balance = pd.DataFrame(rows).set_index("time_s")
+    return Simulation2DResult(ds, balance)
+
+
+def _ghost_depth_max(bcx_kind, bcx_val, bcy_kind, bcy_val, z64) -> float:
+    hg = 0.0
+    m = bcx_kind[:, 0] == K.BC_LEVEL
+    if m.any():
+        hg = max(hg, float(np.max(bcx_val[m, 0] - z64[m, 0])))
+    m = bcx_kind[:, 1] == K.BC_LEVEL
+    if m.any():
+        hg = max(hg, float(np.max(bcx_val[m, 1] - z64[m, -1])))
+    m = bcy_kind[0] == K.BC_LEVEL
+    if m.any():
+        hg = max(hg, float(np.max(bcy_val[0, m] - z64[0, m])))
+    m = bcy_kind[1] == K.BC_LEVEL
+    if m.any():
+        hg = max(hg, float(np.max(bcy_val[1, m] - z64[-1, m])))
+    return hg
+
+
+def _raise_unstable(bad: np.ndarray, what: str, t: float, bed: xr.DataArray, start64, bound: float, alpha: float):
+    i = int(np.flatnonzero(bad >= 0)[0])
+    j = int(bad[i])
+    face = ""
+    if j >= 1_000_000_000:
+        j -= 1_000_000_000
+        face = " (y-face above the cell)"
+    ii = min(i, bed.shape[0] - 1)
+    jj = min(j, bed.shape[1] - 1)
+    x = float(bed["x"].values[jj])
+    y = float(bed["y"].values[ii])
+    when = f"{t:.1f} s after start" + ("" if start64 is None else f" ({start64 + np.timedelta64(int(t * 1e9), 'ns')})")
+    limit = f"{bound} m s-1" if what == "velocity" else f"{bound:.1f} m"
+    raise SolverInstabilityError(
+        f"2-D solver unstable: {what} beyond the physical bound {limit} (or not finite) at row {ii}, column {jj}"
+        f"{face} (x={x:.1f}, y={y:.1f}) at {when}; reduce alpha (now {alpha}) or dt_max, or enable froude_limit"
+    )
+
+
+def _prepare_rain(rainfall, units, bed, start64, t_end):
+    """Rain as interval edges (s) and rates (m s-1): (edges, rates (nt,) or None, grid (nt, ny, nx) or None)."""
+    if rainfall is None:
+        return None, None, None
+    ny, nx = bed.shape
+    if isinstance(rainfall, (int, float, np.floating, np.integer)):
+        if units is None:
+            raise InputDataError("rainfall given as a number needs rainfall_units (e.g. 'mm/h')")
+        rate = float(rain_rate_m_per_s(np.asarray(rainfall), units, t_end))
+        return np.array([0.0, t_end]), np.array([rate]), None
+    if isinstance(rainfall, pd.Series):
+        rainfall = xr.DataArray(rainfall.values, dims="time", coords={"time": rainfall.index.values},
+                                attrs=dict(getattr(rainfall, "attrs", {})))
+    if not isinstance(rainfall, xr.DataArray):
+        raise InputDataError("rainfall must be a number, a pandas Series or an xarray DataArray with a units attribute")
+    u = rainfall.attrs.get("units", units)
+    if u is None:
+        raise InputDataError(f"rainfall {rainfall.name or ''}: no 'units' attribute and no rainfall_units given")
+    if "time" not in rainfall.dims:
+        raise InputDataError(f"rainfall has dims {rainfall.dims}; expected (time,) or (time, y, x)")
+    times = _to_seconds(rainfall["time"].values, start64, "rainfall")
+    if times.size < 2:
+        raise InputDataError("rainfall series needs at least two time labels (period-end labelled)")
+    if np.any(np.diff(times) <= 0):
+        raise InputDataError("rainfall time coordinate must be strictly increasing")
+    edges = np.concatenate([[times[0] - (times[1] - times[0])], times])
+    if edges[0] > 1e-9 or edges[-1] < t_end - 1e-9:
+        raise InputDataError(
+            f"rainfall covers {edges[0]:.0f} s to {edges[-1]:.0f} s after start (period-end labels) but the run "
+            f"needs 0 s to {t_end:.0f} s"
+        )
+    interval = np.diff(edges)
+    if rainfall.ndim == 1:
+        vals = np.asarray(rainfall.values, dtype=np.float64)
+        rates = rain_rate_m_per_s(vals, u, interval)
+        grid = None
+    elif set(rainfall.dims) == {"time", "y", "x"}:
+        r = rainfall.transpose("time", "y", "x")
+        _same_grid(r, bed, "rainfall")
+        if r.shape[1:] != (ny, nx):
+            raise InputDataError(f"gridded rainfall {r.shape[1:]} does not match the grid {(ny, nx)}; regrid first")
+        grid = rain_rate_m_per_s(np.asarray(r.values, dtype=np.float64), u, interval[:, None, None])
+        rates = None
+    else:
+        raise InputDataError(f"rainfall has dims {rainfall.dims}; expected (time,) or (time, y, x)")
+    check = grid if grid is not None else rates
+    if not np.all(np.isfinite(check)) or np.any(check < 0):
+        raise InputDataError("rainfall contains NaN or negative values")
+    if grid is not None:
+        return edges, None, grid
+    return edges, rates, None
+
+
+def _prepare_inflows(inflows, bed, start64, t_end, active):
+    if inflows is None:
+        return None, None, None
+    if not isinstance(inflows, xr.DataArray) or "point" not in inflows.dims:
+        raise InputDataError("inflows must be a DataArray with dims (time, point) and coords x(point), y(point)")
+    for c in ("x", "y"):
+        if c not in inflows.coords:
+            raise InputDataError(f"inflows: coordinate {c!r} (point position in the grid CRS) missing")
+    units = inflows.attrs.get("units", "m3 s-1")
+    if " ".join(str(units).split()) not in ("m3 s-1", "m3/s", "m^3/s", "m3 s**-1"):
+        raise InputDataError(f"inflows units {units!r}: give discharge in m3 s-1")
+    transform = bed.rio.transform()
+    xs = np.asarray(inflows["x"].values, dtype=np.float64).ravel()
+    ys = np.asarray(inflows["y"].values, dtype=np.float64).ravel()
+    inv = ~transform
+    cols = np.empty(xs.size, np.int64)
+    rows = np.empty(xs.size, np.int64)
+    ny, nx = bed.shape
+    for k, (x, y) in enumerate(zip(xs, ys)):
+        c, r = inv * (x, y)
+        ci, ri = int(math.floor(c)), int(math.floor(r))
+        if not (0 <= ci < nx and 0 <= ri < ny) or not active[ri, ci]:
+            pid = inflows["point"].values[k] if "point" in inflows.coords else k
+            raise InputDataError(
+                f"inflow point {pid!r} at x={x:.1f}, y={y:.1f} lies outside the active domain "
+                f"(bounds x {bed.rio.bounds()[0]:.1f}..{bed.rio.bounds()[2]:.1f}, "
+                f"y {bed.rio.bounds()[1]:.1f}..{bed.rio.bounds()[3]:.1f})"
+            )
+        cols[k] = ci
+        rows[k] = ri
+    s = _series(inflows.transpose(*(["time"] if "time" in inflows.dims else []), "point"), xs.size, start64, t_end,
+                "inflows")
+    if np.any(s.values < 0):
+        raise InputDataError("inflows must be >= 0 m3 s-1 (abstractions are not supported)")
+    return rows, cols, s
+
+
+def _build_dataset(bed, out_times, start64, snaps, max_depth, max_speed, t_wet, duration_s, max_hazard, active,
+                   threshold, h_dry, rows, permanent_water, options) -> xr.Dataset:
+    if start64 is None:
+        time = pd.to_timedelta(out_times, unit="s").values
+    else:
+        time = start64 + (out_times * 1e9).astype("timedelta64[ns]")
+    coords = {"y": bed["y"].values, "x": bed["x"].values}
+    ds = xr.Dataset(coords={**coords, "time": time})
+    dims3 = ("time", "y", "x")
+
+    def put(name, data, vocab, dims=("y", "x"), **extra):
+        attrs = cf_attrs(vocab)
+        attrs.update(extra)
+        ds[name] = xr.DataArray(data, dims=dims, attrs=attrs)
+
+    if snaps["depth"]:
+        put("flood_depth", np.stack(snaps["depth"]), "flood_depth", dims3)
+    if snaps["speed"]:
+        put("flood_speed", np.stack(snaps["speed"]), "flood_speed", dims3)
+    if snaps["u"]:
+        put("eastward_flood_velocity", np.stack(snaps["u"]), "eastward_flood_velocity", dims3)
+        put("northward_flood_velocity", np.stack(snaps["v"]), "northward_flood_velocity", dims3)
+    nan = np.float32(np.nan)
+    all_active = bool(active.all())
+
+    def masked(a):
+        if not all_active:
+            a[~active] = nan
+        return a
+
+    t_wet[t_wet < 0] = nan
+    put("max_flood_depth", masked(max_depth), "max_flood_depth")
+    put("max_flood_speed", masked(max_speed), "max_flood_speed")
+    put("time_of_first_wetting", masked(t_wet), "time_of_first_wetting",
+        comment=f"seconds after the start when the depth first exceeded {threshold} m")
+    put("flood_duration", masked(duration_s), "flood_duration", comment=f"time with depth above {threshold} m")
+    put("max_hazard_rating", masked(max_hazard), "max_hazard_rating")
+    cls = hazard_class(max_hazard, max_depth, h_dry)
+    if not all_active:
+        cls[~active] = -1
+    ds["hazard_class"] = xr.DataArray(cls, dims=("y", "x"), attrs=dict(HAZARD_CLASS_ATTRS))
+    ext = (max_depth > threshold).astype(np.int8)
+    if permanent_water is not None:
+        ext[permanent_water] = 0
+    if not all_active:
+        ext[~active] = -1
+    attrs = cf_attrs("flood_extent")
+    attrs["long_name"] = f"flood extent (maximum depth above {threshold} m)"
+    if permanent_water is not None:
+        attrs["comment"] = "permanent water (sea, channels) is not_flooded"
+    attrs["ancillary_variables"] = "max_flood_depth"
+    ds["flood_extent"] = xr.DataArray(ext, dims=("y", "x"), attrs=attrs)
+    bal = pd.DataFrame(rows)
+    for col, long in [("storage", "water volume stored on the grid"),
+                      ("rain", "rain volume since start"),
+                      ("infiltration", "infiltrated volume since start"),
+                      ("point_inflow", "point inflow volume since start"),
+                      ("boundary_inflow", "volume entered through the edges since start"),
+                      ("boundary_outflow", "volume left through the edges since start"),
+                      ("clipped", "volume created by zeroing round-off negative depths since start"),
+                      ("residual", "volume balance residual (storage minus expected)")]:
+        ds[f"volume_{col}"] = xr.DataArray(bal[col].to_numpy(), dims=("time",),
+                                           attrs={"long_name": long, "units": "m3",
+                                                  "coverage_content_type": "auxiliaryInformation"})
+    ds = ds.rio.write_crs(bed.rio.crs).rio.write_transform(bed.rio.transform())
+    ds.attrs.update({f"hydro_flood_{k}": (str(v) if isinstance(v, str) else v) for k, v in options.items()})
+    ds.attrs["hydro_flood_threshold_m"] = threshold
+    if start64 is not None:
+        ds.attrs["hydro_flood_start"] = str(pd.Timestamp(start64).isoformat())
+    ds.attrs["hydro_flood_scheme"] = "local inertial (Bates et al. 2010; de Almeida et al. 2012), donor-cell limiter"
+    return ds

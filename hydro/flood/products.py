@@ -1,0 +1,179 @@
+"""Flood products: CF NetCDF (shared writer), cloud-optimised GeoTIFF maps, GeoJSON extent polygons."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from hydro.errors import InputDataError, OutputError
+
+__all__ = ["write_flood_netcdf", "write_cog", "extent_polygons", "write_extent_geojson"]
+
+
+def write_flood_netcdf(ds: xr.Dataset, path: str | os.PathLike[str], **kwargs: Any) -> list[Path]:
+    """Write the result of :func:`~hydro.flood.simulate_2d` or :func:`~hydro.flood.hand_inundation` as CF NetCDF.
+
+    Uses :func:`hydro.io.write_netcdf` (CF-1.11/ACDD-1.3, atomic). Depth is ``flood_water_thickness``; the
+    extent is a byte flag (``flag_values`` 0/1, ``flag_meanings = "not_flooded flooded"``).
+
+    A 2-D run is written as two files: ``path`` with the snapshots on ``time`` (depth, speed, velocity, volume
+    balance) and ``<stem>_max.nc`` with the summary maps (maximum depth/speed/hazard, first wetting, duration,
+    hazard class, extent) on a length-1 ``time`` with ``time_bnds`` = run start and end, so that their
+    ``cell_methods = "time: maximum"`` refer to a real time coordinate. Runs without a ``start`` date have
+    relative times: give ``start`` to :func:`simulate_2d` for CF output. ``kwargs`` go to ``write_netcdf``.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written.
+    """
+    from hydro.io import write_netcdf
+
+    kwargs.setdefault("title", "hydro flood extents")
+    kwargs.setdefault("summary", "Flood depth, speed, timing, hazard and extent computed by hydro.flood")
+    path = Path(path)
+    ds = ds.copy()
+    for name in ("stage_capped",):
+        if name in ds and ds[name].dtype == bool:
+            attrs = dict(ds[name].attrs)
+            ds[name] = ds[name].astype(np.int8)
+            ds[name].attrs.update(attrs, flag_values=np.array([0, 1], np.int8), flag_meanings="within_table capped",
+                                  units="1")
+    if "time" not in ds.dims:
+        return [write_netcdf(ds, path, **kwargs)]
+    if np.issubdtype(ds["time"].dtype, np.timedelta64):
+        raise InputDataError("flood dataset has relative times; run simulate_2d(..., start=...) for CF output")
+    timed = [v for v in ds.data_vars if "time" in ds[v].dims]
+    maps = [v for v in ds.data_vars if "time" not in ds[v].dims]
+    out = [write_netcdf(ds[timed], path, **kwargs)]
+    if maps:
+        start = ds.attrs.get("hydro_flood_start")
+        end = ds["time"].values[-1]
+        start = np.datetime64(start, "ns") if start else ds["time"].values[0]
+        summ = ds[maps].expand_dims(time=[end])
+        summ["time_bnds"] = xr.DataArray(np.array([[start, end]], dtype="datetime64[ns]"), dims=("time", "nv"))
+        summ["time_bnds"].encoding["coordinates"] = None
+        secs = int((end - start) / np.timedelta64(1, "s"))
+        kw = dict(kwargs)
+        kw["title"] = kwargs["title"] + " (maxima over the run)"
+        kw["attrs"] = {"time_coverage_resolution": f"PT{secs}S", **dict(kwargs.get("attrs") or {})}
+        out.append(write_netcdf(summ, path.with_name(path.stem + "_max" + path.suffix), **kw))
+    return out
+
+
+def write_cog(da: xr.DataArray, path: str | os.PathLike[str], *, compress: str = "DEFLATE",
+              blocksize: int = 512) -> Path:
+    """Write a 2-D map (e.g. ``max_flood_depth``, ``max_hazard_rating``) as a cloud-optimised GeoTIFF, atomically.
+
+    NaN is the nodata value; tiles of ``blocksize`` and internal overviews (GDAL COG driver).
+    """
+    import rasterio
+    import rioxarray  # noqa: F401
+
+    from hydro.io import atomic_path, replace_atomically
+
+    if da.ndim != 2:
+        raise InputDataError(f"write_cog needs a 2-D map, got dims {da.dims}")
+    if da.rio.crs is None:
+        raise InputDataError(f"{da.name}: no CRS; cannot write a GeoTIFF")
+    path = Path(path)
+    tmp = atomic_path(path)
+    try:
+        out = da.astype(np.float32) if da.dtype.kind == "f" else da
+        if da.dtype.kind == "f":
+            out = out.rio.write_nodata(np.nan, encoded=False)
+        out.attrs = {k: v for k, v in da.attrs.items() if isinstance(v, (str, int, float))}
+        out.rio.to_raster(tmp, driver="COG", compress=compress, blocksize=blocksize)
+        with rasterio.open(tmp) as src:
+            if src.tags(ns="IMAGE_STRUCTURE").get("LAYOUT", "").upper() != "COG":
+                raise OutputError(f"{path}: GDAL did not write a COG layout")
+        replace_atomically(tmp, path)
+    except OutputError:
+        tmp.unlink(missing_ok=True)
+        raise
+    except Exception as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"cannot write {path}: {exc}") from exc
+    return path
+
+
+def _polygon_area(geom: dict[str, Any]) -> float:
+    """Area of a GeoJSON polygon (outer ring minus holes), shoelace formula."""
+    total = 0.0
+    for k, ring in enumerate(geom["coordinates"]):
+        xy = np.asarray(ring, dtype=np.float64)
+        a = 0.5 * abs(np.dot(xy[:-1, 0], xy[1:, 1]) - np.dot(xy[1:, 0], xy[:-1, 1]))
+        total += a if k == 0 else -a
+    return total
+
+
+def extent_polygons(extent: xr.DataArray, *, crs: Any = "EPSG:4326", simplify_m: float = 0.0,
+                    connectivity: int = 4) -> dict[str, Any]:
+    """Flood-extent polygons (GeoJSON FeatureCollection) from an extent flag or a depth map.
+
+    Parameters
+    ----------
+    extent : xarray.DataArray
+        Byte flag (1 = flooded; -1/nodata ignored) or boolean on ``(y, x)`` with a CRS.
+    crs : str or None
+        Output CRS; ``"EPSG:4326"`` (default) as RFC 7946 wants for web maps, ``None`` keeps the grid CRS.
+    simplify_m : float
+        Douglas-Peucker tolerance in grid units before reprojection (0 = exact cell edges).
+    connectivity : {4, 8}
+        Pixel connectivity of polygons (rasterio.features.shapes).
+
+    Returns
+    -------
+    dict
+        FeatureCollection; each feature has ``area_m2`` (in the grid CRS) and ``cells``.
+    """
+    from rasterio import features
+    from rasterio.warp import transform_geom
+
+    if extent.ndim != 2:
+        raise InputDataError(f"extent must be 2-D (y, x), got {extent.dims}")
+    mask = np.asarray(extent.values) == 1 if extent.dtype != bool else np.asarray(extent.values)
+    transform = extent.rio.transform()
+    src_crs = extent.rio.crs
+    if src_crs is None:
+        raise InputDataError("extent has no CRS")
+    cell_area = abs(transform.a * transform.e)
+    feats = []
+    for geom, value in features.shapes(mask.astype(np.uint8), mask=mask, transform=transform,
+                                       connectivity=connectivity):
+        if value != 1:
+            continue
+        area = _polygon_area(geom)
+        gj = geom
+        if simplify_m > 0:
+            from shapely.geometry import mapping, shape  # optional: only for simplification
+
+            gj = mapping(shape(geom).simplify(simplify_m, preserve_topology=True))
+        if crs is not None:
+            gj = transform_geom(src_crs, crs, gj)
+        feats.append({"type": "Feature", "geometry": gj,
+                      "properties": {"area_m2": float(area), "cells": int(round(area / cell_area))}})
+    out: dict[str, Any] = {"type": "FeatureCollection", "features": feats}
+    if crs is None:
+        out["crs_wkt"] = src_crs.to_wkt()
+    return out
+
+
+def write_extent_geojson(extent: xr.DataArray, path: str | os.PathLike[str], **kwargs: Any) -> Path:
+    """Write :func:`extent_polygons` to ``path`` atomically."""
+    from hydro.io import atomic_path, replace_atomically
+
+    path = Path(path)
+    fc = extent_polygons(extent, **kwargs)
+    tmp = atomic_path(path)
+    try:
+        tmp.write_text(json.dumps(fc), encoding="utf-8")
+        replace_atomically(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"cannot write {path}: {exc}") from exc
+    return path

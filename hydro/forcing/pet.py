@@ -1,0 +1,116 @@
+"""Potential evaporation from temperature (runoff.md §3): Oudin et al. 2005, Hargreaves–Samani 1985."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hydro.errors import InputDataError
+
+__all__ = ["extraterrestrial_radiation", "pet_oudin", "pet_hargreaves", "pet_from_temperature"]
+
+_GSC = 0.0820  # MJ m-2 min-1
+_LAMBDA = 2.45  # MJ kg-1
+_RHO = 1000.0  # kg m-3
+
+
+def _doy(dates: Any) -> np.ndarray:
+    return np.asarray(pd.DatetimeIndex(dates).dayofyear, dtype=np.float64)
+
+
+def extraterrestrial_radiation(lat_deg: Any, dates: Any) -> np.ndarray:
+    """Daily extraterrestrial radiation Ra [MJ m-2 d-1] (FAO-56 eqs. 21–25).
+
+    ``lat_deg`` scalar or array (broadcast against time on the trailing axes); result shape
+    (time, *lat.shape).
+    """
+    lat = np.asarray(lat_deg, dtype=np.float64)
+    if np.any(np.abs(lat) > 90) or not np.all(np.isfinite(lat)):
+        raise InputDataError(f"latitude outside [-90, 90] or not finite: {lat}")
+    J = _doy(dates).reshape((-1,) + (1,) * lat.ndim)
+    phi = np.deg2rad(lat)[None, ...]
+    dr = 1.0 + 0.033 * np.cos(2 * np.pi * J / 365.0)
+    delta = 0.409 * np.sin(2 * np.pi * J / 365.0 - 1.39)
+    ws = np.arccos(np.clip(-np.tan(phi) * np.tan(delta), -1.0, 1.0))
+    return (24.0 * 60.0 / np.pi) * _GSC * dr * (ws * np.sin(phi) * np.sin(delta) + np.cos(phi) * np.cos(delta) * np.sin(ws))
+
+
+def pet_oudin(tmean_degc: Any, lat_deg: Any, dates: Any) -> np.ndarray:
+    """Oudin et al. (2005) PE [mm/d] = Re/(λρ)·(T + 5)/100·1000 if T + 5 > 0, else 0.
+
+    ``tmean_degc`` shape (time, ...) matching ``lat_deg`` on trailing axes.
+    """
+    T = np.asarray(tmean_degc, dtype=np.float64)
+    if not np.all(np.isfinite(T)):
+        raise InputDataError("pet_oudin: temperature has NaN values")
+    Ra = extraterrestrial_radiation(lat_deg, dates)
+    Ra = Ra.reshape(Ra.shape[:1] + (1,) * (T.ndim - Ra.ndim) + Ra.shape[1:]) if T.ndim > Ra.ndim else Ra
+    pe = Ra / (_LAMBDA * _RHO) * (T + 5.0) / 100.0 * 1000.0
+    return np.where(T + 5.0 > 0.0, pe, 0.0)
+
+
+def pet_hargreaves(tmin_degc: Any, tmax_degc: Any, lat_deg: Any, dates: Any) -> np.ndarray:
+    """Hargreaves & Samani (1985) ET0 [mm/d] = 0.0023·Ra·(Tmean + 17.8)·√(Tmax − Tmin), Ra in mm/d.
+
+    Ra [mm/d] = 0.408 × Ra [MJ m-2 d-1]; Tmean = (Tmin + Tmax)/2. Negative results (very cold) → 0.
+    """
+    tn = np.asarray(tmin_degc, dtype=np.float64)
+    tx = np.asarray(tmax_degc, dtype=np.float64)
+    if tn.shape != tx.shape:
+        raise InputDataError("pet_hargreaves: Tmin and Tmax shapes differ")
+    if not (np.all(np.isfinite(tn)) and np.all(np.isfinite(tx))):
+        raise InputDataError("pet_hargreaves: temperature has NaN values")
+    if np.any(tx < tn):
+        raise InputDataError("pet_hargreaves: Tmax < Tmin on some days")
+    Ra = 0.408 * extraterrestrial_radiation(lat_deg, dates)
+    tm = 0.5 * (tn + tx)
+    return np.maximum(0.0023 * Ra * (tm + 17.8) * np.sqrt(tx - tn), 0.0)
+
+
+def _to_degc(da, where: str) -> np.ndarray:
+    u = str(da.attrs.get("units", "")).strip()
+    if u in ("degC", "degree_Celsius", "Celsius", "celsius", "C", "deg C", "°C"):
+        return np.asarray(da.values, dtype=np.float64)
+    if u in ("K", "kelvin", "Kelvin"):
+        return np.asarray(da.values, dtype=np.float64) - 273.15
+    raise InputDataError(f"{where}: temperature units {u!r} not recognised (degC or K)")
+
+
+def pet_from_temperature(tmean=None, *, tmin=None, tmax=None, method: str = "oudin", crs=None):
+    """Daily PET grid [mm/day] from daily temperature grids (time, y, x), latitude per cell from the CRS.
+
+    ``method="oudin"`` needs ``tmean``; ``"hargreaves"`` needs ``tmin`` and ``tmax``. The result has
+    ``units = "mm/day"`` and can go through :func:`hydro.forcing.prepare` (daily → model step).
+    """
+    import xarray as xr
+    from pyproj import Transformer
+
+    from hydro.forcing.grid import grid_of
+
+    ref = tmean if method == "oudin" else tmin
+    if ref is None or (method == "hargreaves" and tmax is None):
+        raise InputDataError(f"pet_from_temperature: method {method!r} needs "
+                             f"{'tmean' if method == 'oudin' else 'tmin and tmax'}")
+    if method not in ("oudin", "hargreaves"):
+        raise InputDataError(f"pet_from_temperature: method {method!r}: expected 'oudin' or 'hargreaves'")
+    where = str(ref.attrs.get("hydro_source", "<in memory>")) + f":{ref.name}"
+    g = grid_of(ref, where, crs=crs)
+    X, Y = np.meshgrid(g.x, g.y)
+    if g.crs.is_geographic:
+        lat = Y
+    else:
+        _, lat = Transformer.from_crs(g.crs, "EPSG:4326", always_xy=True).transform(X, Y)
+        lat = np.asarray(lat)
+    dates = pd.DatetimeIndex(ref["time"].values)
+    ref = ref.transpose("time", g.ydim, g.xdim)
+    if method == "oudin":
+        pe = pet_oudin(_to_degc(ref, where), lat, dates)
+    else:
+        tx = tmax.transpose("time", g.ydim, g.xdim)
+        pe = pet_hargreaves(_to_degc(ref, where), _to_degc(tx, where), lat, dates)
+    out = xr.DataArray(pe, dims=ref.dims, coords=ref.coords, name="potential_evaporation",
+                       attrs={"units": "mm/day", "long_name": f"potential evaporation ({method})"})
+    if ref.attrs.get("hydro_source"):
+        out.attrs["hydro_source"] = ref.attrs["hydro_source"]
+    return out

@@ -1,0 +1,101 @@
+"""Station rainfall (CSV) interpolated to the model grid: inverse distance or Thiessen polygons."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from pyproj import CRS, Transformer
+
+from hydro.errors import InputDataError, InputMissingError
+from hydro.forcing.core import check_time_axis
+from hydro.forcing.grid import grid_of
+
+__all__ = ["stations_to_grid", "station_weights"]
+
+
+def station_weights(cell_xy: np.ndarray, station_xy: np.ndarray, method: str = "idw", power: float = 2.0) -> np.ndarray:
+    """Weights (ncell × nstation), rows summing to 1. IDW: 1/d^p (a station on a cell centre
+    takes all); Thiessen: the nearest station (ties: the first)."""
+    d = np.hypot(cell_xy[:, None, 0] - station_xy[None, :, 0], cell_xy[:, None, 1] - station_xy[None, :, 1])
+    if method == "thiessen":
+        w = np.zeros_like(d)
+        w[np.arange(d.shape[0]), np.argmin(d, axis=1)] = 1.0
+        return w
+    if method != "idw":
+        raise InputDataError(f"station interpolation {method!r}: expected 'idw' or 'thiessen'")
+    zero = d <= 1e-9
+    with np.errstate(divide="ignore"):
+        w = np.where(zero, 0.0, 1.0 / np.maximum(d, 1e-300) ** power)
+    hit = zero.any(axis=1)
+    w[hit] = zero[hit].astype(float)
+    return w / w.sum(axis=1, keepdims=True)
+
+
+def stations_to_grid(
+    csv: str | os.PathLike[str],
+    stations_csv: str | os.PathLike[str],
+    target_grid: xr.DataArray,
+    method: str = "idw",
+    *,
+    power: float = 2.0,
+    date_column: str = "date",
+    units: str = "mm",
+    station_crs: Any = "EPSG:4326",
+) -> xr.DataArray:
+    """Grid station rainfall [mm per record step] onto ``target_grid`` (y, x with a CRS).
+
+    ``csv``: a ``date_column`` and one column per station id (amounts in ``units``, "mm" only).
+    ``stations_csv``: ``id, x, y`` in ``station_crs`` (default lon/lat EPSG:4326). At each time the
+    stations with a value are used (weights renormalised); a time with no station is an error.
+    """
+    csv, stations_csv = Path(csv), Path(stations_csv)
+    for p in (csv, stations_csv):
+        if not p.is_file():
+            raise InputMissingError(f"{p}: station file not found")
+    if units != "mm":
+        raise InputDataError(f"{csv}: station rain units {units!r}: only 'mm' (per record step) is supported")
+    st = pd.read_csv(stations_csv, dtype={"id": str})
+    for c in ("id", "x", "y"):
+        if c not in st.columns:
+            raise InputDataError(f"{stations_csv}: column {c!r} missing (need id, x, y)")
+    df = pd.read_csv(csv)
+    if date_column not in df.columns:
+        raise InputDataError(f"{csv}: no column {date_column!r}")
+    t = pd.DatetimeIndex(pd.to_datetime(df[date_column]).to_numpy())
+    check_time_axis(t, str(csv))
+    ids = [i for i in st["id"] if i in df.columns]
+    missing = [i for i in st["id"] if i not in df.columns]
+    if missing:
+        raise InputDataError(f"{csv}: no column for stations {missing}")
+    values = df[ids].to_numpy(np.float64)
+    if np.any(values[np.isfinite(values)] < 0):
+        raise InputDataError(f"{csv}: negative rainfall values")
+    tgt = grid_of(target_grid, "target grid")
+    tr = Transformer.from_crs(CRS.from_user_input(station_crs), tgt.crs, always_xy=True)
+    sx, sy = tr.transform(st["x"].to_numpy(float), st["y"].to_numpy(float))
+    X, Y = np.meshgrid(tgt.x, tgt.y)
+    cells = np.column_stack([X.ravel(), Y.ravel()])
+    sxy = np.column_stack([np.asarray(sx), np.asarray(sy)])
+    out = np.empty((t.size, X.size))
+    avail = np.isfinite(values)
+    if not avail.any(axis=1).all():
+        k = int(np.flatnonzero(~avail.any(axis=1))[0])
+        raise InputDataError(f"{csv}: no station has a value at {t[k]}")
+    # group times by availability pattern (usually one or a few) to reuse weights
+    patterns, inverse = np.unique(avail, axis=0, return_inverse=True)
+    for k, pat in enumerate(patterns):
+        w = station_weights(cells, sxy[pat], method, power)
+        rows = np.flatnonzero(inverse.ravel() == k)
+        out[rows] = values[np.ix_(rows, np.flatnonzero(pat))] @ w.T
+    mask = np.isfinite(np.asarray(target_grid.values, float)).ravel()
+    out[:, ~mask] = np.nan
+    from hydro.vocabulary import cf_attrs
+
+    attrs = cf_attrs("precipitation")
+    attrs["comment"] = f"station rainfall from {csv.name}, {method} interpolation"
+    return xr.DataArray(out.reshape(t.size, *tgt.shape), dims=("time", "y", "x"),
+                        coords={"time": t, "y": tgt.y, "x": tgt.x}, name="precipitation", attrs=attrs)

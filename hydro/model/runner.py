@@ -1,0 +1,211 @@
+"""File-to-file catchment runs: the plain function behind ``hydro run-catchment`` (CLI owned by the lead)."""
+from __future__ import annotations
+
+import csv
+import json
+import tomllib
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import xarray as xr
+
+from hydro.errors import ConfigError, InputDataError, InputMissingError
+from hydro.routing import Gauge, Inflow, Reservoir, RoutingParameters
+
+__all__ = ["run_catchment", "read_gauges", "read_reservoirs", "open_terrain", "open_forcing", "outlet_gauges"]
+
+
+def read_gauges(path: str | Path) -> list[Gauge]:
+    """Gauges from a CSV with columns ``id, x, y`` (grid CRS) and optional ``name``, ``max_snap_distance_m``."""
+    path = Path(path)
+    if not path.exists():
+        raise InputMissingError(f"gauge file not found: {path}")
+    out = []
+    with path.open(newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        missing = {"id", "x", "y"} - set(reader.fieldnames or [])
+        if missing:
+            raise InputDataError(f"{path}: missing columns {sorted(missing)} (need id, x, y)")
+        for n, row in enumerate(reader, start=2):
+            try:
+                snap = row.get("max_snap_distance_m") or None
+                out.append(Gauge(row["id"].strip(), float(row["x"]), float(row["y"]), (row.get("name") or "").strip() or None,
+                                 float(snap) if snap else None))
+            except ValueError as exc:
+                raise InputDataError(f"{path}:{n}: {exc}") from exc
+    return out
+
+
+def outlet_gauges(terrain: xr.Dataset, n: int = 5, min_area_m2: float = 0.0) -> list[Gauge]:
+    """Gauges at the ``n`` outlets with the largest upstream area (ids ``outlet-1`` … by area)."""
+    from hydro.terrain import flow_network
+
+    net = flow_network(terrain["flow_direction"])
+    outlets = net.outlets
+    area = net.upstream_area_m2()[outlets]
+    keep = outlets[np.argsort(-area, kind="stable")][: max(0, int(n))]
+    keep = keep[net.upstream_area_m2()[keep] >= min_area_m2]
+    gauges = []
+    for k, cell in enumerate(keep, start=1):
+        x, y = net.xy(int(cell))
+        gauges.append(Gauge(f"outlet-{k}", float(x), float(y), name=f"outlet {k} ({net.upstream_area_m2()[cell] / 1e6:.1f} km2)",
+                            max_snap_distance_m=0.0))
+    return gauges
+
+
+def read_reservoirs(path: str | Path) -> list[Reservoir]:
+    """Reservoirs from TOML (``[[reservoir]]`` tables) or JSON (a list) with :class:`Reservoir` fields."""
+    path = Path(path)
+    if not path.exists():
+        raise InputMissingError(f"reservoir file not found: {path}")
+    try:
+        raw = tomllib.loads(path.read_text("utf-8")).get("reservoir", []) if path.suffix == ".toml" else json.loads(path.read_text("utf-8"))
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot parse: {exc}") from exc
+    out = []
+    for i, item in enumerate(raw):
+        try:
+            out.append(Reservoir(**item))
+        except TypeError as exc:
+            raise ConfigError(f"{path}: reservoir {i}: {exc}") from exc
+    return out
+
+
+def open_terrain(path: str | Path, channel_threshold_m2: float) -> xr.Dataset:
+    """A terrain NetCDF written by ``hydro terrain`` (kept), or a DEM raster (analysed here)."""
+    import rioxarray  # noqa: F401
+
+    from hydro.terrain import analyse
+
+    path = Path(path)
+    if not path.exists():
+        raise InputMissingError(f"terrain/DEM file not found: {path}")
+    if path.suffix in (".nc", ".nc4"):
+        with xr.open_dataset(path, decode_coords="all") as f:
+            ds = f.load()
+        if "flow_direction" not in ds:
+            raise InputMissingError(f"{path}: no variable 'flow_direction' (write it with `hydro terrain`)")
+        ds["flow_direction"] = ds["flow_direction"].fillna(255).astype("uint8")
+        return ds
+    from hydro.io import open_dem
+
+    return analyse(open_dem(path), stream_threshold_m2=channel_threshold_m2)
+
+
+def open_forcing(path: str | Path, variable: str, terrain: xr.Dataset, dt: Any, *, pet: bool = False) -> xr.DataArray:
+    """Forcing on the model grid in mm per model step, lazily (``hydro.forcing.open_forcing`` +
+    ``hydro.forcing.prepare``: units, regridding, step change, checks).
+
+    A file without a CRS whose x/y coordinates are exactly the model grid is taken in the model's
+    CRS; any other grid needs a CRS the file declares.
+    """
+    from hydro.forcing import open_forcing as _open
+    from hydro.forcing import prepare
+
+    da = _open(path, variable, time_chunk=1)
+    crs = None
+    try:
+        has_crs = da.rio.crs is not None
+    except Exception:  # noqa: BLE001 - odd metadata: let prepare report it
+        has_crs = False
+    if not has_crs and "x" in da.dims and "y" in da.dims and da.sizes["x"] == terrain.sizes["x"] \
+            and da.sizes["y"] == terrain.sizes["y"] and np.allclose(da["x"].values, terrain["x"].values) \
+            and np.allclose(da["y"].values, terrain["y"].values):
+        crs = terrain.rio.crs
+    grid = terrain["filled_elevation"] if "filled_elevation" in terrain else terrain["elevation"]
+    return prepare(da, grid, dt, crs=crs, profile="diurnal" if pet else "uniform",
+                   vocabulary_name="potential_evaporation" if pet else "precipitation")
+
+
+def run_catchment(
+    terrain: str | Path,
+    precipitation: str | Path,
+    *,
+    output_dir: str | Path,
+    start: Any = None,
+    steps: int | None = None,
+    dt: Any = "1h",
+    output_step: Any = None,
+    keep_peak: bool = False,
+    precipitation_var: str = "precipitation",
+    evaporation: str | Path | float = 0.0,
+    evaporation_var: str = "potential_evaporation",
+    runoff_params: Mapping[str, Any] | None = None,
+    routing_params: Mapping[str, Any] | None = None,
+    gauges: str | Path | None = None,
+    outlets: int = 0,
+    reservoirs: str | Path | None = None,
+    inflows: Sequence[tuple[str | Path, str]] = (),
+    state_in: str | Path | None = None,
+    state_out: str | Path | None = None,
+    gridded: Sequence[str] = ("runoff", "soil_moisture", "discharge"),
+    prefix: str = "run",
+    attrs: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Run the catchment model from files and write its products.
+
+    Everything is read and checked, and the whole run is done, before the first file is written;
+    products are written atomically (all or none), then the state.
+
+    Parameters
+    ----------
+    terrain : path
+        Terrain NetCDF (``hydro terrain``) or DEM raster.
+    precipitation : path
+        NetCDF with ``precipitation_var`` (time, y, x) in mm per model step (period-end labels).
+    output_dir : path
+        Where ``<prefix>_grid.nc``, ``_gauges.nc``, ``_reservoirs.nc``, ``_water_balance.nc`` go.
+    start, steps, dt, output_step, keep_peak
+        See :meth:`hydro.model.CatchmentModel.run`; ``start`` defaults to the state's valid time.
+    evaporation : path or float
+        NetCDF with ``evaporation_var`` or a constant PET [mm per step].
+    runoff_params, routing_params : mapping
+        Keyword arguments of ``hydro.runoff.GRParameters`` and :class:`RoutingParameters`.
+    gauges : path, optional
+        CSV (``id, x, y[, name]``).
+    outlets : int
+        Also write hydrographs at this many largest outlets (ids ``outlet-1`` …).
+    reservoirs : path, optional
+        TOML/JSON list of reservoirs.
+    inflows : sequence of (path, station_id)
+        Neighbours' border-discharge DSG files.
+    state_in, state_out : path, optional
+        Warm state to start from / to write at the end.
+
+    Returns
+    -------
+    dict
+        ``paths`` (written files), ``summary`` (water balance and run facts).
+    """
+    from hydro.model.catchment import CatchmentModel
+
+    try:
+        rp = RoutingParameters(**(routing_params or {}))
+    except Exception as exc:
+        raise ConfigError(f"routing parameters: {exc}") from exc
+    from hydro.runoff import GRParameters
+
+    try:
+        params = GRParameters(**(runoff_params or {}))
+    except Exception as exc:
+        raise ConfigError(f"runoff parameters: {exc}") from exc
+    terr = open_terrain(terrain, rp.channel_threshold_m2)
+    gauge_list = (read_gauges(gauges) if gauges else []) + (outlet_gauges(terr, outlets, rp.channel_threshold_m2) if outlets else [])
+    model = CatchmentModel(
+        terr, params, rp,
+        gauges=gauge_list,
+        reservoirs=read_reservoirs(reservoirs) if reservoirs else (),
+        inflows=[Inflow.from_netcdf(p, sid) for p, sid in inflows],
+        dt=dt,
+    )
+    if state_in is not None:
+        model.load_state(state_in)
+    P = open_forcing(precipitation, precipitation_var, terr, model.dt)
+    E: Any = (float(evaporation) if isinstance(evaporation, (int, float))
+              else open_forcing(evaporation, evaporation_var, terr, model.dt, pet=True))
+    result = model.run(P, E, start=start, steps=steps, output_step=output_step, keep_peak=keep_peak, gridded=gridded)
+    paths = result.write(output_dir, prefix=prefix, **dict(attrs or {}))
+    if state_out is not None:
+        paths["state"] = model.save_state(state_out)
+    return {"paths": paths, "summary": result.summary}

@@ -1,0 +1,113 @@
+"""Routing on the D8 network: kinematic wave (overland + channel), level-pool reservoirs, inflows.
+
+Kernels (numba, flat arrays) in :mod:`hydro.routing._kernels`; the engine in
+:class:`RoutingNetwork`; :func:`route` routes a gridded runoff series on xarray objects. The
+coupled rainfall-runoff-routing model is :class:`hydro.model.CatchmentModel`.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from hydro.errors import InputDataError
+from hydro.routing.network import Gauge, Inflow, Reservoir, RoutingNetwork, RoutingParameters, series_step_values
+from hydro.vocabulary import cf_attrs
+
+__all__ = [
+    "RoutingParameters",
+    "RoutingNetwork",
+    "Reservoir",
+    "Inflow",
+    "Gauge",
+    "route",
+    "series_step_values",
+]
+
+
+def route(
+    runoff: xr.DataArray,
+    terrain: xr.Dataset,
+    params: RoutingParameters | None = None,
+    *,
+    reservoirs: Sequence[Reservoir] = (),
+    inflows: Sequence[Inflow] = (),
+    keep_peak: bool = False,
+) -> xr.Dataset:
+    """Route gridded runoff along the D8 network of ``terrain`` with the kinematic wave.
+
+    Parameters
+    ----------
+    runoff : xarray.DataArray (time, y, x)
+        Runoff depth per model step [mm], time labelled at the step end, regular step.
+    terrain : xarray.Dataset
+        Output of :func:`hydro.terrain.analyse` (``flow_direction``, ``filled_elevation``).
+    params : RoutingParameters, optional
+    reservoirs, inflows : sequences
+        Level-pool nodes and inflow boundaries.
+    keep_peak : bool
+        Also return the maximum of the sub-step discharge within each step.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``discharge`` (time, y, x) step-mean outflow of each cell [m3 s-1] (``max_discharge`` with
+        ``keep_peak``), and the volume balance of the routing per step: ``inflow_volume``,
+        ``outflow_volume``, ``storage_change`` [m3].
+    """
+    from hydro.terrain import flow_network
+
+    params = params or RoutingParameters()
+    if runoff.dims != ("time", "y", "x"):
+        raise InputDataError(f"runoff {runoff.name!r} must have dims (time, y, x), has {runoff.dims}")
+    times = pd.DatetimeIndex(runoff["time"].values)
+    if len(times) < 2:
+        raise InputDataError("runoff needs at least two time steps to know the step length")
+    steps = np.diff(times.asi8)
+    if np.any(steps <= 0) or np.any(steps != steps[0]):
+        raise InputDataError(f"runoff {runoff.name!r}: times must be increasing and regular")
+    dt = steps[0] / 1e9
+    net = flow_network(terrain["flow_direction"])
+    z = terrain["filled_elevation"].values if "filled_elevation" in terrain else terrain["elevation"].values
+    if runoff.shape[1:] != tuple(net.shape):
+        raise InputDataError(f"runoff {runoff.name!r} grid {runoff.shape[1:]} differs from the terrain {net.shape}")
+    rn = RoutingNetwork.build(net, z, params, dt, reservoirs=reservoirs, inflows=inflows)
+    area = rn.from_grid(net.cell_area_m2)
+    starts = times - pd.Timedelta(seconds=dt)
+    inflow_q = [series_step_values(f.discharge_m3s, starts, pd.Timedelta(seconds=dt), what=f"inflow {f.name!r} ({f.source})")
+                for f in rn.inflows]
+    nt = len(times)
+    q_out = np.empty((nt,) + tuple(net.shape), np.float32)
+    q_pk = np.empty_like(q_out) if keep_peak else None
+    vin = np.zeros(nt)
+    vout = np.zeros(nt)
+    dstore = np.zeros(nt)
+    for t in range(nt):
+        r = np.nan_to_num(rn.from_grid(np.asarray(runoff.isel(time=t).values, np.float64)), nan=0.0)
+        lat = r * area / (1000.0 * dt)
+        bnd = np.zeros(rn.nvalid)
+        for j, pos in enumerate(rn.inflow_pos):
+            bnd[pos] += inflow_q[j][t]
+        s0 = rn.reach_storage_m3() + float(rn.reservoir_storage_m3.sum())
+        res = rn.step(lat, bnd)
+        s1 = rn.reach_storage_m3() + float(rn.reservoir_storage_m3.sum())
+        vin[t] = (lat.sum() + bnd.sum()) * dt
+        vout[t] = res["outflow_m3"] + res["reservoir_evaporation_m3"] + res["reservoir_abstraction_m3"]
+        dstore[t] = s1 - s0
+        q_out[t] = rn.to_grid(res["q_mean"]).reshape(net.shape)
+        if q_pk is not None:
+            q_pk[t] = rn.to_grid(res["q_max"]).reshape(net.shape)
+    coords = {"time": runoff["time"].values, "y": runoff["y"].values, "x": runoff["x"].values}
+    ds = xr.Dataset(coords=coords)
+    ds["discharge"] = (("time", "y", "x"), q_out, {**cf_attrs("discharge"), "cell_methods": "time: mean"})
+    if q_pk is not None:
+        ds["max_discharge"] = (("time", "y", "x"), q_pk, cf_attrs("max_discharge"))
+    for name, val, ln in (("inflow_volume", vin, "lateral and boundary inflow volume"),
+                          ("outflow_volume", vout, "outflow, evaporation and abstraction volume"),
+                          ("storage_change", dstore, "change of routing and reservoir storage")):
+        ds[name] = (("time",), val, {"long_name": ln, "units": "m3", "cell_methods": "time: sum"})
+    if runoff.rio.crs is not None:
+        ds = ds.rio.write_crs(runoff.rio.crs, inplace=True).rio.write_transform(runoff.rio.transform(recalc=False), inplace=True)
+    return ds

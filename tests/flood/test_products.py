@@ -1,0 +1,79 @@
+"""Flood products: CF NetCDF through the shared writer, COG GeoTIFF, GeoJSON extent polygons."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import rasterio
+
+from hydro.flood import (
+    extent_polygons,
+    free_outflow,
+    simulate_2d,
+    water_level,
+    write_cog,
+    write_extent_geojson,
+    write_flood_netcdf,
+)
+
+
+@pytest.fixture(scope="module")
+def run():
+    from tests.flood.conftest import make_grid
+
+    ny, nx = 12, 16
+    yy, xx = np.mgrid[0:ny, 0:nx]
+    z = 0.05 * xx + 0.3 * np.sin(yy / 2.0)
+    bed = make_grid(z, dx=10.0)
+    res = simulate_2d(bed, 1800.0, manning_n=0.04, rainfall=80.0, rainfall_units="mm/h", start="2025-08-25T01:00",
+                      boundaries=[water_level("west", 0.3), free_outflow("east")], output_interval=600.0,
+                      output_variables=("depth", "speed", "velocity"), threshold_m=0.05)
+    return bed, res
+
+
+def test_netcdf_is_cf_compliant_and_georeferenced(run, tmp_path):
+    from hydro.testing import assert_cf_compliant, assert_georeferenced
+
+    bed, res = run
+    path, path_max = write_flood_netcdf(res.dataset, tmp_path / "flood.nc")
+    assert path_max.name == "flood_max.nc"
+    for p in (path, path_max):
+        assert_cf_compliant(p)
+    assert_georeferenced(path_max, "max_flood_depth", res.dataset["max_flood_depth"].expand_dims(time=1))
+    import netCDF4
+
+    with netCDF4.Dataset(path) as nc:
+        assert nc["flood_depth"].standard_name == "flood_water_thickness"
+        assert nc["northward_flood_velocity"].standard_name == "northward_flood_water_velocity"
+    with netCDF4.Dataset(path_max) as nc:
+        assert nc["max_flood_depth"].cell_methods == "time: maximum"
+        ext = nc["flood_extent"]
+        assert ext.dtype == np.int8
+        assert list(ext.flag_values) == [0, 1] and ext.flag_meanings == "not_flooded flooded"
+
+
+def test_cog_roundtrip(run, tmp_path):
+    bed, res = run
+    for name in ("max_flood_depth", "max_hazard_rating"):
+        p = write_cog(res.dataset[name], tmp_path / f"{name}.tif")
+        with rasterio.open(p) as src:
+            assert src.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
+            assert src.crs.to_epsg() == 32750
+            assert src.transform == bed.rio.transform()
+            np.testing.assert_array_equal(src.read(1), res.dataset[name].values.astype(np.float32))
+    assert not list(tmp_path.glob(".*tmp*"))
+
+
+def test_extent_polygons_cover_the_flooded_cells(run, tmp_path):
+    bed, res = run
+    ext = res.dataset["flood_extent"]
+    fc = extent_polygons(ext, crs=None)
+    flooded = int((ext.values == 1).sum())
+    assert flooded > 0
+    assert sum(f["properties"]["cells"] for f in fc["features"]) == flooded
+    assert sum(f["properties"]["area_m2"] for f in fc["features"]) == pytest.approx(flooded * 100.0)
+    p = write_extent_geojson(ext, tmp_path / "extent.geojson")
+    data = json.loads(p.read_text())
+    lon, lat = np.asarray(data["features"][0]["geometry"]["coordinates"][0]).T
+    assert (116.5 < lon).all() and (lon < 117.5).all() and (-1.6 < lat).all() and (lat < -1.0).all()

@@ -174,10 +174,19 @@ def _child_peak(tool: str, npz: str, queue) -> None:
     TOOLS[tool][1](synthetic(64))  # compile / warm on a tiny DEM
     dem = from_array(data["z"], Affine(*data["transform"]), str(data["crs"]))
     gc.collect()
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    # ru_maxrss survives exec (it would carry the parent's peak): use VmHWM, reset through clear_refs
+    base = _status_bytes("VmRSS")
+    Path("/proc/self/clear_refs").write_text("5")
     TOOLS[tool][1](dem)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = _status_bytes("VmHWM")
     queue.put((peak - base, dem.size))
+
+
+def _status_bytes(key: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(key)
 
 
 def peak_memory(tool: str, dem) -> tuple[float, int]:
@@ -227,6 +236,7 @@ def main() -> None:
     ap.add_argument("--no-memory", action="store_true")
     ap.add_argument("--memory-size", type=int, default=0, help="also measure hydro bytes/cell at this size")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--memory-only", action="store_true")
     args = ap.parse_args()
 
     tools = ["hydro"] if args.no_peers else list(TOOLS)
@@ -242,7 +252,7 @@ def main() -> None:
     cases = [("synthetic", lambda: synthetic(args.size)), ("tiled_bigtujunga", lambda: tiled_real(args.size))]
     cases += [(name, lambda name=name: real(name)) for name in
               ("topotoolbox_bigtujunga_srtm30m_utm11.tif", "pysheds_dem_fortworth_3s.tif", "pyflwdir_rhine_elv0_30s.tif")]
-    for case, make in cases:
+    for case, make in ([] if args.memory_only else cases):
         if not SHARED_DEM.exists() and case != "synthetic":
             print(f"skip {case}: ../shared/data/dem not present")
             continue
@@ -272,7 +282,7 @@ def main() -> None:
         sys.stdout.flush()
 
     if not args.no_memory:
-        print("\npeak memory of the full pipeline beyond the loaded DEM (child process, ru_maxrss):")
+        print("\npeak memory of the full pipeline beyond the loaded DEM (child process, VmHWM growth):")
         dem = tiled_real(args.size) if SHARED_DEM.exists() else synthetic(args.size)
         for tool in tools:
             extra, n = peak_memory(tool, dem)
@@ -282,6 +292,8 @@ def main() -> None:
         extra, n = peak_memory("hydro", tiled_real(args.memory_size) if SHARED_DEM.exists() else synthetic(args.memory_size))
         print(f"  hydro {args.memory_size}x{args.memory_size}: {extra / 2**20:.0f} MiB = {extra / n:.1f} bytes/cell")
         results.append({"memory_tool": "hydro", "bytes_per_cell": extra / n, "size": args.memory_size})
+    if args.memory_only:
+        return
     print("\ncold start of `hydro terrain` on the 1.2 M-cell embedded DEM (whole process, wall):")
     for label, secs in cold_start().items():
         print(f"  {label}: {secs:.2f} s")

@@ -172,7 +172,11 @@ def upstream_area(fdir: FdirLike, like: xr.DataArray | None = None) -> xr.DataAr
     """Upstream drainage area including the cell [m2] (ellipsoidal cell areas on geographic grids)."""
     net = _network(fdir)
     tmpl = _template(fdir, like)
-    area = net.upstream_area_m2().astype(np.float32)
+    if net.geometry.geographic:
+        area = net.upstream_area_m2().astype(np.float32)
+    else:  # count x cell area, without a float64 temporary
+        area = net.upstream_count().astype(np.float32)
+        area *= np.float32(net.geometry.area_m2[0])
     area[~net.valid] = np.nan
     return _like(tmpl, area, "upstream_area")
 
@@ -311,7 +315,7 @@ def analyse(
     order = strahler_order(net, st, like=fdir)
     step("hand")
     hnd = hand(filled, net, st)
-    elev = dem.copy()
+    elev = dem.copy(deep=False)  # no data copy
     elev.attrs = cf_attrs("elevation")
     ds = xr.Dataset(
         {
@@ -326,5 +330,7 @@ def analyse(
         }
     )
     ds.attrs.update(stream_threshold_m2=float(stream_threshold_m2), network_hash=net.hash)
-    ds = ds.rio.write_crs(dem.rio.crs).rio.write_transform(dem.rio.transform(recalc=False))
+    # in place: rioxarray's default copies every variable (twice: crs, then transform)
+    ds.rio.write_crs(dem.rio.crs, inplace=True)
+    ds.rio.write_transform(dem.rio.transform(recalc=False), inplace=True)
     return ds

@@ -331,7 +331,9 @@ def write_netcdf(
             if {"x", "y"} <= set(ds[name].dims):
                 encoding.setdefault(name, {})["grid_mapping"] = "spatial_ref"
                 if "lat" in ds.coords:
-                    ds[name].attrs["coordinates"] = "lat lon"
+                    # keep the variable's other (e.g. scalar time) coordinates; never list the grid mapping
+                    extra = [str(c) for c in ds[name].coords if c not in ds[name].dims and c not in ("lat", "lon", "spatial_ref")]
+                    ds[name].attrs["coordinates"] = " ".join(["lat", "lon", *extra])
         for name in ("x_bnds", "y_bnds"):
             encoding[name] = {"_FillValue": None}
             ds[name].encoding["coordinates"] = None

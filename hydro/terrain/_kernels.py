@@ -43,7 +43,8 @@ _JIT = dict(cache=True, nogil=True)
 
 
 # --------------------------------------------------------------------------------------------
-# priority queue (binary min-heap on parallel key/value arrays, grown by doubling)
+# priority queue (binary min-heap on parallel key/value arrays, grown by doubling); equal keys leave in
+# heap order, which is deterministic for a given DEM
 @nb.njit(**_JIT)
 def _heap_push(keys, vals, size, key, val):
     """Push (key, val) on a heap with spare capacity; return the new size."""
@@ -51,7 +52,7 @@ def _heap_push(keys, vals, size, key, val):
     while i > 0:
         parent = (i - 1) >> 1
         pk = keys[parent]
-        if pk < key or (pk == key and vals[parent] < val):
+        if pk <= key:
             break
         keys[i] = pk
         vals[i] = vals[parent]
@@ -75,10 +76,10 @@ def _heap_pop(keys, vals, size):
         if child >= size:
             break
         right = child + 1
-        if right < size and (keys[right] < keys[child] or (keys[right] == keys[child] and vals[right] < vals[child])):
+        if right < size and keys[right] < keys[child]:
             child = right
         ck = keys[child]
-        if ck > key or (ck == key and vals[child] > val):
+        if ck >= key:
             break
         keys[i] = ck
         vals[i] = vals[child]
@@ -128,12 +129,13 @@ def priority_flood(z, ny, nx, epsilon):
     closed = np.zeros(n, np.uint8)
     cap = max(1024, 2 * (ny + nx) + n // 64)
     keys = np.empty(cap, z.dtype)
-    vals = np.empty(cap, np.int64)
+    vals = np.empty(cap, np.int32)
     size = 0
-    pit = np.empty(max(1024, n // 64), np.int64)
+    pit = np.empty(max(1024, n // 64), np.int32)
     phead = 0
     ptail = 0
-    trace = np.empty(max(1024, n // 64), np.int64)
+    trace = np.empty(max(1024, n // 64), np.int32)
+    nbr = np.empty(8, np.int64)
     inf = np.asarray(np.inf, z.dtype)
     # seeds: valid cells on the grid edge or next to nodata
     for r in range(ny):
@@ -202,21 +204,7 @@ def priority_flood(z, ny, nx, epsilon):
                 rm = m // nx
                 cm = m - rm * nx
                 free = True
-                for kk in range(8):
-                    r2 = rm + DROW[kk]
-                    c2 = cm + DCOL[kk]
-                    if r2 < 0 or r2 >= ny or c2 < 0 or c2 >= nx:
-                        continue
-                    q = r2 * nx + c2
-                    if not closed[q] and z[q] <= zm:
-                        free = False
-                        break
-                if not free:
-                    if size == keys.shape[0]:
-                        keys = _grow(keys, size)
-                        vals = _grow(vals, size)
-                    size = _heap_push(keys, vals, size, zm, m)
-                    continue
+                nopen = 0
                 for kk in range(8):
                     r2 = rm + DROW[kk]
                     c2 = cm + DCOL[kk]
@@ -224,11 +212,24 @@ def priority_flood(z, ny, nx, epsilon):
                         continue
                     q = r2 * nx + c2
                     if not closed[q]:
-                        closed[q] = 1
-                        if ntrace == trace.shape[0]:
-                            trace = _grow(trace, ntrace)
-                        trace[ntrace] = q
-                        ntrace += 1
+                        if z[q] <= zm:
+                            free = False
+                            break
+                        nbr[nopen] = q
+                        nopen += 1
+                if not free:
+                    if size == keys.shape[0]:
+                        keys = _grow(keys, size)
+                        vals = _grow(vals, size)
+                    size = _heap_push(keys, vals, size, zm, m)
+                    continue
+                for kk in range(nopen):
+                    q = nbr[kk]
+                    closed[q] = 1
+                    if ntrace == trace.shape[0]:
+                        trace = _grow(trace, ntrace)
+                    trace[ntrace] = q
+                    ntrace += 1
     return raised
 
 
@@ -316,9 +317,15 @@ def resolve_flats(z, ny, nx, fdir):
     label = np.zeros(nflat, np.int32)
     away = np.zeros(nflat, np.int32)
     towards = np.full(nflat, -1, np.int32)
-    # every flat cell enters each BFS queue at most once: one preallocated int32 queue
+    # every flat cell enters each BFS queue at most once: preallocated int32 queues
     queue = np.empty(max(nflat, 1), np.int32)
-    # 1. label connected flats (same elevation, 8-connected)
+    hq = np.empty(max(nflat, 1), np.int32)  # away-from-higher BFS, seeded with flat cells next to higher ground
+    lq = np.empty(max(nflat, 1), np.int32)  # towards-lower BFS, seeded with flat cells next to an outlet
+    nh = 0
+    nl = 0
+    # 1. label connected flats (same elevation, 8-connected); the same neighbour scan finds the seeds:
+    #    high edges (next to higher valid terrain, away = 1) and cells next to an outlet of the flat
+    #    (a non-flat valid cell of the same elevation, towards = 1)
     nlab = 0
     for s in range(nflat):
         if label[s] != 0:
@@ -335,39 +342,42 @@ def resolve_flats(z, ny, nx, fdir):
             zi = z[i]
             r = i // nx
             c = i - r * nx
+            high = False
+            low = False
             for k in range(8):
                 rr = r + DROW[k]
                 cc = c + DCOL[k]
                 if rr < 0 or rr >= ny or cc < 0 or cc >= nx:
                     continue
                 j = rr * nx + cc
-                q = pos[j]
-                if q >= 0 and label[q] == 0 and z[j] == zi:
-                    label[q] = nlab
-                    queue[tail] = q
-                    tail += 1
-    # 2. + 3. gradient away from higher terrain: BFS from the flat cells next to higher terrain
-    flat_height = np.zeros(nlab + 1, np.int32)
-    tail = 0
-    for p in range(nflat):
-        i = cells[p]
-        zi = z[i]
-        r = i // nx
-        c = i - r * nx
-        for k in range(8):
-            rr = r + DROW[k]
-            cc = c + DCOL[k]
-            if rr < 0 or rr >= ny or cc < 0 or cc >= nx:
-                continue
-            j = rr * nx + cc
-            if fdir[j] != NODATA_CODE and z[j] > zi:
+                f = fdir[j]
+                if f == NODATA_CODE:
+                    continue
+                zj = z[j]
+                if zj > zi:
+                    high = True
+                elif zj == zi:
+                    q = pos[j]
+                    if q < 0:
+                        low = True
+                    elif label[q] == 0:
+                        label[q] = nlab
+                        queue[tail] = q
+                        tail += 1
+            if high:
                 away[p] = 1
-                queue[tail] = p
-                tail += 1
-                break
+                hq[nh] = p
+                nh += 1
+            if low:
+                towards[p] = 1
+                lq[nl] = p
+                nl += 1
+    # 2. gradient away from higher terrain: BFS from the high edges within each flat
+    flat_height = np.zeros(nlab + 1, np.int32)
     head = 0
+    tail = nh
     while head < tail:
-        p = queue[head]
+        p = hq[head]
         head += 1
         a = away[p]
         lab = label[p]
@@ -384,31 +394,13 @@ def resolve_flats(z, ny, nx, fdir):
             q = pos[rr * nx + cc]
             if q >= 0 and away[q] == 0 and label[q] == lab:
                 away[q] = a + 1
-                queue[tail] = q
+                hq[tail] = q
                 tail += 1
-    # 4. gradient towards lower terrain: BFS from the flat cells next to an outlet of the flat
-    #    (a non-flat valid cell of the same elevation)
-    tail = 0
-    for p in range(nflat):
-        i = cells[p]
-        zi = z[i]
-        r = i // nx
-        c = i - r * nx
-        for k in range(8):
-            rr = r + DROW[k]
-            cc = c + DCOL[k]
-            if rr < 0 or rr >= ny or cc < 0 or cc >= nx:
-                continue
-            j = rr * nx + cc
-            f = fdir[j]
-            if f != FLAT and f != NODATA_CODE and z[j] == zi:
-                towards[p] = 1
-                queue[tail] = p
-                tail += 1
-                break
+    # 3. gradient towards lower terrain: BFS from the cells next to the flat's outlets
     head = 0
+    tail = nl
     while head < tail:
-        p = queue[head]
+        p = lq[head]
         head += 1
         t = towards[p]
         i = cells[p]
@@ -424,7 +416,7 @@ def resolve_flats(z, ny, nx, fdir):
             q = pos[j]
             if q >= 0 and towards[q] < 0 and z[j] == zi:
                 towards[q] = t + 1
-                queue[tail] = q
+                lq[tail] = q
                 tail += 1
     # combined value (stored in `away`): 2 * towards + inverted away-from-higher
     for p in range(nflat):

@@ -87,6 +87,8 @@ def fill_depressions(dem: xr.DataArray, epsilon: bool = False) -> xr.DataArray:
     watershed-labeling algorithm for digital elevation models. Computers & Geosciences 62, 117-127.
     """
     _check_dem(dem)
+    if dem.size >= 2**31:
+        raise InputDataError(f"DEM of {dem.size:,} cells: the terrain kernels index cells with int32 (< 2**31 cells); tile it")
     z = np.array(dem.values, copy=True).ravel()
     raised = k.priority_flood(z, dem.shape[0], dem.shape[1], bool(epsilon))
     out = _like(dem, z, "filled_elevation", cells_raised=int(raised), fill_method="priority-flood" + ("+epsilon" if epsilon else ""))

@@ -71,6 +71,20 @@ class _Progress:
         self.bar.close()
 
 
+def _precompile_terrain_in_background() -> None:
+    """With an empty numba cache, compile the later terrain kernels in a second process (second core)."""
+    import subprocess
+
+    from hydro.terrain import _kernels
+
+    if _kernels.cache_is_warm():
+        return
+    subprocess.Popen(
+        [sys.executable, "-c", "from hydro.terrain._kernels import precompile_later_stages as p; p()"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+
+
 def _fail(exc: BaseException) -> None:
     code = exit_code_for(exc)
     first = str(exc).strip().splitlines()
@@ -125,6 +139,7 @@ def terrain(dem: Path, output: Path, stream_threshold_km2: float, crs: str | Non
 
     if stream_threshold_km2 <= 0:
         raise InputDataError(f"--stream-threshold-km2 must be positive, got {stream_threshold_km2}")
+    _precompile_terrain_in_background()
     stages = ["read", "fill", "flow direction", "network", "accumulation", "streams", "hand", "write"]
     bar = _Progress(stages, "terrain")
     try:
@@ -167,6 +182,7 @@ def run(config: Path, output_root: Path | None, force: bool) -> None:
     from hydro.forecast import run_model
 
     cfg = load_config(config)
+    _precompile_terrain_in_background()
     bar = _Progress(None, f"run {cfg.region}")
     t0 = time.perf_counter()
     try:

@@ -607,3 +607,38 @@ def label_catchments(order, ds, labels):
             d = ds[i]
             if d >= 0:
                 labels[i] = labels[d]
+
+
+def precompile_later_stages() -> None:
+    """Compile (and cache) the kernels used after filling and D8, for float32 DEMs.
+
+    Run in a separate process by the CLI when the numba cache is empty, so that these kernels
+    compile on the second core while the main process reads the DEM and compiles the fill.
+    """
+    ny = nx = 4
+    n = ny * nx
+    z = np.arange(n, dtype=np.float32)
+    fdir = np.full(n, FLAT, np.uint8)
+    fdir[0] = OUTLET_CODE
+    z[:] = 1.0
+    resolve_flats(z, ny, nx, fdir)
+    ds = np.empty(n, np.int32)
+    downstream_index(fdir, ny, nx, ds)
+    order, _ = topological_order(ds, fdir)
+    acc = np.zeros(n, np.int32)
+    accumulate_count(order, ds, acc)
+    is_stream = acc > 1
+    hand_from_drainage(order, ds, z, is_stream, np.empty(n, np.float32))
+    strahler(order, ds, is_stream, np.zeros(n, np.int8))
+
+
+def cache_is_warm() -> bool:
+    """True when compiled kernels of this module are in numba's on-disk cache."""
+    import glob
+    import os
+
+    cache_dir = os.environ.get("NUMBA_CACHE_DIR")
+    here = os.path.dirname(os.path.abspath(__file__))
+    pattern = "*_kernels.resolve_flats-*.nbi"
+    places = [cache_dir] if cache_dir else [os.path.join(here, "__pycache__")]
+    return any(glob.glob(os.path.join(p, "**", pattern), recursive=True) for p in places)

@@ -203,3 +203,10 @@ def test_geographic_cell_sizes_and_areas():
     assert g.area_m2[0] == pytest.approx(g.dx_m[0] * g.dy_m, rel=1e-3)
     up = T.upstream_area(T.flow_direction(T.fill_depressions(da)))
     assert np.nanmax(up.values) == pytest.approx(g.area_m2.mean() * 36, rel=1e-3)
+
+
+def test_background_precompile_entry_point_runs():
+    from hydro.terrain import _kernels
+
+    _kernels.precompile_later_stages()  # what the CLI runs in a second process on a cold cache
+    assert isinstance(_kernels.cache_is_warm(), bool)

@@ -92,8 +92,6 @@ def _rasterize_rivers(ny: int, nx: int, rng: np.random.Generator) -> tuple[np.nd
         rows = np.clip(((1 - ys) * ny).astype(int), 0, ny - 1)
         # bed falls from the head elevation to -1 m at the mouth (concave profile)
         z = head_elev[name] * (1 - t) ** 1.6 - 1.0
-        if name == _RESERVOIR["river"]:
-            pass
         for r, c, zz in zip(rows, cols, z):
             if label[r, c] == 0 or zz < bed[r, c]:
                 label[r, c] = n

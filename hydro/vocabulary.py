@@ -34,6 +34,4 @@ def cf_attrs(name: str) -> dict[str, Any]:
     """CF/ACDD attributes for variable ``name`` (no encoding keys), with ``hydro_name``."""
     attrs = {k: v for k, v in VOCABULARY[name].items() if k not in _ENCODING_KEYS}
     attrs["hydro_name"] = name
-    if "csdms_name" in attrs:
-        attrs["csdms_name"] = attrs.pop("csdms_name")
     return attrs

@@ -344,9 +344,6 @@ def write_netcdf(
         ds[name].attrs.pop("_FillValue", None)
     if "spatial_ref" in ds.variables:
         ds["spatial_ref"].attrs.pop("coverage_content_type", None)
-    for name in ("lat", "lon", "x", "y", "time", "spatial_ref", "crs"):
-        if name in ds.variables and name in encoding and name not in ds.data_vars:
-            encoding[name].setdefault("_FillValue", None)
     if "time_bnds" in ds.variables:
         encoding.setdefault("time_bnds", {})["_FillValue"] = None
         ds["time_bnds"].attrs = {}

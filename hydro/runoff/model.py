@@ -282,6 +282,16 @@ def curve_number_for_amc(cn_ii: np.ndarray, amc: np.ndarray) -> np.ndarray:
     return np.where(amc == 1, cn1, np.where(amc == 3, cn3, cn))
 
 
+
+def _read_store(state: Mapping[str, Any], name: str, ncell: int, model: str) -> np.ndarray:
+    """A non-negative, finite float64 store of ``ncell`` values from a state mapping (StateError otherwise)."""
+    if name not in state:
+        raise StateError(f"{model} state has no {name!r}")
+    a = np.array(state[name], dtype=np.float64).ravel()
+    if a.size != ncell or np.any(~np.isfinite(a)) or np.any(a < 0):
+        raise StateError(f"{model} state {name!r} has a wrong size or invalid values")
+    return a
+
 class SCSCurveNumber:
     """SCS Curve Number event runoff on cumulative event rain (runoff.md §2).
 
@@ -348,12 +358,7 @@ class SCSCurveNumber:
         return {"event_cum_precip": self._cumP.copy()}
 
     def set_state(self, state: Mapping[str, Any]) -> None:
-        if "event_cum_precip" not in state:
-            raise StateError("SCS-CN state has no 'event_cum_precip'")
-        a = np.array(state["event_cum_precip"], dtype=np.float64).ravel()
-        if a.size != self.ncell or np.any(~np.isfinite(a)) or np.any(a < 0):
-            raise StateError("SCS-CN state 'event_cum_precip' has a wrong size or invalid values")
-        self._cumP = a
+        self._cumP = _read_store(state, "event_cum_precip", self.ncell, "SCS-CN")
 
     def cumulative_runoff_mm(self) -> np.ndarray:
         """Q(P_cum) = (P − I_a)²/(P − I_a + S) for P > I_a, else 0 [mm]."""
@@ -422,12 +427,7 @@ class GreenAmpt:
         return {"ga_cum_infiltration": self._F.copy()}
 
     def set_state(self, state: Mapping[str, Any]) -> None:
-        if "ga_cum_infiltration" not in state:
-            raise StateError("Green-Ampt state has no 'ga_cum_infiltration'")
-        a = np.array(state["ga_cum_infiltration"], dtype=np.float64).ravel()
-        if a.size != self.ncell or np.any(~np.isfinite(a)) or np.any(a < 0):
-            raise StateError("Green-Ampt state 'ga_cum_infiltration' has a wrong size or invalid values")
-        self._F = a
+        self._F = _read_store(state, "ga_cum_infiltration", self.ncell, "Green-Ampt")
 
     def storage_mm(self) -> np.ndarray:
         return self._F.copy()

@@ -949,9 +949,13 @@ def _build_dataset(bed, out_times, start64, snaps, max_depth, max_speed, t_wet, 
     nan = np.float32(np.nan)
     all_active = bool(active.all())
 
+    # summary maps describe flooding of land: inactive cells and permanent water (sea, channels) are NaN
+    hide = ~active if permanent_water is None else (~active | permanent_water)
+    any_hidden = bool(hide.any())
+
     def masked(a):
-        if not all_active:
-            a[~active] = nan
+        if any_hidden:
+            a[hide] = nan
         return a
 
     t_wet[t_wet < 0] = nan
@@ -960,12 +964,12 @@ def _build_dataset(bed, out_times, start64, snaps, max_depth, max_speed, t_wet, 
     put("time_of_first_wetting", masked(t_wet), "time_of_first_wetting",
         comment=f"seconds after the start when the depth first exceeded {threshold} m")
     put("flood_duration", masked(duration_s), "flood_duration", comment=f"time with depth above {threshold} m")
-    put("max_hazard_rating", masked(max_hazard), "max_hazard_rating")
     cls = hazard_class(max_hazard, max_depth, h_dry)
-    if not all_active:
-        cls[~active] = -1
-    ds["hazard_class"] = xr.DataArray(cls, dims=("y", "x"), attrs=dict(HAZARD_CLASS_ATTRS))
     ext = (max_depth > threshold).astype(np.int8)
+    put("max_hazard_rating", masked(max_hazard), "max_hazard_rating")
+    if any_hidden:
+        cls[hide] = -1
+    ds["hazard_class"] = xr.DataArray(cls, dims=("y", "x"), attrs=dict(HAZARD_CLASS_ATTRS))
     if permanent_water is not None:
         ext[permanent_water] = 0
     if not all_active:
@@ -973,7 +977,7 @@ def _build_dataset(bed, out_times, start64, snaps, max_depth, max_speed, t_wet, 
     attrs = cf_attrs("flood_extent")
     attrs["long_name"] = f"flood extent (maximum depth above {threshold} m)"
     if permanent_water is not None:
-        attrs["comment"] = "permanent water (sea, channels) is not_flooded"
+        attrs["comment"] = "permanent water (sea, channels) is not_flooded; the summary maps are NaN there"
     attrs["ancillary_variables"] = "max_flood_depth"
     ds["flood_extent"] = xr.DataArray(ext, dims=("y", "x"), attrs=attrs)
     bal = pd.DataFrame(rows)

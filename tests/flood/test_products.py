@@ -77,3 +77,26 @@ def test_extent_polygons_cover_the_flooded_cells(run, tmp_path):
     data = json.loads(p.read_text())
     lon, lat = np.asarray(data["features"][0]["geometry"]["coordinates"][0]).T
     assert (116.5 < lon).all() and (lon < 117.5).all() and (-1.6 < lat).all() and (lat < -1.0).all()
+
+
+def test_permanent_water_is_left_out_of_the_summary_maps():
+    import numpy as np
+
+    from hydro.flood import simulate_2d
+    from tests.flood.conftest import make_grid
+
+    z = np.zeros((6, 8))
+    z[:, :3] = -2.0  # a 2 m deep "sea" on the west
+    sea = z < 0
+    h0 = np.where(sea, 2.0, 0.0)
+    res = simulate_2d(make_grid(z, dx=10.0), 600.0, manning_n=0.03, rainfall=100.0, rainfall_units="mm/h",
+                      initial_depth=h0, permanent_water=sea, output_interval=300.0, threshold_m=0.01)
+    ds = res.dataset
+    assert np.isnan(ds["max_flood_depth"].values[sea]).all()
+    assert (ds["hazard_class"].values[sea] == -1).all()
+    assert (ds["flood_extent"].values[sea] == 0).all()
+    land = ds["max_flood_depth"].values[~sea]
+    assert np.isfinite(land).all() and land.max() > 0.01  # rain ponds on the land
+    # the sea is still water in the depth snapshots, and the volume balance still closes
+    assert (ds["flood_depth"].values[-1][sea] > 1.9).all()
+    assert abs(res.balance["relative_residual"]).max() < 1e-9

@@ -126,7 +126,10 @@ def balikpapan_flood(
 
     # ---- coastal plain: clip, fill the sea with a -2 m bed, tide on the south edge
     x0, y0, x1, y1 = feats.urban_plain_bounds
-    plain = dem.sel(x=slice(x0, x1), y=slice(y1, y0))
+    # bed: the depression-filled DEM. The synthetic DEM's band-noise pits are artefacts (up to ~8 m deep in the
+    # plain) that a 2-D run would fill as ponds; with a surveyed DEM pass the raw elevation instead.
+    filled = terrain["filled_elevation"].rio.write_crs(dem.rio.crs).rio.write_transform(dem.rio.transform())
+    plain = filled.sel(x=slice(x0, x1), y=slice(y1, y0))
     if plain_resolution_m and plain_resolution_m != resolution_m:
         plain = plain.coarsen(x=int(plain_resolution_m // resolution_m), y=int(plain_resolution_m // resolution_m),
                               boundary="trim").mean()

@@ -33,25 +33,57 @@ __all__ = ["main", "cli"]
 logger = logging.getLogger("hydro")
 
 
+#: run context added to every log record (run id, region, reference time, stage)
+_CONTEXT: dict[str, Any] = {}
+
+
+class _ContextFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        for k, v in _CONTEXT.items():
+            setattr(record, k, v)
+        return True
+
+
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        return json.dumps(
-            {
-                "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.created)),
-                "level": record.levelname,
-                "logger": record.name,
-                "message": record.getMessage(),
-            }
-        )
+        doc = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for k in _CONTEXT:
+            doc[k] = getattr(record, k, None)
+        if record.exc_info:
+            doc["exception"] = self.formatException(record.exc_info)
+        return json.dumps(doc, default=str)
 
 
 def _setup_logging(level: str, json_logs: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_JsonFormatter() if json_logs else logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(_ContextFilter())
     root = logging.getLogger("hydro")
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     logging.captureWarnings(True)
+    logging.getLogger("py.warnings").handlers[:] = [handler]
+
+
+def _log_to_file(path: Path) -> logging.Handler:
+    """JSON lines of every hydro log record (INFO and above) into ``path``."""
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(_JsonFormatter())
+    handler.addFilter(_ContextFilter())
+    handler.setLevel(logging.INFO)
+    root = logging.getLogger("hydro")
+    root.addHandler(handler)
+    if root.level > logging.INFO or root.level == logging.NOTSET:
+        root.setLevel(logging.INFO)
+        for h in root.handlers:
+            if h is not handler and h.level == logging.NOTSET:
+                h.setLevel(logging.WARNING)
+    return handler
 
 
 class _Progress:
@@ -301,6 +333,78 @@ def run_catchment_cmd(terrain: Path, precipitation: Path, precipitation_var: str
     paths = res["paths"]
     for key, value in (paths.items() if isinstance(paths, dict) else enumerate(paths)):
         click.echo(f"{key}: {value}")
+
+
+@cli.command()
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--reference-time", "-t", required=True, help="Forecast reference time, ISO 8601 UTC (e.g. 2025-08-25T00:00Z).")
+@click.option("--output-root", type=click.Path(file_okay=False, path_type=Path), default=None, help="Override outputs.directory.")
+@click.option("--force", is_flag=True, help="Redo a forecast that is already complete.")
+@click.option("--members", type=int, default=None, help="Override ensemble.members (0 = deterministic).")
+@click.option("--scheduler", default=None, help="threads | synchronous | processes | local-cluster | tcp://host:port (default: compute.scheduler).")
+@click.option("--workers", type=int, default=None, help="Start a LocalCluster with N worker processes.")
+@_guard
+def forecast(config: Path, reference_time: str, output_root: Path | None, force: bool, members: int | None,
+             scheduler: str | None, workers: int | None) -> None:
+    """The nightly forecast: warm start, forecast run, ensemble, HAND map, alerts, exchange file.
+
+    Safe to rerun: a complete forecast exits 0 with "already done"; forcing not yet published exits
+    75 (retry later). The run log (JSON lines) is written to <run folder>/run.log.
+    """
+    from hydro.config import load_config
+    from hydro.forecast.nightly import run_forecast
+    from hydro.forecast.parallel import cluster
+
+    cfg = load_config(config)
+    if members is not None:
+        if members < 0:
+            from hydro.errors import ConfigError
+
+            raise ConfigError(f"--members must be >= 0, got {members}")
+        src = getattr(cfg, "_source_path", None)
+        cfg = cfg.model_copy(update={"ensemble": cfg.ensemble.model_copy(update={"members": members})})
+        object.__setattr__(cfg, "_source_path", src)
+    _CONTEXT.update(region=cfg.region, forecast_reference_time=reference_time, run_id=None, stage="start")
+    _precompile_terrain_in_background()
+    handlers: list[logging.Handler] = []
+
+    def on_start(partial: Path, run_id: str) -> None:
+        _CONTEXT["run_id"] = run_id
+        handlers.append(_log_to_file(partial / "run.log"))
+
+    def progress(stage: str) -> None:
+        _CONTEXT["stage"] = stage
+        logger.info("stage: %s", stage)
+
+    t0 = time.perf_counter()
+    try:
+        with cluster(scheduler or cfg.compute.scheduler, workers or cfg.compute.workers) as (client, local):
+            result = run_forecast(cfg, reference_time, output_root=output_root, force=force, client=client,
+                                  scheduler=local if client is None else "threads", progress=progress,
+                                  on_start=on_start)
+    finally:
+        for h in handlers:
+            logging.getLogger("hydro").removeHandler(h)
+            h.close()
+    status = "already done" if result.already_done else "complete"
+    alert = " ALERT level %d" % result.manifest.get("alert_level", 0) if result.manifest.get("alert") else ""
+    click.echo(f"forecast {result.run_id}: {status} in {time.perf_counter() - t0:.1f} s{alert} -> {result.run_dir}")
+    if not result.already_done:
+        ws = result.manifest.get("warm_start", {})
+        click.echo(f"  warm start: level {ws.get('level')} ({ws.get('source')})")
+
+
+def _register_optional_commands() -> None:
+    """Commands defined next to their subsystem (exchange between regions)."""
+    try:
+        from hydro.cli_exchange import export_boundary_cmd, validate_cmd
+    except ImportError:  # pragma: no cover - part of the package
+        return
+    cli.add_command(export_boundary_cmd, "export-boundary")
+    cli.add_command(validate_cmd, "validate")
+
+
+_register_optional_commands()
 
 
 def main(argv: list[str] | None = None) -> None:

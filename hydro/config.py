@@ -26,6 +26,15 @@ __all__ = [
     "OutputConfig",
     "FloodConfig",
     "AllocationConfig",
+    "ForcingConfig",
+    "RunoffConfig",
+    "RoutingConfig",
+    "GaugeConfig",
+    "ForecastConfig",
+    "EnsembleConfig",
+    "ExchangeConfig",
+    "ExchangeInflowConfig",
+    "ComputeConfig",
     "load_config",
     "config_hash",
     "format_validation_error",
@@ -78,6 +87,126 @@ class AllocationConfig(StrictModel):
 
     enabled: bool = True
     network: str = Field("balikpapan_water.toml", description="network TOML, relative to the model config")
+    simulated_inflows: dict[str, str] = Field(default_factory=dict,
+                                              description="network node id -> gauge id whose routed discharge feeds it")
+
+
+class ForcingConfig(StrictModel):
+    """Rainfall and evaporation driving runoff and routing.
+
+    ``source = "design_storm"`` spreads an alternating-block storm uniformly over the catchment
+    (``storm_total_mm`` in ``storm_duration_h``, from ``start``); ``source = "netcdf"`` reads a gridded
+    field (any CRS/resolution, units from its attributes) regridded conservatively to the DEM. The
+    path may hold ``{reference_time:%Y%m%dT%H%MZ}`` (any strftime format): the nightly forecast then
+    reads the file issued for its reference time, and a file not yet there means "retry later" (75).
+    """
+
+    source: Literal["design_storm", "netcdf"] = "design_storm"
+    path: str | None = Field(None, description="NetCDF forcing (source = 'netcdf'), relative to the config file")
+    variable: str = Field("precipitation", description="rainfall variable in the NetCDF file")
+    realization_dim: str = Field("realization", description="ensemble member dimension of the file, if any")
+    storm_total_mm: float = Field(140.0, gt=0, description="design storm depth [mm]")
+    storm_duration_h: float = Field(6.0, gt=0, description="design storm duration [h]")
+    storm_peak_position: float = Field(0.4, ge=0, le=1, description="peak block position (0 front .. 1 back)")
+    start: str = Field("2025-08-25T00:00", description="design storm start / hydro run start (UTC, ISO 8601)")
+    pet_mm_day: float = Field(4.0, ge=0, description="potential evaporation, uniform [mm d-1]")
+    duration_h: float = Field(24.0, gt=0, description="length of hydro run's event simulation [h]")
+
+    @model_validator(mode="after")
+    def _path_needed(self) -> "ForcingConfig":
+        if self.source == "netcdf" and not self.path:
+            raise ValueError("forcing.path is required when forcing.source = 'netcdf'")
+        return self
+
+
+class RunoffConfig(StrictModel):
+    """Runoff generation (GR cell operator, ``hydro.runoff.GRParameters``)."""
+
+    enabled: bool = True
+    interception_capacity_mm: float = Field(2.0, ge=0)
+    production_capacity_mm: float = Field(200.0, gt=0)
+    routing_capacity_mm: float = Field(60.0, gt=0)
+    exchange_mm: float = 0.0
+    impervious_fraction: float = Field(0.0, ge=0, le=1)
+    initial_production_fill: float = Field(0.6, ge=0, le=1, description="cold start: production store fill [-]")
+    initial_routing_fill: float = Field(0.3, ge=0, le=1, description="cold start: routing store fill [-]")
+
+
+class RoutingConfig(StrictModel):
+    """Kinematic-wave routing (``hydro.routing.RoutingParameters``) and the model/output steps."""
+
+    model_step: str = Field("15min", description="model step, 5 minutes to 1 day")
+    output_step: str = Field("1h", description="hydrograph step, a multiple of the model step")
+    channel_threshold_km2: float = Field(0.5, gt=0, description="upstream area from which a cell is a channel [km2]")
+    manning_n_overland: float = Field(0.15, gt=0)
+    manning_n_channel: float = Field(0.035, gt=0)
+    channel_substep_s: float = Field(900.0, gt=0)
+
+
+class GaugeConfig(StrictModel):
+    """A point where hydrographs are written, with its warning levels."""
+
+    id: str = Field(..., pattern=r"^[A-Za-z0-9_\-]+$")
+    name: str | None = None
+    x: float
+    y: float
+    warning_levels_m3s: list[float] = Field(default_factory=list, description="ascending discharges [m3 s-1]")
+    border: bool = Field(False, description="an agreed border point: exported to neighbours")
+    max_snap_distance_m: float | None = Field(300.0, gt=0)
+
+    @field_validator("warning_levels_m3s")
+    @classmethod
+    def _ascending(cls, v: list[float]) -> list[float]:
+        if any(b <= a for a, b in zip(v, v[1:])) or any(x <= 0 for x in v):
+            raise ValueError("warning levels must be positive and strictly ascending")
+        return v
+
+
+class ForecastConfig(StrictModel):
+    """The nightly forecast: lead time, warm-start chain, alert thresholds."""
+
+    lead_time_h: float = Field(48.0, gt=0, description="forecast horizon from the reference time [h]")
+    state_interval_h: float = Field(24.0, gt=0, description="save a warm state this long after the reference time [h]")
+    max_state_age_days: float = Field(3.0, ge=0, description="oldest state the warm start may run forward from [d]")
+    spinup_days: float = Field(2.0, ge=0, description="cold start: spin-up before the reference time [d]")
+    on_bad_state: Literal["fallback", "error"] = Field("fallback", description="incompatible state: next level or exit 65")
+    flooded_area_alert_km2: float | None = Field(None, gt=0, description="alert when the HAND flooded area exceeds this")
+    hand_threshold_m: float = Field(0.1, gt=0, description="depth from which a HAND cell counts as flooded [m]")
+    lock_timeout_s: float = Field(3600.0, ge=0, description="wait this long for a concurrent run of the same id")
+    forcing: ForcingConfig | None = Field(None, description="forcing of the nightly forecast (default: [forcing])")
+
+
+class EnsembleConfig(StrictModel):
+    """Forcing ensemble: members of the file's realization dimension, or perturbed design storms."""
+
+    members: int = Field(0, ge=0, le=200, description="0 = deterministic; N = run N members")
+    rain_spread: float = Field(0.3, ge=0, le=1, description="design-storm members: lognormal sigma of the storm total")
+    seed: int = 12345
+    percentiles: list[float] = Field(default_factory=lambda: [10.0, 50.0, 90.0])
+
+
+class ExchangeInflowConfig(StrictModel):
+    """A neighbour's exchange file (hydro-exchange profile) used as an upstream inflow."""
+
+    file: str = Field(..., description="exchange NetCDF, relative to the config file; may hold {reference_time:...}")
+    point: str = Field(..., description="border point id in the file")
+    x: float | None = None
+    y: float | None = None
+    max_mb: float = Field(50.0, gt=0, description="refuse larger files (untrusted input)")
+
+
+class ExchangeConfig(StrictModel):
+    """Border flows: what we export and what neighbours send us."""
+
+    export: bool = Field(True, description="write exchange/boundary.nc for the gauges with border = true")
+    inflows: list[ExchangeInflowConfig] = Field(default_factory=list)
+
+
+class ComputeConfig(StrictModel):
+    """Where ensemble members and scenarios run (CLI flags override)."""
+
+    scheduler: str = Field("threads", description="'threads', 'synchronous', 'local-cluster' or a tcp:// address")
+    workers: int | None = Field(None, ge=1, description="LocalCluster workers (scheduler = 'local-cluster')")
 
 
 class OutputConfig(StrictModel):
@@ -85,6 +214,7 @@ class OutputConfig(StrictModel):
 
     directory: str = Field("outputs", description="output root, relative to the project (current) directory")
     compression_level: int = Field(4, ge=0, le=9)
+    report: bool = Field(True, description="PNG figures and the one-page report.html")
 
 
 class ModelConfig(StrictModel):
@@ -97,7 +227,23 @@ class ModelConfig(StrictModel):
     terrain: TerrainConfig = TerrainConfig()
     flood: FloodConfig = FloodConfig(enabled=False)
     allocation: AllocationConfig = AllocationConfig(enabled=False)
+    forcing: ForcingConfig = ForcingConfig()
+    runoff: RunoffConfig = RunoffConfig(enabled=False)
+    routing: RoutingConfig = RoutingConfig()
+    gauges: list[GaugeConfig] = Field(default_factory=list)
+    forecast: ForecastConfig = ForecastConfig()
+    ensemble: EnsembleConfig = EnsembleConfig()
+    exchange: ExchangeConfig = ExchangeConfig()
+    compute: ComputeConfig = ComputeConfig()
     outputs: OutputConfig = OutputConfig()
+
+    @model_validator(mode="after")
+    def _unique_gauges(self) -> "ModelConfig":
+        ids = [g.id for g in self.gauges]
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        if dup:
+            raise ValueError(f"gauge ids must be unique, repeated: {dup}")
+        return self
 
     @field_validator("title")
     @classmethod

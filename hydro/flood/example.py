@@ -20,7 +20,19 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-__all__ = ["design_storm", "spring_tide", "balikpapan_flood"]
+__all__ = ["design_storm", "spring_tide", "balikpapan_flood", "plain_inflow_point"]
+
+
+def plain_inflow_point(terrain: xr.Dataset, resolution_m: float = 30.0) -> tuple[float, float, float]:
+    """Where the Ampal-like river enters the coastal plain: the northern-edge cell of the plain with the
+    largest upstream area. Returns ``(x, y, upstream_area_m2)``."""
+    from hydro.datasets import balikpapan_features
+
+    x0, y0, x1, y1 = balikpapan_features(resolution_m).urban_plain_bounds
+    up = terrain["upstream_area"].sel(x=slice(x0, x1), y=slice(y1, y0))
+    row0 = np.asarray(up.isel(y=0).values, dtype=np.float64)
+    j = int(np.nanargmax(row0))
+    return float(up["x"][j]), float(up["y"][0]), float(row0[j])
 
 
 def design_storm(start: Any, *, total_mm: float = 140.0, duration_h: float = 6.0, peak_fraction: float = 0.4,
@@ -71,6 +83,9 @@ def balikpapan_flood(
     output_dir: str | Path | None = None,
     output_interval_min: float = 30.0,
     seed: int | None = None,
+    terrain: xr.Dataset | None = None,
+    peak_discharge: xr.DataArray | None = None,
+    rainfall: xr.DataArray | None = None,
 ) -> dict[str, Any]:
     """HAND map over the embedded catchment and a 2-D run of its coastal plain (spring tide + design storm).
 
@@ -98,6 +113,14 @@ def balikpapan_flood(
         Snapshot interval of the 2-D run (min).
     seed : int, optional
         DEM seed (default: the package default).
+    terrain : xarray.Dataset, optional
+        :func:`hydro.terrain.analyse` of that DEM with ``stream_threshold_m2`` (computed when not given).
+    peak_discharge : xarray.DataArray (y, x), optional
+        Routed peak discharge of every cell [m3 s-1] (``hydro.forecast.hydrology.run_hydrology``); the HAND map
+        then uses it at each reach outlet instead of the rational-method screening discharge.
+    rainfall : xarray.DataArray (time), optional
+        Rain on the plain [mm per step, period-end labels] (e.g. the storm the catchment model ran with);
+        default: a triangular design storm of ``storm_total_mm`` in ``storm_duration_h``.
 
     Returns
     -------
@@ -112,16 +135,24 @@ def balikpapan_flood(
 
     dem = balikpapan_dem(resolution_m, seed=DEFAULT_SEED if seed is None else seed)
     feats = balikpapan_features(resolution_m)
-    terrain = analyse(dem, stream_threshold_m2=stream_threshold_m2)
+    if terrain is None:
+        terrain = analyse(dem, stream_threshold_m2=stream_threshold_m2)
     rd = reaches(terrain, max_length_m=2000.0, manning_n=0.05)
     rating = rating_curves(terrain, rd, stage_max_m=10.0, stage_step_m=0.1)
-    storm = design_storm(start, total_mm=storm_total_mm, duration_h=storm_duration_h,
-                         tail_h=max(duration_h - storm_duration_h, 0.0))
+    if rainfall is None:
+        storm = design_storm(start, total_mm=storm_total_mm, duration_h=storm_duration_h,
+                             tail_h=max(duration_h - storm_duration_h, 0.0))
+    else:
+        storm = rainfall
     mean_intensity_m_s = storm_total_mm / 1000.0 / (storm_duration_h * 3600.0)
     peak_intensity_m_s = 2.0 * mean_intensity_m_s  # triangular hyetograph
     # screening discharge per reach (rational method with the peak intensity, C = 0.5) when no routing is given
-    q_reach = xr.DataArray(0.5 * peak_intensity_m_s * rd["upstream_area_m2"].values, dims="reach",
-                           coords={"reach": rd["reach"].values}, attrs={"units": "m3 s-1"})
+    if peak_discharge is None:
+        q_values = 0.5 * peak_intensity_m_s * rd["upstream_area_m2"].values
+    else:  # routed peak discharge at each reach outlet
+        q_values = np.asarray(peak_discharge.values, np.float64).ravel()[rd["outlet_index"].values]
+        q_values = np.where(np.isfinite(q_values), q_values, 0.0)
+    q_reach = xr.DataArray(q_values, dims="reach", coords={"reach": rd["reach"].values}, attrs={"units": "m3 s-1"})
     hand = hand_inundation(terrain, rd, rating, q_reach, threshold_m=0.1)
 
     # ---- coastal plain: clip, fill the sea with a -2 m bed, tide on the south edge
@@ -140,11 +171,7 @@ def balikpapan_flood(
     tide = spring_tide(start, duration_h, high_water=t_peak)
     h0 = np.where(sea, np.maximum(float(tide[0]) - bed.values, 0.0), 0.0)
     # Ampal-like river: lowest cell of the plain's northern row near the Ampal mouth column
-    up_area = terrain["upstream_area"].sel(x=bed["x"], y=bed["y"], method="nearest")
-    row0 = up_area.isel(y=0).values
-    j_in = int(np.nanargmax(row0))
-    x_in, y_in = float(bed["x"][j_in]), float(bed["y"][0])
-    area_in = float(row0[j_in])
+    x_in, y_in, area_in = plain_inflow_point(terrain, resolution_m)
     if river_discharge is None:
         times = pd.Timestamp(start) + pd.to_timedelta(np.arange(0, duration_h * 60 + 10, 10), unit="min")
         th = (times - pd.Timestamp(start)) / pd.Timedelta(hours=1)
@@ -154,6 +181,9 @@ def balikpapan_flood(
         qpeak = 0.5 * peak_intensity_m_s * area_in
         river_discharge = xr.DataArray(qpeak * shape, dims="time", coords={"time": times.values},
                                        attrs={"units": "m3 s-1"})
+    else:
+        river_discharge = river_discharge.copy()
+        river_discharge.attrs = {"units": "m3 s-1"}
     inflows = river_discharge.expand_dims(point=["ampal"]).transpose("time", "point").assign_coords(
         x=("point", [x_in]), y=("point", [y_in]))
     inflows.attrs["units"] = "m3 s-1"

@@ -1,0 +1,251 @@
+"""The hydrological stage of `hydro run` and `hydro forecast`: forcing → runoff → routing.
+
+Builds the :class:`hydro.model.CatchmentModel` a model configuration describes, opens its forcing
+(design storm or a gridded NetCDF, one ensemble member at a time), and runs it while keeping the
+peak discharge of every cell (the "discharge at every cell" map the flood engines use) without
+holding a gridded time series in memory.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from hydro.config import ModelConfig
+from hydro.errors import ConfigError, InputDataError, InputMissingError, InputNotReadyError
+
+__all__ = [
+    "HydrologyRun",
+    "build_model",
+    "cold_start",
+    "forcing_path",
+    "open_rain",
+    "pet_per_step",
+    "run_hydrology",
+    "resolve_path",
+]
+
+logger = logging.getLogger(__name__)
+
+
+def resolve_path(cfg: ModelConfig, path: str | Path, reference_time: Any = None) -> Path:
+    """A config path: ``{reference_time:...}`` formatted, relative paths against the config file's folder."""
+    text = str(path)
+    if "{reference_time" in text:
+        if reference_time is None:
+            raise ConfigError(f"{text}: holds {{reference_time}} but no reference time is given (use hydro forecast)")
+        try:
+            text = text.format(reference_time=pd.Timestamp(reference_time).to_pydatetime())
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ConfigError(f"{path}: bad placeholder ({exc}); only {{reference_time:<strftime>}} is allowed") from exc
+    p = Path(text)
+    src = getattr(cfg, "_source_path", None)
+    if not p.is_absolute() and src is not None:
+        p = Path(src).parent / p
+    return p
+
+
+def build_model(cfg: ModelConfig, terrain: xr.Dataset, *, reference_time: Any = None,
+                extra_gauges: Sequence[tuple[str, float, float]] = ()) -> Any:
+    """The coupled runoff-routing model of ``cfg`` on ``terrain`` (cold: stores at the configured fills).
+
+    Gauges come from ``[[gauges]]`` (plus ``extra_gauges`` as ``(id, x, y)``, e.g. where a river enters
+    a 2-D flood domain); neighbours' exchange files named in ``[exchange] inflows`` become upstream inflow
+    boundaries (read as untrusted input, see :mod:`hydro.exchange`).
+    """
+    from hydro.model import CatchmentModel
+    from hydro.routing import Gauge, Inflow, RoutingParameters
+    from hydro.runoff import GRParameters
+
+    r = cfg.routing
+    rp = RoutingParameters(
+        manning_n_overland=r.manning_n_overland,
+        manning_n_channel=r.manning_n_channel,
+        channel_threshold_m2=r.channel_threshold_km2 * 1e6,
+        channel_substep_s=r.channel_substep_s,
+    )
+    ro = cfg.runoff
+    params = GRParameters(
+        interception_capacity_mm=ro.interception_capacity_mm,
+        production_capacity_mm=ro.production_capacity_mm,
+        routing_capacity_mm=ro.routing_capacity_mm,
+        exchange_mm=ro.exchange_mm,
+        impervious_fraction=ro.impervious_fraction,
+    )
+    gauges = [Gauge(g.id, g.x, g.y, name=g.name, max_snap_distance_m=g.max_snap_distance_m) for g in cfg.gauges]
+    gauges += [Gauge(gid, x, y, name=gid) for gid, x, y in extra_gauges]
+    inflows = []
+    for spec in cfg.exchange.inflows:
+        path = resolve_path(cfg, spec.file, reference_time)
+        _check_exchange_file(path, spec)
+        inflows.append(Inflow.from_netcdf(path, spec.point, spec.x, spec.y))
+    model = CatchmentModel(terrain, params, rp, gauges=gauges, inflows=inflows, dt=r.model_step)
+    cold_start(model, cfg)
+    return model
+
+
+def _check_exchange_file(path: Path, spec: Any) -> None:
+    """Untrusted neighbour file: exists, below the size limit, passes the exchange profile."""
+    if not path.exists():
+        raise InputNotReadyError(f"{path}: neighbour's exchange file not (yet) there")
+    size_mb = path.stat().st_size / 1e6
+    if size_mb > spec.max_mb:
+        raise InputDataError(f"{path}: {size_mb:.1f} MB exceeds the {spec.max_mb} MB limit for exchange files")
+    try:
+        from hydro.exchange import validate_exchange
+    except ImportError:  # pragma: no cover - the exchange package is part of hydro
+        return
+    problems = [p for p in validate_exchange(path, expected_ids=[spec.point], max_bytes=int(spec.max_mb * 1e6))
+                if getattr(p, "severity", "error") == "error"]
+    if problems:
+        raise InputDataError(f"{path}: not a valid exchange file: {problems[0].message}"
+                             + (f" (+{len(problems) - 1} more problems; run `hydro validate {path}`)" if len(problems) > 1 else ""))
+
+
+def cold_start(model: Any, cfg: ModelConfig) -> None:
+    """Set the runoff stores to the configured fills, channels empty (valid time unset)."""
+    st = model.runoff.state
+    x1 = np.broadcast_to(np.asarray(model.params.production_capacity_mm, float).ravel(), st["production_store"].shape)
+    x3 = np.broadcast_to(np.asarray(model.params.routing_capacity_mm, float).ravel(), st["routing_store"].shape)
+    st["production_store"] = cfg.runoff.initial_production_fill * x1
+    st["routing_store"] = cfg.runoff.initial_routing_fill * x3
+    st["interception_store"] = np.zeros_like(st["interception_store"])
+    model.runoff.set_state(st)
+    model.lineage = "cold"
+
+
+def forcing_path(cfg: ModelConfig, reference_time: Any = None) -> Path | None:
+    """The NetCDF forcing file for ``reference_time`` (None for a design storm)."""
+    if cfg.forcing.source != "netcdf":
+        return None
+    return resolve_path(cfg, cfg.forcing.path or "", reference_time)
+
+
+def members_of(cfg: ModelConfig, reference_time: Any = None) -> list[int | None]:
+    """Ensemble members to run: ``[None]`` (deterministic) or ``0 … N-1``.
+
+    With NetCDF forcing, the file's realization dimension must hold at least ``ensemble.members``.
+    """
+    n = cfg.ensemble.members
+    if n == 0:
+        return [None]
+    path = forcing_path(cfg, reference_time)
+    if path is not None:
+        import netCDF4
+
+        with netCDF4.Dataset(path) as nc:
+            dims = nc.variables[cfg.forcing.variable].dimensions if cfg.forcing.variable in nc.variables else ()
+            if cfg.forcing.realization_dim not in dims:
+                raise InputDataError(f"{path}: ensemble.members = {n} but {cfg.forcing.variable!r} has no "
+                                     f"{cfg.forcing.realization_dim!r} dimension (dims {dims})")
+            have = len(nc.dimensions[cfg.forcing.realization_dim])
+        if have < n:
+            raise InputDataError(f"{path}: {have} realizations, ensemble.members = {n}")
+    return list(range(n))
+
+
+def open_rain(cfg: ModelConfig, terrain: xr.Dataset, start: Any, end: Any, *, reference_time: Any = None,
+              member: int | None = None) -> xr.DataArray:
+    """Rainfall [mm per model step] covering ``start`` … ``end`` (period-end labels).
+
+    Design storm: a (time,) series, uniform over the catchment, zero outside the storm; an ensemble
+    member scales it by a seeded lognormal factor. NetCDF: the (time, y, x) field regridded lazily
+    (dask, one block of steps at a time) to the terrain grid.
+
+    Raises
+    ------
+    InputNotReadyError
+        The forcing file for ``reference_time`` is not there yet, or does not reach ``end`` yet.
+    InputMissingError, InputDataError
+        Missing fixed file / variable, wrong units, NaN or negative rain, time gaps or duplicates.
+    """
+    from hydro.forcing import design_storm, open_forcing, prepare
+
+    step = pd.Timedelta(cfg.routing.model_step)
+    start, end = pd.Timestamp(start), pd.Timestamp(end)
+    labels = pd.date_range(start + step, end, freq=step)
+    f = cfg.forcing
+    if f.source == "design_storm":
+        storm = design_storm(f.storm_total_mm, pd.Timedelta(hours=f.storm_duration_h), step,
+                             peak_position=f.storm_peak_position, start=pd.Timestamp(f.start))
+        series = storm.to_series().reindex(labels, fill_value=0.0)
+        if member is not None:
+            rng = np.random.default_rng([cfg.ensemble.seed, member])
+            sigma = cfg.ensemble.rain_spread  # lognormal factor with mean 1
+            series = series * float(np.exp(rng.normal(-0.5 * sigma ** 2, sigma)))
+        out = xr.DataArray(series.values.astype(np.float64), dims="time", coords={"time": labels},
+                           name="precipitation", attrs=dict(storm.attrs))
+        return out
+    path = forcing_path(cfg, reference_time)
+    assert path is not None
+    if not path.exists():
+        if reference_time is not None:
+            raise InputNotReadyError(f"{path}: forcing for reference time {pd.Timestamp(reference_time)} not published yet")
+        raise InputMissingError(f"{path}: forcing file not found")
+    da = open_forcing(path, f.variable)
+    crs = da.rio.crs  # reductions below drop the grid mapping
+    if member is not None:
+        if f.realization_dim not in da.dims:
+            raise InputDataError(f"{path}: no {f.realization_dim!r} dimension for ensemble member {member}")
+        da = da.isel({f.realization_dim: member})
+    elif f.realization_dim in da.dims:
+        da = da.mean(f.realization_dim, keep_attrs=True)
+    t = pd.DatetimeIndex(da["time"].values)
+    if reference_time is not None and end > t[-1]:
+        raise InputNotReadyError(f"{path}: forcing ends {t[-1]}, the forecast needs it to {end}: not complete yet")
+    dem = terrain["elevation"] if "elevation" in terrain else terrain["filled_elevation"]
+    return prepare(da, dem, step, start=labels[0], end=labels[-1], crs=crs)
+
+
+def pet_per_step(cfg: ModelConfig) -> float:
+    """Uniform potential evaporation [mm per model step]."""
+    step = pd.Timedelta(cfg.routing.model_step)
+    return cfg.forcing.pet_mm_day * step.total_seconds() / 86400.0
+
+
+@dataclass
+class HydrologyRun:
+    """What :func:`run_hydrology` returns: the model's products and the peak discharge of every cell."""
+
+    result: Any  # hydro.model.catchment.RunResult
+    peak_discharge: xr.DataArray  # (y, x) m3 s-1
+
+
+def run_hydrology(model: Any, cfg: ModelConfig, rain: xr.DataArray, start: Any, steps: int,
+                  *, progress: Any = None) -> HydrologyRun:
+    """Run ``steps`` model steps from ``start`` and keep the per-cell peak discharge.
+
+    Gauge hydrographs are written at ``routing.output_step`` (mean and sub-step maximum); no gridded
+    time series is kept (memory does not grow with the run length).
+    """
+    qmax = np.zeros_like(np.asarray(model.routing.q, np.float64))
+    np.maximum(qmax, model.routing.q, out=qmax)
+
+    def on_step(i: int, n: int) -> None:
+        np.maximum(qmax, model.routing.q, out=qmax)
+        if progress is not None:
+            progress(i, n)
+
+    step = pd.Timedelta(cfg.routing.model_step)
+    out_step = pd.Timedelta(cfg.routing.output_step)
+    if out_step % step:
+        raise ConfigError(f"routing.output_step {out_step} must be a multiple of routing.model_step {step}")
+    if (steps * step) % out_step:
+        raise ConfigError(f"the run length {steps * step} is not a multiple of routing.output_step {out_step}")
+    result = model.run(rain, pet_per_step(cfg), start=start, steps=steps, output_step=out_step, keep_peak=True,
+                       gridded=(), progress=on_step)
+    grid = model.routing.to_grid(qmax, fill=np.nan).reshape(model.shape)
+    terr = model.terrain
+    peak = xr.DataArray(grid.astype(np.float32), dims=("y", "x"), coords={"y": terr["y"], "x": terr["x"]},
+                        name="max_discharge")
+    from hydro.vocabulary import cf_attrs
+
+    peak.attrs.update(cf_attrs("max_discharge"))
+    peak.attrs["cell_methods"] = "time: maximum"
+    peak.attrs["long_name"] = "peak discharge of the run (instantaneous, model steps)"
+    return HydrologyRun(result=result, peak_discharge=peak)

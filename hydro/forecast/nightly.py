@@ -1,0 +1,564 @@
+"""`hydro forecast`: the nightly forecast — idempotent, atomic, warm-started, optionally an ensemble.
+
+Run id ``<region>_<reference time %Y%m%dT%H%MZ>_<sha256(config + package version + input files)[:8]>``;
+the run folder ``<output root>/<region>/<run id>/`` appears only when complete (see
+:class:`hydro.forecast.stages.RunFolder`). Two runs of the same id serialise on a lock file: the second
+waits, then finds the first one's complete folder and exits with "already done".
+
+Warm start (operations.md §3), recorded in the manifest and in every output's ``hydro_warm_start``:
+
+1. ``warm``: the state valid at the reference time, saved by an earlier complete run;
+2. ``warm-gap``: the newest older state within ``forecast.max_state_age_days``, run forward to the
+   reference time with the forcing file's analysed (past) part;
+3. ``cold``: the configured initial stores, spun up over ``forecast.spinup_days`` (as far back as the
+   forcing reaches).
+
+States that do not fit the model (grid, network, parameters, step) are skipped with a warning, or are an
+error (exit 65) with ``forecast.on_bad_state = "error"``.
+"""
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from hydro import __version__
+from hydro.config import ModelConfig, config_hash
+from hydro.errors import ConfigError, InputDataError, InputNotReadyError, OutputError, StateError
+
+__all__ = ["run_forecast", "forecast_run_id", "ForecastResult", "find_states", "forecast_config"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ForecastResult:
+    """What a forecast produced (or found already done)."""
+
+    run_id: str
+    run_dir: Path
+    manifest: dict[str, Any]
+    already_done: bool = False
+    outputs: dict[str, Path] = field(default_factory=dict)
+
+
+def _utc(t: Any) -> pd.Timestamp:
+    try:
+        ts = pd.Timestamp(t)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"reference time {t!r}: not an ISO 8601 date-time") from exc
+    if pd.isna(ts):
+        raise ConfigError(f"reference time {t!r}: not a date-time")
+    if ts.tz is not None:
+        ts = ts.tz_convert("UTC").tz_localize(None)
+    return ts
+
+
+def forecast_config(cfg: ModelConfig) -> ModelConfig:
+    """``cfg`` with ``[forecast] forcing`` (when given) as its forcing; keeps the source path."""
+    if cfg.forecast.forcing is None:
+        return cfg
+    out = cfg.model_copy(update={"forcing": cfg.forecast.forcing})
+    src = getattr(cfg, "_source_path", None)
+    if src is not None:
+        object.__setattr__(out, "_source_path", src)
+    return out
+
+
+def _input_files(cfg: ModelConfig, T: pd.Timestamp) -> dict[str, Path]:
+    """Files the forecast for ``T`` reads (forcing, neighbours' exchange files); missing → retry later."""
+    from hydro.forecast.hydrology import forcing_path, resolve_path
+
+    files: dict[str, Path] = {}
+    fp = forcing_path(cfg, T)
+    if fp is not None:
+        if not fp.exists():
+            raise InputNotReadyError(f"{fp}: forcing for reference time {T:%Y-%m-%dT%H:%MZ} not published yet")
+        files["forcing"] = fp
+    for i, spec in enumerate(cfg.exchange.inflows):
+        p = resolve_path(cfg, spec.file, T)
+        if not p.exists():
+            raise InputNotReadyError(f"{p}: neighbour's exchange file for {T:%Y-%m-%dT%H:%MZ} not there yet")
+        files[f"exchange_inflow_{i}_{spec.point}"] = p
+    return files
+
+
+def forecast_run_id(cfg: ModelConfig, reference_time: Any, input_hashes: dict[str, str] | None = None) -> str:
+    """``<region>_<T:%Y%m%dT%H%MZ>_<hash8>``; the hash covers the config, the package version and the inputs."""
+    T = _utc(reference_time)
+    h = config_hash(cfg, {"inputs": dict(sorted((input_hashes or {}).items())), "reference_time": T.isoformat()})
+    return f"{cfg.region}_{T:%Y%m%dT%H%MZ}_{h[:8]}"
+
+
+@contextlib.contextmanager
+def _lock(path: Path, timeout_s: float) -> Iterator[None]:
+    """Exclusive lock file (``fcntl.flock``): a second run of the same id waits up to ``timeout_s``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        t0 = time.monotonic()
+        waited = False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+                if not waited:
+                    logger.info("another run holds %s: waiting", path.name)
+                    waited = True
+                if time.monotonic() - t0 > timeout_s:
+                    raise OutputError(f"{path}: another run of this forecast is still working after {timeout_s:.0f} s")
+                time.sleep(0.2)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def find_states(region_root: Path, T: pd.Timestamp, max_age: pd.Timedelta) -> list[tuple[pd.Timestamp, Path, str]]:
+    """States valid in ``[T - max_age, T]`` saved by complete runs, newest first: ``(valid_time, path, run_id)``."""
+    from hydro.forecast.stages import completed_manifest
+
+    found: dict[pd.Timestamp, tuple[pd.Timestamp, Path, str]] = {}
+    if not region_root.is_dir():
+        return []
+    for run_dir in sorted(region_root.iterdir()):
+        if not run_dir.is_dir() or run_dir.name.endswith(".partial") or ".old-" in run_dir.name:
+            continue
+        man = completed_manifest(run_dir, verify=False)
+        if man is None:
+            continue
+        for st in man.get("states", []):
+            vt = pd.Timestamp(st["valid_time"])
+            p = run_dir / st["path"]
+            if T - max_age <= vt <= T and p.is_file():
+                # newest run wins for the same valid time
+                if vt not in found or man.get("finished", "") > found[vt][2]:
+                    found[vt] = (vt, p, man.get("finished", ""))
+    return [(vt, p, p.parent.parent.name) for vt, (vt, p, _) in sorted(found.items(), reverse=True)]
+
+
+def _warm_start(model: Any, cfg: ModelConfig, terrain: xr.Dataset, T: pd.Timestamp, region_root: Path) -> dict[str, Any]:
+    """Bring ``model`` to the reference time by the fallback chain; returns the manifest record."""
+    from hydro.forecast.hydrology import cold_start, open_rain, pet_per_step
+
+    step = pd.Timedelta(cfg.routing.model_step)
+    tried: list[str] = []
+    for vt, path, run_id in find_states(region_root, T, pd.Timedelta(days=cfg.forecast.max_state_age_days)):
+        try:
+            model.load_state(path)
+        except StateError as exc:
+            if cfg.forecast.on_bad_state == "error":
+                raise
+            logger.warning("warm start: skipping %s: %s", path.name, exc)
+            tried.append(f"{path.name}: {exc}")
+            continue
+        if vt == T:
+            return {"level": 1, "source": "warm", "state": str(path), "state_run_id": run_id, "skipped": tried}
+        if (T - vt) % step:
+            tried.append(f"{path.name}: valid time not on the model step")
+            continue
+        try:
+            rain = open_rain(cfg, terrain, vt, T, reference_time=T)
+            model.run(rain, pet_per_step(cfg), start=vt, steps=int((T - vt) / step), gridded=())
+        except InputDataError as exc:
+            logger.warning("warm start: cannot run %s forward to %s: %s", path.name, T, exc)
+            tried.append(f"{path.name}: {exc}")
+            continue
+        logger.warning("warm start from an older state (%s), run forward %s", vt, T - vt)
+        return {"level": 2, "source": "warm-gap", "state": str(path), "state_run_id": run_id,
+                "gap_h": (T - vt) / pd.Timedelta(hours=1), "skipped": tried}
+    cold_start(model, cfg)
+    spin = pd.Timedelta(days=cfg.forecast.spinup_days)
+    start = T - spin
+    detail = f"spin-up {spin}"
+    if spin > pd.Timedelta(0) and cfg.forcing.source == "netcdf":
+        from hydro.forecast.hydrology import forcing_path
+        from hydro.forcing import open_forcing
+
+        first = pd.Timestamp(open_forcing(forcing_path(cfg, T), cfg.forcing.variable)["time"].values[0])
+        earliest = first - step  # period-end labels: the first step starts one step earlier
+        if start < earliest:
+            start = earliest + ((T - earliest) % step)
+            detail = f"spin-up shortened to {T - start} (forcing starts {first})"
+    if start < T:
+        rain = open_rain(cfg, terrain, start, T, reference_time=T)
+        model.run(rain, pet_per_step(cfg), start=start, steps=int((T - start) / step), gridded=())
+    else:
+        model.valid_time = T
+    model.lineage = "cold"
+    return {"level": 3, "source": "cold", "detail": detail, "skipped": tried}
+
+
+def _member_task(member: int, *, cfg_json: str, source: str | None, terrain: xr.Dataset, state_path: str,
+                 T: str, steps: int) -> tuple[int, xr.Dataset, np.ndarray]:
+    """One ensemble member from the state at T (top-level: runs in threads, processes or on a cluster)."""
+    from hydro.forecast.hydrology import build_model, open_rain, run_hydrology
+
+    cfg = ModelConfig.model_validate_json(cfg_json)
+    if source:
+        object.__setattr__(cfg, "_source_path", Path(source))
+    t0 = pd.Timestamp(T)
+    model = build_model(cfg, terrain, reference_time=t0)
+    model.load_state(state_path)
+    rain = open_rain(cfg, terrain, t0, t0 + steps * pd.Timedelta(cfg.routing.model_step), reference_time=t0, member=member)
+    h = run_hydrology(model, cfg, rain, t0, steps)
+    return member, h.result.gauges, np.asarray(h.peak_discharge.values, np.float32)
+
+
+def _concat_results(parts: list[Any]) -> Any:
+    """Join consecutive :class:`hydro.model.catchment.RunResult` parts (gauges, water balance, summary)."""
+    from hydro.model.catchment import RunResult
+
+    if len(parts) == 1:
+        return parts[0]
+    def cat(dsets: list[xr.Dataset | None]) -> xr.Dataset | None:
+        if dsets[0] is None:
+            return None
+        out = xr.concat(dsets, dim="time", data_vars="minimal", coords="minimal", compat="override",
+                        combine_attrs="override")
+        return out
+    summary: dict[str, Any] = {}
+    for p in parts:
+        for k, v in p.summary.items():
+            if not isinstance(v, (int, float)):
+                continue
+            if "relative" in k:
+                summary[k] = max(summary.get(k, 0.0), float(v))
+            else:
+                summary[k] = summary.get(k, 0) + v
+    return RunResult(gridded=None, gauges=cat([p.gauges for p in parts]), reservoirs=cat([p.reservoirs for p in parts]),
+                     water_balance=cat([p.water_balance for p in parts]), summary=summary)
+
+
+def run_forecast(
+    cfg: ModelConfig,
+    reference_time: Any,
+    *,
+    output_root: str | os.PathLike[str] | None = None,
+    force: bool = False,
+    client: Any = None,
+    scheduler: str = "threads",
+    progress: Callable[[str], None] | None = None,
+    on_start: Callable[[Path, str], None] | None = None,
+) -> ForecastResult:
+    """Run the nightly forecast of ``cfg`` for ``reference_time`` into ``<output_root>/<region>/<run id>/``.
+
+    Parameters
+    ----------
+    cfg : ModelConfig
+        Model configuration (its ``[forecast]`` section: lead time, states, alerts, forcing).
+    reference_time : datetime-like
+        Forecast reference time (UTC; naive times are UTC).
+    output_root : path, optional
+        Default ``cfg.outputs.directory``.
+    force : bool
+        Redo a complete run (the old folder is replaced atomically).
+    client : distributed.Client, optional
+        Run ensemble members on this cluster (the caller owns it); else ``scheduler``.
+    scheduler : {"threads", "synchronous", "processes"}
+        Local dask scheduler for ensemble members.
+    progress : callable, optional
+        Called with a stage name.
+    on_start : callable, optional
+        Called as ``on_start(partial_dir, run_id)`` once the run folder exists (the CLI opens
+        ``run.log`` there).
+
+    Returns
+    -------
+    ForecastResult
+
+    Raises
+    ------
+    InputNotReadyError
+        Forcing (or a neighbour's file) for the reference time not there yet: nothing is written.
+    InputDataError, InputMissingError, StateError, ConfigError, OutputError
+        See :mod:`hydro.errors`; the ``.partial`` folder is left for inspection and removed by the next run.
+    """
+    from hydro.forecast.hydrology import build_model, members_of, open_rain, run_hydrology
+    from hydro.forecast.stages import (RunFolder, completed_manifest, flood_area_alert, gauge_alerts, load_dem,
+                                       sha256, write_alerts)
+    from hydro.io import write_netcdf
+    from hydro.terrain import analyse
+
+    stage = progress or (lambda s: None)
+    T = _utc(reference_time)
+    fcfg = forecast_config(cfg)
+    mstep = pd.Timedelta(fcfg.routing.model_step)
+    lead = pd.Timedelta(hours=fcfg.forecast.lead_time_h)
+    if lead % mstep or lead % pd.Timedelta(fcfg.routing.output_step):
+        raise ConfigError(f"forecast.lead_time_h {fcfg.forecast.lead_time_h} is not a multiple of the model/output step")
+    if (T - T.normalize()) % mstep:
+        raise ConfigError(f"reference time {T} is not on the model step {mstep}")
+    inputs = _input_files(fcfg, T)
+    input_hashes = {k: sha256(p) for k, p in inputs.items()}
+    run_id = forecast_run_id(fcfg, T, input_hashes)
+    root = Path(output_root or fcfg.outputs.directory)
+    region_root = root / fcfg.region
+    folder = RunFolder(region_root, run_id)
+    with _lock(region_root / ".locks" / f"{run_id}.lock", fcfg.forecast.lock_timeout_s):
+        if not force:
+            man = completed_manifest(folder.final)
+            if man is not None:
+                logger.info("forecast %s already done", run_id)
+                return ForecastResult(run_id, folder.final, man, True,
+                                      {k: folder.final / v["path"] for k, v in man.get("outputs", {}).items()})
+        partial = folder.create()
+        if on_start is not None:
+            on_start(partial, run_id)
+        logger.info("forecast %s: reference time %s, lead %s", run_id, T, lead)
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        stage("terrain")
+        dem = load_dem(fcfg)
+        terrain = analyse(dem, fcfg.terrain.stream_threshold_km2 * 1e6, epsilon=fcfg.terrain.epsilon_fill)
+        timings["terrain_s"] = time.perf_counter() - t0
+        stage("warm start")
+        t1 = time.perf_counter()
+        model = build_model(fcfg, terrain, reference_time=T)
+        warm = _warm_start(model, fcfg, terrain, T, region_root)
+        logger.info("warm start: level %d (%s)", warm["level"], warm["source"])
+        model.valid_time = T
+        states: list[dict[str, str]] = []
+        sT = model.save_state(partial / "state" / f"state_{T:%Y%m%dT%H%MZ}.nc")
+        folder.add("state/reference_time", sT)
+        states.append({"valid_time": T.isoformat(), "path": sT.relative_to(partial).as_posix()})
+        timings["warm_start_s"] = time.perf_counter() - t1
+
+        stage("forecast run")
+        t1 = time.perf_counter()
+        nsteps = int(lead / mstep)
+        rain = open_rain(fcfg, terrain, T, T + lead, reference_time=T)
+        si = pd.Timedelta(hours=fcfg.forecast.state_interval_h)
+        split = int(si / mstep) if (si < lead and si % pd.Timedelta(fcfg.routing.output_step) == pd.Timedelta(0)) else nsteps
+        parts = []
+        peak = None
+        done = 0
+        for n in ([split, nsteps - split] if split < nsteps else [nsteps]):
+            t_start = T + done * mstep
+            h = run_hydrology(model, fcfg, rain, t_start, n)
+            parts.append(h.result)
+            peak = h.peak_discharge if peak is None else np.fmax(peak, h.peak_discharge)
+            done += n
+            if done == split and split < nsteps or (done == nsteps and si == lead):
+                p = model.save_state(partial / "state" / f"state_{model.valid_time:%Y%m%dT%H%MZ}.nc")
+                folder.add(f"state/{model.valid_time:%Y%m%dT%H%MZ}", p)
+                states.append({"valid_time": model.valid_time.isoformat(), "path": p.relative_to(partial).as_posix()})
+        result = _concat_results(parts)
+        common = {"id": run_id, "hydro_config_hash": config_hash(fcfg), "hydro_warm_start": warm["source"],
+                  "hydro_warm_start_level": int(warm["level"]),
+                  "forecast_reference_time": T.strftime("%Y-%m-%dT%H:%M:%SZ")}
+        for k, p in result.write(partial / "runoff", prefix="run", **common).items():
+            folder.add(f"runoff/{k}", p)
+        peak = peak.rio.write_crs(dem.rio.crs).rio.write_transform(dem.rio.transform())
+        folder.add("runoff/peak_discharge", write_netcdf(
+            peak.to_dataset(), partial / "runoff" / "peak_discharge.nc",
+            title=f"{fcfg.title}: forecast peak discharge of every cell",
+            summary=f"Largest routed discharge of each cell from {T} to {T + lead}.", attrs=common,
+            complevel=fcfg.outputs.compression_level))
+        timings["forecast_s"] = time.perf_counter() - t1
+
+        # ---- ensemble
+        members = members_of(fcfg, T)
+        ens_gauges: list[xr.Dataset] = []
+        member_peaks: list[np.ndarray] = []
+        if members != [None]:
+            stage(f"ensemble ({len(members)} members)")
+            t1 = time.perf_counter()
+            src = getattr(fcfg, "_source_path", None)
+            res = _map_members(members, client=client, scheduler=scheduler, cfg_json=fcfg.model_dump_json(),
+                               source=str(src) if src else None, terrain=terrain, state_path=str(sT), T=T.isoformat(),
+                               steps=nsteps)
+            for m, g, pk in sorted(res, key=lambda r: r[0]):
+                ens_gauges.append(g)
+                member_peaks.append(pk)
+                p = write_netcdf(g, partial / "ensemble" / f"member_{m:03d}_gauges.nc",
+                                 title=f"{fcfg.title}: ensemble member {m} hydrographs",
+                                 summary="Routed discharge at the gauges for one forcing member.",
+                                 attrs={**common, "realization": int(m)})
+                folder.add(f"ensemble/member_{m:03d}", p)
+            timings["ensemble_s"] = time.perf_counter() - t1
+
+        # ---- HAND flood map (control + probability over members)
+        stage("flood map")
+        t1 = time.perf_counter()
+        from hydro.flood.hand import hand_inundation, rating_curves, reaches
+        from hydro.flood.products import write_flood_netcdf
+
+        rd = reaches(terrain, max_length_m=2000.0, manning_n=0.05)
+        rating = rating_curves(terrain, rd, stage_max_m=10.0, stage_step_m=0.1)
+        thr = fcfg.forecast.hand_threshold_m
+
+        def hand_for(peak_grid: np.ndarray) -> xr.Dataset:
+            q = np.asarray(peak_grid, np.float64).ravel()[rd["outlet_index"].values]
+            q = xr.DataArray(np.where(np.isfinite(q), q, 0.0), dims="reach", coords={"reach": rd["reach"].values},
+                             attrs={"units": "m3 s-1"})
+            return hand_inundation(terrain, rd, rating, q, threshold_m=thr)
+
+        hand = hand_for(peak.values)
+        cell_area = float(abs(dem.rio.resolution()[0] * dem.rio.resolution()[1]))
+        flooded_km2 = float((np.asarray(hand["flood_extent"].values) == 1).sum() * cell_area / 1e6)
+        hand_out = hand.drop_vars([v for v in ("stage", "stage_capped") if v in hand])
+        for p in write_flood_netcdf(hand_out, partial / "flood" / "hand_flood.nc",
+                                    title=f"{fcfg.title}: HAND flood map of the forecast peak", attrs=common):
+            folder.add(f"flood/{Path(p).name}", p)
+        prob_km2 = None
+        if member_peaks:
+            wet = np.zeros(hand["flood_depth"].shape, np.float64)
+            for pk in member_peaks:
+                wet += (np.asarray(hand_for(pk)["flood_extent"].values) == 1)
+            prob = np.where(np.isfinite(hand["flood_depth"].values), wet / len(member_peaks), np.nan).astype(np.float32)
+            pda = xr.DataArray(prob, dims=("y", "x"), coords={"y": terrain["y"], "x": terrain["x"]},
+                               name="flood_probability",
+                               attrs={"long_name": f"probability of flood depth above {thr} m (fraction of members)",
+                                      "units": "1", "coverage_content_type": "modelResult",
+                                      "valid_min": np.float32(0.0), "valid_max": np.float32(1.0)})
+            pda = pda.rio.write_crs(dem.rio.crs).rio.write_transform(dem.rio.transform())
+            folder.add("flood/flood_probability", write_netcdf(
+                pda.to_dataset(), partial / "flood" / "flood_probability.nc",
+                title=f"{fcfg.title}: probability of flooding", attrs={**common, "realizations": len(member_peaks)},
+                summary="Fraction of ensemble members whose HAND depth exceeds the threshold."))
+            prob_km2 = float((prob >= 0.5).sum() * cell_area / 1e6)
+        timings["flood_s"] = time.perf_counter() - t1
+
+        # ---- percentiles, alerts, exchange, allocation, report
+        gauges = result.gauges
+        exceed = None
+        ens_summary = None
+        if ens_gauges:
+            ens_summary = _ensemble_summary(ens_gauges, fcfg)
+            p = write_netcdf(ens_summary, partial / "ensemble" / "gauge_percentiles.nc",
+                             title=f"{fcfg.title}: ensemble percentiles at the gauges",
+                             summary="Percentiles of routed discharge over the ensemble members.", attrs=common)
+            folder.add("ensemble/percentiles", p)
+            exceed = _exceedance(ens_gauges, fcfg)
+        alerts = gauge_alerts(fcfg, gauges, exceedance=exceed, ensemble_members=len(ens_gauges))
+        alerts += flood_area_alert(fcfg, flooded_km2, source="hand")
+        folder.add("alerts", write_alerts(partial / "alerts.json", alerts, run_id=run_id, reference_time=T))
+        if fcfg.exchange.export and any(g.border for g in fcfg.gauges):
+            folder.add("exchange/boundary", _export(fcfg, gauges, ens_gauges, partial, run_id, T, dem))
+        alloc = None
+        if fcfg.allocation.enabled:
+            stage("allocation")
+            from hydro.allocation import allocate
+            from hydro.forecast.stages import allocation_inputs
+
+            net, external, notes = allocation_inputs(fcfg, gauges, T, T + lead)
+            alloc = allocate(net, inflows=external)
+            for f in alloc.write(partial / "allocation" / "water", id=run_id):
+                folder.add(f"allocation/{Path(f).name}", f)
+        if fcfg.outputs.report:
+            stage("report")
+            from hydro.forecast.report import make_report
+
+            for k, p in make_report(fcfg, partial, run_id=run_id, gauges=gauges, flood=None, dem=dem, allocation=alloc,
+                                    alerts=alerts, files=list(folder.outputs.values()), warm_start=warm["source"],
+                                    reference_time=T, hand_flooded_km2=flooded_km2, ensemble=ens_summary,
+                                    hand=hand).items():
+                folder.add(k, p)
+        timings["total_s"] = time.perf_counter() - t0
+        manifest = folder.publish({
+            "kind": "forecast",
+            "region": fcfg.region,
+            "forecast_reference_time": T.isoformat(),
+            "lead_time_h": fcfg.forecast.lead_time_h,
+            "config_hash": config_hash(fcfg),
+            "hydro_version": __version__,
+            "config": fcfg.model_dump(mode="json"),
+            "inputs": {k: {"path": str(p), "sha256": input_hashes[k]} for k, p in inputs.items()},
+            "warm_start": warm,
+            "states": states,
+            "members": len(ens_gauges),
+            "alert": bool(alerts),
+            "alert_level": max((int(a.get("level", 1)) for a in alerts), default=0),
+            "facts": {"hand_flooded_km2": flooded_km2, "flood_probability_ge_50pct_km2": prob_km2,
+                      "water_balance": {k: v for k, v in result.summary.items() if isinstance(v, (int, float))}},
+            "timings": timings,
+            "finished": pd.Timestamp.now("UTC").isoformat(),
+            "exit_code": 0,
+        })
+        _link_latest(region_root, run_id)
+    logger.info("forecast %s complete in %.1f s", run_id, timings["total_s"])
+    return ForecastResult(run_id, folder.final, manifest, False, folder.final_outputs())
+
+
+def _map_members(members: list[int], *, client: Any, scheduler: str, **shared: Any) -> list[Any]:
+    from hydro.forecast.parallel import map_tasks
+
+    return map_tasks(_member_task, members, client=client, scheduler=scheduler, shared=shared)
+
+
+def _ensemble_summary(ens: list[xr.Dataset], cfg: ModelConfig) -> xr.Dataset:
+    """Percentiles of discharge over members (``discharge_percentile`` (percentile, station, time))."""
+    q = np.stack([np.asarray(g["discharge"].values, np.float64) for g in ens])  # (member, station, time)
+    pct = np.asarray(cfg.ensemble.percentiles, np.float64)
+    vals = np.percentile(q, pct, axis=0)
+    base = ens[0].drop_vars([v for v in ("discharge", "max_discharge") if v in ens[0]])
+    base = base.assign_coords(percentile=("percentile", pct, {"long_name": "percentile over ensemble members",
+                                                                "units": "percent"}))
+    base["discharge_percentile"] = (("percentile", "station", "time"), vals.astype(np.float32),
+                                    {"long_name": "percentile of river discharge over ensemble members",
+                                     "standard_name": "water_volume_transport_in_river_channel",
+                                     "units": "m3 s-1", "coordinates": "lat lon",
+                                     "cell_methods": "time: mean realization: percentile",
+                                     "coverage_content_type": "modelResult"})
+    base.attrs["realizations"] = len(ens)
+    return base
+
+
+def _exceedance(ens: list[xr.Dataset], cfg: ModelConfig) -> dict[str, list[float]]:
+    """Per gauge: fraction of members whose peak reaches each warning level."""
+    out: dict[str, list[float]] = {}
+    ids = [str(s) for s in ens[0]["station_id"].values]
+    var = "max_discharge" if "max_discharge" in ens[0] else "discharge"
+    for g in cfg.gauges:
+        if g.id not in ids or not g.warning_levels_m3s:
+            continue
+        peaks = np.array([float(np.nanmax(e[var].isel(station=ids.index(g.id)).values)) for e in ens])
+        out[g.id] = [float((peaks >= lv).mean()) for lv in g.warning_levels_m3s]
+    return out
+
+
+def _export(cfg: ModelConfig, gauges: xr.Dataset, ens: list[xr.Dataset], partial: Path, run_id: str,
+            T: pd.Timestamp, dem: xr.DataArray) -> Path:
+    """``exchange/<region>_<T>.nc``: discharge at the border gauges in the hydro-exchange profile."""
+    from hydro.exchange import exchange_dataset, exchange_filename, write_exchange
+
+    ids = [str(s) for s in gauges["station_id"].values]
+    border = [g for g in cfg.gauges if g.border and g.id in ids]
+    idx = [ids.index(g.id) for g in border]
+    if ens:
+        q = xr.concat([e["discharge"].isel(station=idx) for e in ens], dim="realization").transpose("time", "station", "realization")
+    else:
+        q = gauges["discharge"].isel(station=idx).transpose("time", "station")
+    q = q.rename(station="point").drop_vars([c for c in q.coords if c not in ("time",)], errors="ignore")
+    q.attrs = {"units": "m3 s-1"}
+    ds = exchange_dataset(q, [g.id for g in border], [float(gauges["x"].values[i]) for i in idx],
+                          [float(gauges["y"].values[i]) for i in idx], dem.rio.crs, T, cfg.region, run_id=run_id,
+                          config_hash=config_hash(cfg), hydro_version=__version__,
+                          point_names=[g.name or g.id for g in border],
+                          time_bounds=gauges["time_bnds"].values if "time_bnds" in gauges else None)
+    return write_exchange(ds, partial / "exchange" / exchange_filename(cfg.region, T))
+
+
+def _link_latest(region_root: Path, run_id: str) -> None:
+    """``<region>/latest`` → the newest complete run (symlink replaced atomically)."""
+    tmp = region_root / f".latest.{os.getpid()}"
+    try:
+        if tmp.is_symlink() or tmp.exists():
+            tmp.unlink()
+        os.symlink(run_id, tmp)
+        os.replace(tmp, region_root / "latest")
+    except OSError as exc:  # not fatal: the run folder is complete
+        logger.warning("cannot update the 'latest' link: %s", exc)

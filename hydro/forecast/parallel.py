@@ -1,0 +1,91 @@
+"""Running independent tasks (ensemble members, scenarios, calibration trials) with dask.
+
+Library functions take an optional ``client`` (a ``distributed.Client``) and otherwise use dask's local
+threaded scheduler; they never create clusters. Cluster lifetime belongs to the caller: the CLI's
+``--scheduler``/``--workers`` options go through :func:`cluster` here, a user script makes its own
+``Client`` (e.g. on dask-jobqueue or Kubernetes, see docs/operations.md).
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Any, Callable, Iterator, Sequence
+
+from hydro.errors import ConfigError, ResourceError
+
+__all__ = ["map_tasks", "cluster"]
+
+logger = logging.getLogger(__name__)
+
+_LOCAL = ("threads", "synchronous", "processes")
+
+
+def map_tasks(fn: Callable[..., Any], items: Sequence[Any], *, client: Any = None, scheduler: str = "threads",
+              shared: dict[str, Any] | None = None) -> list[Any]:
+    """``[fn(item, **shared) for item in items]`` in parallel, results in the order of ``items``.
+
+    Parameters
+    ----------
+    fn : callable
+        A top-level (picklable) function.
+    items : sequence
+        One task per item.
+    client : distributed.Client, optional
+        Run on this cluster; ``shared`` values are scattered once (broadcast) instead of being sent
+        with every task.
+    scheduler : {"threads", "synchronous", "processes"}
+        Local dask scheduler when no client is given.
+    shared : dict, optional
+        Keyword arguments common to every task (e.g. the terrain).
+    """
+    import dask
+
+    shared = dict(shared or {})
+    if client is not None:
+        futures_shared = {k: client.scatter(v, broadcast=True) for k, v in shared.items()}
+        futures = [client.submit(fn, item, pure=False, **futures_shared) for item in items]
+        return client.gather(futures)
+    if scheduler not in _LOCAL:
+        raise ConfigError(f"scheduler {scheduler!r}: without a client use one of {_LOCAL}")
+    tasks = [dask.delayed(fn, pure=False)(item, **shared) for item in items]
+    return list(dask.compute(*tasks, scheduler=scheduler))
+
+
+@contextlib.contextmanager
+def cluster(scheduler: str | None = None, workers: int | None = None) -> Iterator[tuple[Any, str]]:
+    """Caller-side context: ``(client or None, local scheduler name)`` for ``--scheduler``/``--workers``.
+
+    ``scheduler`` is ``threads`` (default), ``synchronous``, ``processes``, ``local-cluster`` or a
+    ``tcp://host:port`` address of a running dask scheduler; ``workers = N`` alone starts a LocalCluster
+    with N single-threaded worker processes. The cluster and client are closed on exit.
+    """
+    scheduler = scheduler or ("local-cluster" if workers else "threads")
+    if scheduler in _LOCAL:
+        yield None, scheduler
+        return
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError as exc:  # pragma: no cover - distributed is in the 'distributed' extra
+        raise ConfigError("dask.distributed is not installed: pip install 'hydro-kaltim[distributed]'") from exc
+    if scheduler == "local-cluster":
+        n = workers or 2
+        lc = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
+        client = Client(lc)
+        logger.info("LocalCluster with %d workers", n)
+        try:
+            yield client, "distributed"
+        finally:
+            client.close()
+            lc.close()
+        return
+    if scheduler.startswith(("tcp://", "tls://", "ucx://", "inproc://")):
+        try:
+            client = Client(scheduler, timeout="20s")
+        except OSError as exc:
+            raise ResourceError(f"cannot reach the dask scheduler at {scheduler}: {exc}") from exc
+        try:
+            yield client, "distributed"
+        finally:
+            client.close()
+        return
+    raise ConfigError(f"scheduler {scheduler!r}: use threads, synchronous, processes, local-cluster or tcp://host:port")

@@ -1,0 +1,56 @@
+"""Figures and the one-page HTML report of a run folder (thin wiring over :mod:`hydro.report`)."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import xarray as xr
+
+from hydro.config import ModelConfig
+
+__all__ = ["make_report"]
+
+logger = logging.getLogger(__name__)
+
+
+def make_report(cfg: ModelConfig, run_dir: Path, *, run_id: str, gauges: xr.Dataset | None, flood: xr.Dataset | None,
+                dem: xr.DataArray | None, allocation: Any, alerts: Sequence[Mapping[str, Any]], files: Sequence[Path],
+                warm_start: str | None, reference_time: Any, hand_flooded_km2: float | None = None,
+                ensemble: xr.Dataset | None = None, hand: xr.Dataset | None = None) -> dict[str, Path]:
+    """Write ``figures/*.png`` and ``report.html`` into ``run_dir``; returns ``{key: path}``."""
+    from hydro import report as rp
+
+    fig_dir = Path(run_dir) / "figures"
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    out: dict[str, Path] = {}
+    plot_gauges = None
+    if gauges is not None:
+        ids = [str(s) for s in gauges["station_id"].values]
+        keep = [i for i, s in enumerate(ids) if s in {g.id for g in cfg.gauges}]
+        plot_gauges = gauges.isel(station=keep) if keep else None
+    if plot_gauges is not None:
+        levels = {g.id: list(g.warning_levels_m3s) for g in cfg.gauges}
+        out["figures/hydrographs"] = rp.hydrograph_figure(plot_gauges, fig_dir / "hydrographs.png",
+                                                          warning_levels=levels, reference_time=reference_time,
+                                                          ensemble=ensemble)
+    if flood is not None and dem is not None and "max_flood_depth" in flood:
+        out["figures/max_depth"] = rp.max_depth_figure(flood["max_flood_depth"], dem, fig_dir / "max_depth.png",
+                                                       title="Coastal plain: maximum depth (2-D)")
+    if hand is not None and dem is not None:
+        depth = hand["flood_depth"] if "flood_depth" in hand else None
+        if depth is not None:
+            out["figures/hand_depth"] = rp.max_depth_figure(depth, dem, fig_dir / "hand_depth.png",
+                                                            title="Catchment: HAND flood depth")
+    alloc_ds = None
+    if allocation is not None:
+        alloc_ds = allocation
+        out["figures/allocation"] = rp.allocation_figure(allocation, fig_dir / "allocation.png")
+    numbers = rp.key_numbers(gauges=plot_gauges, flood=flood, allocation=alloc_ds)
+    if hand_flooded_km2 is not None:
+        numbers["HAND flooded area (whole catchment), km2"] = round(float(hand_flooded_km2), 2)
+    out["report"] = rp.write_report(
+        run_dir, title=cfg.title, run_id=run_id, key_numbers=numbers, figures=[p for k, p in out.items()],
+        alerts=list(alerts), files=[Path(f) for f in files], warm_start=warm_start,
+    )
+    return out

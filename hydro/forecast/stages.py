@@ -1,0 +1,269 @@
+"""Stages shared by `hydro run` and `hydro forecast`, and the atomic run folder they write into.
+
+A :class:`RunFolder` is ``<root>/<run-id>.partial/`` while a run works and becomes ``<root>/<run-id>/``
+only when every product and, last, ``manifest.json`` (``status = "complete"`` and the sha256 of every
+output) are in place. Readers poll for the manifest, never for data files.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from hydro.config import ModelConfig
+from hydro.errors import ConfigError, OutputError
+
+__all__ = [
+    "RunFolder",
+    "completed_manifest",
+    "load_dem",
+    "gauge_alerts",
+    "flood_area_alert",
+    "allocation_inputs",
+    "write_alerts",
+    "sha256",
+]
+
+logger = logging.getLogger(__name__)
+
+
+def sha256(path: str | os.PathLike[str]) -> str:
+    from hydro.io import sha256_file
+
+    return sha256_file(Path(path))
+
+
+def load_dem(cfg: ModelConfig) -> xr.DataArray:
+    """The DEM named by the configuration (embedded generator or a file)."""
+    from hydro.io import open_dem
+
+    if cfg.dem.source == "embedded":
+        from hydro.datasets import balikpapan_dem
+
+        return balikpapan_dem(resolution_m=cfg.dem.resolution_m, seed=cfg.dem.seed)
+    path = Path(cfg.dem.path or "")
+    src = getattr(cfg, "_source_path", None)
+    if not path.is_absolute() and src is not None:
+        path = src.parent / path
+    return open_dem(path, crs=cfg.dem.crs)
+
+
+def completed_manifest(run_dir: Path, *, verify: bool = True) -> dict[str, Any] | None:
+    """The manifest of a complete run folder (every listed output present with its sha256), else None."""
+    mpath = run_dir / "manifest.json"
+    if not mpath.is_file():
+        return None
+    try:
+        manifest = json.loads(mpath.read_text())
+    except (OSError, ValueError):
+        return None
+    if manifest.get("status") != "complete":
+        return None
+    if verify:
+        for entry in manifest.get("outputs", {}).values():
+            p = run_dir / entry["path"]
+            if not p.is_file() or sha256(p) != entry["sha256"]:
+                logger.warning("run %s: %s missing or changed since the run", run_dir.name, entry["path"])
+                return None
+    return manifest
+
+
+@dataclass
+class RunFolder:
+    """``<root>/<run_id>.partial`` → ``<root>/<run_id>`` (atomic publish, manifest last)."""
+
+    root: Path
+    run_id: str
+    outputs: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def final(self) -> Path:
+        return self.root / self.run_id
+
+    @property
+    def partial(self) -> Path:
+        return self.root / f"{self.run_id}.partial"
+
+    def create(self) -> Path:
+        """Start afresh: a stale ``.partial`` (a crashed run) is removed."""
+        try:
+            if self.partial.exists():
+                logger.info("removing stale %s", self.partial)
+                shutil.rmtree(self.partial)
+            self.partial.mkdir(parents=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create run folder {self.partial}: {exc}") from exc
+        return self.partial
+
+    def add(self, key: str, path: str | os.PathLike[str]) -> Path:
+        p = Path(path)
+        if self.partial not in p.parents:
+            raise OutputError(f"{p} is not inside the run folder {self.partial}")
+        self.outputs[key] = p
+        return p
+
+    def publish(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
+        """Write the manifest (outputs with sha256) last, then rename the folder into place."""
+        man = dict(manifest)
+        man["status"] = "complete"
+        man["run_id"] = self.run_id
+        man["outputs"] = {k: {"path": p.relative_to(self.partial).as_posix(), "sha256": sha256(p)}
+                          for k, p in sorted(self.outputs.items())}
+        tmp = self.partial / ".manifest.json.tmp"
+        try:
+            tmp.write_text(json.dumps(man, indent=2, default=str))
+            os.replace(tmp, self.partial / "manifest.json")
+            if self.final.exists():
+                old = self.root / f"{self.run_id}.old-{os.getpid()}"
+                os.replace(self.final, old)
+                os.replace(self.partial, self.final)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(self.partial, self.final)
+        except OSError as exc:
+            raise OutputError(f"cannot publish run folder {self.final}: {exc}") from exc
+        return man
+
+    def final_outputs(self) -> dict[str, Path]:
+        return {k: self.final / p.relative_to(self.partial) for k, p in self.outputs.items()}
+
+
+# ---------------------------------------------------------------------------------------- alerts
+def gauge_alerts(cfg: ModelConfig, gauges: xr.Dataset, *, exceedance: Mapping[str, list[float]] | None = None,
+                 ensemble_members: int = 0) -> list[dict[str, Any]]:
+    """Warning-level exceedances at the configured gauges.
+
+    The peak is the largest sub-step maximum (``max_discharge``, else ``discharge``). One record per
+    gauge whose peak reaches its first level: ``level`` (1 = lowest), ``threshold_m3s``, ``peak_m3s``,
+    ``peak_time``, ``first_exceedance_time``; with an ensemble, ``exceedance_probability`` per level.
+    """
+    ids = [str(s) for s in np.asarray(gauges["station_id"].values)]
+    var = "max_discharge" if "max_discharge" in gauges else "discharge"
+    out: list[dict[str, Any]] = []
+    for g in cfg.gauges:
+        if not g.warning_levels_m3s or g.id not in ids:
+            continue
+        q = gauges[var].isel(station=ids.index(g.id))
+        qv = np.asarray(q.values, np.float64)
+        if not np.isfinite(qv).any():
+            continue
+        peak = float(np.nanmax(qv))
+        times = pd.DatetimeIndex(q["time"].values)
+        level = sum(peak >= lv for lv in g.warning_levels_m3s)
+        probs = None
+        if exceedance is not None and g.id in exceedance:
+            probs = [float(p) for p in exceedance[g.id]]
+            level = max(level, sum(p >= 0.5 for p in probs))
+        if level == 0:
+            continue
+        lv = g.warning_levels_m3s[max(level, 1) - 1]
+        above = np.flatnonzero(qv >= g.warning_levels_m3s[0])
+        rec: dict[str, Any] = {
+            "type": "gauge",
+            "id": g.id,
+            "name": g.name or g.id,
+            "level": int(level),
+            "levels_m3s": list(g.warning_levels_m3s),
+            "threshold_m3s": float(lv),
+            "peak_m3s": round(peak, 3),
+            "peak_time": times[int(np.nanargmax(qv))].isoformat(),
+            "first_exceedance_time": times[int(above[0])].isoformat() if above.size else None,
+        }
+        if probs is not None:
+            rec["exceedance_probability"] = probs
+            rec["members"] = int(ensemble_members)
+        out.append(rec)
+    return out
+
+
+def flood_area_alert(cfg: ModelConfig, flooded_km2: float, *, source: str) -> list[dict[str, Any]]:
+    """An alert record when the flooded area exceeds ``forecast.flooded_area_alert_km2``."""
+    lim = cfg.forecast.flooded_area_alert_km2
+    if lim is None or not flooded_km2 > lim:
+        return []
+    return [{"type": "flooded_area", "id": source, "name": f"flooded area ({source})", "level": 1,
+             "threshold_km2": float(lim), "flooded_km2": round(float(flooded_km2), 3)}]
+
+
+def write_alerts(path: Path, alerts: Sequence[Mapping[str, Any]], *, run_id: str, reference_time: Any = None) -> Path:
+    """``alerts.json`` (atomic): run id, reference time, the highest level and every record."""
+    doc = {
+        "run_id": run_id,
+        "forecast_reference_time": None if reference_time is None else pd.Timestamp(reference_time).isoformat(),
+        "alert": bool(alerts),
+        "max_level": max((int(a.get("level", 1)) for a in alerts), default=0),
+        "alerts": list(alerts),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(doc, indent=2))
+    os.replace(tmp, path)
+    return path
+
+
+# ---------------------------------------------------------------------------------------- allocation
+def allocation_inputs(cfg: ModelConfig, gauges: xr.Dataset | None, start: Any, end: Any) -> tuple[Any, dict[str, Any], dict[str, str]]:
+    """The allocation network of ``cfg`` for the run period, fed with the simulated inflows.
+
+    Nodes listed in ``[allocation] simulated_inflows`` (node id → gauge id) take the daily mean of the
+    routed discharge at that gauge. Series of other nodes that do not cover the run period (a scenario
+    year's CSV) are replaced by their calendar-month means (a monthly climatology), and the manifest
+    records which. Returns ``(network, external inflows, substitutions)``.
+    """
+    import tomllib
+
+    from hydro.allocation import load_network
+
+    net_path = Path(cfg.allocation.network)
+    src = getattr(cfg, "_source_path", None)
+    if not net_path.is_absolute() and src is not None:
+        net_path = src.parent / net_path
+    if not net_path.is_file():
+        from hydro.errors import InputMissingError
+
+        raise InputMissingError(f"allocation network not found: {net_path}")
+    raw = tomllib.loads(net_path.read_text())
+    start, end = pd.Timestamp(start).floor("D"), pd.Timestamp(end)
+    ndays = max(int(np.ceil((end - start) / pd.Timedelta("1D"))), 1)
+    step = pd.Timedelta(str(raw.get("network", {}).get("timestep", "1D")))
+    if step != pd.Timedelta("1D"):
+        raise ConfigError(f"{net_path}: hydro run allocates in daily steps, the network has timestep {step}")
+    raw.setdefault("network", {})["start"] = start.strftime("%Y-%m-%d")
+    raw["network"]["steps"] = ndays
+    external: dict[str, Any] = {}
+    notes: dict[str, str] = {}
+    sim = dict(cfg.allocation.simulated_inflows)
+    ids = [] if gauges is None else [str(s) for s in np.asarray(gauges["station_id"].values)]
+    days = pd.date_range(start, periods=ndays, freq="D")
+    for node in raw.get("nodes", []):
+        spec = node.get("inflow")
+        if node["id"] in sim:
+            gid = sim[node["id"]]
+            if gid not in ids:
+                raise ConfigError(f"allocation.simulated_inflows: {node['id']} = {gid!r} is not a gauge ({ids})")
+            q = gauges["discharge"].isel(station=ids.index(gid)).to_series()
+            q.index = q.index - pd.Timedelta(cfg.routing.output_step)  # period-start labels
+            daily = q.resample("D").mean().reindex(days).ffill().bfill()
+            node["inflow"] = {"external": node["id"]}
+            external[node["id"]] = daily.values.astype(np.float64)
+            notes[node["id"]] = f"simulated: daily mean routed discharge at gauge {gid}"
+        elif isinstance(spec, dict) and "csv" in spec:
+            csv = Path(spec["csv"])
+            csv = csv if csv.is_absolute() else net_path.parent / csv
+            df = pd.read_csv(csv, parse_dates=[spec.get("time_column", "time")], index_col=spec.get("time_column", "time"))
+            col = df[spec["column"]]
+            if not (col.index.min() <= start and col.index.max() >= days[-1]):
+                monthly = col.groupby(col.index.month).mean().reindex(range(1, 13)).interpolate().bfill().ffill()
+                node["inflow"] = {"monthly": [float(v) for v in monthly.values], "units": spec.get("units", "m3/s"),
+                                  "factor": spec.get("factor", 1.0)}
+                notes[node["id"]] = f"monthly climatology of {csv.name}:{spec['column']} (series does not cover the run)"
+    net = load_network(raw, base_dir=net_path.parent)
+    return net, external, notes

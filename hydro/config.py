@@ -35,6 +35,9 @@ __all__ = [
     "ExchangeConfig",
     "ExchangeInflowConfig",
     "ComputeConfig",
+    "PathsConfig",
+    "resolve_input",
+    "project_root",
     "load_config",
     "config_hash",
     "format_validation_error",
@@ -209,6 +212,13 @@ class ComputeConfig(StrictModel):
     workers: int | None = Field(None, ge=1, description="LocalCluster workers (scheduler = 'local-cluster')")
 
 
+class PathsConfig(StrictModel):
+    """Where input files may live. Paths in a config resolve against the config file's folder and must
+    stay inside the project (the folder holding ``models/``) or one of ``allowed_roots``."""
+
+    allowed_roots: list[str] = Field(default_factory=list, description="extra folders inputs may come from")
+
+
 class OutputConfig(StrictModel):
     """Where and how outputs are written."""
 
@@ -235,6 +245,7 @@ class ModelConfig(StrictModel):
     ensemble: EnsembleConfig = EnsembleConfig()
     exchange: ExchangeConfig = ExchangeConfig()
     compute: ComputeConfig = ComputeConfig()
+    paths: PathsConfig = PathsConfig()
     outputs: OutputConfig = OutputConfig()
 
     @model_validator(mode="after")
@@ -344,6 +355,39 @@ def load_config(path: str | os.PathLike[str], model: type[StrictModel] = ModelCo
         raise ConfigError(format_validation_error(exc, str(path), text)) from exc
     object.__setattr__(cfg, "_source_path", path.resolve())
     return cfg
+
+
+def project_root(cfg: BaseModel) -> Path | None:
+    """The project folder of a config read from a file: the parent of ``models/``, else the config's folder."""
+    src = getattr(cfg, "_source_path", None)
+    if src is None:
+        return None
+    folder = Path(src).parent
+    return folder.parent if folder.name == "models" else folder
+
+
+def resolve_input(cfg: BaseModel, path: str | os.PathLike[str], key: str) -> Path:
+    """An input path of ``cfg``: relative to the config file, and inside the project or an allowed root.
+
+    Raises
+    ------
+    ConfigError
+        The path escapes the project (e.g. ``../../etc/passwd``) and no ``[paths] allowed_roots`` holds it.
+    """
+    p = Path(path)
+    src = getattr(cfg, "_source_path", None)
+    if src is None:
+        return p
+    if not p.is_absolute():
+        p = Path(src).parent / p
+    resolved = p.resolve()
+    root = project_root(cfg)
+    assert root is not None
+    roots = [root.resolve()] + [(root / r).resolve() for r in getattr(getattr(cfg, "paths", None), "allowed_roots", [])]
+    if not any(resolved == r or resolved.is_relative_to(r) for r in roots):
+        raise ConfigError(f"{src}: {key} = {str(path)!r} resolves to {resolved}, outside the project {roots[0]} "
+                          "(add its folder to [paths] allowed_roots)")
+    return resolved
 
 
 def config_hash(cfg: BaseModel, extra: dict[str, Any] | None = None) -> str:

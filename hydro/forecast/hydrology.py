@@ -43,11 +43,9 @@ def resolve_path(cfg: ModelConfig, path: str | Path, reference_time: Any = None)
             text = text.format(reference_time=pd.Timestamp(reference_time).to_pydatetime())
         except (KeyError, IndexError, ValueError) as exc:
             raise ConfigError(f"{path}: bad placeholder ({exc}); only {{reference_time:<strftime>}} is allowed") from exc
-    p = Path(text)
-    src = getattr(cfg, "_source_path", None)
-    if not p.is_absolute() and src is not None:
-        p = Path(src).parent / p
-    return p
+    from hydro.config import resolve_input
+
+    return resolve_input(cfg, text, str(path))
 
 
 def build_model(cfg: ModelConfig, terrain: xr.Dataset, *, reference_time: Any = None,

@@ -315,180 +315,184 @@ def run_forecast(
                 return ForecastResult(run_id, folder.final, man, True,
                                       {k: folder.final / v["path"] for k, v in man.get("outputs", {}).items()})
         partial = folder.create()
-        if on_start is not None:
-            on_start(partial, run_id)
-        logger.info("forecast %s: reference time %s, lead %s", run_id, T, lead)
-        timings: dict[str, float] = {}
-        t0 = time.perf_counter()
-        stage("terrain")
-        dem = load_dem(fcfg)
-        terrain = analyse(dem, fcfg.terrain.stream_threshold_km2 * 1e6, epsilon=fcfg.terrain.epsilon_fill)
-        timings["terrain_s"] = time.perf_counter() - t0
-        stage("warm start")
-        t1 = time.perf_counter()
-        model = build_model(fcfg, terrain, reference_time=T)
-        warm = _warm_start(model, fcfg, terrain, T, region_root)
-        logger.info("warm start: level %d (%s)", warm["level"], warm["source"])
-        model.valid_time = T
-        states: list[dict[str, str]] = []
-        sT = model.save_state(partial / "state" / f"state_{T:%Y%m%dT%H%MZ}.nc")
-        folder.add("state/reference_time", sT)
-        states.append({"valid_time": T.isoformat(), "path": sT.relative_to(partial).as_posix()})
-        timings["warm_start_s"] = time.perf_counter() - t1
-
-        stage("forecast run")
-        t1 = time.perf_counter()
-        nsteps = int(lead / mstep)
-        rain = open_rain(fcfg, terrain, T, T + lead, reference_time=T)
-        si = pd.Timedelta(hours=fcfg.forecast.state_interval_h)
-        split = int(si / mstep) if (si < lead and si % pd.Timedelta(fcfg.routing.output_step) == pd.Timedelta(0)) else nsteps
-        parts = []
-        peak = None
-        done = 0
-        for n in ([split, nsteps - split] if split < nsteps else [nsteps]):
-            t_start = T + done * mstep
-            h = run_hydrology(model, fcfg, rain, t_start, n)
-            parts.append(h.result)
-            peak = h.peak_discharge if peak is None else np.fmax(peak, h.peak_discharge)
-            done += n
-            if done == split and split < nsteps or (done == nsteps and si == lead):
-                p = model.save_state(partial / "state" / f"state_{model.valid_time:%Y%m%dT%H%MZ}.nc")
-                folder.add(f"state/{model.valid_time:%Y%m%dT%H%MZ}", p)
-                states.append({"valid_time": model.valid_time.isoformat(), "path": p.relative_to(partial).as_posix()})
-        result = _concat_results(parts)
-        common = {"id": run_id, "hydro_config_hash": config_hash(fcfg), "hydro_warm_start": warm["source"],
-                  "hydro_warm_start_level": int(warm["level"]),
-                  "forecast_reference_time": T.strftime("%Y-%m-%dT%H:%M:%SZ")}
-        for k, p in result.write(partial / "runoff", prefix="run", **common).items():
-            folder.add(f"runoff/{k}", p)
-        peak = peak.rio.write_crs(dem.rio.crs).rio.write_transform(dem.rio.transform())
-        folder.add("runoff/peak_discharge", write_netcdf(
-            peak.to_dataset(), partial / "runoff" / "peak_discharge.nc",
-            title=f"{fcfg.title}: forecast peak discharge of every cell",
-            summary=f"Largest routed discharge of each cell from {T} to {T + lead}.", attrs=common,
-            complevel=fcfg.outputs.compression_level))
-        timings["forecast_s"] = time.perf_counter() - t1
-
-        # ---- ensemble
-        members = members_of(fcfg, T)
-        ens_gauges: list[xr.Dataset] = []
-        member_peaks: list[np.ndarray] = []
-        if members != [None]:
-            stage(f"ensemble ({len(members)} members)")
+        try:
+            if on_start is not None:
+                on_start(partial, run_id)
+            logger.info("forecast %s: reference time %s, lead %s", run_id, T, lead)
+            timings: dict[str, float] = {}
+            t0 = time.perf_counter()
+            stage("terrain")
+            dem = load_dem(fcfg)
+            terrain = analyse(dem, fcfg.terrain.stream_threshold_km2 * 1e6, epsilon=fcfg.terrain.epsilon_fill)
+            timings["terrain_s"] = time.perf_counter() - t0
+            stage("warm start")
             t1 = time.perf_counter()
-            src = getattr(fcfg, "_source_path", None)
-            res = _map_members(members, client=client, scheduler=scheduler, cfg_json=fcfg.model_dump_json(),
-                               source=str(src) if src else None, terrain=terrain, state_path=str(sT), T=T.isoformat(),
-                               steps=nsteps)
-            for m, g, pk in sorted(res, key=lambda r: r[0]):
-                ens_gauges.append(g)
-                member_peaks.append(pk)
-                p = write_netcdf(g, partial / "ensemble" / f"member_{m:03d}_gauges.nc",
-                                 title=f"{fcfg.title}: ensemble member {m} hydrographs",
-                                 summary="Routed discharge at the gauges for one forcing member.",
-                                 attrs={**common, "realization": int(m)})
-                folder.add(f"ensemble/member_{m:03d}", p)
-            timings["ensemble_s"] = time.perf_counter() - t1
+            model = build_model(fcfg, terrain, reference_time=T)
+            warm = _warm_start(model, fcfg, terrain, T, region_root)
+            logger.info("warm start: level %d (%s)", warm["level"], warm["source"])
+            model.valid_time = T
+            states: list[dict[str, str]] = []
+            sT = model.save_state(partial / "state" / f"state_{T:%Y%m%dT%H%MZ}.nc")
+            folder.add("state/reference_time", sT)
+            states.append({"valid_time": T.isoformat(), "path": sT.relative_to(partial).as_posix()})
+            timings["warm_start_s"] = time.perf_counter() - t1
 
-        # ---- HAND flood map (control + probability over members)
-        stage("flood map")
-        t1 = time.perf_counter()
-        from hydro.flood.hand import hand_inundation, rating_curves, reaches
-        from hydro.flood.products import write_flood_netcdf
+            stage("forecast run")
+            t1 = time.perf_counter()
+            nsteps = int(lead / mstep)
+            rain = open_rain(fcfg, terrain, T, T + lead, reference_time=T)
+            si = pd.Timedelta(hours=fcfg.forecast.state_interval_h)
+            split = int(si / mstep) if (si < lead and si % pd.Timedelta(fcfg.routing.output_step) == pd.Timedelta(0)) else nsteps
+            parts = []
+            peak = None
+            done = 0
+            for n in ([split, nsteps - split] if split < nsteps else [nsteps]):
+                t_start = T + done * mstep
+                h = run_hydrology(model, fcfg, rain, t_start, n)
+                parts.append(h.result)
+                peak = h.peak_discharge if peak is None else np.fmax(peak, h.peak_discharge)
+                done += n
+                if done == split and split < nsteps or (done == nsteps and si == lead):
+                    p = model.save_state(partial / "state" / f"state_{model.valid_time:%Y%m%dT%H%MZ}.nc")
+                    folder.add(f"state/{model.valid_time:%Y%m%dT%H%MZ}", p)
+                    states.append({"valid_time": model.valid_time.isoformat(), "path": p.relative_to(partial).as_posix()})
+            result = _concat_results(parts)
+            common = {"id": run_id, "hydro_config_hash": config_hash(fcfg), "hydro_warm_start": warm["source"],
+                      "hydro_warm_start_level": int(warm["level"]),
+                      "forecast_reference_time": T.strftime("%Y-%m-%dT%H:%M:%SZ")}
+            for k, p in result.write(partial / "runoff", prefix="run", **common).items():
+                folder.add(f"runoff/{k}", p)
+            peak = peak.rio.write_crs(dem.rio.crs).rio.write_transform(dem.rio.transform())
+            folder.add("runoff/peak_discharge", write_netcdf(
+                peak.to_dataset(), partial / "runoff" / "peak_discharge.nc",
+                title=f"{fcfg.title}: forecast peak discharge of every cell",
+                summary=f"Largest routed discharge of each cell from {T} to {T + lead}.", attrs=common,
+                complevel=fcfg.outputs.compression_level))
+            timings["forecast_s"] = time.perf_counter() - t1
 
-        rd = reaches(terrain, max_length_m=2000.0, manning_n=0.05)
-        rating = rating_curves(terrain, rd, stage_max_m=10.0, stage_step_m=0.1)
-        thr = fcfg.forecast.hand_threshold_m
+            # ---- ensemble
+            members = members_of(fcfg, T)
+            ens_gauges: list[xr.Dataset] = []
+            member_peaks: list[np.ndarray] = []
+            if members != [None]:
+                stage(f"ensemble ({len(members)} members)")
+                t1 = time.perf_counter()
+                src = getattr(fcfg, "_source_path", None)
+                res = _map_members(members, client=client, scheduler=scheduler, cfg_json=fcfg.model_dump_json(),
+                                   source=str(src) if src else None, terrain=terrain, state_path=str(sT), T=T.isoformat(),
+                                   steps=nsteps)
+                for m, g, pk in sorted(res, key=lambda r: r[0]):
+                    ens_gauges.append(g)
+                    member_peaks.append(pk)
+                    p = write_netcdf(g, partial / "ensemble" / f"member_{m:03d}_gauges.nc",
+                                     title=f"{fcfg.title}: ensemble member {m} hydrographs",
+                                     summary="Routed discharge at the gauges for one forcing member.",
+                                     attrs={**common, "realization": int(m)})
+                    folder.add(f"ensemble/member_{m:03d}", p)
+                timings["ensemble_s"] = time.perf_counter() - t1
 
-        def hand_for(peak_grid: np.ndarray) -> xr.Dataset:
-            q = np.asarray(peak_grid, np.float64).ravel()[rd["outlet_index"].values]
-            q = xr.DataArray(np.where(np.isfinite(q), q, 0.0), dims="reach", coords={"reach": rd["reach"].values},
-                             attrs={"units": "m3 s-1"})
-            return hand_inundation(terrain, rd, rating, q, threshold_m=thr)
+            # ---- HAND flood map (control + probability over members)
+            stage("flood map")
+            t1 = time.perf_counter()
+            from hydro.flood.hand import hand_inundation, rating_curves, reaches
+            from hydro.flood.products import write_flood_netcdf
 
-        hand = hand_for(peak.values)
-        cell_area = float(abs(dem.rio.resolution()[0] * dem.rio.resolution()[1]))
-        flooded_km2 = float((np.asarray(hand["flood_extent"].values) == 1).sum() * cell_area / 1e6)
-        hand_out = hand.drop_vars([v for v in ("stage", "stage_capped") if v in hand])
-        for p in write_flood_netcdf(hand_out, partial / "flood" / "hand_flood.nc",
-                                    title=f"{fcfg.title}: HAND flood map of the forecast peak", attrs=common):
-            folder.add(f"flood/{Path(p).name}", p)
-        prob_km2 = None
-        if member_peaks:
-            wet = np.zeros(hand["flood_depth"].shape, np.float64)
-            for pk in member_peaks:
-                wet += (np.asarray(hand_for(pk)["flood_extent"].values) == 1)
-            prob = np.where(np.isfinite(hand["flood_depth"].values), wet / len(member_peaks), np.nan).astype(np.float32)
-            pda = xr.DataArray(prob, dims=("y", "x"), coords={"y": terrain["y"], "x": terrain["x"]},
-                               name="flood_probability",
-                               attrs={"long_name": f"probability of flood depth above {thr} m (fraction of members)",
-                                      "units": "1", "coverage_content_type": "modelResult",
-                                      "valid_min": np.float32(0.0), "valid_max": np.float32(1.0)})
-            pda = pda.rio.write_crs(dem.rio.crs).rio.write_transform(dem.rio.transform())
-            folder.add("flood/flood_probability", write_netcdf(
-                pda.to_dataset(), partial / "flood" / "flood_probability.nc",
-                title=f"{fcfg.title}: probability of flooding", attrs={**common, "realizations": len(member_peaks)},
-                summary="Fraction of ensemble members whose HAND depth exceeds the threshold."))
-            prob_km2 = float((prob >= 0.5).sum() * cell_area / 1e6)
-        timings["flood_s"] = time.perf_counter() - t1
+            rd = reaches(terrain, max_length_m=2000.0, manning_n=0.05)
+            rating = rating_curves(terrain, rd, stage_max_m=10.0, stage_step_m=0.1)
+            thr = fcfg.forecast.hand_threshold_m
 
-        # ---- percentiles, alerts, exchange, allocation, report
-        gauges = result.gauges
-        exceed = None
-        ens_summary = None
-        if ens_gauges:
-            ens_summary = _ensemble_summary(ens_gauges, fcfg)
-            p = write_netcdf(ens_summary, partial / "ensemble" / "gauge_percentiles.nc",
-                             title=f"{fcfg.title}: ensemble percentiles at the gauges",
-                             summary="Percentiles of routed discharge over the ensemble members.", attrs=common)
-            folder.add("ensemble/percentiles", p)
-            exceed = _exceedance(ens_gauges, fcfg)
-        alerts = gauge_alerts(fcfg, gauges, exceedance=exceed, ensemble_members=len(ens_gauges))
-        alerts += flood_area_alert(fcfg, flooded_km2, source="hand")
-        folder.add("alerts", write_alerts(partial / "alerts.json", alerts, run_id=run_id, reference_time=T))
-        if fcfg.exchange.export and any(g.border for g in fcfg.gauges):
-            folder.add("exchange/boundary", _export(fcfg, gauges, ens_gauges, partial, run_id, T, dem))
-        alloc = None
-        if fcfg.allocation.enabled:
-            stage("allocation")
-            from hydro.allocation import allocate
-            from hydro.forecast.stages import allocation_inputs
+            def hand_for(peak_grid: np.ndarray) -> xr.Dataset:
+                q = np.asarray(peak_grid, np.float64).ravel()[rd["outlet_index"].values]
+                q = xr.DataArray(np.where(np.isfinite(q), q, 0.0), dims="reach", coords={"reach": rd["reach"].values},
+                                 attrs={"units": "m3 s-1"})
+                return hand_inundation(terrain, rd, rating, q, threshold_m=thr)
 
-            net, external, notes = allocation_inputs(fcfg, gauges, T, T + lead)
-            alloc = allocate(net, inflows=external)
-            for f in alloc.write(partial / "allocation" / "water", id=run_id):
-                folder.add(f"allocation/{Path(f).name}", f)
-        if fcfg.outputs.report:
-            stage("report")
-            from hydro.forecast.report import make_report
+            hand = hand_for(peak.values)
+            cell_area = float(abs(dem.rio.resolution()[0] * dem.rio.resolution()[1]))
+            flooded_km2 = float((np.asarray(hand["flood_extent"].values) == 1).sum() * cell_area / 1e6)
+            hand_out = hand.drop_vars([v for v in ("stage", "stage_capped") if v in hand])
+            for p in write_flood_netcdf(hand_out, partial / "flood" / "hand_flood.nc",
+                                        title=f"{fcfg.title}: HAND flood map of the forecast peak", attrs=common):
+                folder.add(f"flood/{Path(p).name}", p)
+            prob_km2 = None
+            if member_peaks:
+                wet = np.zeros(hand["flood_depth"].shape, np.float64)
+                for pk in member_peaks:
+                    wet += (np.asarray(hand_for(pk)["flood_extent"].values) == 1)
+                prob = np.where(np.isfinite(hand["flood_depth"].values), wet / len(member_peaks), np.nan).astype(np.float32)
+                pda = xr.DataArray(prob, dims=("y", "x"), coords={"y": terrain["y"], "x": terrain["x"]},
+                                   name="flood_probability",
+                                   attrs={"long_name": f"probability of flood depth above {thr} m (fraction of members)",
+                                          "units": "1", "coverage_content_type": "modelResult",
+                                          "valid_min": np.float32(0.0), "valid_max": np.float32(1.0)})
+                pda = pda.rio.write_crs(dem.rio.crs).rio.write_transform(dem.rio.transform())
+                folder.add("flood/flood_probability", write_netcdf(
+                    pda.to_dataset(), partial / "flood" / "flood_probability.nc",
+                    title=f"{fcfg.title}: probability of flooding", attrs={**common, "realizations": len(member_peaks)},
+                    summary="Fraction of ensemble members whose HAND depth exceeds the threshold."))
+                prob_km2 = float((prob >= 0.5).sum() * cell_area / 1e6)
+            timings["flood_s"] = time.perf_counter() - t1
 
-            for k, p in make_report(fcfg, partial, run_id=run_id, gauges=gauges, flood=None, dem=dem, allocation=alloc,
-                                    alerts=alerts, files=list(folder.outputs.values()), warm_start=warm["source"],
-                                    reference_time=T, hand_flooded_km2=flooded_km2, ensemble=ens_summary,
-                                    hand=hand).items():
-                folder.add(k, p)
-        timings["total_s"] = time.perf_counter() - t0
-        manifest = folder.publish({
-            "kind": "forecast",
-            "region": fcfg.region,
-            "forecast_reference_time": T.isoformat(),
-            "lead_time_h": fcfg.forecast.lead_time_h,
-            "config_hash": config_hash(fcfg),
-            "hydro_version": __version__,
-            "config": fcfg.model_dump(mode="json"),
-            "inputs": {k: {"path": str(p), "sha256": input_hashes[k]} for k, p in inputs.items()},
-            "warm_start": warm,
-            "states": states,
-            "members": len(ens_gauges),
-            "alert": bool(alerts),
-            "alert_level": max((int(a.get("level", 1)) for a in alerts), default=0),
-            "facts": {"hand_flooded_km2": flooded_km2, "flood_probability_ge_50pct_km2": prob_km2,
-                      "water_balance": {k: v for k, v in result.summary.items() if isinstance(v, (int, float))}},
-            "timings": timings,
-            "finished": pd.Timestamp.now("UTC").isoformat(),
-            "exit_code": 0,
-        })
-        _link_latest(region_root, run_id)
+            # ---- percentiles, alerts, exchange, allocation, report
+            gauges = result.gauges
+            exceed = None
+            ens_summary = None
+            if ens_gauges:
+                ens_summary = _ensemble_summary(ens_gauges, fcfg)
+                p = write_netcdf(ens_summary, partial / "ensemble" / "gauge_percentiles.nc",
+                                 title=f"{fcfg.title}: ensemble percentiles at the gauges",
+                                 summary="Percentiles of routed discharge over the ensemble members.", attrs=common)
+                folder.add("ensemble/percentiles", p)
+                exceed = _exceedance(ens_gauges, fcfg)
+            alerts = gauge_alerts(fcfg, gauges, exceedance=exceed, ensemble_members=len(ens_gauges))
+            alerts += flood_area_alert(fcfg, flooded_km2, source="hand")
+            folder.add("alerts", write_alerts(partial / "alerts.json", alerts, run_id=run_id, reference_time=T))
+            if fcfg.exchange.export and any(g.border for g in fcfg.gauges):
+                folder.add("exchange/boundary", _export(fcfg, gauges, ens_gauges, partial, run_id, T, dem))
+            alloc = None
+            if fcfg.allocation.enabled:
+                stage("allocation")
+                from hydro.allocation import allocate
+                from hydro.forecast.stages import allocation_inputs
+
+                net, external, notes = allocation_inputs(fcfg, gauges, T, T + lead)
+                alloc = allocate(net, inflows=external)
+                for f in alloc.write(partial / "allocation" / "water", id=run_id):
+                    folder.add(f"allocation/{Path(f).name}", f)
+            if fcfg.outputs.report:
+                stage("report")
+                from hydro.forecast.report import make_report
+
+                for k, p in make_report(fcfg, partial, run_id=run_id, gauges=gauges, flood=None, dem=dem, allocation=alloc,
+                                        alerts=alerts, files=list(folder.outputs.values()), warm_start=warm["source"],
+                                        reference_time=T, hand_flooded_km2=flooded_km2, ensemble=ens_summary,
+                                        hand=hand).items():
+                    folder.add(k, p)
+            timings["total_s"] = time.perf_counter() - t0
+            manifest = folder.publish({
+                "kind": "forecast",
+                "region": fcfg.region,
+                "forecast_reference_time": T.isoformat(),
+                "lead_time_h": fcfg.forecast.lead_time_h,
+                "config_hash": config_hash(fcfg),
+                "hydro_version": __version__,
+                "config": fcfg.model_dump(mode="json"),
+                "inputs": {k: {"path": str(p), "sha256": input_hashes[k]} for k, p in inputs.items()},
+                "warm_start": warm,
+                "states": states,
+                "members": len(ens_gauges),
+                "alert": bool(alerts),
+                "alert_level": max((int(a.get("level", 1)) for a in alerts), default=0),
+                "facts": {"hand_flooded_km2": flooded_km2, "flood_probability_ge_50pct_km2": prob_km2,
+                          "water_balance": {k: v for k, v in result.summary.items() if isinstance(v, (int, float))}},
+                "timings": timings,
+                "finished": pd.Timestamp.now("UTC").isoformat(),
+                "exit_code": 0,
+            })
+            _link_latest(region_root, run_id)
+        except BaseException:
+            folder.discard()  # a failed run leaves nothing behind
+            raise
     logger.info("forecast %s complete in %.1f s", run_id, timings["total_s"])
     return ForecastResult(run_id, folder.final, manifest, False, folder.final_outputs())
 

@@ -77,151 +77,154 @@ def run_model(
             return RunResult(run_id, folder.final, manifest,
                              {k: folder.final / v["path"] for k, v in manifest.get("outputs", {}).items()})
     partial = folder.create()
+    try:
 
-    timings: dict[str, float] = {}
-    t0 = time.perf_counter()
-    step("dem")
-    dem = load_dem(cfg)
-    timings["dem_s"] = time.perf_counter() - t0
-    t1 = time.perf_counter()
-    terrain = analyse(dem, cfg.terrain.stream_threshold_km2 * 1e6, epsilon=cfg.terrain.epsilon_fill, progress=step)
-    timings["terrain_s"] = time.perf_counter() - t1
-    step("write terrain")
-    common = {"id": run_id, "hydro_config_hash": config_hash(cfg), "hydro_warm_start": "cold"}
-    folder.add("terrain", write_netcdf(
-        terrain,
-        partial / "terrain.nc",
-        title=f"{cfg.title}: terrain analysis",
-        summary="Filled DEM, D8 flow directions, accumulation, upstream area, streams, Strahler order and HAND.",
-        attrs=common,
-        parameters=cfg.model_dump(mode="json"),
-        complevel=cfg.outputs.compression_level,
-    ))
-    facts: dict[str, Any] = {}
-    hyd = None
-    gauges = None
-    rain = None
-    start = pd.Timestamp(cfg.forcing.start)
-    mstep = pd.Timedelta(cfg.routing.model_step)
-    nsteps = int(round(pd.Timedelta(hours=cfg.forcing.duration_h) / mstep))
-    if cfg.runoff.enabled:
-        from hydro.forecast.hydrology import build_model, open_rain, run_hydrology
-
-        step("runoff and routing")
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        step("dem")
+        dem = load_dem(cfg)
+        timings["dem_s"] = time.perf_counter() - t0
         t1 = time.perf_counter()
-        extra_gauges = []
-        if cfg.flood.enabled and cfg.dem.source == "embedded":
-            from hydro.flood.example import plain_inflow_point
-
-            xi, yi, _ = plain_inflow_point(terrain, cfg.dem.resolution_m)
-            extra_gauges.append(("plain_inflow", xi, yi))
-        model = build_model(cfg, terrain, extra_gauges=extra_gauges)
-        rain = open_rain(cfg, terrain, start, start + nsteps * mstep)
-        hyd = run_hydrology(model, cfg, rain, start, nsteps)
-        gauges = hyd.result.gauges
-        paths = hyd.result.write(partial / "runoff", prefix="run", **common)
-        for k, p in paths.items():
-            folder.add(f"runoff/{k}", p)
-        peak = hyd.peak_discharge.rio.write_crs(dem.rio.crs).rio.write_transform(dem.rio.transform())
-        folder.add("runoff/peak_discharge", write_netcdf(
-            peak.to_dataset(), partial / "runoff" / "peak_discharge.nc",
-            title=f"{cfg.title}: peak discharge of every cell",
-            summary="Largest instantaneous routed discharge of each grid cell over the run (kinematic wave).",
-            attrs=common, complevel=cfg.outputs.compression_level))
-        folder.add("state/end", model.save_state(partial / "state" / f"state_{model.valid_time:%Y%m%dT%H%MZ}.nc"))
-        facts["water_balance"] = {k: v for k, v in hyd.result.summary.items() if isinstance(v, (int, float))}
-        timings["hydrology_s"] = time.perf_counter() - t1
-    flood_ds = None
-    flooded_km2 = None
-    if cfg.flood.enabled:
-        if cfg.dem.source != "embedded":
-            raise ConfigError("flood.enabled needs dem.source = 'embedded' for now (the coastal plain and tide edge are defined for it)")
-        from hydro.flood.example import balikpapan_flood
-
-        step("flood: HAND map + 2-D coastal plain")
-        t1 = time.perf_counter()
-        river = None
-        if gauges is not None:
-            ids = [str(s) for s in np.asarray(gauges["station_id"].values)]
-            q = gauges["discharge"].isel(station=ids.index("plain_inflow"))
-            # hourly means labelled at period end -> value at the period midpoint, plus the start value
-            times = pd.DatetimeIndex(q["time"].values) - pd.Timedelta(cfg.routing.output_step) / 2
-            vals = np.asarray(q.values, np.float64)
-            t_all = pd.DatetimeIndex([start]).append(times).append(pd.DatetimeIndex(q["time"].values[-1:]))
-            river = xr.DataArray(np.concatenate([[0.0], vals, [vals[-1]]]), dims="time", coords={"time": t_all.values})
-        fl = balikpapan_flood(
-            cfg.dem.resolution_m,
-            start=start if cfg.runoff.enabled else cfg.flood.start,
-            duration_h=cfg.flood.duration_h,
-            storm_total_mm=cfg.forcing.storm_total_mm if cfg.runoff.enabled else cfg.flood.storm_total_mm,
-            storm_duration_h=cfg.forcing.storm_duration_h if cfg.runoff.enabled else cfg.flood.storm_duration_h,
-            stream_threshold_m2=cfg.terrain.stream_threshold_km2 * 1e6,
-            output_dir=partial / "flood",
-            output_interval_min=cfg.flood.output_interval_min,
-            seed=cfg.dem.seed,
-            terrain=terrain,
-            peak_discharge=None if hyd is None else hyd.peak_discharge,
-            river_discharge=river,
-            rainfall=rain if (rain is not None and rain.ndim == 1) else None,
-        )
-        for f in fl["files"]:
-            folder.add(f"flood/{Path(f).name}", f)
-        flood_ds = fl["plain"].dataset
-        ext = np.asarray(fl["hand"]["flood_extent"].values) == 1
-        cell_area = float(abs(dem.rio.resolution()[0] * dem.rio.resolution()[1]))
-        flooded_km2 = float(ext.sum() * cell_area / 1e6)
-        facts["hand_flooded_km2"] = flooded_km2
-        facts["plain_volume_balance"] = fl["plain"].dataset.attrs.get("hydro_volume_balance_max_relative_error")
-        timings["flood_s"] = time.perf_counter() - t1
-    alloc = None
-    if cfg.allocation.enabled:
-        from hydro.allocation import allocate, load_network
-
-        step("allocation")
-        t1 = time.perf_counter()
+        terrain = analyse(dem, cfg.terrain.stream_threshold_km2 * 1e6, epsilon=cfg.terrain.epsilon_fill, progress=step)
+        timings["terrain_s"] = time.perf_counter() - t1
+        step("write terrain")
+        common = {"id": run_id, "hydro_config_hash": config_hash(cfg), "hydro_warm_start": "cold"}
+        folder.add("terrain", write_netcdf(
+            terrain,
+            partial / "terrain.nc",
+            title=f"{cfg.title}: terrain analysis",
+            summary="Filled DEM, D8 flow directions, accumulation, upstream area, streams, Strahler order and HAND.",
+            attrs=common,
+            parameters=cfg.model_dump(mode="json"),
+            complevel=cfg.outputs.compression_level,
+        ))
+        facts: dict[str, Any] = {}
+        hyd = None
+        gauges = None
+        rain = None
+        start = pd.Timestamp(cfg.forcing.start)
+        mstep = pd.Timedelta(cfg.routing.model_step)
+        nsteps = int(round(pd.Timedelta(hours=cfg.forcing.duration_h) / mstep))
         if cfg.runoff.enabled:
-            from hydro.forecast.stages import allocation_inputs
+            from hydro.forecast.hydrology import build_model, open_rain, run_hydrology
 
-            net, external, notes = allocation_inputs(cfg, gauges, start, start + nsteps * mstep)
-            alloc = allocate(net, inflows=external)
-            facts["allocation_inflows"] = notes
-        else:
-            net_path = Path(cfg.allocation.network)
-            src = getattr(cfg, "_source_path", None)
-            if not net_path.is_absolute() and src is not None:
-                net_path = src.parent / net_path
-            alloc = allocate(load_network(net_path))
-        for f in alloc.write(partial / "allocation" / "water", id=run_id):
-            folder.add(f"allocation/{Path(f).name}", f)
-        timings["allocation_s"] = time.perf_counter() - t1
-    step("alerts and report")
-    t1 = time.perf_counter()
-    from hydro.forecast.stages import flood_area_alert, gauge_alerts, write_alerts
+            step("runoff and routing")
+            t1 = time.perf_counter()
+            extra_gauges = []
+            if cfg.flood.enabled and cfg.dem.source == "embedded":
+                from hydro.flood.example import plain_inflow_point
 
-    alerts = (gauge_alerts(cfg, gauges) if gauges is not None else [])
-    if flooded_km2 is not None:
-        alerts += flood_area_alert(cfg, flooded_km2, source="hand")
-    folder.add("alerts", write_alerts(partial / "alerts.json", alerts, run_id=run_id))
-    if cfg.outputs.report:
-        from hydro.forecast.report import make_report
+                xi, yi, _ = plain_inflow_point(terrain, cfg.dem.resolution_m)
+                extra_gauges.append(("plain_inflow", xi, yi))
+            model = build_model(cfg, terrain, extra_gauges=extra_gauges)
+            rain = open_rain(cfg, terrain, start, start + nsteps * mstep)
+            hyd = run_hydrology(model, cfg, rain, start, nsteps)
+            gauges = hyd.result.gauges
+            paths = hyd.result.write(partial / "runoff", prefix="run", **common)
+            for k, p in paths.items():
+                folder.add(f"runoff/{k}", p)
+            peak = hyd.peak_discharge.rio.write_crs(dem.rio.crs).rio.write_transform(dem.rio.transform())
+            folder.add("runoff/peak_discharge", write_netcdf(
+                peak.to_dataset(), partial / "runoff" / "peak_discharge.nc",
+                title=f"{cfg.title}: peak discharge of every cell",
+                summary="Largest instantaneous routed discharge of each grid cell over the run (kinematic wave).",
+                attrs=common, complevel=cfg.outputs.compression_level))
+            folder.add("state/end", model.save_state(partial / "state" / f"state_{model.valid_time:%Y%m%dT%H%MZ}.nc"))
+            facts["water_balance"] = {k: v for k, v in hyd.result.summary.items() if isinstance(v, (int, float))}
+            timings["hydrology_s"] = time.perf_counter() - t1
+        flood_ds = None
+        flooded_km2 = None
+        if cfg.flood.enabled:
+            if cfg.dem.source != "embedded":
+                raise ConfigError("flood.enabled needs dem.source = 'embedded' for now (the coastal plain and tide edge are defined for it)")
+            from hydro.flood.example import balikpapan_flood
 
-        for k, p in make_report(cfg, partial, run_id=run_id, gauges=gauges, flood=flood_ds, dem=dem,
-                                allocation=alloc, alerts=alerts, files=list(folder.outputs.values()),
-                                warm_start="cold", reference_time=None, hand_flooded_km2=flooded_km2).items():
-            folder.add(k, p)
-    timings["report_s"] = time.perf_counter() - t1
-    timings["total_s"] = time.perf_counter() - t0
-    manifest = folder.publish({
-        "kind": "run",
-        "region": cfg.region,
-        "config_hash": config_hash(cfg),
-        "hydro_version": __version__,
-        "config": cfg.model_dump(mode="json"),
-        "warm_start": {"level": 3, "source": "cold", "detail": "event run from the configured initial stores"},
-        "alert": bool(alerts),
-        "alert_level": max((int(a.get("level", 1)) for a in alerts), default=0),
-        "facts": facts,
-        "timings": timings,
-        "exit_code": 0,
-    })
+            step("flood: HAND map + 2-D coastal plain")
+            t1 = time.perf_counter()
+            river = None
+            if gauges is not None:
+                ids = [str(s) for s in np.asarray(gauges["station_id"].values)]
+                q = gauges["discharge"].isel(station=ids.index("plain_inflow"))
+                # hourly means labelled at period end -> value at the period midpoint, plus the start value
+                times = pd.DatetimeIndex(q["time"].values) - pd.Timedelta(cfg.routing.output_step) / 2
+                vals = np.asarray(q.values, np.float64)
+                t_all = pd.DatetimeIndex([start]).append(times).append(pd.DatetimeIndex(q["time"].values[-1:]))
+                river = xr.DataArray(np.concatenate([[0.0], vals, [vals[-1]]]), dims="time", coords={"time": t_all.values})
+            fl = balikpapan_flood(
+                cfg.dem.resolution_m,
+                start=start if cfg.runoff.enabled else cfg.flood.start,
+                duration_h=cfg.flood.duration_h,
+                storm_total_mm=cfg.forcing.storm_total_mm if cfg.runoff.enabled else cfg.flood.storm_total_mm,
+                storm_duration_h=cfg.forcing.storm_duration_h if cfg.runoff.enabled else cfg.flood.storm_duration_h,
+                stream_threshold_m2=cfg.terrain.stream_threshold_km2 * 1e6,
+                output_dir=partial / "flood",
+                output_interval_min=cfg.flood.output_interval_min,
+                seed=cfg.dem.seed,
+                terrain=terrain,
+                peak_discharge=None if hyd is None else hyd.peak_discharge,
+                river_discharge=river,
+                rainfall=rain if (rain is not None and rain.ndim == 1) else None,
+            )
+            for f in fl["files"]:
+                folder.add(f"flood/{Path(f).name}", f)
+            flood_ds = fl["plain"].dataset
+            ext = np.asarray(fl["hand"]["flood_extent"].values) == 1
+            cell_area = float(abs(dem.rio.resolution()[0] * dem.rio.resolution()[1]))
+            flooded_km2 = float(ext.sum() * cell_area / 1e6)
+            facts["hand_flooded_km2"] = flooded_km2
+            facts["plain_volume_balance"] = fl["plain"].dataset.attrs.get("hydro_volume_balance_max_relative_error")
+            timings["flood_s"] = time.perf_counter() - t1
+        alloc = None
+        if cfg.allocation.enabled:
+            from hydro.allocation import allocate, load_network
+
+            step("allocation")
+            t1 = time.perf_counter()
+            if cfg.runoff.enabled:
+                from hydro.forecast.stages import allocation_inputs
+
+                net, external, notes = allocation_inputs(cfg, gauges, start, start + nsteps * mstep)
+                alloc = allocate(net, inflows=external)
+                facts["allocation_inflows"] = notes
+            else:
+                from hydro.config import resolve_input
+
+                net_path = resolve_input(cfg, cfg.allocation.network, "allocation.network")
+                alloc = allocate(load_network(net_path))
+            for f in alloc.write(partial / "allocation" / "water", id=run_id):
+                folder.add(f"allocation/{Path(f).name}", f)
+            timings["allocation_s"] = time.perf_counter() - t1
+        step("alerts and report")
+        t1 = time.perf_counter()
+        from hydro.forecast.stages import flood_area_alert, gauge_alerts, write_alerts
+
+        alerts = (gauge_alerts(cfg, gauges) if gauges is not None else [])
+        if flooded_km2 is not None:
+            alerts += flood_area_alert(cfg, flooded_km2, source="hand")
+        folder.add("alerts", write_alerts(partial / "alerts.json", alerts, run_id=run_id))
+        if cfg.outputs.report:
+            from hydro.forecast.report import make_report
+
+            for k, p in make_report(cfg, partial, run_id=run_id, gauges=gauges, flood=flood_ds, dem=dem,
+                                    allocation=alloc, alerts=alerts, files=list(folder.outputs.values()),
+                                    warm_start="cold", reference_time=None, hand_flooded_km2=flooded_km2).items():
+                folder.add(k, p)
+        timings["report_s"] = time.perf_counter() - t1
+        timings["total_s"] = time.perf_counter() - t0
+        manifest = folder.publish({
+            "kind": "run",
+            "region": cfg.region,
+            "config_hash": config_hash(cfg),
+            "hydro_version": __version__,
+            "config": cfg.model_dump(mode="json"),
+            "warm_start": {"level": 3, "source": "cold", "detail": "event run from the configured initial stores"},
+            "alert": bool(alerts),
+            "alert_level": max((int(a.get("level", 1)) for a in alerts), default=0),
+            "facts": facts,
+            "timings": timings,
+            "exit_code": 0,
+        })
+    except BaseException:
+        folder.discard()  # a failed run leaves nothing behind
+        raise
     return RunResult(run_id, folder.final, manifest, folder.final_outputs())

@@ -49,11 +49,9 @@ def load_dem(cfg: ModelConfig) -> xr.DataArray:
         from hydro.datasets import balikpapan_dem
 
         return balikpapan_dem(resolution_m=cfg.dem.resolution_m, seed=cfg.dem.seed)
-    path = Path(cfg.dem.path or "")
-    src = getattr(cfg, "_source_path", None)
-    if not path.is_absolute() and src is not None:
-        path = src.parent / path
-    return open_dem(path, crs=cfg.dem.crs)
+    from hydro.config import resolve_input
+
+    return open_dem(resolve_input(cfg, cfg.dem.path or "", "dem.path"), crs=cfg.dem.crs)
 
 
 def completed_manifest(run_dir: Path, *, verify: bool = True) -> dict[str, Any] | None:
@@ -102,6 +100,10 @@ class RunFolder:
         except OSError as exc:
             raise OutputError(f"cannot create run folder {self.partial}: {exc}") from exc
         return self.partial
+
+    def discard(self) -> None:
+        """Remove the unfinished ``.partial`` folder (a failed run leaves nothing behind)."""
+        shutil.rmtree(self.partial, ignore_errors=True)
 
     def add(self, key: str, path: str | os.PathLike[str]) -> Path:
         p = Path(path)
@@ -222,10 +224,9 @@ def allocation_inputs(cfg: ModelConfig, gauges: xr.Dataset | None, start: Any, e
 
     from hydro.allocation import load_network
 
-    net_path = Path(cfg.allocation.network)
-    src = getattr(cfg, "_source_path", None)
-    if not net_path.is_absolute() and src is not None:
-        net_path = src.parent / net_path
+    from hydro.config import resolve_input
+
+    net_path = resolve_input(cfg, cfg.allocation.network, "allocation.network")
     if not net_path.is_file():
         from hydro.errors import InputMissingError
 

@@ -394,17 +394,15 @@ def forecast(config: Path, reference_time: str, output_root: Path | None, force:
         click.echo(f"  warm start: level {ws.get('level')} ({ws.get('source')})")
 
 
-def _register_optional_commands() -> None:
+def _register_subsystem_commands() -> None:
     """Commands defined next to their subsystem (exchange between regions)."""
-    try:
-        from hydro.cli_exchange import export_boundary_cmd, validate_cmd
-    except ImportError:  # pragma: no cover - part of the package
-        return
+    from hydro.cli_exchange import export_boundary_cmd, validate_cmd
+
     cli.add_command(export_boundary_cmd, "export-boundary")
     cli.add_command(validate_cmd, "validate")
 
 
-_register_optional_commands()
+_register_subsystem_commands()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +53,11 @@ def open_forcing(path: str | os.PathLike[str], variable: str, *, time_chunk: int
     if not path.is_file():
         raise InputMissingError(f"{path}: forcing file not found")
     try:
-        ds = xr.open_dataset(path, chunks={"time": time_chunk}, decode_coords="all")
+        with warnings.catch_warnings():
+            # a file stored in other time chunks is still read one block of steps at a time (memory stays flat);
+            # xarray's performance notice is not the user's concern
+            warnings.filterwarnings("ignore", message="The specified chunks separate the stored chunks", category=UserWarning)
+            ds = xr.open_dataset(path, chunks={"time": time_chunk}, decode_coords="all")
     except (OSError, ValueError) as exc:
         raise InputDataError(f"{path}: cannot open as NetCDF: {exc}") from exc
     if variable not in ds.data_vars:

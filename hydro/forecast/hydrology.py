@@ -57,7 +57,7 @@ def build_model(cfg: ModelConfig, terrain: xr.Dataset, *, reference_time: Any = 
     boundaries (read as untrusted input, see :mod:`hydro.exchange`).
     """
     from hydro.model import CatchmentModel
-    from hydro.routing import Gauge, Inflow, RoutingParameters
+    from hydro.routing import Gauge, RoutingParameters
     from hydro.runoff import GRParameters
 
     r = cfg.routing
@@ -79,30 +79,37 @@ def build_model(cfg: ModelConfig, terrain: xr.Dataset, *, reference_time: Any = 
     gauges += [Gauge(gid, x, y, name=gid) for gid, x, y in extra_gauges]
     inflows = []
     for spec in cfg.exchange.inflows:
-        path = resolve_path(cfg, spec.file, reference_time)
-        _check_exchange_file(path, spec)
-        inflows.append(Inflow.from_netcdf(path, spec.point, spec.x, spec.y))
+        inflows.append(_exchange_inflow(resolve_path(cfg, spec.file, reference_time), spec))
     model = CatchmentModel(terrain, params, rp, gauges=gauges, inflows=inflows, dt=r.model_step)
     cold_start(model, cfg)
     return model
 
 
-def _check_exchange_file(path: Path, spec: Any) -> None:
-    """Untrusted neighbour file: exists, below the size limit, passes the exchange profile."""
+def _exchange_inflow(path: Path, spec: Any) -> Any:
+    """A neighbour's exchange file (untrusted: size limit, profile and CF checks) as an upstream inflow.
+
+    The ensemble mean is used when the file has realizations. The entry point defaults to the file's
+    border-point position (which must then be in the model's CRS).
+    """
+    from hydro.exchange import read_exchange, validate_exchange
+    from hydro.routing import Inflow
+
     if not path.exists():
         raise InputNotReadyError(f"{path}: neighbour's exchange file not (yet) there")
-    size_mb = path.stat().st_size / 1e6
-    if size_mb > spec.max_mb:
-        raise InputDataError(f"{path}: {size_mb:.1f} MB exceeds the {spec.max_mb} MB limit for exchange files")
-    try:
-        from hydro.exchange import validate_exchange
-    except ImportError:  # pragma: no cover - the exchange package is part of hydro
-        return
-    problems = [p for p in validate_exchange(path, expected_ids=[spec.point], max_bytes=int(spec.max_mb * 1e6))
-                if getattr(p, "severity", "error") == "error"]
-    if problems:
-        raise InputDataError(f"{path}: not a valid exchange file: {problems[0].message}"
-                             + (f" (+{len(problems) - 1} more problems; run `hydro validate {path}`)" if len(problems) > 1 else ""))
+    max_bytes = int(spec.max_mb * 2**20)
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise InputDataError(f"{path}: {size / 2**20:.2f} MB exceeds the {spec.max_mb} MB limit for exchange files")
+    errors = [p for p in validate_exchange(path, expected_ids=[spec.point], max_bytes=max_bytes) if p.severity == "error"]
+    if errors:
+        more = f" (+{len(errors) - 1} more; run `hydro validate {path}`)" if len(errors) > 1 else ""
+        raise InputDataError(f"{path}: not a valid exchange file: {errors[0].message}{more}")
+    q = read_exchange(path, spec.point, max_bytes=max_bytes)
+    if "realization" in q.dims:
+        q = q.mean("realization", keep_attrs=True)
+    x = spec.x if spec.x is not None else float(q.attrs["x"])
+    y = spec.y if spec.y is not None else float(q.attrs["y"])
+    return Inflow(spec.point, x, y, q.to_series(), source=str(q.attrs.get("source", path)))
 
 
 def cold_start(model: Any, cfg: ModelConfig) -> None:

@@ -243,7 +243,12 @@ class Inflow:
         path = Path(path)
         if not path.exists():
             raise InputMissingError(f"inflow file not found: {path}")
-        with xr.open_dataset(path) as ds:
+        try:
+            ds = xr.open_dataset(path, engine="netcdf4")
+        except Exception as exc:  # garbage, truncated, pickle...: one clear line (exit 65), never a traceback
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise InputDataError(f"{path}: not a readable NetCDF file ({first[:120]})") from exc
+        with ds:
             var = None
             for v in ds.data_vars:
                 if v == variable or ds[v].attrs.get("standard_name") == variable:

@@ -1,0 +1,260 @@
+"""Export a finished run's discharge at the agreed border points as a ``hydro-exchange-1.0`` file."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from hydro.errors import ConfigError, InputDataError, InputMissingError
+from hydro.exchange.profile import (
+    DISCHARGE_STANDARD_NAME,
+    REALIZATION_DIM,
+    discharge_factor,
+    exchange_dataset,
+    exchange_filename,
+    write_exchange,
+)
+
+__all__ = ["GAUGES_FILE", "MEMBER_PATTERN", "export_boundary"]
+
+logger = logging.getLogger(__name__)
+
+#: the deterministic gauges file of a run folder (``RunResult.write(prefix="run")`` in ``runoff/``)
+GAUGES_FILE = Path("runoff") / "run_gauges.nc"
+#: per-member gauge files of an ensemble run
+MEMBER_PATTERN = re.compile(r"^member_(\d+)_gauges\.nc$")
+_MAX_MANIFEST_BYTES = 16 * 2**20
+
+
+def _manifest(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / "manifest.json"
+    if not path.is_file():
+        raise InputMissingError(f"run folder {run_dir} has no manifest.json (not a finished run)")
+    if path.stat().st_size > _MAX_MANIFEST_BYTES:
+        raise InputDataError(f"{path}: larger than {_MAX_MANIFEST_BYTES // 2**20} MiB")
+    try:
+        manifest = json.loads(path.read_text("utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputDataError(f"{path}: not valid JSON ({exc})") from exc
+    if not isinstance(manifest, dict):
+        raise InputDataError(f"{path}: expected a JSON object")
+    if manifest.get("status", "complete") != "complete":
+        raise InputDataError(f"{path}: run status is {manifest.get('status')!r}, not 'complete'")
+    for key in ("run_id", "region"):
+        if not isinstance(manifest.get(key), str) or not manifest[key]:
+            raise InputDataError(f"{path}: no {key!r}")
+    return manifest
+
+
+def _open_gauges(path: Path) -> xr.Dataset:
+    if not path.is_file():
+        raise InputMissingError(f"gauge hydrographs not found: {path}")
+    try:
+        ds = xr.open_dataset(path, engine="netcdf4", decode_timedelta=False)
+        ds.load()
+        ds.close()
+    except Exception as exc:
+        raise InputDataError(f"{path}: cannot read the gauges file ({type(exc).__name__}: {exc})") from exc
+    return ds
+
+
+def _ids(ds: xr.Dataset, path: Path) -> tuple[str, list[str]]:
+    idv = [n for n in ds.variables if ds[n].attrs.get("cf_role") == "timeseries_id"]
+    if not idv:
+        raise InputDataError(f"{path}: no timeseries_id variable (not a gauges DSG file)")
+    dim = str(ds[idv[0]].dims[0])
+    ids = [s.decode() if isinstance(s, bytes) else str(s) for s in np.asarray(ds[idv[0]].values).ravel()]
+    return dim, ids
+
+
+def _discharge(ds: xr.Dataset, path: Path) -> xr.DataArray:
+    if "discharge" in ds.data_vars:
+        da = ds["discharge"]
+    else:
+        cands = [n for n in ds.data_vars if ds[n].attrs.get("standard_name") == DISCHARGE_STANDARD_NAME
+                 and "maximum" not in str(ds[n].attrs.get("cell_methods", ""))]
+        if not cands:
+            raise InputDataError(f"{path}: no discharge variable")
+        da = ds[cands[0]]
+    factor = discharge_factor(str(da.attrs.get("units", "")))
+    if factor is None:
+        raise InputDataError(f"{path}: discharge units {da.attrs.get('units')!r} are not a discharge")
+    return da * factor
+
+
+def _crs(run_dir: Path, manifest: dict[str, Any], gauges: xr.Dataset) -> Any:
+    """The model CRS of the gauges' x/y: manifest, gauges file, terrain.nc, config."""
+    if manifest.get("crs"):
+        return manifest["crs"]
+    for key in ("hydro_crs_wkt", "crs_wkt"):
+        if gauges.attrs.get(key):
+            return gauges.attrs[key]
+    terrain = run_dir / "terrain.nc"
+    if terrain.is_file():
+        import netCDF4
+
+        try:
+            with netCDF4.Dataset(terrain) as nc:
+                for name in ("spatial_ref", "crs"):
+                    if name in nc.variables and "crs_wkt" in nc.variables[name].ncattrs():
+                        return str(nc.variables[name].getncattr("crs_wkt"))
+        except OSError as exc:
+            raise InputDataError(f"{terrain}: cannot read its CRS ({exc})") from exc
+    dem = (manifest.get("config") or {}).get("dem") or {}
+    if dem.get("crs"):
+        return dem["crs"]
+    if dem.get("source", "embedded") == "embedded":
+        from hydro.datasets import CRS
+
+        return CRS
+    raise ConfigError(f"{run_dir}: cannot tell the CRS of the gauge coordinates (no manifest 'crs', terrain.nc or dem.crs)")
+
+
+def _member_files(run_dir: Path) -> list[tuple[int, Path]]:
+    folder = run_dir / "ensemble"
+    if not folder.is_dir():
+        return []
+    out = []
+    for p in folder.iterdir():
+        m = MEMBER_PATTERN.match(p.name)
+        if m:
+            out.append((int(m.group(1)), p))
+    return sorted(out)
+
+
+def export_boundary(
+    run_dir: str | os.PathLike[str],
+    out_path: str | os.PathLike[str],
+    *,
+    points: Sequence[str] | None = None,
+) -> Path:
+    """Write the ``hydro-exchange-1.0`` file of a finished run for its border points.
+
+    Parameters
+    ----------
+    run_dir : path-like
+        Run folder with ``manifest.json`` (``run_id``, ``region``, ``config_hash``, optional
+        ``forecast_reference_time`` and ``crs``, ``config.gauges`` with ``border`` flags) and
+        ``runoff/run_gauges.nc``; ``ensemble/member_<k>_gauges.nc`` files, when present, give
+        the ``realization`` dimension (member ``k``) instead of the deterministic run.
+    out_path : path-like
+        Target file; an existing directory receives
+        ``<region>_<frt:%Y%m%dT%H%MZ>_border_discharge.nc``.
+    points : sequence of str, optional
+        Gauge ids to export (default: the gauges with ``border = true``).
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+
+    Notes
+    -----
+    The forecast reference time is the manifest's ``forecast_reference_time``; without it
+    (``hydro run``) the start of the first time step (``hydro_run_start`` of the gauges file,
+    else the first ``time_bnds`` start, else the first time). Border point coordinates are the
+    configured gauge ``x``/``y`` (the agreed points), else the snapped cell of the gauges file.
+
+    Raises
+    ------
+    InputMissingError
+        No manifest or gauges file.
+    InputDataError
+        Unreadable files, members that disagree on points or times, NaN/negative discharge.
+    ConfigError
+        No border gauges (and no ``points``), or unknown point ids.
+    """
+    run_dir = Path(run_dir)
+    manifest = _manifest(run_dir)
+    gpath = run_dir / GAUGES_FILE
+    members = _member_files(run_dir)
+    base = _open_gauges(gpath) if (gpath.is_file() or not members) else _open_gauges(members[0][1])
+    dim, ids = _ids(base, gpath)
+    cfg_gauges = {str(g.get("id")): g for g in ((manifest.get("config") or {}).get("gauges") or []) if isinstance(g, dict)}
+    if points is None:
+        chosen = [gid for gid, g in cfg_gauges.items() if g.get("border")]
+        if not chosen:
+            raise ConfigError(f"{run_dir}: no gauge has border = true in the run's configuration; name the points (--points)")
+        missing = [p for p in chosen if p not in ids]
+        if missing:
+            raise InputDataError(f"{gpath}: border gauges {missing} are not in the gauges file (has {ids})")
+    else:
+        chosen = [str(p) for p in points]
+        if not chosen or len(set(chosen)) != len(chosen):
+            raise ConfigError(f"points must be non-empty and unique, got {chosen}")
+        unknown = [p for p in chosen if p not in ids]
+        if unknown:
+            raise ConfigError(f"unknown point ids {unknown}; the run has gauges {ids}")
+    sel = [ids.index(p) for p in chosen]
+
+    def series(ds: xr.Dataset, path: Path) -> xr.DataArray:
+        d, file_ids = _ids(ds, path)
+        if [file_ids[i] for i in sel] != chosen:
+            raise InputDataError(f"{path}: gauges {file_ids} differ from {gpath.name}'s {ids}")
+        da = _discharge(ds, path).isel({d: sel}).rename({d: "point"})
+        return da.drop_vars([c for c in da.coords if c not in ("time",)])
+
+    if members:
+        arrays = []
+        for k, p in members:
+            ds = _open_gauges(p)
+            da = series(ds, p)
+            if arrays and not np.array_equal(da["time"].values, arrays[0]["time"].values):
+                raise InputDataError(f"{p}: times differ from member {members[0][0]}")
+            arrays.append(da)
+        discharge = xr.concat(arrays, dim=REALIZATION_DIM).assign_coords({REALIZATION_DIM: [k for k, _ in members]})
+    else:
+        discharge = series(base, gpath)
+    discharge = discharge.transpose(*([REALIZATION_DIM] if members else []), "point", "time")
+
+    xs, ys, names = [], [], []
+    fx = np.asarray(base["x"].values, float) if "x" in base.variables and base["x"].dims == (dim,) else None
+    fy = np.asarray(base["y"].values, float) if "y" in base.variables and base["y"].dims == (dim,) else None
+    fnames = [s.decode() if isinstance(s, bytes) else str(s) for s in np.asarray(base[f"{dim}_name"].values)] if f"{dim}_name" in base.variables else ids
+    for pid, i in zip(chosen, sel):
+        g = cfg_gauges.get(pid, {})
+        if g.get("x") is not None and g.get("y") is not None:
+            xs.append(float(g["x"]))
+            ys.append(float(g["y"]))
+        elif fx is not None and fy is not None:
+            xs.append(float(fx[i]))
+            ys.append(float(fy[i]))
+        else:
+            raise InputDataError(f"{gpath}: no x/y for gauge {pid!r} (neither in the configuration nor in the file)")
+        names.append(str(g.get("name") or fnames[i]))
+
+    frt: Any = manifest.get("forecast_reference_time")
+    if frt is None:
+        if base.attrs.get("hydro_run_start"):
+            frt = base.attrs["hydro_run_start"]
+        elif "time_bnds" in base.variables:
+            frt = base["time_bnds"].values[0, 0]
+        else:
+            frt = base["time"].values[0]
+    try:
+        frt = pd.Timestamp(frt)
+    except (ValueError, TypeError) as exc:
+        raise InputDataError(f"{run_dir / 'manifest.json'}: forecast_reference_time {frt!r} is not a time") from exc
+    bounds = base["time_bnds"].values if "time_bnds" in base.variables else None
+    cell_methods = str(base["discharge"].attrs.get("cell_methods", "time: mean")) if "discharge" in base else "time: mean"
+    extra = {k: base.attrs[k] for k in ("hydro_warm_start", "hydro_model", "hydro_parameter_hash", "hydro_run_start", "hydro_run_end")
+             if k in base.attrs}
+    if members:
+        extra["hydro_ensemble_members"] = len(members)
+    ds = exchange_dataset(
+        discharge, chosen, xs, ys, _crs(run_dir, manifest, base), frt, manifest["region"],
+        run_id=manifest["run_id"], config_hash=manifest.get("config_hash"), hydro_version=manifest.get("hydro_version"),
+        point_names=names, time_bounds=bounds, cell_methods=cell_methods, attrs=extra,
+    )
+    out = Path(out_path)
+    if out.is_dir():
+        out = out / exchange_filename(manifest["region"], frt)
+    return write_exchange(ds, out)

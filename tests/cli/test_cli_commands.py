@@ -45,7 +45,8 @@ def test_full_run_with_flood_and_allocation(tmp_path):
         'region = "bpn"\n[dem]\nresolution_m = 90.0\n[terrain]\nstream_threshold_km2 = 0.5\n'
         '[flood]\nenabled = true\nduration_h = 1.0\nstorm_duration_h = 1.0\n'
         f'[allocation]\nenabled = true\nnetwork = "{REPO / "models" / "balikpapan_water.toml"}"\n'
-        f'[outputs]\ndirectory = "{tmp_path / "out"}"\n'
+        f'[paths]\nallowed_roots = ["{REPO}"]\n'
+        f'[outputs]\ndirectory = "{tmp_path / "out"}"\nreport = false\n'
     )
     out = hydro("run", str(cfg))
     assert out.returncode == 0, out.stderr

@@ -222,6 +222,9 @@ class CatchmentModel:
         self.grid_hash = _grid_hash(terrain)
         self.valid_time: pd.Timestamp | None = None
         self.lineage = "cold"
+        #: gridded forcing is read in blocks of about this many cell-steps (memory ~ 3 x 8 bytes x this,
+        #: whatever the run length)
+        self.forcing_block_cells = 8_000_000
 
     # ------------------------------------------------------------------------------------
     def _snap_gauges(self, gauges: Sequence[Gauge]) -> np.ndarray:
@@ -463,7 +466,7 @@ class CatchmentModel:
         acc_q = np.zeros(rn.nvalid) if "discharge" in gridded else None
         acc_qmax = np.zeros(rn.nvalid) if (keep_peak and "discharge" in gridded) else None
         nonconv = 0
-        cache: dict[str, Any] = {}
+        cache: dict[str, Any] = {"_block_cells": self.forcing_block_cells}
         snapshot = self._snapshot()
         soil0 = np.array(self.runoff.storage_mm(), dtype=np.float64)
         lateral = np.empty(rn.nvalid)

@@ -561,8 +561,10 @@ class Reserve(Agreement):
 
     def check(self, net: Any, where: str) -> None:
         self._node(net, self.source, "source")
-        if not any(a.get("type") == "share" and a.get("source") == self.source for a in net.spec.agreements):
-            raise net.error(f"{where}.source", f"reserve {self.name!r}: no share agreement on {self.source!r}")
+        if not any(a.get("type") in ("share", "shortage_share") and a.get("source") == self.source
+                   for a in net.spec.agreements):
+            raise net.error(f"{where}.source", f"reserve {self.name!r}: no share or shortage_share agreement on "
+                            f"{self.source!r}")
 
     def volume_per_step(self, m: Any) -> float:
         if self.rate is not None:
@@ -951,3 +953,311 @@ class Reciprocal(Agreement):
 
     def before(self, m: Any, ctx: Any, st: Any) -> None:
         ctx.row_ub[self._row] = 0.0 if self.active(ctx) else INF
+
+
+# =============================================================================== 7b shortage shares
+class ShortageParty(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    party: str
+    link: str
+    entitlement: str
+    shortage_fraction: float = Field(ge=0.0, le=1.0)
+    _v = field_validator("entitlement")(_quantity_validator("flow"))
+
+
+@register
+class ShortageShare(Agreement):
+    """Shortage-share variant of curtailment (allocation.md §2.7; Colorado: Mexico bears 17 %).
+
+    With ``A_t`` the water available at ``source`` (as for ``share``: the step's inflow, or a
+    reservoir's usable water; minus any ``reserve``) and the declared shortage
+    ``Shortage_t = max(0, Σ_i E_i − A_t)``, party i may draw ``a_i = E_i − σ_i·Shortage_t``
+    through its offtake link (``Σ σ_i = 1``). A party whose share of the shortage exceeds its
+    entitlement gets 0 and the rest of its share is borne by the others in proportion to their
+    σ (so ``Σ a_i = min(A_t, Σ E_i)`` always). ``a_i`` is a cap on the link: water a party does
+    not take lapses (stays at the source).
+    """
+
+    type: Literal["shortage_share"]
+    source: str
+    available: Literal["inflow", "storage"] = "inflow"
+    parties_: list[ShortageParty] = Field(alias="parties")
+    phase: ClassVar[int] = 50
+
+    @model_validator(mode="after")
+    def _sum(self) -> ShortageShare:
+        if not self.parties_:
+            raise ValueError("a shortage_share needs at least one party")
+        s = sum(p.shortage_fraction for p in self.parties_)
+        if abs(s - 1.0) > 1e-6:
+            raise ValueError(f"shortage fractions must sum to 1, got {s:g}")
+        return self
+
+    def parties(self) -> list[str]:
+        return [p.party for p in self.parties_]
+
+    def check(self, net: Any, where: str) -> None:
+        self._node(net, self.source, "source", ("reservoir", "intake", "inflow", "groundwater"))
+        if self.available == "storage" and net.nodes[self.source].type != "reservoir":
+            raise net.error(f"{where}.available", "available = 'storage' needs a reservoir source")
+        for j, p in enumerate(self.parties_):
+            self._link(net, p.link, f"parties[{j}].link")
+            if net.links[p.link].from_ != self.source:
+                raise net.error(f"{where}.parties[{j}].link", f"link {p.link!r} does not leave source {self.source!r}")
+
+    def setup(self, m: Any) -> None:
+        self._links = [m.link_ix[p.link] for p in self.parties_]
+        self._E = np.array([_q(m, self, p.entitlement, "flow", f"parties[{j}].entitlement") * m.dt
+                            for j, p in enumerate(self.parties_)])
+        self._sigma = np.array([p.shortage_fraction for p in self.parties_])
+        self._n = m.node_ix[self.source]
+        self._reserves = [a for a in m.net.agreements if isinstance(a, Reserve) and a.source == self.source]
+
+    def allotments(self, A: float) -> tuple[np.ndarray, float]:
+        """Allotments ``a_i`` [m3/step] and the declared shortage for available water ``A``."""
+        E, sig = self._E, self._sigma
+        shortage = max(0.0, float(E.sum()) - A)
+        a = E.copy()
+        left = shortage
+        on = np.ones(E.size, bool)
+        while left > 0 and on.any():
+            s = sig[on].sum()
+            w = sig[on] / s if s > 0 else np.full(on.sum(), 1.0 / on.sum())
+            cut = left * w
+            idx = np.flatnonzero(on)
+            over = cut >= a[idx]
+            if not over.any():
+                a[idx] -= cut
+                left = 0.0
+                break
+            left -= float(a[idx[over]].sum())  # these parties lose everything; the rest is shared again
+            a[idx[over]] = 0.0
+            on[idx[over]] = False
+        return np.maximum(a, 0.0), shortage
+
+    def before(self, m: Any, ctx: Any, st: Any) -> None:
+        if not self.active(ctx):
+            return
+        A = Share.available_water(self, m, ctx)  # same definition of A_t as ``share``
+        a, shortage = self.allotments(A)
+        st["available"], st["shortage"] = A, shortage
+        for p, e, lim in zip(self.parties_, self._links, a):
+            st[p.party] = lim
+            if lim < ctx.link_ub[e]:
+                ctx.link_ub[e] = lim
+                ctx.link_reason[e] = (f"agreement_cap: shortage share {p.shortage_fraction:.3g} of a declared "
+                                      f"shortage of {shortage / m.dt:.4g} m3/s at {self.source} under {self.name}")
+
+    def initial_state(self, m: Any) -> Any:
+        return {"available": 0.0, "shortage": 0.0, **{p.party: 0.0 for p in self.parties_}}
+
+    def record(self, m: Any, st: Any) -> dict[str, float]:
+        out = {f"{self.name}:available": st["available"], f"{self.name}:shortage": st["shortage"]}
+        out.update({f"{self.name}:allotment:{p.party}": st[p.party] for p in self.parties_})
+        return out
+
+
+# =============================================================================== 3b + 14 banking
+@register
+class Banking(Agreement):
+    """Entitlement with a bank of credits for unused entitlement (allocation.md §2.5, §2.14).
+
+    Per step the party claims ``min(D, E + W_t)`` at ``priority`` with the withdrawal allowance
+    ``W_t = min(B_{t−1}, max_withdrawal·Δt)``; the rest of the demand is claimed at
+    ``surplus_priority`` (none: not claimed, reason ``agreement_cap``). After the step, with ``x``
+    the delivery under the entitlement claim,
+
+    ``B_t = min(K, B_{t−1} − max(0, x − E) + γ·u)``,
+
+    ``u = max(0, E − x)`` (``credit = "unused"``: every unused unit of entitlement, the literal
+    definition) or ``u = max(0, E − max(x, min(D, E)))`` (``credit = "unrequested"``: only
+    entitlement the party chose not to request — conservation, not shortage — earns credits).
+    ``γ`` = ``deposit_fraction`` (losses on banking), ``K`` = ``max_balance``.
+    Credits are paper water: using them still needs physical water and pipe capacity in the LP.
+    """
+
+    type: Literal["banking"]
+    party: str
+    demand: str
+    rate: str
+    priority: int = Field(ge=1)
+    surplus_priority: int | None = Field(None, ge=1)
+    deposit_fraction: float = Field(1.0, ge=0.0, le=1.0)
+    max_balance: str
+    max_withdrawal: str | None = None
+    initial_balance: str = "0 m3"
+    credit: Literal["unused", "unrequested"] = "unused"
+    phase: ClassVar[int] = 20
+    _vr = field_validator("rate")(_quantity_validator("flow"))
+    _vw = field_validator("max_withdrawal")(_quantity_validator("flow"))
+    _vv = field_validator("max_balance", "initial_balance")(_quantity_validator("volume"))
+
+    def parties(self) -> list[str]:
+        return [self.party]
+
+    def check(self, net: Any, where: str) -> None:
+        self._demand(net, self.demand, self.party, "demand")
+
+    def setup(self, m: Any) -> None:
+        from hydro.allocation.solver import Claim
+
+        d = m.dem_ix[self.demand]
+        m.drop_default_claim(d)
+        self._d = d
+        self._E = _q(m, self, self.rate, "flow", "rate") * m.dt
+        self._K = _q(m, self, self.max_balance, "volume", "max_balance")
+        self._W = _q(m, self, self.max_withdrawal, "flow", "max_withdrawal") * m.dt if self.max_withdrawal else INF
+        self._B0 = _q(m, self, self.initial_balance, "volume", "initial_balance")
+        if self._B0 > self._K:
+            raise m.net.error(f"{self._where}.initial_balance", f"banking {self.name!r}: initial_balance above max_balance")
+        self._k = m.add_claim(Claim(f"{self.demand}:{self.name}", "tranche", d, self.priority, self.party, self.name,
+                                    self.demand))
+        self._s = -1
+        if self.surplus_priority is not None:
+            self._s = m.add_claim(Claim(f"{self.demand}:{self.name}:surplus", "tranche", d, self.surplus_priority,
+                                        self.party, self.name, self.demand))
+
+    def initial_state(self, m: Any) -> Any:
+        return {"balance": self._B0, "deposit": 0.0, "withdrawal": 0.0}
+
+    def before(self, m: Any, ctx: Any, st: Any) -> None:
+        D = ctx.demand[self._d]
+        on = self.active(ctx)
+        W = min(st["balance"], self._W) if on else 0.0
+        a = min(D, self._E + W) if on else 0.0
+        ctx.claim_amount[self._k] = a
+        st["_request"] = D
+        if self._s >= 0:
+            ctx.claim_amount[self._s] = max(0.0, D - a)
+        elif D - a > 1e-12:
+            ctx.notes.setdefault(self._k, []).append(
+                ("agreement_cap", f"entitlement and bank credits of {self.name} used up (demand above them is not claimed)"))
+
+    def after(self, m: Any, ctx: Any, st: Any, res: dict[str, Any]) -> None:
+        if not self.active(ctx):
+            st["deposit"] = st["withdrawal"] = 0.0
+            return
+        x = float(res["claims"][self._k])
+        E = self._E
+        wd = max(0.0, x - E)
+        if self.credit == "unused":
+            u = max(0.0, E - x)
+        else:
+            u = max(0.0, E - max(x, min(st["_request"], E)))
+        dep = self.deposit_fraction * u
+        st["balance"] = min(self._K, max(0.0, st["balance"] - wd) + dep)
+        st["deposit"], st["withdrawal"] = dep, wd
+
+    def record(self, m: Any, st: Any) -> dict[str, float]:
+        return {f"{self.name}:bank_balance": st["balance"], f"{self.name}:bank_deposit": st["deposit"],
+                f"{self.name}:bank_withdrawal": st["withdrawal"]}
+
+
+# =============================================================================== 5b review periods
+_PERIOD_MONTHS = {"month": 1, "quarter": 3, "half_year": 6, "year": 12}
+
+
+@register
+class PeriodEntitlement(Agreement):
+    """Entitlement evaluated over a review period, not per step (allocation.md §2.3 + §2.5).
+
+    The party is entitled to ``volume`` per review period (``period`` = ``month``, ``quarter``,
+    ``half_year`` or ``year``; periods start on the 1st of a month, the year in ``start_month``).
+    In step t of a period, with ``U_{t−1}`` the volume delivered under the entitlement so far and
+    ``C`` the carry-over into the period, the party claims at ``priority``
+
+    * ``spread = "front"``: ``min(D_t, V + C − U_{t−1})`` (draw as needed until exhausted);
+    * ``spread = "even"``: ``min(D_t, (V + C − U_{t−1}) / n_left)`` with ``n_left`` the steps left
+      in the period (pywr ``AnnualLicense``);
+
+    and the rest of its demand at ``surplus_priority`` (none: not claimed, reason
+    ``agreement_cap``). At each review (start of a new period) ``C = min(K, γ·(V + C − U))``
+    (``carry_over_fraction`` γ, ``carry_over_max`` K) and ``U = 0``; the period's delivered volume
+    and its balance ``U − V − C`` are recorded (``period_delivered``, ``period_balance``).
+    """
+
+    type: Literal["period_entitlement"]
+    party: str
+    demand: str
+    volume: str
+    period: Literal["month", "quarter", "half_year", "year"] = "month"
+    start_month: int = Field(1, ge=1, le=12)
+    priority: int = Field(ge=1)
+    surplus_priority: int | None = Field(None, ge=1)
+    spread: Literal["front", "even"] = "front"
+    carry_over_fraction: float = Field(0.0, ge=0.0, le=1.0)
+    carry_over_max: str = "0 m3"
+    phase: ClassVar[int] = 20
+    _v = field_validator("volume", "carry_over_max")(_quantity_validator("volume"))
+
+    def parties(self) -> list[str]:
+        return [self.party]
+
+    def check(self, net: Any, where: str) -> None:
+        self._demand(net, self.demand, self.party, "demand")
+
+    def period_start(self, t: pd.Timestamp) -> pd.Timestamp:
+        """First day of the review period that contains ``t``."""
+        L = _PERIOD_MONTHS[self.period]
+        k = (t.year * 12 + t.month - self.start_month) // L * L + self.start_month
+        y, mo = divmod(k - 1, 12)
+        return pd.Timestamp(year=y, month=mo + 1, day=1, tz=t.tz)
+
+    def setup(self, m: Any) -> None:
+        from hydro.allocation.solver import Claim
+
+        d = m.dem_ix[self.demand]
+        m.drop_default_claim(d)
+        self._d = d
+        self._V = _q(m, self, self.volume, "volume", "volume")
+        self._K = _q(m, self, self.carry_over_max, "volume", "carry_over_max")
+        self._k = m.add_claim(Claim(f"{self.demand}:{self.name}", "tranche", d, self.priority, self.party, self.name,
+                                    self.demand))
+        self._s = -1
+        if self.surplus_priority is not None:
+            self._s = m.add_claim(Claim(f"{self.demand}:{self.name}:surplus", "tranche", d, self.surplus_priority,
+                                        self.party, self.name, self.demand))
+        starts = [self.period_start(t) for t in m.times]
+        self._pstart = starts
+        step = pd.Timedelta(seconds=m.dt)
+        L = _PERIOD_MONTHS[self.period]
+        # steps left in the period incl. the current one (the period may run past the end of the run)
+        self._left = np.array([max(1, int(np.ceil((p + pd.DateOffset(months=L) - t) / step)))
+                               for p, t in zip(starts, m.times)], dtype=np.int64)
+
+    def initial_state(self, m: Any) -> Any:
+        return {"used": 0.0, "carry": 0.0, "period_delivered": 0.0, "period_balance": 0.0}
+
+    def before(self, m: Any, ctx: Any, st: Any) -> None:
+        t = ctx.t
+        if t > 0 and self._pstart[t] != self._pstart[t - 1]:  # review
+            unused = max(0.0, self._V + st["carry"] - st["used"])
+            st["period_delivered"] = st["used"]
+            st["period_balance"] = st["used"] - self._V - st["carry"]
+            st["carry"] = min(self._K, self.carry_over_fraction * unused)
+            st["used"] = 0.0
+        D = ctx.demand[self._d]
+        if not self.active(ctx):
+            ctx.claim_amount[self._k] = 0.0
+            if self._s >= 0:
+                ctx.claim_amount[self._s] = D
+            return
+        rem = max(0.0, self._V + st["carry"] - st["used"])
+        if self.spread == "even":
+            rem = rem / int(self._left[t])
+        a = min(D, rem)
+        ctx.claim_amount[self._k] = a
+        if self._s >= 0:
+            ctx.claim_amount[self._s] = max(0.0, D - a)
+        elif D - a > 1e-12:
+            ctx.notes.setdefault(self._k, []).append(
+                ("agreement_cap", f"period entitlement {self.name} ({self.period}) used up for this review period"))
+
+    def after(self, m: Any, ctx: Any, st: Any, res: dict[str, Any]) -> None:
+        if self.active(ctx):
+            st["used"] += float(res["claims"][self._k])
+
+    def record(self, m: Any, st: Any) -> dict[str, float]:
+        return {f"{self.name}:period_used": st["used"], f"{self.name}:carry_over": st["carry"],
+                f"{self.name}:period_delivered": st["period_delivered"],
+                f"{self.name}:period_balance": st["period_balance"]}

@@ -170,6 +170,16 @@ def run_model(model: AllocationModel) -> AllocationResult:
     expl: list[dict[str, Any]] = []
     claim_of_demand = [[k for k in model.demand_claims(d)] for d in range(nD)]
     ret_e = model.dem_return
+    # per-step bookkeeping as array operations (built once)
+    cl_dem = np.zeros((nC, nD))
+    for d, ks in enumerate(claim_of_demand):
+        cl_dem[ks, d] = 1.0
+    dem_rho = np.where(ret_e >= 0, model.ret_frac[np.maximum(ret_e, 0)], 0.0)
+    lag_dem = np.flatnonzero((ret_e >= 0) & (model.ret_lag[np.maximum(ret_e, 0)] > 0))
+    lag_dem_e = ret_e[lag_dem]
+    transit_links = np.flatnonzero(model.is_return & (model.ret_lag > 0))
+    spill_free = np.array([model.net.spec.nodes[n].overflow_to is None for n in model.res_nodes], bool)
+    unused_free = np.array([getattr(model.net.spec.nodes[n], "overflow_to", None) is None for n in model.src_nodes], bool)
     t0 = _time.perf_counter()
     for t in range(nt):
         ctx = model.prepare(t, state)
@@ -182,12 +192,10 @@ def run_model(model: AllocationModel) -> AllocationResult:
                               + diagnose(model, ctx)) from None
         f = x[model.cF:model.cF + nL].copy()
         c = x[model.cC:model.cC + nC]
-        dl = np.array([c[ks].sum() if ks else 0.0 for ks in claim_of_demand])
+        dl = c @ cl_dem
         # lagged return links carry ρ·x of this step (leaving into transit)
-        for d in range(nD):
-            e = int(ret_e[d])
-            if e >= 0 and model.ret_lag[e] > 0:
-                f[e] = model.ret_frac[e] * dl[d]
+        if lag_dem.size:
+            f[lag_dem_e] = model.ret_frac[lag_dem_e] * dl[lag_dem]
         Send = x[model.cS:model.cS + nR]
         sp = x[model.cSP:model.cSP + nR]
         un = x[model.cU:model.cU + model.nS]
@@ -195,13 +203,10 @@ def run_model(model: AllocationModel) -> AllocationResult:
         # --- system mass balance
         loss = model.link_loss * f
         inflow_in = ctx.inflow.sum()
-        consumed = 0.0
-        for d in range(nD):
-            e = int(ret_e[d])
-            consumed += dl[d] * (1.0 - (model.ret_frac[e] if e >= 0 else 0.0))
-        transit_out = sum((1.0 - model.link_loss[e]) * f[e] for e in range(nL) if model.is_return[e] and model.ret_lag[e] > 0)
-        spill_out = sum(sp[r] for r, n in enumerate(model.res_nodes) if model.net.spec.nodes[n].overflow_to is None)
-        unused_out = sum(un[s] for s, n in enumerate(model.src_nodes) if getattr(model.net.spec.nodes[n], "overflow_to", None) is None)
+        consumed = float(dl @ (1.0 - dem_rho))
+        transit_out = float(((1.0 - model.link_loss[transit_links]) * f[transit_links]).sum())
+        spill_out = float(sp[spill_free].sum())
+        unused_out = float(un[unused_free].sum())
         dS = float((Send - ctx.storage).sum())
         residual[t] = inflow_in - (consumed + transit_out + spill_out + unused_out + ab.sum() + ctx.evap.sum()
                                    + loss.sum() + dS)
@@ -237,7 +242,8 @@ def run_model(model: AllocationModel) -> AllocationResult:
     })
     claims = claims[claims["priority"] >= 0].reset_index(drop=True)
     return AllocationResult(
-        network=model.net, model_info=dict(ncol=model.ncol, nrow=model.nrow, nsolve=model.lp.nsolve),
+        network=model.net, model_info=dict(ncol=model.ncol, nrow=model.nrow, nsolve=model.lp.nsolve,
+                                              one_lp_steps=model.n_candidate_only, pin_relaxations=model.lp.nrelax),
         times=model.times, dt=model.dt, demand_ids=model.dem_ids, link_ids=model.link_ids,
         reservoir_ids=model.res_ids, source_ids=[model.node_ids[n] for n in model.src_nodes],
         demand_region=model.dem_region, requested=requested, delivered=delivered,

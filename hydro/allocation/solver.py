@@ -8,9 +8,13 @@ from the previous basis (warm start).
 
 Order of decisions in each step (the documented tie-break rule)
 ---------------------------------------------------------------
-0. *fast path*: minimise ``−Σ_k c_k`` plus the final tie-break cost (3) in one LP; if every claim
-   is fully met, this solution is optimal for the whole sequence 1–3 (nothing is short and it
-   minimises the tie-break cost among all-full solutions) and no other LP is solved;
+0. *candidate LP*: minimise ``−Σ_k W_p(k) x_k`` (priority-rank weights, range ≤ 10⁶) plus the final
+   tie-break cost (3). Its objective is the same every step, so only bounds change and HiGHS
+   re-solves from the previous basis. If every claim is full, this solution is optimal for the whole
+   sequence 1–3 for any positive weights, and no other LP is solved (the common case). The weights
+   are not trusted beyond that certificate (a weighted LP is lexicographic only if the weight ratios
+   exceed data-dependent exchange rates: losses, coverage coefficients; see docs/allocation.md §4);
+   otherwise the exact sequence below runs from the first short level, warm from this basis;
 1. priority levels in increasing order (0 = environmental flows and other soft top-priority
    requirements, then 1, 2, ...). Within a level, claims share by **equal coverage**
    (lexicographic max-min of ``x_k / w_k``, water-filling) unless the level is declared
@@ -50,6 +54,14 @@ DUAL_TOL = 1e-9
 MAX_REASONS = 4
 #: within a step only costs (and pinned bounds) change after the first LP: primal simplex
 PRIMAL = True
+#: ratio between the candidate-LP weights of consecutive priority levels
+CANDIDATE_RATIO = 100.0
+#: largest ratio between the weights of the most and least senior levels (conditioning)
+CANDIDATE_RANGE = 1e6
+#: relative widening of pinned claims when HiGHS finds the pins jointly infeasible (round-off)
+PIN_RELAX = 1e-9
+#: slack below the last common coverage when it becomes the lower bound of the next iteration
+T_SLACK = 1e-9
 
 
 class SolverError(HydroError):
@@ -169,6 +181,8 @@ class _Highs:
         self.allcols = np.arange(ncol, dtype=np.int32)
         self.allrows = np.arange(nrow, dtype=np.int32)
         self.nsolve = 0
+        self.nrelax = 0
+        self.relax: Any = None
         self.last_x = np.zeros(ncol)
 
     def set_col_bounds(self, lb: np.ndarray, ub: np.ndarray) -> None:
@@ -214,6 +228,12 @@ class _Highs:
             self.h.clearSolver()
             self.h.run()
             st = self.h.getModelStatus()
+            if st != self.hs.HighsModelStatus.kOptimal and self.relax is not None and self.relax():
+                # pins of earlier LPs are jointly infeasible by more than the solver tolerance
+                # (round-off accumulated over several pinned solutions): widen them and retry
+                self.nrelax += 1
+                self.h.run()
+                st = self.h.getModelStatus()
             if st != self.hs.HighsModelStatus.kOptimal:
                 raise SolverError(self.h.modelStatusToString(st))
         sol = self.h.getSolution()
@@ -531,18 +551,40 @@ class AllocationModel:
         row_lb[self.rFC:self.rCov] = 0.0
         self.row_lb0, self.row_ub0 = row_lb, row_ub
         self.lp = _Highs(ncol, row, starts, self.A_idx, self.A_val, col_lb, col_ub, row_lb, row_ub)
+        self.lp.relax = self._relax_pins
         # final tie-break cost
         cost = np.zeros(ncol)
         cost[self.cF:self.cF + nL] = DELTA * (1.0 + 1e-3 * np.arange(nL) / max(nL, 1))
         cost[self.cSP:self.cSP + nR] = DELTA
         cost[self.cS:self.cS + nR] = -np.array([spec.nodes[n].storage_weight for n in self.res_nodes], float)
         self.final_cost = cost
+        # candidate objective: deliveries weighted by priority rank (senior heavier) + tie-break
         self.claim_priority = np.array([c.priority for c in self.claims], dtype=np.int64)
+        big = 10.0 * max(1.0, float(-cost[self.cS:self.cS + nR].min(initial=0.0)))
+        nlev = len(self.levels)
+        ratio = min(CANDIDATE_RATIO, CANDIDATE_RANGE ** (1.0 / max(nlev - 1, 1)))
+        wlev = {p: big * ratio ** (nlev - 1 - i) for i, p in enumerate(self.levels)}
+        cand = np.zeros(ncol) if self.has_pref else cost.copy()
+        for k in range(nC):
+            p = int(self.claim_priority[k])
+            if p >= 0:
+                cand[self.cC + k] = -wlev[p]
+        self.candidate_cost = cand
+        self.n_candidate_only = 0
+        # per-step constants
+        self._lb0 = np.zeros(ncol)
+        self._ub0 = np.full(ncol, INF)
+        self._ub0[self.cS:self.cS + nR] = self.res_cap
+        self._ub0[self.cT] = 0.0
+        self._res_arr = np.asarray(self.res_nodes, dtype=np.int64)
+        self._outlet_basis = np.array([lk.capacity_basis == "outlet" for lk in spec.links], bool)
+        self._lagged = self.is_return & (self.ret_lag > 0)
         # uncontrolled overflow into each reservoir: from upstream reservoirs (spill) and sources (unused water)
         self._ovf_res = [[q for q, m in enumerate(self.res_nodes) if spec.nodes[m].overflow_to == self.node_ids[n]]
                          for n in self.res_nodes]
         self._ovf_src = [any(getattr(spec.nodes[m], "overflow_to", None) == self.node_ids[n] for m in self.src_nodes)
                          for n in self.res_nodes]
+        self._has_ovf = any(self._ovf_res) or any(self._ovf_src)
         dc: list[list[int]] = [[] for _ in range(self.nD)]
         for i, c in enumerate(self.claims):
             if c.kind == "tranche" and c.priority >= 0:
@@ -625,9 +667,9 @@ class AllocationModel:
         inflow = self.inflow[t].copy()
         inflow += state["returns"][0]
         evap = np.zeros(self.nR)
-        for r, n in enumerate(self.res_nodes):
-            if self.evap_rate[t, r] > 0:
-                evap[r] = min(self.evap_rate[t, r] * self.surface_area(r, S[r]), S[r] + inflow[n])
+        for r in np.flatnonzero(self.evap_rate[t] > 0):
+            n = self.res_nodes[r]
+            evap[r] = min(self.evap_rate[t, r] * self.surface_area(r, S[r]), S[r] + inflow[n])
         ctx = StepContext(
             t=t, time=self.times[t], dt=self.dt, inflow=inflow, evap=evap, storage=S.copy(),
             demand=self.demand[t].copy(), demand_raw=self.demand[t].copy(),
@@ -639,10 +681,8 @@ class AllocationModel:
         return ctx
 
     def _default_tranches(self, ctx: StepContext) -> None:
-        for d in range(self.nD):
-            k = int(self._default_claim[d])
-            if k >= 0:
-                ctx.claim_amount[k] = ctx.demand[d]
+        has = self._default_claim >= 0
+        ctx.claim_amount[self._default_claim[has]] = ctx.demand[has]
 
     def _apply_caps(self, ctx: StepContext) -> None:
         """Demand cap R: tranches are cut, most junior first, so their sum is ≤ R·Δt."""
@@ -691,43 +731,38 @@ class AllocationModel:
         lp = self.lp
         nC, nR = self.nC, self.nR
         # ---- column bounds
-        lb = np.zeros(self.ncol)
-        ub = np.full(self.ncol, INF)
+        lb = self._lb0.copy()
+        ub = self._ub0.copy()
         link_ub = ctx.link_ub.copy()
-        basis = np.array([lk.capacity_basis == "outlet" for lk in self.net.spec.links], bool)
-        if basis.any():
-            link_ub[basis] = link_ub[basis] / (1.0 - self.link_loss[basis])
-        lagged = self.is_return & (self.ret_lag > 0)
-        link_ub[lagged] = 0.0
+        if self._outlet_basis.any():
+            link_ub[self._outlet_basis] = link_ub[self._outlet_basis] / (1.0 - self.link_loss[self._outlet_basis])
+        link_ub[self._lagged] = 0.0
         ub[self.cF:self.cF + self.nL] = link_ub
         S0 = ctx.storage
-        avail = np.zeros(nR)
-        for r, n in enumerate(self.res_nodes):
-            avail[r] = S0[r] + ctx.inflow[n] - ctx.evap[r]
+        avail = S0 + ctx.inflow[self._res_arr] - ctx.evap if nR else np.zeros(0)
         lb[self.cS:self.cS + nR] = np.maximum(0.0, np.minimum(self.res_dead, avail))
-        ub[self.cS:self.cS + nR] = self.res_cap
         # spill is the overflow of the step: at most what would exceed capacity with no release at all
         # (it can never serve as an extra outlet that bypasses link capacities)
         # (plus the overflow that can arrive uncontrolled from upstream reservoirs and sources)
         forced = np.maximum(0.0, avail - self.res_cap)
         sp_ub = forced.copy()
-        for _ in range(nR):
-            new = forced + np.array([sum(sp_ub[q] for q in self._ovf_res[r]) + (INF if self._ovf_src[r] else 0.0)
-                                     for r in range(nR)])
-            if np.array_equal(new, sp_ub):
-                break
-            sp_ub = new
+        if self._has_ovf:
+            for _ in range(nR):
+                new = forced + np.array([sum(sp_ub[q] for q in self._ovf_res[r]) + (INF if self._ovf_src[r] else 0.0)
+                                         for r in range(nR)])
+                if np.array_equal(new, sp_ub):
+                    break
+                sp_ub = new
         ub[self.cSP:self.cSP + nR] = sp_ub
         amt = np.where(self.claims_active, np.maximum(ctx.claim_amount, 0.0), 0.0)
         ub[self.cC:self.cC + nC] = amt
-        ub[self.cT] = 0.0
         lp.set_col_bounds(lb, ub)
         # ---- row bounds
         rlb = self.row_lb0.copy()
         rub = self.row_ub0.copy()
         exo = ctx.inflow.copy()
-        for r, n in enumerate(self.res_nodes):
-            exo[n] += S0[r] - ctx.evap[r]
+        if nR:
+            exo[self._res_arr] += S0 - ctx.evap
         rlb[self.rB:self.rB + len(exo)] = exo
         rub[self.rB:self.rB + len(exo)] = exo
         if self.extra_rows:
@@ -737,19 +772,20 @@ class AllocationModel:
         why: list[dict[str, Any]] = []
         pinned = np.zeros(nC, bool)
         active = self.claims_active & (amt > 0)
-        # ---- fast path: min  −Σ_k c_k + (final tie-break cost). If every claim is full in the optimum,
-        # this solution *is* the lexicographic optimum (any other all-full solution with a lower
-        # tie-break cost would have a lower objective), so no further solve is needed. Exact for
-        # any weight; skipped when supply preferences must be settled first.
-        cost = np.zeros(self.ncol) if self.has_pref else self.final_cost.copy()
-        big = 1.0 if self.has_pref else 10.0 * max(1.0, float(-self.final_cost[self.cS:self.cS + nR].min(initial=0.0)))
-        cost[self.cC:self.cC + nC] = np.where(active, -big, 0.0)
-        lp.set_cost(cost)
+        # ---- candidate LP (the common case: the only LP of the step). Objective = priority-weighted
+        # deliveries + the final tie-break cost; it is the same every step, so only bounds change and
+        # HiGHS re-solves from the previous optimal basis (dual simplex, typically a few pivots).
+        # If every claim is full in its optimum, this solution *is* the lexicographic optimum for any
+        # positive weights (any other all-full solution with a lower tie-break cost would have a lower
+        # objective), so no further solve is needed. Otherwise the exact sequence below starts from
+        # this basis (see docs/allocation.md §4 for why weights alone are not exact).
+        lp.set_cost(self.candidate_cost)
         x, _ = lp.solve()
         c = x[self.cC:self.cC + nC]
         tol = ABS_TOL + REL_TOL * amt
         if np.all(c[active] >= amt[active] - tol[active]):
             if not self.has_pref:
+                self.n_candidate_only += 1
                 return x, why
             self._pin(np.flatnonzero(active), amt, pinned)
         else:
@@ -785,8 +821,10 @@ class AllocationModel:
             lp.set_cost(cost)
             x, obj = lp.solve(primal=PRIMAL)
             lp.set_rows(np.array([self.rPref]), np.array([-INF]), np.array([obj + ABS_TOL + REL_TOL * abs(obj)]))
-        # ---- final tie-break
-        lp.set_cost(self.final_cost)
+        # ---- final tie-break (every claim is pinned now: the candidate objective differs from the
+        # tie-break cost only by a constant within the pins, and ending the step on it keeps the
+        # basis dual feasible for the next step's candidate LP)
+        lp.set_cost(self.final_cost if self.has_pref else self.candidate_cost)
         x, _ = lp.solve(primal=PRIMAL)
         # reset level/preference rows and the coverage column for the next step
         lev = np.array(list(self.level_row.values()), dtype=np.int32)
@@ -796,10 +834,33 @@ class AllocationModel:
             lp.set_rows(np.array([self.rPref]), np.array([-INF]), np.array([INF]))
         return x, why
 
+    def _relax_pins(self) -> bool:
+        """Widen every pinned claim by ``PIN_RELAX`` (relative, at least 10⁻⁶ m3) and the level and
+        preference rows likewise; returns False if nothing is pinned (then the failure is real)."""
+        lp = self.lp
+        sl = slice(self.cC, self.cC + self.nC)
+        lo, up = lp.col_lb[sl], lp.col_ub[sl]
+        pin = np.flatnonzero((lo > 0) & np.isfinite(up) & (up - lo < 1e-6 * np.maximum(1.0, up)))
+        rows = [r for r in list(self.level_row.values()) + ([self.rPref] if self.has_pref else [])
+                if np.isfinite(lp.row_lb[r]) or np.isfinite(lp.row_ub[r])]
+        if not pin.size and not rows:
+            return False
+        w = np.maximum(1e-6, PIN_RELAX * up[pin])
+        lp.set_cols(self.cC + pin, np.maximum(0.0, lo[pin] - w), up[pin] + w)
+        for r in rows:
+            a, b = lp.row_lb[r], lp.row_ub[r]
+            lp.set_rows(np.array([r]), np.array([a - max(1e-6, PIN_RELAX * abs(a)) if np.isfinite(a) else a]),
+                        np.array([b + max(1e-6, PIN_RELAX * abs(b)) if np.isfinite(b) else b]))
+        return True
+
     def _pin(self, K: np.ndarray, values: np.ndarray, pinned: np.ndarray) -> None:
+        """Fix claims ``K`` at ``values`` (± tolerance), never excluding the current LP solution
+        (which satisfies every earlier pin within HiGHS' feasibility tolerance): the pins of a
+        level stay jointly feasible despite round-off in the common coverage ``T*``."""
         v = np.maximum(values[K], 0.0)
+        cur = self.lp.last_x[self.cC + K]
         tol = ABS_TOL + REL_TOL * v
-        self.lp.set_cols(self.cC + K, np.maximum(0.0, v - tol), v + tol)
+        self.lp.set_cols(self.cC + K, np.maximum(0.0, np.minimum(v, cur) - tol), np.maximum(v, cur) + tol)
         pinned[K] = True
 
     def _water_fill(self, K: np.ndarray, amt: np.ndarray, ctx: StepContext, pinned: np.ndarray,
@@ -845,7 +906,7 @@ class AllocationModel:
             full_vals[F] = vals
             self._pin(F, full_vals, pinned)
             left = left[~frozen]
-            t_lo = tstar
+            t_lo = max(0.0, tstar - T_SLACK)  # a hint only (T* ≥ this anyway): never cut off the current point
         lp.set_cols(np.array([self.cT]), np.array([0.0]), np.array([0.0]))
 
     def _record_why(self, F: np.ndarray, x: np.ndarray, amt: np.ndarray, ctx: StepContext,
@@ -871,7 +932,7 @@ class AllocationModel:
         pipe_idx = np.flatnonzero(pipe)
         res_idx = np.flatnonzero(res_b) if self.nR else np.zeros(0, np.int64)
         src_idx = np.flatnonzero(src_b) if self.nS else np.zeros(0, np.int64)
-        HP = np.array([self._source_mask(int(o)) for o in hp], dtype=np.int64) if hp.size else None
+        HP = self._source_matrix()[hp] if hp.size else None
         sp_all = np.concatenate([cf[pipe_idx], cs[res_idx], cu[src_idx]])
         code = np.concatenate([np.zeros(pipe_idx.size, np.int64), np.ones(res_idx.size, np.int64),
                                np.full(src_idx.size, 2, np.int64)])
@@ -886,42 +947,54 @@ class AllocationModel:
             key = np.where(D >= 0, D, np.inf) + 0.5 * (1.0 - sp_all / (sp_all.max() + 1.0))
             m = min(MAX_REASONS, ref.size)
             top = np.argpartition(key, m - 1, axis=1)[:, :m] if ref.size > m else np.tile(np.arange(ref.size), (len(Fi), 1))
+        # physical reasons per claim, nearest first (sorted once for all claims)
+        phys: list[list[tuple[str, str, float]]] = [[] for _ in Fi]
+        if ref.size:
+            ktop = np.take_along_axis(key, top, axis=1)
+            order = np.take_along_axis(top, np.argsort(ktop, axis=1, kind="stable"), axis=1)
+            fin = np.isfinite(np.take_along_axis(key, order, axis=1))
+            texts: dict[int, tuple[str, str, float]] = {}
+            for i in np.unique(order[fin]).tolist():
+                j = int(ref[i])
+                if code[i] == 0:
+                    rk = ctx.link_reason[j]
+                    kind, text = (rk.partition(":")[0], rk.partition(":")[2].strip()) if rk else ("pipe_full", self.col_label[self.cF + j])
+                elif code[i] == 1:
+                    kind, text = "source_empty", self.col_label[self.cS + j]
+                else:
+                    kind, text = "source_empty", self.col_label[self.cU + j]
+                texts[i] = (kind, text, float(sp_all[i]))
+            for row_i, (orow, frow) in enumerate(zip(order.tolist(), fin.tolist())):
+                phys[row_i] = [texts[i] for i, ok in zip(orow, frow) if ok]
+        # higher-priority claims on the same sources, per priority (counts, max dual, first 3 names)
+        hp_text: list[list[tuple[str, str, float]]] = [[] for _ in Fi]
         if HP is not None:
-            SF = np.array([self._source_mask(k) for k in Fi], dtype=np.int64)
-            SHARE = (SF @ HP.T) > 0
+            SF = self._source_matrix()[np.asarray(F, dtype=np.int64)]
+            SHARE = (SF[:, None, :] & HP[None, :, :]).any(axis=2)  # bit-packed masks: no BLAS threads
+            hp_pr = self.claim_priority[hp]
+            for p in np.unique(hp_pr).tolist():
+                cols = np.flatnonzero(hp_pr == p)
+                M = SHARE[:, cols]
+                cnt = M.sum(axis=1)
+                mx = np.where(M, cc[hp[cols]][None, :], -np.inf).max(axis=1)
+                first = np.argsort(~M, axis=1, kind="stable")[:, :3]
+                ids = [self.claims[int(o)].id for o in hp[cols]]
+                for row_i in np.flatnonzero(cnt).tolist():
+                    n_ = int(cnt[row_i])
+                    names = ", ".join(ids[c] for c in first[row_i, :min(3, n_)].tolist()) + (", ..." if n_ > 3 else "")
+                    hp_text[row_i].append(("higher_priority", f"{n_} claim(s) of priority {p} on the same sources ({names})",
+                                           float(mx[row_i])))
+        lev_text = [("higher_priority", f"priority {p} claims", abs(float(rd[r]))) for p, r in lev_rows]
+        cov = coverage if coverage is not None else float("nan")
         for row_i, k in enumerate(Fi):
-            nd, ld = dists[row_i]
-            reasons: list[tuple[str, str, float]] = []
-            if ref.size:
-                sel = top[row_i][np.argsort(key[row_i, top[row_i]])]
-                for i in sel:
-                    if not np.isfinite(key[row_i, i]):
-                        continue
-                    j = int(ref[i])
-                    if code[i] == 0:
-                        rk = ctx.link_reason[j]
-                        kind, text = (rk.partition(":")[0], rk.partition(":")[2].strip()) if rk else ("pipe_full", self.col_label[self.cF + j])
-                    elif code[i] == 1:
-                        kind, text = "source_empty", self.col_label[self.cS + j]
-                    else:
-                        kind, text = "source_empty", self.col_label[self.cU + j]
-                    reasons.append((kind, text, float(sp_all[i])))
-            links = ld >= 0
-            if HP is not None:
-                sel = hp[SHARE[row_i]]
-                pr_sel = self.claim_priority[sel]
-                for p in np.unique(pr_sel):
-                    os_ = sel[pr_sel == p]
-                    names = ", ".join(self.claims[o].id for o in os_[:3]) + (", ..." if len(os_) > 3 else "")
-                    reasons.append(("higher_priority", f"{len(os_)} claim(s) of priority {p} on the same sources ({names})",
-                                    float(cc[os_].max())))
-            for p, r in lev_rows:
-                reasons.append(("higher_priority", f"priority {p} claims", abs(float(rd[r]))))
-            for j in xrows:
-                xr_ = self.extra_rows[j]
-                if (xr_["links"] and links[list(xr_["links"])].any()) or (
-                        self.claims[k].kind == "tranche" and self.claims[k].target in xr_["demands"]):
-                    reasons.append((xr_["kind"], xr_["label"], abs(float(rd[self.rX + j]))))
+            reasons = phys[row_i] + hp_text[row_i] + lev_text
+            if xrows:
+                links = dists[row_i][1] >= 0
+                for j in xrows:
+                    xr_ = self.extra_rows[j]
+                    if (xr_["links"] and links[list(xr_["links"])].any()) or (
+                            self.claims[k].kind == "tranche" and self.claims[k].target in xr_["demands"]):
+                        reasons.append((xr_["kind"], xr_["label"], abs(float(rd[self.rX + j]))))
             for kind, text in ctx.notes.get(int(k), []):
                 reasons.append((kind, text, float("nan")))
             if not reasons:
@@ -929,8 +1002,16 @@ class AllocationModel:
                                 if coverage is not None else f"priority {level}", float("nan")))
             cid = self.claims[k].id
             for kind, text, sp in reasons:
-                why.append(dict(claim=cid, level=level, reason=kind, constraint=text, shadow_price=sp,
-                                coverage=coverage if coverage is not None else float("nan")))
+                why.append(dict(claim=cid, level=level, reason=kind, constraint=text, shadow_price=sp, coverage=cov))
+
+    def _source_matrix(self) -> np.ndarray:
+        """Bit-packed masks (claim × ⌈sources / 8⌉ bytes) of the sources upstream of every claim (built once)."""
+        M = self.__dict__.get("_src_matrix")
+        if M is None:
+            dense = np.array([self._source_mask(k) for k in range(self.nC)], dtype=bool).reshape(self.nC, -1)
+            M = np.packbits(dense, axis=1)
+            self._src_matrix = M
+        return M
 
     def _source_mask(self, k: int) -> np.ndarray:
         """Sources (reservoirs, intakes, inflows, groundwater) upstream of claim ``k``."""

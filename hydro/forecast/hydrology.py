@@ -21,6 +21,7 @@ from hydro.errors import ConfigError, InputDataError, InputMissingError, InputNo
 
 __all__ = [
     "HydrologyRun",
+    "peak_dataset",
     "build_model",
     "cold_start",
     "forcing_path",
@@ -254,3 +255,15 @@ def run_hydrology(model: Any, cfg: ModelConfig, rain: xr.DataArray, start: Any, 
     peak.attrs["cell_methods"] = "time: maximum"
     peak.attrs["long_name"] = "peak discharge of the run (instantaneous, model steps)"
     return HydrologyRun(result=result, peak_discharge=peak)
+
+
+def peak_dataset(peak: xr.DataArray, start: Any, end: Any) -> xr.Dataset:
+    """The peak-discharge map on a length-1 ``time`` (the run end) with ``time_bnds`` = run start and end,
+    so that its ``cell_methods = "time: maximum"`` refers to a real time coordinate (CF §7.3)."""
+    start64 = np.datetime64(pd.Timestamp(start).to_datetime64(), "ns")
+    end64 = np.datetime64(pd.Timestamp(end).to_datetime64(), "ns")
+    ds = peak.expand_dims(time=[end64]).to_dataset()
+    ds["time_bnds"] = xr.DataArray(np.array([[start64, end64]], dtype="datetime64[ns]"), dims=("time", "nv"))
+    ds["time_bnds"].encoding["coordinates"] = None
+    ds.attrs["time_coverage_resolution"] = f"PT{int((end64 - start64) / np.timedelta64(1, 's'))}S"
+    return ds

@@ -23,6 +23,7 @@ import errno
 import fcntl
 import logging
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,8 @@ from hydro.errors import ConfigError, InputDataError, InputNotReadyError, Output
 __all__ = ["run_forecast", "forecast_run_id", "ForecastResult", "find_states", "forecast_config"]
 
 logger = logging.getLogger(__name__)
+
+_STATE_LOCK = threading.Lock()
 
 
 @dataclass
@@ -211,7 +214,8 @@ def _member_task(member: int, *, cfg_json: str, source: str | None, terrain: xr.
         object.__setattr__(cfg, "_source_path", Path(source))
     t0 = pd.Timestamp(T)
     model = build_model(cfg, terrain, reference_time=t0)
-    model.load_state(state_path)
+    with _STATE_LOCK:  # HDF5 is not thread-safe: members on the threaded scheduler read the state one at a time
+        model.load_state(state_path)
     rain = open_rain(cfg, terrain, t0, t0 + steps * pd.Timedelta(cfg.routing.model_step), reference_time=t0, member=member)
     h = run_hydrology(model, cfg, rain, t0, steps)
     return member, h.result.gauges, np.asarray(h.peak_discharge.values, np.float32)
@@ -363,8 +367,10 @@ def run_forecast(
             for k, p in result.write(partial / "runoff", prefix="run", **common).items():
                 folder.add(f"runoff/{k}", p)
             peak = peak.rio.write_crs(dem.rio.crs).rio.write_transform(dem.rio.transform())
+            from hydro.forecast.hydrology import peak_dataset
+
             folder.add("runoff/peak_discharge", write_netcdf(
-                peak.to_dataset(), partial / "runoff" / "peak_discharge.nc",
+                peak_dataset(peak, T, T + lead), partial / "runoff" / "peak_discharge.nc",
                 title=f"{fcfg.title}: forecast peak discharge of every cell",
                 summary=f"Largest routed discharge of each cell from {T} to {T + lead}.", attrs=common,
                 complevel=fcfg.outputs.compression_level))
@@ -465,7 +471,7 @@ def run_forecast(
 
                 for k, p in make_report(fcfg, partial, run_id=run_id, gauges=gauges, flood=None, dem=dem, allocation=alloc,
                                         alerts=alerts, files=list(folder.outputs.values()), warm_start=warm["source"],
-                                        reference_time=T, hand_flooded_km2=flooded_km2, ensemble=ens_summary,
+                                        reference_time=T, ensemble=ens_summary,
                                         hand=hand).items():
                     folder.add(k, p)
             timings["total_s"] = time.perf_counter() - t0
@@ -515,7 +521,7 @@ def _ensemble_summary(ens: list[xr.Dataset], cfg: ModelConfig) -> xr.Dataset:
                                     {"long_name": "percentile of river discharge over ensemble members",
                                      "standard_name": "water_volume_transport_in_river_channel",
                                      "units": "m3 s-1", "coordinates": "lat lon",
-                                     "cell_methods": "time: mean realization: percentile",
+                                     "cell_methods": "time: mean",
                                      "coverage_content_type": "modelResult"})
     base.attrs["realizations"] = len(ens)
     return base

@@ -124,8 +124,10 @@ def run_model(
             for k, p in paths.items():
                 folder.add(f"runoff/{k}", p)
             peak = hyd.peak_discharge.rio.write_crs(dem.rio.crs).rio.write_transform(dem.rio.transform())
+            from hydro.forecast.hydrology import peak_dataset
+
             folder.add("runoff/peak_discharge", write_netcdf(
-                peak.to_dataset(), partial / "runoff" / "peak_discharge.nc",
+                peak_dataset(peak, start, start + nsteps * mstep), partial / "runoff" / "peak_discharge.nc",
                 title=f"{cfg.title}: peak discharge of every cell",
                 summary="Largest instantaneous routed discharge of each grid cell over the run (kinematic wave).",
                 attrs=common, complevel=cfg.outputs.compression_level))
@@ -133,6 +135,7 @@ def run_model(
             facts["water_balance"] = {k: v for k, v in hyd.result.summary.items() if isinstance(v, (int, float))}
             timings["hydrology_s"] = time.perf_counter() - t1
         flood_ds = None
+        hand_ds = None
         flooded_km2 = None
         if cfg.flood.enabled:
             if cfg.dem.source != "embedded":
@@ -168,6 +171,7 @@ def run_model(
             for f in fl["files"]:
                 folder.add(f"flood/{Path(f).name}", f)
             flood_ds = fl["plain"].dataset
+            hand_ds = fl["hand"]
             ext = np.asarray(fl["hand"]["flood_extent"].values) == 1
             cell_area = float(abs(dem.rio.resolution()[0] * dem.rio.resolution()[1]))
             flooded_km2 = float(ext.sum() * cell_area / 1e6)
@@ -207,7 +211,7 @@ def run_model(
 
             for k, p in make_report(cfg, partial, run_id=run_id, gauges=gauges, flood=flood_ds, dem=dem,
                                     allocation=alloc, alerts=alerts, files=list(folder.outputs.values()),
-                                    warm_start="cold", reference_time=None, hand_flooded_km2=flooded_km2).items():
+                                    warm_start="cold", reference_time=None, hand=hand_ds).items():
                 folder.add(k, p)
         timings["report_s"] = time.perf_counter() - t1
         timings["total_s"] = time.perf_counter() - t0

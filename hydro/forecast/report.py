@@ -16,14 +16,17 @@ logger = logging.getLogger(__name__)
 
 def make_report(cfg: ModelConfig, run_dir: Path, *, run_id: str, gauges: xr.Dataset | None, flood: xr.Dataset | None,
                 dem: xr.DataArray | None, allocation: Any, alerts: Sequence[Mapping[str, Any]], files: Sequence[Path],
-                warm_start: str | None, reference_time: Any, hand_flooded_km2: float | None = None,
+                warm_start: str | None, reference_time: Any,
                 ensemble: xr.Dataset | None = None, hand: xr.Dataset | None = None) -> dict[str, Path]:
     """Write ``figures/*.png`` and ``report.html`` into ``run_dir``; returns ``{key: path}``."""
     from hydro import report as rp
 
-    fig_dir = Path(run_dir) / "figures"
+    run_dir = Path(run_dir).resolve()
+    fig_dir = run_dir / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
     out: dict[str, Path] = {}
+    if ensemble is not None and "discharge_percentile" in ensemble and "discharge" not in ensemble:
+        ensemble = ensemble.rename(discharge_percentile="discharge")
     plot_gauges = None
     if gauges is not None:
         ids = [str(s) for s in gauges["station_id"].values]
@@ -44,13 +47,18 @@ def make_report(cfg: ModelConfig, run_dir: Path, *, run_id: str, gauges: xr.Data
                                                             title="Catchment: HAND flood depth")
     alloc_ds = None
     if allocation is not None:
-        alloc_ds = allocation
-        out["figures/allocation"] = rp.allocation_figure(allocation, fig_dir / "allocation.png")
-    numbers = rp.key_numbers(gauges=plot_gauges, flood=flood, allocation=alloc_ds)
-    if hand_flooded_km2 is not None:
-        numbers["HAND flooded area (whole catchment), km2"] = round(float(hand_flooded_km2), 2)
+        alloc_ds = allocation.to_dataset("region") if hasattr(allocation, "to_dataset") else allocation
+        out["figures/allocation"] = rp.allocation_figure(alloc_ds, fig_dir / "allocation.png")
+    domains: dict[str, Any] = {}
+    if hand is not None:
+        domains["whole catchment (HAND)"] = hand
+    if flood is not None:
+        domains["coastal plain (2-D)"] = flood
+    numbers = rp.key_numbers(gauges=plot_gauges, flood=domains or None, allocation=alloc_ds)
+    if reference_time is not None:
+        numbers["reference_time"] = str(reference_time)
     out["report"] = rp.write_report(
-        run_dir, title=cfg.title, run_id=run_id, key_numbers=numbers, figures=[p for k, p in out.items()],
-        alerts=list(alerts), files=[Path(f) for f in files], warm_start=warm_start,
+        run_dir, title=cfg.title, run_id=run_id, key_numbers=numbers, figures=[Path(p).resolve() for p in out.values()],
+        alerts=list(alerts), files=[Path(f).resolve() for f in files], warm_start=warm_start, reference_time=reference_time,
     )
     return out

@@ -82,6 +82,9 @@ class RunFolder:
     run_id: str
     outputs: dict[str, Path] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self.root = Path(self.root).absolute()
+
     @property
     def final(self) -> Path:
         return self.root / self.run_id
@@ -106,7 +109,7 @@ class RunFolder:
         shutil.rmtree(self.partial, ignore_errors=True)
 
     def add(self, key: str, path: str | os.PathLike[str]) -> Path:
-        p = Path(path)
+        p = Path(path).absolute()
         if self.partial not in p.parents:
             raise OutputError(f"{p} is not inside the run folder {self.partial}")
         self.outputs[key] = p
@@ -179,9 +182,12 @@ def gauge_alerts(cfg: ModelConfig, gauges: xr.Dataset, *, exceedance: Mapping[st
             "peak_time": times[int(np.nanargmax(qv))].isoformat(),
             "first_exceedance_time": times[int(above[0])].isoformat() if above.size else None,
         }
+        rec["message"] = (f"{rec['name']}: peak {peak:.0f} m3/s at {rec['peak_time']} reaches warning level {level} "
+                          f"({lv:.0f} m3/s)")
         if probs is not None:
             rec["exceedance_probability"] = probs
             rec["members"] = int(ensemble_members)
+            rec["message"] += "; members above each level: " + ", ".join(f"{p:.0%}" for p in probs)
         out.append(rec)
     return out
 
@@ -192,7 +198,8 @@ def flood_area_alert(cfg: ModelConfig, flooded_km2: float, *, source: str) -> li
     if lim is None or not flooded_km2 > lim:
         return []
     return [{"type": "flooded_area", "id": source, "name": f"flooded area ({source})", "level": 1,
-             "threshold_km2": float(lim), "flooded_km2": round(float(flooded_km2), 3)}]
+             "threshold_km2": float(lim), "flooded_km2": round(float(flooded_km2), 3),
+             "message": f"flooded area {flooded_km2:.1f} km2 ({source}) exceeds {lim:g} km2"}]
 
 
 def write_alerts(path: Path, alerts: Sequence[Mapping[str, Any]], *, run_id: str, reference_time: Any = None) -> Path:

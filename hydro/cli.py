@@ -244,12 +244,19 @@ def allocate(network: Path, output: str, start: str | None, steps: int | None, n
 
 @cli.command()
 @click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--scheduler", default=None, help="Run each generation's trials on: threads | processes | local-cluster | tcp://host:port.")
+@click.option("--workers", type=int, default=None, help="Start a LocalCluster with N worker processes.")
 @_guard
-def calibrate(config: Path) -> None:
+def calibrate(config: Path, scheduler: str | None, workers: int | None) -> None:
     """Calibrate runoff parameters against observed discharge (CONFIG: calibration TOML)."""
     from hydro.calibrate import run_calibration
+    from hydro.forecast.parallel import client_map, cluster
 
-    res = run_calibration(config)
+    if scheduler is None and workers is None:
+        res = run_calibration(config)
+    else:
+        with cluster(scheduler, workers) as (client, local):
+            res = run_calibration(config, evaluate=client_map(client, local if client is None else "threads"))
     for kind, path in res["paths"].items():
         click.echo(f"{kind}: {path}")
 

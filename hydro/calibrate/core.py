@@ -150,11 +150,18 @@ def calibrate_series(
     maxiter: int = 50,
     popsize: int = 12,
     log_parameters: frozenset[str] = LOG_PARAMETERS,
+    evaluate: Callable[[Callable[[Any], float], Sequence[Any]], Sequence[float]] | None = None,
 ) -> CalibrationResult:
     """Calibrate ``simulate(params) -> series`` against ``observed`` (generic; used for peers too).
 
     The run covers the whole ``index`` (warm-up = everything before the calibration period is run
     but not scored). ``popsize`` is scipy's multiplier (population = popsize × n parameters).
+
+    ``evaluate`` is a map-like ``evaluate(cost, trials) -> costs`` that runs the trials of one
+    differential-evolution generation together, e.g. on a dask cluster
+    (:func:`hydro.forecast.parallel.client_map`); the generation is then updated at once
+    (scipy ``updating="deferred"``), so the result depends on ``seed`` only, not on where the trials
+    ran. SCE-UA evolves its complexes sequentially and ignores it.
     """
     if objective not in OBJECTIVES:
         raise ConfigError(f"objective {objective!r}: expected one of {sorted(OBJECTIVES)}")
@@ -191,8 +198,16 @@ def calibrate_series(
         return 1.0 - s if np.isfinite(s) else 1e9
 
     if optimiser in ("differential_evolution", "de"):
+        extra: dict[str, Any] = {"updating": "immediate"}
+        if evaluate is not None:
+            def workers(f: Callable[[Any], float], xs: Any) -> list[float]:
+                return [float(v) for v in evaluate(f, list(xs))]
+
+            extra = {"updating": "deferred", "workers": workers}
         res = differential_evolution(cost, list(zip(lo, hi)), seed=seed, maxiter=maxiter, popsize=popsize,
-                                     polish=False, tol=1e-8, init="latinhypercube", updating="immediate")
+                                     polish=False, tol=1e-8, init="latinhypercube", **extra)
+        if evaluate is not None:
+            count[0] = int(res.nfev)  # trials may have run in other processes
         xbest = res.x
     elif optimiser in ("sce-ua", "sceua", "sce_ua"):
         xbest, _ = sce_ua(cost, lo, hi, seed=seed, max_evaluations=maxiter * popsize * len(names))
@@ -224,6 +239,7 @@ def calibrate(
     maxiter: int = 50,
     popsize: int = 12,
     dt_seconds: float = 86400.0,
+    evaluate: Callable[[Callable[[Any], float], Sequence[Any]], Sequence[float]] | None = None,
 ) -> CalibrationResult:
     """Calibrate the lumped hydro model on series of P, PET and observed Q (all mm per step).
 
@@ -252,4 +268,4 @@ def calibrate(
 
     return calibrate_series(sim, observed_mm, index, parameters=parameters, bounds=b, fixed=fixed,
                             calibration=calibration, validation=validation, objective=objective,
-                            optimiser=optimiser, seed=seed, maxiter=maxiter, popsize=popsize)
+                            optimiser=optimiser, seed=seed, maxiter=maxiter, popsize=popsize, evaluate=evaluate)

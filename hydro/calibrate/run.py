@@ -121,7 +121,7 @@ def _gridded_series(cfg: Mapping[str, Any], base: Path) -> pd.DataFrame:
     return df
 
 
-def run_calibration(config_path: str | os.PathLike[str]) -> dict[str, Any]:
+def run_calibration(config_path: str | os.PathLike[str], *, evaluate: Any = None) -> dict[str, Any]:
     """Run the calibration described by a TOML file and write its outputs.
 
     Config sections: ``[input]`` (``csv`` + column names, ``discharge_units``, ``catchment_area_km2``;
@@ -132,6 +132,9 @@ def run_calibration(config_path: str | os.PathLike[str]) -> dict[str, Any]:
 
     Writes ``<prefix>_simulated.csv``, ``<prefix>_simulated.nc`` (CF DSG timeSeries) and
     ``<prefix>_scores.json``; nothing is written if anything fails before the end.
+
+    ``evaluate``: map-like that runs each generation's trials together (e.g. on a dask cluster, see
+    :func:`hydro.calibrate.core.calibrate_series`).
 
     Returns
     -------
@@ -184,7 +187,7 @@ def run_calibration(config_path: str | os.PathLike[str]) -> dict[str, Any]:
     bounds = {k: tuple(v) for k, v in cfg.get("bounds", {}).items()}
     res = calibrate(df["P"].values, df["E"].values, df["Q_obs"].values, pd.DatetimeIndex(df.index),
                     bounds=bounds, fixed=cfg.get("fixed"), calibration=per["calibration"],
-                    validation=per.get("validation"), **kwargs)
+                    validation=per.get("validation"), evaluate=evaluate, **kwargs)
     out = cfg["output"]
     outdir = base / out.get("directory", ".")
     prefix = out.get("prefix", config_path.stem)

@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from hydro.errors import ConfigError, ResourceError
 
-__all__ = ["map_tasks", "cluster"]
+__all__ = ["map_tasks", "cluster", "client_map"]
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +49,14 @@ def map_tasks(fn: Callable[..., Any], items: Sequence[Any], *, client: Any = Non
         raise ConfigError(f"scheduler {scheduler!r}: without a client use one of {_LOCAL}")
     tasks = [dask.delayed(fn, pure=False)(item, **shared) for item in items]
     return list(dask.compute(*tasks, scheduler=scheduler))
+
+
+def client_map(client: Any = None, scheduler: str = "threads") -> Callable[[Callable[[Any], Any], Sequence[Any]], list[Any]]:
+    """A map-like ``evaluate(fn, items)`` for calibration trials: on ``client`` or a local dask scheduler."""
+    def evaluate(fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+        return map_tasks(fn, list(items), client=client, scheduler=scheduler)
+
+    return evaluate
 
 
 @contextlib.contextmanager

@@ -150,3 +150,29 @@ def test_ensemble_on_a_local_cluster_equals_the_serial_run(tmp_path):
             assert a["exceedance_probability"] == pytest.approx(expected)
             checked += 1
     assert checked > 0
+
+
+@pytest.mark.slow
+def test_calibration_trials_on_a_local_cluster_equal_the_serial_run():
+    import pandas as pd
+    from distributed import Client, LocalCluster
+
+    from hydro.calibrate.core import calibrate, simulate_lumped
+    from hydro.forecast.parallel import client_map
+
+    rng = np.random.default_rng(1)
+    index = pd.date_range("2020-01-01", periods=730, freq="D")
+    P = np.where(rng.random(730) < 0.3, rng.gamma(2.0, 6.0, 730), 0.0)
+    E = 3.0 + np.sin(np.arange(730) * 2 * np.pi / 365)
+    truth = {"production_capacity_mm": 320.0, "routing_capacity_mm": 80.0, "exchange_mm": 0.0,
+             "unit_hydrograph_steps": 2.0, "interception_capacity_mm": 0.0}
+    Q = simulate_lumped(P, E, truth, 86400.0)
+    kw = dict(parameters=("production_capacity_mm", "routing_capacity_mm"), fixed={"unit_hydrograph_steps": 2.0},
+              calibration=("2020-03-01", "2021-12-30"), seed=4, maxiter=8, popsize=6)
+    serial = calibrate(P, E, Q, index, evaluate=lambda f, xs: [f(x) for x in xs], **kw)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as lc, Client(lc) as client:
+        dist = calibrate(P, E, Q, index, evaluate=client_map(client), **kw)
+    assert dist.parameters == serial.parameters
+    assert dist.n_evaluations == serial.n_evaluations
+    # and the calibration finds the truth it was generated from
+    assert serial.parameters["production_capacity_mm"] == pytest.approx(320.0, rel=0.1)

@@ -137,7 +137,7 @@ def test_alerts_follow_the_gauge_peaks(chain):
 
 def test_flooded_area_alert(tmp_path):
     cfg_path = make_project(tmp_path / "p")
-    text = cfg_path.read_text().replace("flooded_area_alert_km2 = 5.0", "flooded_area_alert_km2 = 0.01")
+    text = cfg_path.read_text().replace("flooded_area_alert_km2 = 100.0", "flooded_area_alert_km2 = 0.01")
     text = text.replace("warning_levels_m3s = ", "warning_levels_m3s = [1e6] #")
     cfg_path.write_text(text)
     r = run_forecast(load_config(cfg_path), "2025-08-25T00:00Z", output_root=tmp_path / "out")

@@ -83,6 +83,30 @@ class FloodConfig(StrictModel):
     storm_total_mm: float = Field(140.0, gt=0, description="design storm depth [mm]")
     storm_duration_h: float = Field(6.0, gt=0, description="design storm duration [h]")
     output_interval_min: float = Field(30.0, gt=0, description="snapshot interval of the 2-D run [min]")
+    hand: bool = Field(True, description="HAND map of the whole catchment")
+    two_d: bool = Field(True, description="2-D local-inertial run of the domain")
+    domain: list[float] | None = Field(None, min_length=4, max_length=4,
+                                       description="2-D domain [x_min, y_min, x_max, y_max] in the DEM CRS [m] "
+                                                   "(default: the embedded DEM's coastal plain)")
+    resolution_m: float | None = Field(None, gt=0, description="resample the 2-D domain to this cell size [m]")
+    tide_edge: Literal["north", "south", "east", "west"] | None = Field("south", description="edge held at the tide")
+    tide_high_water: str | None = Field(None, description="time of spring high water (default: the storm peak)")
+    tide_m2_amplitude_m: float = Field(1.2, ge=0)
+    tide_s2_amplitude_m: float = Field(0.2, ge=0)
+    msl_m: float = Field(0.0, description="mean sea level on the DEM datum [m]")
+    surge_m: float = Field(0.0, description="storm surge added to the tide [m]")
+    inflow_min_area_km2: float = Field(5.0, gt=0, description="rivers entering the domain: upstream area from [km2]")
+    manning_n_sea: float = Field(0.02, gt=0)
+    manning_n_urban: float = Field(0.035, gt=0, description="land below urban_below_m")
+    manning_n_vegetated: float = Field(0.08, gt=0, description="land above urban_below_m")
+    urban_below_m: float = Field(8.0, description="land lower than this is the urban plain [m]")
+
+    @field_validator("domain")
+    @classmethod
+    def _domain(cls, v: list[float] | None) -> list[float] | None:
+        if v is not None and not (v[0] < v[2] and v[1] < v[3]):
+            raise ValueError("domain must be [x_min, y_min, x_max, y_max] with x_min < x_max and y_min < y_max")
+        return v
 
 
 class AllocationConfig(StrictModel):

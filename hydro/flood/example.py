@@ -14,25 +14,57 @@ Forcing follows ``balikpapan.md`` (section 3, 5, 6; scenario values tagged [A] t
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-__all__ = ["design_storm", "spring_tide", "balikpapan_flood", "plain_inflow_point"]
+from hydro.errors import ConfigError, InputDataError
+
+__all__ = ["design_storm", "spring_tide", "balikpapan_flood", "flood_event", "plain_inflow_point", "domain_inflow_points"]
 
 
 def plain_inflow_point(terrain: xr.Dataset, resolution_m: float = 30.0) -> tuple[float, float, float]:
-    """Where the Ampal-like river enters the coastal plain: the northern-edge cell of the plain with the
-    largest upstream area. Returns ``(x, y, upstream_area_m2)``."""
+    """Where the Ampal-like river enters the embedded coastal plain: ``(x, y, upstream_area_m2)``."""
     from hydro.datasets import balikpapan_features
 
-    x0, y0, x1, y1 = balikpapan_features(resolution_m).urban_plain_bounds
+    pts = domain_inflow_points(terrain, balikpapan_features(resolution_m).urban_plain_bounds, edges=("north",),
+                               min_area_m2=0.0, max_points=1)
+    return pts[0]
+
+
+def domain_inflow_points(terrain: xr.Dataset, bounds: Sequence[float], *, edges: Sequence[str] = ("north", "south", "east", "west"),
+                         min_area_m2: float = 5e6, max_points: int = 5) -> list[tuple[float, float, float]]:
+    """Rivers entering a 2-D domain: cells on its land edges whose upstream area is a local maximum along the edge
+    and at least ``min_area_m2``, largest first. Returns ``[(x, y, upstream_area_m2), ...]``.
+
+    Parameters
+    ----------
+    terrain : xarray.Dataset
+        :func:`hydro.terrain.analyse` output (``upstream_area``).
+    bounds : (x_min, y_min, x_max, y_max)
+        The domain in the terrain's CRS [m].
+    edges : sequence of {"north", "south", "east", "west"}
+        Edges where rivers may come in (not the sea edge).
+    """
+    x0, y0, x1, y1 = bounds
     up = terrain["upstream_area"].sel(x=slice(x0, x1), y=slice(y1, y0))
-    row0 = np.asarray(up.isel(y=0).values, dtype=np.float64)
-    j = int(np.nanargmax(row0))
-    return float(up["x"][j]), float(up["y"][0]), float(row0[j])
+    if up.sizes["x"] < 3 or up.sizes["y"] < 3:
+        raise InputDataError(f"flood domain {tuple(bounds)} holds fewer than 3 x 3 DEM cells")
+    found: list[tuple[float, float, float]] = []
+    lines = {"north": up.isel(y=0), "south": up.isel(y=-1), "west": up.isel(x=0), "east": up.isel(x=-1)}
+    for edge in edges:
+        line = lines[edge]
+        a = np.nan_to_num(np.asarray(line.values, np.float64), nan=0.0)
+        for k in range(a.size):
+            left = a[k - 1] if k > 0 else -1.0
+            right = a[k + 1] if k + 1 < a.size else -1.0
+            if a[k] >= min_area_m2 and a[k] > 0 and a[k] >= left and a[k] > right:
+                found.append((float(line["x"].values if line["x"].ndim == 0 else line["x"].values[k]),
+                              float(line["y"].values if line["y"].ndim == 0 else line["y"].values[k]), float(a[k])))
+    found.sort(key=lambda p: -p[2])
+    return found[:max_points]
 
 
 def design_storm(start: Any, *, total_mm: float = 140.0, duration_h: float = 6.0, peak_fraction: float = 0.4,
@@ -129,85 +161,171 @@ def balikpapan_flood(
         :class:`~hydro.flood.Simulation2DResult`), ``forcing`` (storm, tide, inflow) and ``files``.
     """
     from hydro.datasets import DEFAULT_SEED, balikpapan_dem, balikpapan_features
-    from hydro.flood.hand import hand_inundation, rating_curves, reaches
-    from hydro.flood.inertial import simulate_2d, water_level
     from hydro.terrain import analyse
 
-    dem = balikpapan_dem(resolution_m, seed=DEFAULT_SEED if seed is None else seed)
     feats = balikpapan_features(resolution_m)
     if terrain is None:
+        dem = balikpapan_dem(resolution_m, seed=DEFAULT_SEED if seed is None else seed)
         terrain = analyse(dem, stream_threshold_m2=stream_threshold_m2)
-    rd = reaches(terrain, max_length_m=2000.0, manning_n=0.05)
-    rating = rating_curves(terrain, rd, stage_max_m=10.0, stage_step_m=0.1)
     if rainfall is None:
-        storm = design_storm(start, total_mm=storm_total_mm, duration_h=storm_duration_h,
-                             tail_h=max(duration_h - storm_duration_h, 0.0))
-    else:
-        storm = rainfall
-    mean_intensity_m_s = storm_total_mm / 1000.0 / (storm_duration_h * 3600.0)
-    peak_intensity_m_s = 2.0 * mean_intensity_m_s  # triangular hyetograph
-    # screening discharge per reach (rational method with the peak intensity, C = 0.5) when no routing is given
-    if peak_discharge is None:
-        q_values = 0.5 * peak_intensity_m_s * rd["upstream_area_m2"].values
-    else:  # routed peak discharge at each reach outlet
-        q_values = np.asarray(peak_discharge.values, np.float64).ravel()[rd["outlet_index"].values]
-        q_values = np.where(np.isfinite(q_values), q_values, 0.0)
-    q_reach = xr.DataArray(q_values, dims="reach", coords={"reach": rd["reach"].values}, attrs={"units": "m3 s-1"})
-    hand = hand_inundation(terrain, rd, rating, q_reach, threshold_m=0.1)
-
-    # ---- coastal plain: clip, fill the sea with a -2 m bed, tide on the south edge
-    x0, y0, x1, y1 = feats.urban_plain_bounds
-    # bed: the depression-filled DEM. The synthetic DEM's band-noise pits are artefacts (up to ~8 m deep in the
-    # plain) that a 2-D run would fill as ponds; with a surveyed DEM pass the raw elevation instead.
-    filled = terrain["filled_elevation"].rio.write_crs(dem.rio.crs).rio.write_transform(dem.rio.transform())
-    plain = filled.sel(x=slice(x0, x1), y=slice(y1, y0))
-    if plain_resolution_m and plain_resolution_m != resolution_m:
-        plain = plain.coarsen(x=int(plain_resolution_m // resolution_m), y=int(plain_resolution_m // resolution_m),
-                              boundary="trim").mean()
-        plain = plain.rio.write_crs(dem.rio.crs).rio.write_transform(plain.rio.transform(recalc=True))
-    sea = ~np.isfinite(plain.values)
-    bed = plain.copy(data=np.where(sea, -2.0, plain.values).astype(np.float32))
-    t_peak = pd.Timestamp(start) + pd.Timedelta(hours=0.4 * storm_duration_h)
-    tide = spring_tide(start, duration_h, high_water=t_peak)
-    h0 = np.where(sea, np.maximum(float(tide[0]) - bed.values, 0.0), 0.0)
-    # Ampal-like river: lowest cell of the plain's northern row near the Ampal mouth column
+        rainfall = design_storm(start, total_mm=storm_total_mm, duration_h=storm_duration_h,
+                                tail_h=max(duration_h - storm_duration_h, 0.0))
     x_in, y_in, area_in = plain_inflow_point(terrain, resolution_m)
     if river_discharge is None:
+        # rational-method triangular hydrograph (C = 0.5 [A], peak intensity of the triangular storm)
+        peak_intensity_m_s = 2.0 * storm_total_mm / 1000.0 / (storm_duration_h * 3600.0)
         times = pd.Timestamp(start) + pd.to_timedelta(np.arange(0, duration_h * 60 + 10, 10), unit="min")
         th = (times - pd.Timestamp(start)) / pd.Timedelta(hours=1)
         tp = 0.4 * storm_duration_h + 1.0  # peak an hour after the rain peak
         base = storm_duration_h + 3.0
         shape = np.clip(np.where(th <= tp, th / tp, (base - th) / (base - tp)), 0.0, None)
-        qpeak = 0.5 * peak_intensity_m_s * area_in
-        river_discharge = xr.DataArray(qpeak * shape, dims="time", coords={"time": times.values},
-                                       attrs={"units": "m3 s-1"})
-    else:
-        river_discharge = river_discharge.copy()
-        river_discharge.attrs = {"units": "m3 s-1"}
-    inflows = river_discharge.expand_dims(point=["ampal"]).transpose("time", "point").assign_coords(
-        x=("point", [x_in]), y=("point", [y_in]))
-    inflows.attrs["units"] = "m3 s-1"
-    landuse = np.where(bed.values > 8.0, 1, 2).astype(np.int8)  # urban plain, woodland on the hills [A]
-    n_map = np.where(sea, 0.02, np.where(landuse == 2, 0.035, 0.08))  # sea, urban, woodland [A]
-    result = simulate_2d(
-        bed, duration_h * 3600.0, manning_n=n_map, rainfall=storm, initial_depth=h0, inflows=inflows,
-        boundaries=[water_level("south", tide)],  # other edges closed (sea cells reach the sides)
-        start=start, output_interval=output_interval_min * 60.0, threshold_m=0.1, landuse=landuse,
-        permanent_water=sea,
-        friction="implicit", output_variables=("depth", "speed"),
+        river_discharge = xr.DataArray(0.5 * peak_intensity_m_s * area_in * shape, dims="time",
+                                       coords={"time": times.values}, attrs={"units": "m3 s-1"})
+    if peak_discharge is None:  # HAND screening discharge: rational method with the peak intensity
+        peak_intensity_m_s = 2.0 * storm_total_mm / 1000.0 / (storm_duration_h * 3600.0)
+        peak_discharge = 0.5 * peak_intensity_m_s * terrain["upstream_area"]
+    return flood_event(
+        terrain, feats.urban_plain_bounds, start=start, duration_h=duration_h, rainfall=rainfall,
+        river_inflows={"ampal": (x_in, y_in, river_discharge)}, peak_discharge=peak_discharge,
+        tide_edge="south", tide_high_water=pd.Timestamp(start) + pd.Timedelta(hours=0.4 * storm_duration_h),
+        plain_resolution_m=plain_resolution_m, output_dir=output_dir, output_interval_min=output_interval_min,
+        title="Balikpapan",
     )
+
+
+def flood_event(
+    terrain: xr.Dataset,
+    bounds: Sequence[float] | None,
+    *,
+    start: Any,
+    duration_h: float,
+    rainfall: xr.DataArray,
+    river_inflows: Mapping[str, tuple[float, float, xr.DataArray]] | None = None,
+    peak_discharge: xr.DataArray | None = None,
+    hand_map: bool = True,
+    tide_edge: str | None = "south",
+    tide_high_water: Any = None,
+    m2_amplitude_m: float = 1.2,
+    s2_amplitude_m: float = 0.2,
+    msl_m: float = 0.0,
+    surge_m: float = 0.0,
+    sea_bed_m: float = -2.0,
+    manning_n_sea: float = 0.02,
+    manning_n_urban: float = 0.035,
+    manning_n_vegetated: float = 0.08,
+    urban_below_m: float = 8.0,
+    hand_threshold_m: float = 0.1,
+    plain_resolution_m: float | None = None,
+    output_dir: str | Path | None = None,
+    output_interval_min: float = 30.0,
+    title: str = "hydro",
+) -> dict[str, Any]:
+    """An event's flood maps: HAND over the whole terrain and a 2-D local-inertial run of one domain.
+
+    Parameters
+    ----------
+    terrain : xarray.Dataset
+        :func:`hydro.terrain.analyse` output (projected CRS).
+    bounds : (x_min, y_min, x_max, y_max) or None
+        The 2-D domain [m, terrain CRS]; None skips the 2-D run. Sea (nodata) inside it gets a ``sea_bed_m``
+        bed and the tide.
+    start, duration_h
+        Start (UTC) and length [h] of the 2-D run.
+    rainfall : xarray.DataArray (time)
+        Rain on the domain [mm per step, period-end labels].
+    river_inflows : mapping id -> (x, y, discharge (time) [m3 s-1])
+        Rivers entering the domain (routed discharge; see :func:`domain_inflow_points`).
+    peak_discharge : xarray.DataArray (y, x)
+        Peak discharge of every cell [m3 s-1]: the HAND map uses it at each reach outlet.
+    tide_edge : {"north", "south", "east", "west"} or None
+        Edge held at the tide level (M2 + S2 in phase at ``tide_high_water``, plus ``surge_m`` above ``msl_m``);
+        None = all edges closed.
+    manning_n_* : float
+        Manning n [s m-1/3] of sea cells, land below ``urban_below_m`` (urban plain) and land above (vegetated).
+    output_dir : path, optional
+        Writes ``hand_flood.nc``, ``plain_flood.nc`` (+ ``_max``), ``plain_max_depth.tif``, ``plain_hazard.tif``,
+        ``plain_extent.geojson``.
+
+    Returns
+    -------
+    dict
+        ``terrain``, ``reaches``, ``rating``, ``hand`` (or None), ``plain`` (:class:`~hydro.flood.Simulation2DResult`
+        or None), ``forcing`` and ``files``.
+    """
+    from hydro.flood.hand import hand_inundation, rating_curves, reaches
+    from hydro.flood.inertial import simulate_2d, water_level
+
+    crs = terrain["filled_elevation"].rio.crs
+    transform = terrain["filled_elevation"].rio.transform()
+    rd = rating = hand = None
+    if hand_map:
+        if peak_discharge is None:
+            raise ConfigError("flood_event: the HAND map needs peak_discharge (routed, or a screening estimate)")
+        rd = reaches(terrain, max_length_m=2000.0, manning_n=0.05)
+        rating = rating_curves(terrain, rd, stage_max_m=10.0, stage_step_m=0.1)
+        q_values = np.asarray(peak_discharge.values, np.float64).ravel()[rd["outlet_index"].values]
+        q_values = np.where(np.isfinite(q_values), q_values, 0.0)
+        q_reach = xr.DataArray(q_values, dims="reach", coords={"reach": rd["reach"].values}, attrs={"units": "m3 s-1"})
+        hand = hand_inundation(terrain, rd, rating, q_reach, threshold_m=hand_threshold_m)
+    result = None
+    tide = None
+    inflows = None
+    if bounds is not None:
+        x0, y0, x1, y1 = bounds
+        # bed: the depression-filled DEM (a synthetic DEM's noise pits would fill as ponds); pass a surveyed DEM's
+        # raw elevation as filled_elevation to keep real depressions
+        filled = terrain["filled_elevation"].rio.write_crs(crs).rio.write_transform(transform)
+        plain = filled.sel(x=slice(x0, x1), y=slice(y1, y0))
+        if plain.sizes["x"] < 3 or plain.sizes["y"] < 3:
+            raise InputDataError(f"flood domain {tuple(bounds)} holds fewer than 3 x 3 DEM cells")
+        res = abs(float(transform.a))
+        if plain_resolution_m and plain_resolution_m != res:
+            k = max(int(plain_resolution_m // res), 1)
+            plain = plain.coarsen(x=k, y=k, boundary="trim").mean()
+            plain = plain.rio.write_crs(crs).rio.write_transform(plain.rio.transform(recalc=True))
+        sea = ~np.isfinite(plain.values)
+        bed = plain.copy(data=np.where(sea, sea_bed_m, plain.values).astype(np.float32))
+        boundaries = []
+        if tide_edge is not None:
+            hw = pd.Timestamp(start) + pd.Timedelta(hours=3) if tide_high_water is None else tide_high_water
+            tide = spring_tide(start, duration_h, high_water=hw, m2_amplitude_m=m2_amplitude_m,
+                               s2_amplitude_m=s2_amplitude_m, msl_m=msl_m, surge_m=surge_m)
+            boundaries.append(water_level(tide_edge, tide))
+            h0 = np.where(sea, np.maximum(float(tide[0]) - bed.values, 0.0), 0.0)
+        else:
+            h0 = np.zeros(bed.shape)
+        if river_inflows:
+            ids = list(river_inflows)
+            series = []
+            for rid in ids:
+                q = river_inflows[rid][2].copy()
+                q.attrs = {"units": "m3 s-1"}
+                series.append(q)
+            inflows = xr.concat(series, dim="point").assign_coords(point=ids).transpose("time", "point")
+            inflows = inflows.assign_coords(x=("point", [float(river_inflows[r][0]) for r in ids]),
+                                            y=("point", [float(river_inflows[r][1]) for r in ids]))
+            inflows.attrs["units"] = "m3 s-1"
+        landuse = np.where(bed.values > urban_below_m, 1, 2).astype(np.int8)  # vegetated hills, urban plain
+        n_map = np.where(sea, manning_n_sea, np.where(landuse == 2, manning_n_urban, manning_n_vegetated))
+        result = simulate_2d(
+            bed, duration_h * 3600.0, manning_n=n_map, rainfall=rainfall, initial_depth=h0, inflows=inflows,
+            boundaries=boundaries, start=start, output_interval=output_interval_min * 60.0, threshold_m=0.1,
+            landuse=landuse, permanent_water=sea, friction="implicit", output_variables=("depth", "speed"),
+        )
     files: list[Path] = []
     if output_dir is not None:
         from hydro.flood.products import write_cog, write_extent_geojson, write_flood_netcdf
 
         out = Path(output_dir)
         out.mkdir(parents=True, exist_ok=True)
-        hand_out = hand.copy()
-        hand_out["hand"] = terrain["hand"]
-        files += write_flood_netcdf(hand_out, out / "hand_flood.nc", title="Balikpapan HAND flood map")
-        files += write_flood_netcdf(result.dataset, out / "plain_flood.nc", title="Balikpapan coastal plain 2-D flood")
-        files.append(write_cog(result.dataset["max_flood_depth"], out / "plain_max_depth.tif"))
-        files.append(write_cog(result.dataset["max_hazard_rating"], out / "plain_hazard.tif"))
-        files.append(write_extent_geojson(result.dataset["flood_extent"], out / "plain_extent.geojson"))
+        if hand is not None:
+            hand_out = hand.copy()
+            hand_out["hand"] = terrain["hand"]
+            files += write_flood_netcdf(hand_out, out / "hand_flood.nc", title=f"{title} HAND flood map")
+        if result is not None:
+            files += write_flood_netcdf(result.dataset, out / "plain_flood.nc", title=f"{title} 2-D flood")
+            files.append(write_cog(result.dataset["max_flood_depth"], out / "plain_max_depth.tif"))
+            files.append(write_cog(result.dataset["max_hazard_rating"], out / "plain_hazard.tif"))
+            files.append(write_extent_geojson(result.dataset["flood_extent"], out / "plain_extent.geojson"))
     return dict(terrain=terrain, reaches=rd, rating=rating, hand=hand, plain=result,
-                forcing=dict(storm=storm, tide=tide, inflow=inflows), files=files)
+                forcing=dict(storm=rainfall, tide=tide, inflow=inflows), files=files)

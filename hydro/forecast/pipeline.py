@@ -40,6 +40,30 @@ def run_id_for(cfg: ModelConfig, extra: dict[str, Any] | None = None) -> str:
     return f"{cfg.region}_{config_hash(cfg, extra)[:8]}"
 
 
+def _flood_domain(cfg: ModelConfig, terrain: xr.Dataset) -> tuple[Any, list[tuple[float, float, float]]]:
+    """The 2-D domain of ``cfg`` and the rivers entering it ``[(x, y, upstream area m2)]``."""
+    from hydro.flood.example import domain_inflow_points, plain_inflow_point
+
+    fc = cfg.flood
+    if fc.domain is not None:
+        domain = tuple(fc.domain)
+    elif cfg.dem.source == "embedded":
+        from hydro.datasets import balikpapan_features
+
+        domain = balikpapan_features(cfg.dem.resolution_m).urban_plain_bounds
+    elif fc.two_d:
+        raise ConfigError("flood.domain = [x_min, y_min, x_max, y_max] is needed for the 2-D run of a DEM file "
+                          "(or set flood.two_d = false for the HAND map only)")
+    else:
+        return None, []
+    if not fc.two_d:
+        return domain, []
+    if fc.domain is None and cfg.dem.source == "embedded":
+        return domain, [plain_inflow_point(terrain, cfg.dem.resolution_m)]
+    edges = [e for e in ("north", "south", "east", "west") if e != fc.tide_edge]
+    return domain, domain_inflow_points(terrain, domain, edges=edges, min_area_m2=fc.inflow_min_area_km2 * 1e6)
+
+
 def run_model(
     cfg: ModelConfig,
     *,
@@ -102,6 +126,7 @@ def run_model(
         hyd = None
         gauges = None
         rain = None
+        domain, inflow_points = _flood_domain(cfg, terrain) if cfg.flood.enabled else (None, [])
         start = pd.Timestamp(cfg.forcing.start)
         mstep = pd.Timedelta(cfg.routing.model_step)
         nsteps = int(round(pd.Timedelta(hours=cfg.forcing.duration_h) / mstep))
@@ -110,12 +135,7 @@ def run_model(
 
             step("runoff and routing")
             t1 = time.perf_counter()
-            extra_gauges = []
-            if cfg.flood.enabled and cfg.dem.source == "embedded":
-                from hydro.flood.example import plain_inflow_point
-
-                xi, yi, _ = plain_inflow_point(terrain, cfg.dem.resolution_m)
-                extra_gauges.append(("plain_inflow", xi, yi))
+            extra_gauges = [(f"flood_inflow_{k}", x, y) for k, (x, y, _) in enumerate(inflow_points)]
             model = build_model(cfg, terrain, extra_gauges=extra_gauges)
             rain = open_rain(cfg, terrain, start, start + nsteps * mstep)
             hyd = run_hydrology(model, cfg, rain, start, nsteps)
@@ -138,45 +158,69 @@ def run_model(
         hand_ds = None
         flooded_km2 = None
         if cfg.flood.enabled:
-            if cfg.dem.source != "embedded":
-                raise ConfigError("flood.enabled needs dem.source = 'embedded' for now (the coastal plain and tide edge are defined for it)")
-            from hydro.flood.example import balikpapan_flood
+            from hydro.flood.example import design_storm, flood_event
 
-            step("flood: HAND map + 2-D coastal plain")
+            step("flood: HAND map + 2-D domain")
             t1 = time.perf_counter()
-            river = None
+            fc = cfg.flood
+            f_start = start if cfg.runoff.enabled else pd.Timestamp(fc.start)
+            rivers: dict[str, Any] = {}
             if gauges is not None:
                 ids = [str(s) for s in np.asarray(gauges["station_id"].values)]
-                q = gauges["discharge"].isel(station=ids.index("plain_inflow"))
-                # hourly means labelled at period end -> value at the period midpoint, plus the start value
-                times = pd.DatetimeIndex(q["time"].values) - pd.Timedelta(cfg.routing.output_step) / 2
-                vals = np.asarray(q.values, np.float64)
-                t_all = pd.DatetimeIndex([start]).append(times).append(pd.DatetimeIndex(q["time"].values[-1:]))
-                river = xr.DataArray(np.concatenate([[0.0], vals, [vals[-1]]]), dims="time", coords={"time": t_all.values})
-            fl = balikpapan_flood(
-                cfg.dem.resolution_m,
-                start=start if cfg.runoff.enabled else cfg.flood.start,
-                duration_h=cfg.flood.duration_h,
-                storm_total_mm=cfg.forcing.storm_total_mm if cfg.runoff.enabled else cfg.flood.storm_total_mm,
-                storm_duration_h=cfg.forcing.storm_duration_h if cfg.runoff.enabled else cfg.flood.storm_duration_h,
-                stream_threshold_m2=cfg.terrain.stream_threshold_km2 * 1e6,
-                output_dir=partial / "flood",
-                output_interval_min=cfg.flood.output_interval_min,
-                seed=cfg.dem.seed,
-                terrain=terrain,
-                peak_discharge=None if hyd is None else hyd.peak_discharge,
-                river_discharge=river,
-                rainfall=rain if (rain is not None and rain.ndim == 1) else None,
-            )
+                for k, (x, y, _) in enumerate(inflow_points):
+                    q = gauges["discharge"].isel(station=ids.index(f"flood_inflow_{k}"))
+                    # step means labelled at period end -> values at the period midpoints, plus the start value
+                    times = pd.DatetimeIndex(q["time"].values) - pd.Timedelta(cfg.routing.output_step) / 2
+                    vals = np.asarray(q.values, np.float64)
+                    t_all = pd.DatetimeIndex([f_start]).append(times).append(pd.DatetimeIndex(q["time"].values[-1:]))
+                    rivers[f"river_{k}"] = (x, y, xr.DataArray(np.concatenate([[vals[0]], vals, [vals[-1]]]), dims="time",
+                                                              coords={"time": t_all.values}))
+                peak_q = hyd.peak_discharge
+            else:  # no routing: screening discharge by the rational method (C = 0.5) with the storm's peak intensity
+                peak_i = 2.0 * fc.storm_total_mm / 1000.0 / (fc.storm_duration_h * 3600.0)
+                peak_q = 0.5 * peak_i * terrain["upstream_area"]
+                if cfg.dem.source == "embedded" and fc.domain is None:
+                    from hydro.flood.example import balikpapan_flood
+
+                    peak_q = None  # the embedded example's own river hydrograph
+            if rain is not None and rain.ndim == 1:
+                f_rain = rain
+            elif rain is not None:  # gridded forcing: the domain's mean rain
+                x0, y0, x1, y1 = domain
+                f_rain = rain.sel(x=slice(x0, x1), y=slice(y1, y0)).mean(("y", "x")).compute()
+                f_rain.attrs = dict(rain.attrs)
+            else:
+                f_rain = design_storm(f_start, total_mm=fc.storm_total_mm, duration_h=fc.storm_duration_h,
+                                      tail_h=max(fc.duration_h - fc.storm_duration_h, 0.0))
+            if peak_q is None:
+                fl = balikpapan_flood(cfg.dem.resolution_m, start=f_start, duration_h=fc.duration_h,
+                                      storm_total_mm=fc.storm_total_mm, storm_duration_h=fc.storm_duration_h,
+                                      plain_resolution_m=fc.resolution_m, output_dir=partial / "flood",
+                                      output_interval_min=fc.output_interval_min, terrain=terrain)
+            else:
+                peak_at = f_start + pd.Timedelta(hours=cfg.forcing.storm_peak_position * cfg.forcing.storm_duration_h) \
+                    if cfg.forcing.source == "design_storm" else None
+                fl = flood_event(
+                    terrain, domain if fc.two_d else None, start=f_start, duration_h=fc.duration_h, rainfall=f_rain,
+                    river_inflows=rivers, peak_discharge=peak_q, hand_map=fc.hand, tide_edge=fc.tide_edge,
+                    tide_high_water=fc.tide_high_water or peak_at, m2_amplitude_m=fc.tide_m2_amplitude_m,
+                    s2_amplitude_m=fc.tide_s2_amplitude_m, msl_m=fc.msl_m, surge_m=fc.surge_m,
+                    manning_n_sea=fc.manning_n_sea, manning_n_urban=fc.manning_n_urban,
+                    manning_n_vegetated=fc.manning_n_vegetated, urban_below_m=fc.urban_below_m,
+                    hand_threshold_m=cfg.forecast.hand_threshold_m, plain_resolution_m=fc.resolution_m,
+                    output_dir=partial / "flood", output_interval_min=fc.output_interval_min, title=cfg.title)
             for f in fl["files"]:
                 folder.add(f"flood/{Path(f).name}", f)
-            flood_ds = fl["plain"].dataset
+            flood_ds = fl["plain"].dataset if fl["plain"] is not None else None
             hand_ds = fl["hand"]
-            ext = np.asarray(fl["hand"]["flood_extent"].values) == 1
-            cell_area = float(abs(dem.rio.resolution()[0] * dem.rio.resolution()[1]))
-            flooded_km2 = float(ext.sum() * cell_area / 1e6)
-            facts["hand_flooded_km2"] = flooded_km2
-            facts["plain_volume_balance"] = fl["plain"].dataset.attrs.get("hydro_volume_balance_max_relative_error")
+            if hand_ds is not None:
+                ext = np.asarray(hand_ds["flood_extent"].values) == 1
+                cell_area = float(abs(dem.rio.resolution()[0] * dem.rio.resolution()[1]))
+                flooded_km2 = float(ext.sum() * cell_area / 1e6)
+                facts["hand_flooded_km2"] = flooded_km2
+            if flood_ds is not None:
+                facts["plain_volume_balance"] = flood_ds.attrs.get("hydro_volume_balance_max_relative_error")
+                facts["plain_river_inflows"] = {k: [v[0], v[1]] for k, v in rivers.items()}
             timings["flood_s"] = time.perf_counter() - t1
         alloc = None
         if cfg.allocation.enabled:

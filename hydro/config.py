@@ -100,6 +100,8 @@ class FloodConfig(StrictModel):
     manning_n_urban: float = Field(0.035, gt=0, description="land below urban_below_m")
     manning_n_vegetated: float = Field(0.08, gt=0, description="land above urban_below_m")
     urban_below_m: float = Field(8.0, description="land lower than this is the urban plain [m]")
+    population: str | None = Field(None, description="people-per-cell raster (same CRS) or 'embedded'")
+    roads: str | None = Field(None, description="road centrelines GeoJSON or 'embedded'")
 
     @field_validator("domain")
     @classmethod

@@ -22,7 +22,8 @@ import xarray as xr
 
 from hydro.errors import InputDataError
 
-__all__ = ["balikpapan_dem", "balikpapan_features", "BalikpapanFeatures", "CRS", "DEFAULT_SEED"]
+__all__ = ["balikpapan_dem", "balikpapan_features", "BalikpapanFeatures", "CRS", "DEFAULT_SEED", "balikpapan_population",
+           "balikpapan_roads", "BALIKPAPAN_POPULATION"]
 
 CRS = "EPSG:32750"
 DEFAULT_SEED = 20260125
@@ -236,3 +237,46 @@ def synthetic_dem(shape: tuple[int, int] = (4000, 4000), resolution_m: float = 3
         z = np.round(z / quantum_m) * quantum_m
     transform = Affine(resolution_m, 0.0, _X0, 0.0, -resolution_m, _Y0 + ny * resolution_m)
     return from_array(z.astype(np.float32), transform, CRS, name="elevation")
+
+
+#: Balikpapan population, mid-2023 estimate (balikpapan.md section 1) [S]
+BALIKPAPAN_POPULATION = 738_532
+
+
+def balikpapan_population(resolution_m: float = 300.0) -> xr.DataArray:
+    """A synthetic population-count raster (people per cell) for the embedded catchment.
+
+    738,532 people [S] spread over land below 60 m, densest on the coastal plain and along the lower
+    valleys (a Gaussian city centre on the plain plus smaller settlements at the river mouths) [A].
+    UTM 50S, ``resolution_m`` cells, NaN over the sea.
+    """
+    dem = balikpapan_dem(resolution_m)
+    x = dem["x"].values[None, :]
+    y = dem["y"].values[:, None]
+    feats = balikpapan_features(resolution_m)
+    x0, y0, x1, y1 = feats.urban_plain_bounds
+    w = 3.0 * np.exp(-(((x - 0.5 * (x0 + x1)) / 4000.0) ** 2 + ((y - 0.5 * (y0 + y1)) / 3000.0) ** 2) / 2)
+    for mx, my in feats.river_mouths.values():
+        w = w + np.exp(-(((x - mx) / 1500.0) ** 2 + ((y - my - 1500.0) / 1500.0) ** 2) / 2)
+    land = np.isfinite(dem.values) & (dem.values < 60.0)
+    w = np.where(land, w, 0.0)
+    counts = BALIKPAPAN_POPULATION * w / w.sum()
+    out = dem.copy(data=np.where(np.isfinite(dem.values), counts, np.nan).astype(np.float32))
+    out.name = "population"
+    out.attrs = {"units": "1", "long_name": "people per cell (synthetic)"}
+    return out
+
+
+def balikpapan_roads(resolution_m: float = 30.0) -> list[np.ndarray]:
+    """Synthetic main roads of the embedded catchment (UTM 50S polylines, metres) [A]: the coast road across the
+    plain (a Jl. Jenderal Sudirman analogue), and roads up the Ampal (MT Haryono analogue) and Sepinggan valleys."""
+    feats = balikpapan_features(resolution_m)
+    x0, y0, x1, y1 = feats.urban_plain_bounds
+    coast = feats.coastline_y + 900.0
+    ax, _ = feats.river_mouths["ampal"]
+    sx, _ = feats.river_mouths["sepinggan"]
+    return [
+        np.array([[x0 - 4000.0, coast + 300.0], [0.5 * (x0 + x1), coast], [x1 + 6000.0, coast + 200.0]]),
+        np.array([[ax + 250.0, coast], [ax + 400.0, coast + 3000.0], [ax + 150.0, coast + 7000.0]]),
+        np.array([[sx - 300.0, coast], [sx - 200.0, coast + 5000.0]]),
+    ]

@@ -40,6 +40,48 @@ def run_id_for(cfg: ModelConfig, extra: dict[str, Any] | None = None) -> str:
     return f"{cfg.region}_{config_hash(cfg, extra)[:8]}"
 
 
+def _exposure(cfg: ModelConfig, hand: xr.Dataset | None, plain: xr.Dataset | None) -> dict[str, Any]:
+    """People and road km in flooded cells of each flood map, when ``[flood] population/roads`` are given."""
+    from hydro.flood import exposure as ex
+
+    fc = cfg.flood
+    if fc.population is None and fc.roads is None:
+        return {}
+    maps = {}
+    if plain is not None:
+        maps["coastal plain (2-D)"] = plain["max_flood_depth"]
+    if hand is not None:
+        maps["whole catchment (HAND)"] = hand["flood_depth"].rio.write_crs(hand.rio.crs)
+    out: dict[str, Any] = {}
+    crs = next(iter(maps.values())).rio.crs if maps else None
+    pop = roads = None
+    if fc.population == "embedded":
+        from hydro.datasets import balikpapan_population
+
+        pop = balikpapan_population()
+    elif fc.population is not None:
+        from hydro.config import resolve_input
+
+        pop = ex.read_population(resolve_input(cfg, fc.population, "flood.population"))
+    if fc.roads == "embedded":
+        from hydro.datasets import balikpapan_roads
+
+        roads = balikpapan_roads(cfg.dem.resolution_m)
+    elif fc.roads is not None:
+        from hydro.config import resolve_input
+
+        roads = ex.read_roads(resolve_input(cfg, fc.roads, "flood.roads"), crs)
+    thr = cfg.forecast.hand_threshold_m
+    for name, depth in maps.items():
+        rec: dict[str, Any] = {}
+        if pop is not None:
+            rec["people_affected"] = round(ex.people_affected(depth, pop, thr))
+        if roads is not None:
+            rec["roads_affected_km"] = round(ex.roads_affected_km(depth, roads, thr), 2)
+        out[name] = rec
+    return out
+
+
 def _flood_domain(cfg: ModelConfig, terrain: xr.Dataset) -> tuple[Any, list[tuple[float, float, float]]]:
     """The 2-D domain of ``cfg`` and the rivers entering it ``[(x, y, upstream area m2)]``."""
     from hydro.flood.example import domain_inflow_points, plain_inflow_point
@@ -218,6 +260,9 @@ def run_model(
                 cell_area = float(abs(dem.rio.resolution()[0] * dem.rio.resolution()[1]))
                 flooded_km2 = float(ext.sum() * cell_area / 1e6)
                 facts["hand_flooded_km2"] = flooded_km2
+            exposure = _exposure(cfg, hand_ds, flood_ds)
+            if exposure:
+                facts["exposure"] = exposure
             if flood_ds is not None:
                 facts["plain_volume_balance"] = flood_ds.attrs.get("hydro_volume_balance_max_relative_error")
                 facts["plain_river_inflows"] = {k: [v[0], v[1]] for k, v in rivers.items()}
@@ -255,7 +300,8 @@ def run_model(
 
             for k, p in make_report(cfg, partial, run_id=run_id, gauges=gauges, flood=flood_ds, dem=dem,
                                     allocation=alloc, alerts=alerts, files=list(folder.outputs.values()),
-                                    warm_start="cold", reference_time=None, hand=hand_ds).items():
+                                    warm_start="cold", reference_time=None, hand=hand_ds,
+                                    exposure=facts.get("exposure")).items():
                 folder.add(k, p)
         timings["report_s"] = time.perf_counter() - t1
         timings["total_s"] = time.perf_counter() - t0

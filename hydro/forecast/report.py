@@ -17,7 +17,8 @@ logger = logging.getLogger(__name__)
 def make_report(cfg: ModelConfig, run_dir: Path, *, run_id: str, gauges: xr.Dataset | None, flood: xr.Dataset | None,
                 dem: xr.DataArray | None, allocation: Any, alerts: Sequence[Mapping[str, Any]], files: Sequence[Path],
                 warm_start: str | None, reference_time: Any,
-                ensemble: xr.Dataset | None = None, hand: xr.Dataset | None = None) -> dict[str, Path]:
+                ensemble: xr.Dataset | None = None, hand: xr.Dataset | None = None,
+                exposure: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Path]:
     """Write ``figures/*.png`` and ``report.html`` into ``run_dir``; returns ``{key: path}``."""
     from hydro import report as rp
 
@@ -54,7 +55,11 @@ def make_report(cfg: ModelConfig, run_dir: Path, *, run_id: str, gauges: xr.Data
         domains["whole catchment (HAND)"] = hand
     if flood is not None:
         domains["coastal plain (2-D)"] = flood
-    numbers = rp.key_numbers(gauges=plot_gauges, flood=domains or None, allocation=alloc_ds)
+    flat_exposure = None
+    if exposure:  # one domain's numbers for the headline (the 2-D map when there is one), all in the table
+        first = exposure.get("coastal plain (2-D)") or next(iter(exposure.values()))
+        flat_exposure = dict(first)
+    numbers = rp.key_numbers(gauges=plot_gauges, flood=domains or None, allocation=alloc_ds, exposure=flat_exposure)
     if reference_time is not None:
         numbers["reference_time"] = str(reference_time)
     out["report"] = rp.write_report(

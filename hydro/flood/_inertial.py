@@ -1,4 +1,4 @@
-"""numba kernels of the 2-D local-inertial (LISFLOOD-FP ACC / de Almeida) solver.
+"""numba kernels of the 2-D local-inertial solver (LISFLOOD-FP ACC / de Almeida et al. 2012).
 
 numpy/numba only: no xarray here. Grid conventions (Arakawa C):
 
@@ -8,13 +8,10 @@ numpy/numba only: no xarray here. Grid conventions (Arakawa C):
   **increasing row index** (south for north-up rasters);
 * unit discharges ``q`` in m2 s-1, depth ``h`` in m (float64 always), ``z`` and fluxes float32 or float64.
 
-One time step = three parallel sweeps over rows (``prange``):
-
-1. :func:`momentum` reads the state fluxes ``qx, qy`` and writes raw new fluxes into the scratch buffers;
-2. :func:`outflow_limiter` computes, per cell, the fraction ``f`` of its outgoing volume it can supply;
-3. :func:`continuity` scales each face flux by ``f`` of its donor cell, stores the limited flux back into the
-   state buffers (each face written by exactly one row -> no race), updates ``h``, the volume accumulators and the
-   running products (max depth, max speed, first wetting, duration, max hazard rating).
+One time step = **one** fused parallel sweep, :func:`step`, over blocks of rows (``prange``): per row the momentum
+update of its faces, the donor-cell outflow limiter and, one row behind, continuity, the volume accumulators, the
+max-depth/speed reductions of the next time step and the running products (max depth, max speed, first wetting,
+duration, max hazard rating). Depth and fluxes are double-buffered (old read, new written; the caller swaps).
 
 Edge boundary kinds (per edge face): 0 closed, 1 inflow (inward unit discharge), 2 water level (ghost cell with
 the level and the boundary cell's bed), 3 free outflow (normal depth with slope).
@@ -24,18 +21,18 @@ from __future__ import annotations
 import numba
 import numpy as np
 from numba import prange, types
-from numba.extending import intrinsic
+from numba.extending import intrinsic, overload
 
 __all__ = [
     "BC_CLOSED",
     "BC_INFLOW",
     "BC_LEVEL",
     "BC_FREE",
-    "momentum",
-    "outflow_limiter",
-    "continuity",
+    "ROWS_PER_BLOCK",
+    "step",
+    "make_workspace",
     "add_point_sources",
-    "edge_volumes",
+    "cell_velocity",
     "debris_factor",
     "fast_cbrt",
     "fast_inv_cbrt",
@@ -125,15 +122,19 @@ _FAST = {"reassoc", "nsz", "arcp", "contract"}
 
 
 @numba.njit(inline="always", **_OPTS)
-def _flux(q0, qs, etaL, etaR, zL, zR, nf, dt, inv_dx, g, h_dry, qcap_fr, qcap_u, implicit):
-    """Branch-free face update; returns (q_new, hflow_safe, wet). Same maths as flood.md section 1.2."""
+def _flux(q0, qs, etaL, etaR, zL, zR, gdtn2, inv_fric, gdt_dx, h_dry, caps, qcap_fr, qcap_u, g, implicit):
+    """Branch-free face update; returns (q_new, hflow_safe, wet). Same maths as flood.md section 1.2.
+
+    ``gdtn2 = g dt n^2`` and ``inv_fric = 1 / gdtn2`` (1e300 without friction) of the face; ``gdt_dx = g dt / dx``.
+    Per face: one division and one square root (float64), no ``pow``.
+    """
     hflow = max(etaL, etaR) - max(zL, zR)
     wet = hflow > h_dry
     hs = max(hflow, h_dry)
-    y = fast_inv_cbrt(hs)  # hs^(-7/3) = y^7, no division, no pow
+    y = fast_inv_cbrt(hs)  # hs^(-1/3): hs^(-7/3) = y^7, no division, no pow
     y2 = y * y
-    a = g * dt * nf * nf * (y2 * y2 * y2 * y)
-    gts = g * dt * hs * (etaR - etaL) * inv_dx
+    a = gdtn2 * (y2 * y2 * y2 * y)
+    gts = gdt_dx * hs * (etaR - etaL)
     down = etaL - etaR
     if implicit:
         b = qs - gts
@@ -143,24 +144,138 @@ def _flux(q0, qs, etaL, etaR, zL, zR, nf, dt, inv_dx, g, h_dry, qcap_fr, qcap_u,
         # explicit friction magnitude: the larger of the face's old flux and the theta-smoothed flux (equal when
         # theta = 1, i.e. Bates et al. 2010); with |q0| alone, neighbour flux smoothed onto a thin wet/dry face
         # escapes friction and can reach implausible speeds (found by tests/flood/test_properties.py)
-        den = 1.0 + a * max(abs(q0), abs(qs))
-        qn = (qs - gts) / den
-        qn = ((q0 - gts) / den) if qn * down < 0.0 else qn
-    qmax = min(qcap_fr * hs * np.sqrt(g * hs), qcap_u * hs)  # caps off: qcap = 1e300 (branch-free)
-    qn = min(max(qn, -qmax), qmax)
+        inv_den = 1.0 / (1.0 + a * max(abs(q0), abs(qs)))
+        qn = (qs - gts) * inv_den
+        flip = qn * down < 0.0  # smoothing produced flow against the gradient: theta = 1 fallback
+        qst = q0 if flip else qs
+        qn = ((q0 - gts) * inv_den) if flip else qn
+        # friction-equilibrium limiter: with h and S frozen over the step, the exact solution of
+        # dq/dt = -g h S - g n^2 q|q| / h^(7/3) moves monotonically from its start value towards the equilibrium
+        # q_eq = sign(-S) sqrt(|gts| / a) (Manning normal flow at the current slope) and never crosses it. The
+        # semi-implicit update does cross it, by a factor ~ a|q_eq| when a|q_eq| >> 1 (thin, steep rain-on-grid
+        # sheets with long steps: a newly wet face gets the frictionless g dt S, the next step the friction of
+        # that flux, ... -> the flip-flop the property test found); clip to [q_start, q_eq].
+        # 1/a = hs^(7/3) / (g dt n^2) = hs^3 y^2 inv_fric -> q_eq = hs y sqrt(|gts| hs inv_fric): no division
+        qeq = hs * y * np.sqrt(abs(gts) * hs * inv_fric)
+        qeq = qeq if down > 0.0 else -qeq
+        qn = min(max(qn, min(qst, qeq)), max(qst, qeq))
+    if caps:
+        qmax = min(qcap_fr * hs * np.sqrt(g * hs), qcap_u * hs)
+        qn = min(max(qn, -qmax), qmax)
     return (qn if wet else 0.0), hs, wet
 
 
 @numba.njit(inline="always", **_OPTS)
-def _edge_flux(kind, val, q_old, eta_out, z_in, h_in, n0, dt, inv_dx, g, h_dry, qcap_fr, qcap_u, implicit, sign):
+def _inv_cbrt32(x):
+    """``x**(-1/3)`` of a positive float32: bit-level guess and three float32 Newton steps (float32 precision)."""
+    y = _bits_f32(np.int32(1419916032) - np.int32(np.float32(_f32_bits(x)) * np.float32(1.0 / 3.0)))
+    third = np.float32(1.0 / 3.0)
+    four = np.float32(4.0)
+    y = y * (four - x * y * y * y) * third
+    y = y * (four - x * y * y * y) * third
+    y = y * (four - x * y * y * y) * third
+    return y
+
+
+@numba.njit(inline="always", **_OPTS)
+def _face32(hL, hR, zL, zR, q0, qW, qE, theta, c_side, gdtn2, inv_fric, gdt_dx, h_dry, caps, qcap_fr, qcap_u, g,
+            implicit):
+    """:func:`_flux` for float32 fluxes, all in float32 (twice the SIMD lanes of float64).
+
+    The water levels ``eta = z + h`` are never formed (float32 levels lose the depth at high elevations,
+    SFINCS#114): with ``dz = zR - zL`` (exact for neighbouring float32 elevations) the level difference is
+    ``dz + (hR - hL)`` and the flow depth ``max(eta) - max(z) = max(hL - max(dz, 0), hR - max(-dz, 0))``, both
+    accurate relative to the depths. Returns (q_new float64, flow depth float64, wet).
+    """
+    zero = np.float32(0.0)
+    one = np.float32(1.0)
+    dz = zR - zL
+    dh = np.float32(hR - hL)
+    hLf = np.float32(hL)
+    hRf = np.float32(hR)
+    hflow = max(hLf - max(dz, zero), hRf - max(-dz, zero))
+    h_dry32 = np.float32(h_dry)
+    wet = hflow > h_dry32
+    hs = max(hflow, h_dry32)
+    deta = dz + dh  # etaR - etaL
+    qs = np.float32(theta) * q0 + np.float32(c_side) * (qW + qE)
+    y = _inv_cbrt32(hs)
+    y2 = y * y
+    a = np.float32(gdtn2) * (y2 * y2 * y2 * y)
+    gts = np.float32(gdt_dx) * hs * deta
+    if implicit:
+        b = qs - gts
+        b = (q0 - gts) if b * deta > zero else b
+        qn = np.float32(2.0) * b / (one + np.sqrt(one + np.float32(4.0) * a * abs(b)))
+    else:
+        inv_den = one / (one + a * max(abs(q0), abs(qs)))
+        qn = (qs - gts) * inv_den
+        flip = qn * deta > zero  # against the gradient: theta = 1 fallback
+        qst = q0 if flip else qs
+        qn = ((q0 - gts) * inv_den) if flip else qn
+        qeq = hs * y * np.sqrt(abs(gts) * hs * np.float32(min(inv_fric, 1e30)))  # friction-equilibrium limiter
+        qeq = qeq if deta < zero else -qeq
+        qn = min(max(qn, min(qst, qeq)), max(qst, qeq))
+    if caps:
+        qmax = min(np.float32(qcap_fr) * hs * np.sqrt(np.float32(g) * hs), np.float32(min(qcap_u, 1e30)) * hs)
+        qn = min(max(qn, -qmax), qmax)
+    return np.float64(qn if wet else zero), np.float64(hs), wet
+
+
+@numba.njit(inline="always", **_OPTS)
+def _face64(hL, hR, zL, zR, q0, qW, qE, theta, c_side, gdtn2, inv_fric, gdt_dx, h_dry, caps, qcap_fr, qcap_u, g,
+            implicit):
+    """Float64 face update (levels formed in float64): theta smoothing + :func:`_flux`."""
+    zL = np.float64(zL)
+    zR = np.float64(zR)
+    q0 = np.float64(q0)
+    qs = theta * q0 + c_side * (np.float64(qW) + np.float64(qE))
+    return _flux(q0, qs, zL + hL, zR + hR, zL, zR, gdtn2, inv_fric, gdt_dx, h_dry, caps, qcap_fr, qcap_u, g,
+                 implicit)
+
+
+def _face(hL, hR, zL, zR, q0, qW, qE, theta, c_side, gdtn2, inv_fric, gdt_dx, h_dry, caps, qcap_fr, qcap_u, g,
+          implicit):
+    """Face update in the precision of the stored flux ``q0``: :func:`_face32` or :func:`_face64` (numba only)."""
+    raise NotImplementedError("numba only")
+
+
+@overload(_face, inline="always")
+def _face_ov(hL, hR, zL, zR, q0, qW, qE, theta, c_side, gdtn2, inv_fric, gdt_dx, h_dry, caps, qcap_fr, qcap_u, g,
+             implicit):
+    if isinstance(q0, types.Float) and q0.bitwidth == 32 and isinstance(zL, types.Float) and zL.bitwidth == 32:
+        def impl32(hL, hR, zL, zR, q0, qW, qE, theta, c_side, gdtn2, inv_fric, gdt_dx, h_dry, caps, qcap_fr, qcap_u,
+                   g, implicit):
+            return _face32(hL, hR, zL, zR, q0, qW, qE, theta, c_side, gdtn2, inv_fric, gdt_dx, h_dry, caps, qcap_fr,
+                           qcap_u, g, implicit)
+        return impl32
+
+    def impl64(hL, hR, zL, zR, q0, qW, qE, theta, c_side, gdtn2, inv_fric, gdt_dx, h_dry, caps, qcap_fr, qcap_u, g,
+               implicit):
+        return _face64(hL, hR, zL, zR, q0, qW, qE, theta, c_side, gdtn2, inv_fric, gdt_dx, h_dry, caps, qcap_fr,
+                       qcap_u, g, implicit)
+    return impl64
+
+
+@numba.njit(inline="always", **_OPTS)
+def _friction_coefs(nf, g, dt):
+    """``(g dt n^2, 1 / (g dt n^2))`` of a face; the inverse is 1e300 without friction (n = 0)."""
+    gdtn2 = g * dt * nf * nf
+    return gdtn2, 1.0 / max(gdtn2, 1e-300)
+
+
+@numba.njit(inline="always", **_OPTS)
+def _edge_flux(kind, val, q_old, eta_out, z_in, h_in, n0, dt, inv_dx, g, h_dry, caps, qcap_fr, qcap_u, implicit,
+               sign):
     """Flux on an edge face, positive **inward**; ``sign`` = +1 if the domain lies on the + side of the face."""
     if kind == 1:  # inflow: inward unit discharge
         return val
     if kind == 2:  # level: ghost cell eta = val, z = z_in
         eta_in = z_in + h_in
         q_in_dir = sign * q_old  # old flux expressed as inward
-        qn, hs, wet = _flux(q_in_dir, q_in_dir, val, eta_in, z_in, z_in, n0, dt, inv_dx, g, h_dry, qcap_fr, qcap_u,
-                            implicit)
+        gdtn2, inv_fric = _friction_coefs(n0, g, dt)
+        qn, hs, wet = _flux(q_in_dir, q_in_dir, val, eta_in, z_in, z_in, gdtn2, inv_fric, g * dt * inv_dx, h_dry,
+                            caps, qcap_fr, qcap_u, g, implicit)
         return qn
     if kind == 3:  # free outflow at normal depth
         if h_in > h_dry and n0 > 0.0:
@@ -168,190 +283,11 @@ def _edge_flux(kind, val, q_old, eta_out, z_in, h_in, n0, dt, inv_dx, g, h_dry, 
     return 0.0
 
 
-@numba.njit(inline="always", fastmath=_FAST, **_OPTS)
-def _x_row(z, h, active, qx, qx_new, n, i, nx, n_uni, theta, c_side, dt, inv_dx, g, h_dry, qcap_fr, qcap_u,
-           velocity_bound, implicit, uniform_n):
-    """Interior x faces of row ``i``; returns the number of implausible faces."""
-    nbad = 0
-    for j in range(1, nx):
-        zL = np.float64(z[i, j - 1])
-        zR = np.float64(z[i, j])
-        etaL = zL + h[i, j - 1]
-        etaR = zR + h[i, j]
-        nf = n_uni if uniform_n else 0.5 * (np.float64(n[i, j - 1]) + np.float64(n[i, j]))
-        q0 = np.float64(qx[i, j])
-        qs = theta * q0 + c_side * (np.float64(qx[i, j - 1]) + np.float64(qx[i, j + 1]))
-        qn, hs, wet = _flux(q0, qs, etaL, etaR, zL, zR, nf, dt, inv_dx, g, h_dry, qcap_fr, qcap_u, implicit)
-        qn = qn if (active[i, j - 1] & active[i, j]) else 0.0
-        nbad += 0 if abs(qn) <= velocity_bound * hs else 1
-        qx_new[i, j] = qn
-    return nbad
-
-
-@numba.njit(inline="always", fastmath=_FAST, **_OPTS)
-def _y_row(z, h, active, qy, qy_new, n, i, nx, n_uni, theta, c_side, dt, inv_dx, g, h_dry, qcap_fr, qcap_u,
-           velocity_bound, implicit, uniform_n):
-    """Interior y faces of face row ``i`` (between rows i-1 and i); returns the number of implausible faces."""
-    nbad = 0
-    for j in range(nx):
-        zU = np.float64(z[i - 1, j])
-        zD = np.float64(z[i, j])
-        etaU = zU + h[i - 1, j]
-        etaD = zD + h[i, j]
-        nf = n_uni if uniform_n else 0.5 * (np.float64(n[i - 1, j]) + np.float64(n[i, j]))
-        q0 = np.float64(qy[i, j])
-        qs = theta * q0 + c_side * (np.float64(qy[i - 1, j]) + np.float64(qy[i + 1, j]))
-        qn, hs, wet = _flux(q0, qs, etaU, etaD, zU, zD, nf, dt, inv_dx, g, h_dry, qcap_fr, qcap_u, implicit)
-        qn = qn if (active[i - 1, j] & active[i, j]) else 0.0
-        nbad += 0 if abs(qn) <= velocity_bound * hs else 1
-        qy_new[i, j] = qn
-    return nbad
-
-
-@numba.njit(parallel=True, fastmath=_FAST, **_OPTS)
-def momentum(
-    z, h, active, qx, qy, qx_new, qy_new, n, dt, dx, g, theta, h_dry, froude_limit, velocity_limit,
-    velocity_bound, bcx_kind, bcx_val, bcy_kind, bcy_val, bad, implicit=False,
-):
-    """Momentum update of every face (semi-implicit Manning friction, theta smoothing), branch-free rows.
-
-    Parameters
-    ----------
-    z : (ny, nx) float array
-        Bed elevation (m).
-    h : (ny, nx) float64
-        Water depth at the old time level (m).
-    active : (ny, nx) bool
-        Cells taking part; faces touching an inactive cell are closed.
-    qx, qy : face arrays
-        Old unit discharges (m2 s-1), read only.
-    qx_new, qy_new : face arrays
-        Receive the new, not yet limited, unit discharges.
-    n : (ny, nx) or (1, 1) float array
-        Manning coefficient (s m-1/3); a (1, 1) array means uniform. Face value = mean of the two cells.
-    dt, dx, g : float
-        Time step (s), cell size (m), gravity (m s-2).
-    theta : float
-        de Almeida weighting (1 = Bates et al. 2010, no smoothing).
-    h_dry : float
-        Faces with flow depth ``hflow <= h_dry`` carry no flow (m).
-    froude_limit, velocity_limit : float
-        Steep-slope safeguards: ``|q| <= Fr*hflow*sqrt(g*hflow)`` and ``|q| <= u_lim*hflow``; <= 0 disables.
-    velocity_bound : float
-        Physical plausibility bound (m s-1): a face velocity above it or a non-finite flux is reported in ``bad``.
-    bcx_kind, bcx_val : (ny, 2) arrays
-        West (column 0) and east (column 1) edge faces: kind codes and current values (inward unit discharge
-        m2 s-1 for inflow, water level m for level, friction slope for free outflow).
-    bcy_kind, bcy_val : (2, nx) arrays
-        North (row 0 = raster row 0 side) and south (row 1) edge faces.
-    bad : (ny + 1,) int64
-        Out: per face row, -1 if fine, else the column of the first implausible face (x-faces: column,
-        y-faces: column + 10**9).
-    implicit : bool
-        Friction magnitude implicit too (``q (1 + a|q|) = b`` solved exactly) instead of semi-implicit.
-
-    Returns
-    -------
-    int
-        0 (implausible faces are reported in ``bad``).
-    """
-    ny, nx = h.shape
-    uniform_n = n.shape[0] == 1 and n.shape[1] == 1
-    inv_dx = 1.0 / dx
-    c_side = 0.5 * (1.0 - theta)
-    big = 1e300
-    qcap_fr = froude_limit if froude_limit > 0.0 else big
-    qcap_u = velocity_limit if velocity_limit > 0.0 else big
-    n_uni = np.float64(n[0, 0])
-    for i in prange(ny + 1):
-        bad[i] = -1
-        nbad = 0
-        if i < ny:
-            # ---- interior x faces of row i (vectorisable; one variant keeps compile time low — specialising the
-            # implicit/uniform-n flags as literals gained only ~10 % in this sweep for 4x the compile time)
-            nbad += _x_row(z, h, active, qx, qx_new, n, i, nx, n_uni, theta, c_side, dt, inv_dx, g, h_dry,
-                           qcap_fr, qcap_u, velocity_bound, implicit, uniform_n)
-            # ---- edge faces (west j = 0: + inward; east j = nx: + outward)
-            n0 = n_uni if uniform_n else np.float64(n[i, 0])
-            q = _edge_flux(bcx_kind[i, 0], bcx_val[i, 0], np.float64(qx[i, 0]), bcx_val[i, 0], np.float64(z[i, 0]),
-                           h[i, 0], n0, dt, inv_dx, g, h_dry, qcap_fr, qcap_u, implicit, 1.0)
-            qx_new[i, 0] = q if active[i, 0] else 0.0
-            n0 = n_uni if uniform_n else np.float64(n[i, nx - 1])
-            q = _edge_flux(bcx_kind[i, 1], bcx_val[i, 1], np.float64(qx[i, nx]), bcx_val[i, 1],
-                           np.float64(z[i, nx - 1]), h[i, nx - 1], n0, dt, inv_dx, g, h_dry, qcap_fr, qcap_u,
-                           implicit, -1.0)
-            qx_new[i, nx] = -q if active[i, nx - 1] else 0.0
-        # ---- y faces of face row i (between rows i-1 and i)
-        if i == 0 or i == ny:
-            side = 0 if i == 0 else 1
-            r = 0 if i == 0 else ny - 1
-            sgn = 1.0 if i == 0 else -1.0
-            for j in range(nx):
-                n0 = n_uni if uniform_n else np.float64(n[r, j])
-                q = _edge_flux(bcy_kind[side, j], bcy_val[side, j], np.float64(qy[i, j]), bcy_val[side, j],
-                               np.float64(z[r, j]), h[r, j], n0, dt, inv_dx, g, h_dry, qcap_fr, qcap_u, implicit,
-                               sgn)
-                qy_new[i, j] = sgn * q if active[r, j] else 0.0
-        else:
-            nbad += _y_row(z, h, active, qy, qy_new, n, i, nx, n_uni, theta, c_side, dt, inv_dx, g, h_dry,
-                           qcap_fr, qcap_u, velocity_bound, implicit, uniform_n)
-        if nbad > 0:  # locate (rare): first implausible face of this face row
-            _locate_bad_faces(z, h, qx_new, qy_new, i, velocity_bound, h_dry, bad)
-    return 0
-
-
-@numba.njit(**_OPTS)
-def _locate_bad_faces(z, h, qx_new, qy_new, i, velocity_bound, h_dry, bad):
-    ny, nx = h.shape
-    if i < ny:
-        for j in range(1, nx):
-            hf = max(max(z[i, j - 1] + h[i, j - 1], z[i, j] + h[i, j]) - max(z[i, j - 1], z[i, j]), h_dry)
-            if not (abs(qx_new[i, j]) <= velocity_bound * hf):
-                bad[i] = j
-                return
-    if 0 < i < ny:
-        for j in range(nx):
-            hf = max(max(z[i - 1, j] + h[i - 1, j], z[i, j] + h[i, j]) - max(z[i - 1, j], z[i, j]), h_dry)
-            if not (abs(qy_new[i, j]) <= velocity_bound * hf):
-                bad[i] = j + 1_000_000_000
-                return
-    bad[i] = 0
-
-
 @numba.njit(inline="always", **_OPTS)
 def _net_vertical(h, r, f, inv_dt):
     """Rain minus infiltration (m s-1) with infiltration limited to the water available; returns (net, f_eff)."""
     fe = max(min(f, h * inv_dt + r), 0.0)
     return r - fe, fe
-
-
-@numba.njit(parallel=True, fastmath=_FAST, **_OPTS)
-def outflow_limiter(h, active, qx, qy, rain, infil, dt, dx, fac):
-    """Donor-cell outflow limiter: fraction of each cell's outgoing volume it can supply this step.
-
-    ``V_avail = h*A + dt*A*(r - f)``; ``V_out = dt*dx*sum(outgoing q)``; ``fac = min(1, V_avail/V_out)``.
-    ``rain``/``infil`` are (ny, nx) or (1, 1) rates in m s-1. Writes ``fac`` (ny, nx).
-    """
-    ny, nx = h.shape
-    uniform_r = rain.shape[0] == 1 and rain.shape[1] == 1
-    uniform_f = infil.shape[0] == 1 and infil.shape[1] == 1
-    r0 = rain[0, 0]
-    f0 = infil[0, 0]
-    inv_dt = 1.0 / dt
-    for i in prange(ny):
-        for j in range(nx):
-            out = (max(-np.float64(qx[i, j]), 0.0) + max(np.float64(qx[i, j + 1]), 0.0)
-                   + max(-np.float64(qy[i, j]), 0.0) + max(np.float64(qy[i + 1, j]), 0.0))
-            hij = h[i, j]
-            r = r0 if uniform_r else rain[i, j]
-            f = f0 if uniform_f else infil[i, j]
-            net, fe = _net_vertical(hij, r, f, inv_dt)
-            # in depth units: available h + dt*net against dt*out/dx
-            avail = max(hij + dt * net, 0.0)
-            need = dt * out / dx
-            ok = need <= avail or not active[i, j]
-            # (1 - 2.4e-7): a float32 factor never rounds up past the water available (no clipping)
-            fac[i, j] = 1.0 if ok else avail / need * (1.0 - 2.4e-7)
 
 
 @numba.njit(inline="always", **_OPTS)
@@ -364,178 +300,387 @@ def debris_factor(depth, speed, landuse):
 
 
 @numba.njit(inline="always", **_OPTS)
-def _limited_x(qx_raw, fac, i, j, nx):
-    """Flux of x-face (i, j) scaled by its donor cell's limiter factor (float64; edge ghosts unscaled)."""
-    q = np.float64(qx_raw[i, j])
-    if q > 0.0:
-        if j > 0:
-            q *= np.float64(fac[i, j - 1])
-    elif q < 0.0:
-        if j < nx:
-            q *= np.float64(fac[i, j])
-    return q
-
-
-@numba.njit(inline="always", **_OPTS)
-def _limited_y(qy_raw, fac, i, j, ny):
-    """Flux of y-face (i, j) scaled by its donor cell's limiter factor (float64; edge ghosts unscaled)."""
-    q = np.float64(qy_raw[i, j])
-    if q > 0.0:
-        if i > 0:
-            q *= np.float64(fac[i - 1, j])
-    elif q < 0.0:
-        if i < ny:
-            q *= np.float64(fac[i, j])
-    return q
-
-
-@numba.njit(inline="always", **_OPTS)
 def _pos_bits(x):
     """int64 bit pattern of a float64 >= 0 (orders like the value; integer max reductions vectorise)."""
     return _f64_bits(x)
 
 
+#: rows per block of the fused sweep (each block recomputes the raw fluxes and limiter factors of its two halo
+#: rows: 2/ROWS_PER_BLOCK extra momentum work, no synchronisation between blocks)
+ROWS_PER_BLOCK = 64
+
+
+@numba.njit(fastmath=_FAST, **_OPTS)
+def _x_faces(z, h, active, qx, n, i, nx, n_uni, uniform_n, theta, c_side, dt, inv_dx, g, h_dry, caps, qcap_fr,
+             qcap_u, velocity_bound, implicit, bcx_kind, bcx_val, out):
+    """Raw (not limited) new fluxes of the x faces of row ``i`` into ``out[0..nx]``; returns #implausible faces."""
+    nbad = 0
+    gdtn2_u, inv_fric_u = _friction_coefs(n_uni, g, dt)
+    gdt_dx = g * dt * inv_dx
+    for j in range(1, nx):
+        nf = n_uni if uniform_n else 0.5 * (np.float64(n[i, j - 1]) + np.float64(n[i, j]))
+        gdtn2, inv_fric = (gdtn2_u, inv_fric_u) if uniform_n else _friction_coefs(nf, g, dt)
+        qn, hs, wet = _face(h[i, j - 1], h[i, j], z[i, j - 1], z[i, j], qx[i, j], qx[i, j - 1], qx[i, j + 1], theta,
+                            c_side, gdtn2, inv_fric, gdt_dx, h_dry, caps, qcap_fr, qcap_u, g, implicit)
+        qn = qn if (active[i, j - 1] & active[i, j]) else 0.0
+        nbad += 0 if abs(qn) <= velocity_bound * hs else 1
+        out[j] = qn
+    # edge faces (west j = 0: + inward; east j = nx: + outward)
+    n0 = n_uni if uniform_n else np.float64(n[i, 0])
+    q = _edge_flux(bcx_kind[i, 0], bcx_val[i, 0], np.float64(qx[i, 0]), bcx_val[i, 0], np.float64(z[i, 0]),
+                   h[i, 0], n0, dt, inv_dx, g, h_dry, caps, qcap_fr, qcap_u, implicit, 1.0)
+    out[0] = q if active[i, 0] else 0.0
+    n0 = n_uni if uniform_n else np.float64(n[i, nx - 1])
+    q = _edge_flux(bcx_kind[i, 1], bcx_val[i, 1], np.float64(qx[i, nx]), bcx_val[i, 1], np.float64(z[i, nx - 1]),
+                   h[i, nx - 1], n0, dt, inv_dx, g, h_dry, caps, qcap_fr, qcap_u, implicit, -1.0)
+    out[nx] = -q if active[i, nx - 1] else 0.0
+    return nbad
+
+
+@numba.njit(fastmath=_FAST, **_OPTS)
+def _y_faces(z, h, active, qy, n, k, ny, nx, n_uni, uniform_n, theta, c_side, dt, inv_dx, g, h_dry, caps, qcap_fr,
+             qcap_u, velocity_bound, implicit, bcy_kind, bcy_val, out):
+    """Raw new fluxes of y-face row ``k`` (between rows k-1 and k; 0 and ny are edges) into ``out[0..nx-1]``."""
+    nbad = 0
+    gdtn2_u, inv_fric_u = _friction_coefs(n_uni, g, dt)
+    gdt_dx = g * dt * inv_dx
+    if k == 0 or k == ny:
+        side = 0 if k == 0 else 1
+        r = 0 if k == 0 else ny - 1
+        sgn = 1.0 if k == 0 else -1.0
+        for j in range(nx):
+            n0 = n_uni if uniform_n else np.float64(n[r, j])
+            q = _edge_flux(bcy_kind[side, j], bcy_val[side, j], np.float64(qy[k, j]), bcy_val[side, j],
+                           np.float64(z[r, j]), h[r, j], n0, dt, inv_dx, g, h_dry, caps, qcap_fr, qcap_u, implicit,
+                           sgn)
+            out[j] = sgn * q if active[r, j] else 0.0
+        return 0
+    for j in range(nx):
+        nf = n_uni if uniform_n else 0.5 * (np.float64(n[k - 1, j]) + np.float64(n[k, j]))
+        gdtn2, inv_fric = (gdtn2_u, inv_fric_u) if uniform_n else _friction_coefs(nf, g, dt)
+        qn, hs, wet = _face(h[k - 1, j], h[k, j], z[k - 1, j], z[k, j], qy[k, j], qy[k - 1, j], qy[k + 1, j], theta,
+                            c_side, gdtn2, inv_fric, gdt_dx, h_dry, caps, qcap_fr, qcap_u, g, implicit)
+        qn = qn if (active[k - 1, j] & active[k, j]) else 0.0
+        nbad += 0 if abs(qn) <= velocity_bound * hs else 1
+        out[j] = qn
+    return nbad
+
+
+@numba.njit(**_OPTS)
+def _first_bad_face(z, h, raw, k, is_y, velocity_bound, h_dry):
+    """Column of the first implausible raw flux of x-face row ``k`` (or y-face row ``k``); -1 if none (rare path)."""
+    nx = z.shape[1]
+    if is_y:
+        for j in range(nx):
+            hf = max(max(z[k - 1, j] + h[k - 1, j], z[k, j] + h[k, j]) - max(z[k - 1, j], z[k, j]), h_dry)
+            if not (abs(raw[j]) <= velocity_bound * hf):
+                return j + 1_000_000_000
+    else:
+        for j in range(1, nx):
+            hf = max(max(z[k, j - 1] + h[k, j - 1], z[k, j] + h[k, j]) - max(z[k, j - 1], z[k, j]), h_dry)
+            if not (abs(raw[j]) <= velocity_bound * hf):
+                return j
+    return 0
+
+
+@numba.njit(fastmath=_FAST, **_OPTS)
+def _fac_row(h, active, rx, ryn, rys, rain, infil, i, nx, uniform_r, uniform_f, r0, f0, dt, inv_dt, inv_dx, out):
+    """Donor-cell limiter of row ``i``: fraction of each cell's outgoing volume it can supply this step.
+
+    ``avail = h + dt (r - f)`` against ``need = dt/dx * sum(outgoing raw q)`` (depth units);
+    ``out[j] = min(1, avail/need)`` (a hair below, so that the limited outflow never exceeds the water present).
+    """
+    for j in range(nx):
+        qo = max(-rx[j], 0.0) + max(rx[j + 1], 0.0) + max(-ryn[j], 0.0) + max(rys[j], 0.0)
+        hij = h[i, j]
+        r = r0 if uniform_r else rain[i, j]
+        f = f0 if uniform_f else infil[i, j]
+        net, fe = _net_vertical(hij, r, f, inv_dt)
+        avail = max(hij + dt * net, 0.0)
+        need = dt * inv_dx * qo
+        ok = need <= avail or not active[i, j]
+        out[j] = 1.0 if ok else avail / need * (1.0 - 1e-12)
+
+
+@numba.njit(fastmath=_FAST, **_OPTS)
+def _finish_row(i, ny, nx, h, h_new, active, rx, ryn, rys, fu, fc, fd, qx_new, qy_new, rain, infil, uniform_r,
+                uniform_f, r0, f0, dt, inv_dt, inv_dx, area, h_dry, threshold, depth_bound, t_end32, dt32, landuse,
+                uniform_lu, lu0, max_depth, max_speed, t_wet, duration, max_hazard, lx, ln, ls, ln_ready, spd, acc,
+                row_hmax, row_umax, row_store):
+    """Limit the fluxes around row ``i``, store them, update depth, volumes and running products of row ``i``.
+
+    ``fu``, ``fc``, ``fd``: limiter factors of rows i-1, i, i+1 (ones beyond the edges: ghost cells are not
+    limited). ``ln_ready``: ``ln`` already holds the limited north faces (the south faces of row i-1).
+    ``acc[i, :]`` (float64, added to): rain, infiltration, clipped, boundary inflow, boundary outflow volumes (m3).
+    Returns the number of implausible depths.
+    """
+    # --- limited fluxes (float64 products; the same face gives the same value in both of its cells), stored
+    qxr = qx_new[i]
+    for j in range(1, nx):
+        q = rx[j]
+        w = np.float64(q > 0.0)  # arithmetic blend: branch-free, identical in the two cells of the face
+        lq = q * (fc[j] + w * (fc[j - 1] - fc[j]))
+        lx[j] = lq
+        qxr[j] = lq
+    q = rx[0]
+    lx[0] = q if q > 0.0 else q * fc[0]  # west ghost: inflow not limited
+    qxr[0] = lx[0]
+    q = rx[nx]
+    lx[nx] = q * fc[nx - 1] if q > 0.0 else q  # east ghost
+    qxr[nx] = lx[nx]
+    qyr = qy_new[i]
+    if ln_ready:  # the previous row's south faces (same expression, same operands: bit-identical)
+        for j in range(nx):
+            qyr[j] = ln[j]
+    else:
+        for j in range(nx):
+            q = ryn[j]
+            w = np.float64(q > 0.0)
+            lq = q * (fc[j] + w * (fu[j] - fc[j]))
+            ln[j] = lq
+            qyr[j] = lq
+    for j in range(nx):
+        q = rys[j]
+        w = np.float64(q > 0.0)
+        ls[j] = q * (fd[j] + w * (fc[j] - fd[j]))
+    if i == ny - 1:
+        qyr = qy_new[ny]
+        for j in range(nx):
+            qyr[j] = ls[j]
+    # --- boundary volumes of the edge faces of this row (+ inward)
+    vin = 0.0
+    vout = 0.0
+    q = lx[0]
+    vin += max(q, 0.0)
+    vout += max(-q, 0.0)
+    q = lx[nx]
+    vout += max(q, 0.0)
+    vin += max(-q, 0.0)
+    if i == 0:
+        for j in range(nx):
+            q = ln[j]
+            vin += max(q, 0.0)
+            vout += max(-q, 0.0)
+    if i == ny - 1:
+        for j in range(nx):
+            q = ls[j]
+            vout += max(q, 0.0)
+            vin += max(-q, 0.0)
+    # --- continuity (h old -> h_new), volumes, max depth for the next time step
+    hbits = np.int64(0)
+    vr = 0.0
+    vf = 0.0
+    vc = 0.0
+    vs = 0.0
+    nbad = 0
+    hrow = h[i]
+    hnrow = h_new[i]
+    arow = active[i]
+    for j in range(nx):
+        act = arow[j]
+        hij = hrow[j]
+        r = r0 if uniform_r else rain[i, j]
+        f = f0 if uniform_f else infil[i, j]
+        net, fe = _net_vertical(hij, r, f, inv_dt)
+        hn = hij + dt * ((lx[j] - lx[j + 1] + ln[j] - ls[j]) * inv_dx + net)
+        hn = hn if act else 0.0
+        vr += dt * r * area if act else 0.0
+        vf += dt * fe * area if act else 0.0
+        vc += -hn * area if hn < 0.0 else 0.0
+        hn = max(hn, 0.0)
+        nbad += 0 if hn <= depth_bound else 1
+        vs += hn
+        hnrow[j] = hn
+        hbits = max(hbits, _pos_bits(hn))
+    # --- cell speed (m s-1), float32: it only feeds float32 maps and the time-step estimate
+    ubits = np.int32(0)
+    h_dry32 = np.float32(h_dry)
+    for j in range(nx):
+        hn = np.float32(hnrow[j])
+        inv_h = np.float32(0.5) / max(hn, h_dry32)
+        u = np.float32(lx[j] + lx[j + 1]) * inv_h
+        v = np.float32(ln[j] + ls[j]) * inv_h
+        sp = np.sqrt(u * u + v * v)
+        sp = sp if hn > h_dry32 else np.float32(0.0)
+        spd[j] = sp
+        ubits = max(ubits, _f32_bits(sp))
+    # --- running products (float32 maps)
+    mdrow = max_depth[i]
+    mhrow = max_hazard[i]
+    for j in range(nx):
+        hn = np.float32(hnrow[j])
+        sp = spd[j]
+        lu = lu0 if uniform_lu else landuse[i, j]
+        mdrow[j] = max(mdrow[j], hn)
+        mhrow[j] = max(mhrow[j], hn * (sp + np.float32(0.5)) + np.float32(debris_factor(hn, sp, lu)))
+    if _bits_f64(hbits) > threshold:  # first wetting, duration and max speed change only where flooded
+        twrow = t_wet[i]
+        durow = duration[i]
+        msrow = max_speed[i]
+        for j in range(nx):
+            fl = hnrow[j] > threshold
+            tw = twrow[j]
+            twrow[j] = t_end32 if (fl & (tw < np.float32(0.0))) else tw  # bitwise &: no branch, vectorises
+            durow[j] += dt32 if fl else np.float32(0.0)
+            msrow[j] = max(msrow[j], spd[j]) if fl else msrow[j]
+    row_hmax[i] = _bits_f64(hbits)
+    row_umax[i] = np.float64(_bits_f32(ubits))
+    row_store[i] = vs * area
+    acc[i, 0] += vr
+    acc[i, 1] += vf
+    acc[i, 2] += vc
+    acc[i, 3] += vin * dt * (area * inv_dx)
+    acc[i, 4] += vout * dt * (area * inv_dx)
+    return nbad
+
+
+def make_workspace(ny: int, nx: int, rows_per_block: int = ROWS_PER_BLOCK) -> tuple[np.ndarray, ...]:
+    """Per-block scratch rows of :func:`step`, allocated once per run (no temporaries per step).
+
+    Returns ``(raw_x (nb, 3, nx+1), raw_y (nb, 3, nx), fac (nb, 3, nx), lim_x (nb, nx+1), lim_y (nb, 2, nx)``
+    float64, ``speed (nb, nx)`` float32, ``ones (nx,)`` float64).
+    """
+    nb = (ny + rows_per_block - 1) // rows_per_block
+    return (np.zeros((nb, 3, nx + 1)), np.zeros((nb, 3, nx)), np.ones((nb, 3, nx)), np.zeros((nb, nx + 1)),
+            np.zeros((nb, 2, nx)), np.zeros((nb, nx), np.float32), np.ones(nx))
+
+
 @numba.njit(parallel=True, fastmath=_FAST, **_OPTS)
-def continuity(
-    h, active, qx_raw, qy_raw, fac, qx, qy, rain, infil, dt, dx, h_dry, t_end_step, threshold, depth_bound,
-    landuse, max_depth, max_speed, t_wet, duration, max_hazard, row_hmax, row_rain, row_infil, row_clip, bad,
-    row_umax,
+def step(
+    z, h, h_new, active, qx, qy, qx_new, qy_new, n, rain, infil, landuse, bcx_kind, bcx_val, bcy_kind, bcy_val,
+    max_depth, max_speed, t_wet, duration, max_hazard, acc, row_hmax, row_umax, row_store, bad_v, bad_d,
+    raw_x, raw_y, fac, lim_x, lim_y, speed, ones, rows_per_block,
+    dt, dx, g, theta, h_dry, froude_limit, velocity_limit, velocity_bound, depth_bound, threshold, t_end_step,
+    implicit,
 ):
-    """Limit face fluxes by their donor's factor, store them, update depth, volumes and running products.
+    """One time step of the local-inertial scheme in a single fused sweep over row blocks (``prange``).
 
-    Face fluxes ``qx_raw``/``qy_raw`` (from :func:`momentum`) are scaled by ``fac`` of the cell they leave (edge
-    ghost cells: no scaling) and written into ``qx``/``qy`` (state for the next step). ``h`` is updated in place.
+    Per block of ``rows_per_block`` rows the sweep runs a three-row pipeline: at row ``k`` it computes the raw
+    momentum update of the x faces of row ``k`` and of the y faces between rows ``k`` and ``k+1`` (old depths
+    ``h``, old fluxes ``qx``/``qy``, semi-implicit friction, theta smoothing, friction-equilibrium limiter), the
+    donor-cell limiter factors of row ``k``, and then finishes row ``k-1``: limited fluxes (stored in
+    ``qx_new``/``qy_new``), continuity into ``h_new``, the volume accumulators, the max depth/speed reductions
+    of the adaptive time step and the running products. Each block recomputes the raw fluxes and factors of its
+    two halo rows (identical arithmetic, so a face shared by two blocks gets the same flux in both: exact
+    conservation, results independent of the thread count). Every array is streamed once per step.
 
-    Per row accumulators (float64, added to): ``row_rain`` rain volume (m3), ``row_infil`` infiltrated volume,
-    ``row_clip`` volume created by setting round-off negatives to zero; ``row_hmax`` is overwritten with the row's
-    maximum depth and ``row_umax`` with its maximum cell speed (m s-1). Products (in place): ``max_depth`` (m),
-    ``max_speed`` (m s-1, where ``h > threshold``), ``t_wet`` (s, first time ``h > threshold``, -1 if never),
-    ``duration`` (s with ``h > threshold``), ``max_hazard`` (Defra hazard rating). ``bad[i]`` receives the first
-    column of row ``i`` whose new depth is non-finite or above ``depth_bound``.
+    Parameters
+    ----------
+    z : (ny, nx) float array
+        Bed elevation (m).
+    h, h_new : (ny, nx) float64
+        Depth at the old time level (read) and the new one (written), m.
+    active : (ny, nx) bool
+        Cells taking part; faces touching an inactive cell are closed.
+    qx, qy, qx_new, qy_new : face arrays (ny, nx+1), (ny+1, nx)
+        Old unit discharges (read) and the new, limited ones (written), m2 s-1; qy > 0 towards increasing row.
+    n : (ny, nx) or (1, 1) float array
+        Manning coefficient (s m-1/3); face value = mean of the two cells.
+    rain, infil : (ny, nx) or (1, 1) float64
+        Rain and infiltration capacity (m s-1).
+    landuse : (ny, nx) or (1, 1) int8
+        Debris-factor class (0 pasture/arable, 1 woodland, 2 urban).
+    bcx_kind, bcx_val, bcy_kind, bcy_val : edge arrays
+        West/east (``(ny, 2)``) and north/south (``(2, nx)``) edge kinds (0 closed, 1 inflow, 2 level, 3 free)
+        and values (inward unit discharge m2 s-1, level m, friction slope).
+    max_depth, max_speed, t_wet, duration, max_hazard : (ny, nx) float32
+        Running products, updated in place.
+    acc : (ny, 5) float64
+        Per-row volume accumulators (m3, added to): rain, infiltration, clipped, boundary in, boundary out.
+    row_hmax, row_umax, row_store : (ny,) float64
+        Out: per-row maximum depth (m), maximum cell speed (m s-1) and stored volume (m3) after the step.
+    bad_v, bad_d : (ny+1,), (ny,) int64
+        Out: -1, or the column of the first implausible raw face flux (y faces: column + 10**9) / depth per row.
+    raw_x, raw_y, fac, lim_x, lim_y, speed, ones : scratch from :func:`make_workspace`.
+    rows_per_block : int
+        Block height used to build the scratch.
+    dt, dx, g, theta, h_dry : float
+        Step (s), cell size (m), gravity (m s-2), de Almeida weight, wet/dry threshold (m).
+    froude_limit, velocity_limit : float
+        Flux caps ``Fr*h*sqrt(g h)`` and ``u_lim*h``; <= 0 disables.
+    velocity_bound, depth_bound : float
+        Plausibility bounds (m s-1, m).
+    threshold : float
+        Flooded-depth threshold of the products (m).
+    t_end_step : float
+        Time at the end of the step (s), for the first-wetting map.
+    implicit : bool
+        Fully implicit friction magnitude instead of semi-implicit.
 
     Returns
     -------
     int
-        0 (implausible cells are reported in ``bad``).
+        0.
     """
     ny, nx = h.shape
+    nb = (ny + rows_per_block - 1) // rows_per_block
+    uniform_n = n.shape[0] == 1 and n.shape[1] == 1
     uniform_r = rain.shape[0] == 1 and rain.shape[1] == 1
     uniform_f = infil.shape[0] == 1 and infil.shape[1] == 1
     uniform_lu = landuse.shape[0] == 1 and landuse.shape[1] == 1
+    n_uni = np.float64(n[0, 0])
     r0 = rain[0, 0]
     f0 = infil[0, 0]
     lu0 = landuse[0, 0]
-    area = dx * dx
     inv_dx = 1.0 / dx
     inv_dt = 1.0 / dt
+    area = dx * dx
+    c_side = 0.5 * (1.0 - theta)
+    big = 1e300
+    qcap_fr = froude_limit if froude_limit > 0.0 else big
+    qcap_u = velocity_limit if velocity_limit > 0.0 else big
+    caps = froude_limit > 0.0 or velocity_limit > 0.0
     t_end32 = np.float32(t_end_step)
     dt32 = np.float32(dt)
-    for i in prange(ny):
-        limx = np.empty(nx + 1)
-        limn = np.empty(nx)
-        lims = np.empty(nx)
-        spd = np.empty(nx)
-        # --- limited fluxes of the row's faces (float64 products: exact for float32 operands)
-        for j in range(1, nx):
-            q = np.float64(qx_raw[i, j])
-            fl = np.float64(fac[i, j - 1])  # unconditional loads: the select vectorises
-            fr = np.float64(fac[i, j])
-            w = np.float64(q > 0.0)  # arithmetic blend: branch-free and deterministic for both neighbours
-            limx[j] = q * (fr + w * (fl - fr))
-        limx[0] = _limited_x(qx_raw, fac, i, 0, nx)
-        limx[nx] = _limited_x(qx_raw, fac, i, nx, nx)
-        if i > 0:
-            for j in range(nx):
-                q = np.float64(qy_raw[i, j])
-                fu = np.float64(fac[i - 1, j])
-                fd = np.float64(fac[i, j])
-                w = np.float64(q > 0.0)
-                limn[j] = q * (fd + w * (fu - fd))
-        else:
-            for j in range(nx):
-                limn[j] = _limited_y(qy_raw, fac, 0, j, ny)
-        if i < ny - 1:
-            for j in range(nx):
-                q = np.float64(qy_raw[i + 1, j])
-                fu = np.float64(fac[i, j])
-                fd = np.float64(fac[i + 1, j])
-                w = np.float64(q > 0.0)
-                lims[j] = q * (fd + w * (fu - fd))
-        else:
-            for j in range(nx):
-                lims[j] = _limited_y(qy_raw, fac, ny, j, ny)
-        for j in range(nx + 1):
-            qx[i, j] = limx[j]
-        for j in range(nx):
-            qy[i, j] = limn[j]
-        if i == ny - 1:
-            for j in range(nx):
-                qy[ny, j] = lims[j]
-        # --- continuity (vectorisable; few arrays per loop so LLVM's alias checks stay cheap)
-        hbits = np.int64(0)
-        ubits = np.int64(0)
-        vr = 0.0
-        vf = 0.0
-        vc = 0.0
-        nbad = 0
-        hrow = h[i]
-        arow = active[i]
-        for j in range(nx):
-            act = arow[j]
-            hij = hrow[j]
-            r = r0 if uniform_r else rain[i, j]
-            f = f0 if uniform_f else infil[i, j]
-            net, fe = _net_vertical(hij, r, f, inv_dt)
-            hn = hij + dt * ((limx[j] - limx[j + 1] + limn[j] - lims[j]) * inv_dx + net)
-            hn = hn if act else 0.0
-            vr += dt * r * area if act else 0.0
-            vf += dt * fe * area if act else 0.0
-            vc += -hn * area if hn < 0.0 else 0.0
-            hn = max(hn, 0.0)
-            nbad += 0 if hn <= depth_bound else 1
-            hrow[j] = hn
-            hbits = max(hbits, _pos_bits(hn))
-        # --- cell speed (m s-1) into a row buffer
-        for j in range(nx):
-            hn = hrow[j]
-            inv_h = 1.0 / max(hn, h_dry)
-            u = (limx[j] + limx[j + 1]) * inv_h
-            v = (limn[j] + lims[j]) * inv_h
-            sp = 0.5 * np.sqrt(u * u + v * v)
-            sp = sp if hn > h_dry else 0.0
-            spd[j] = sp
-            ubits = max(ubits, _pos_bits(sp))
-        # --- running products
-        mdrow = max_depth[i]
-        for j in range(nx):
-            mdrow[j] = max(mdrow[j], np.float32(hrow[j]))
-        twrow = t_wet[i]
-        durow = duration[i]
-        for j in range(nx):
-            flooded = hrow[j] > threshold
-            tw = twrow[j]
-            twrow[j] = t_end32 if (flooded and tw < 0.0) else tw
-            durow[j] = durow[j] + (dt32 if flooded else np.float32(0.0))
-        msrow = max_speed[i]
-        for j in range(nx):
-            msrow[j] = max(msrow[j], np.float32(spd[j])) if hrow[j] > threshold else msrow[j]
-        mhrow = max_hazard[i]
-        for j in range(nx):
-            hn = hrow[j]
-            sp = spd[j]
-            lu = lu0 if uniform_lu else landuse[i, j]
-            mhrow[j] = max(mhrow[j], np.float32(hn * (sp + 0.5) + debris_factor(hn, sp, lu)))
-        row_hmax[i] = _bits_f64(hbits)
-        row_umax[i] = _bits_f64(ubits)
-        row_rain[i] += vr
-        row_infil[i] += vf
-        row_clip[i] += vc
-        bad[i] = -1
-        if nbad > 0:
-            for j in range(nx):
-                if not (h[i, j] <= depth_bound):
-                    bad[i] = j
-                    break
+    for blk in prange(nb):
+        a = blk * rows_per_block
+        b = min(a + rows_per_block, ny)
+        lo = max(a - 1, 0)
+        hi = min(b + 1, ny)
+        rx = raw_x[blk]
+        ry = raw_y[blk]
+        fc = fac[blk]
+        lx = lim_x[blk]
+        lyb = lim_y[blk]
+        for r in range(a, b):
+            bad_v[r] = -1
+            bad_d[r] = -1
+        if b == ny:
+            bad_v[ny] = -1
+        nbad = _y_faces(z, h, active, qy, n, lo, ny, nx, n_uni, uniform_n, theta, c_side, dt, inv_dx, g, h_dry,
+                        caps, qcap_fr, qcap_u, velocity_bound, implicit, bcy_kind, bcy_val, ry[lo % 3])
+        if nbad > 0 and lo == a:
+            bad_v[lo] = _first_bad_face(z, h, ry[lo % 3], lo, True, velocity_bound, h_dry)
+        for k in range(lo, hi + (1 if hi == ny and b == ny else 0)):
+            if k < hi:
+                # ---- momentum: x faces of row k, y faces between rows k and k+1; limiter factors of row k
+                nbad = _x_faces(z, h, active, qx, n, k, nx, n_uni, uniform_n, theta, c_side, dt, inv_dx, g, h_dry,
+                                caps, qcap_fr, qcap_u, velocity_bound, implicit, bcx_kind, bcx_val, rx[k % 3])
+                if nbad > 0 and a <= k < b and bad_v[k] < 0:
+                    bad_v[k] = _first_bad_face(z, h, rx[k % 3], k, False, velocity_bound, h_dry)
+                nbad = _y_faces(z, h, active, qy, n, k + 1, ny, nx, n_uni, uniform_n, theta, c_side, dt, inv_dx,
+                                g, h_dry, caps, qcap_fr, qcap_u, velocity_bound, implicit, bcy_kind,
+                                bcy_val, ry[(k + 1) % 3])
+                if nbad > 0 and a <= k + 1 < b and bad_v[k + 1] < 0:
+                    bad_v[k + 1] = _first_bad_face(z, h, ry[(k + 1) % 3], k + 1, True, velocity_bound, h_dry)
+                _fac_row(h, active, rx[k % 3], ry[k % 3], ry[(k + 1) % 3], rain, infil, k, nx, uniform_r,
+                         uniform_f, r0, f0, dt, inv_dt, inv_dx, fc[k % 3])
+            # ---- finish row k - 1 (its factors and those of both neighbours are known now)
+            i = k - 1
+            if a <= i < b:
+                fu = fc[(i - 1) % 3] if i > 0 else ones
+                fd = fc[(i + 1) % 3] if i < ny - 1 else ones
+                cur = (i - a) % 2  # row i's south faces become row i+1's north faces: swap the two buffers
+                nbad = _finish_row(i, ny, nx, h, h_new, active, rx[i % 3], ry[i % 3], ry[(i + 1) % 3], fu,
+                                   fc[i % 3], fd, qx_new, qy_new, rain, infil, uniform_r, uniform_f, r0, f0, dt,
+                                   inv_dt, inv_dx, area, h_dry, threshold, depth_bound, t_end32, dt32, landuse,
+                                   uniform_lu, lu0, max_depth, max_speed, t_wet, duration, max_hazard, lx, lyb[cur],
+                                   lyb[1 - cur], i > a, speed[blk], acc, row_hmax, row_umax, row_store)
+                if nbad > 0:
+                    for j in range(nx):
+                        if not (h_new[i, j] <= depth_bound):
+                            bad_d[i] = j
+                            break
     return 0
 
 
@@ -554,38 +699,6 @@ def add_point_sources(h, active, rows, cols, discharge, dt, dx):
             if h[i, j] > hmax:
                 hmax = h[i, j]
     return vol, hmax
-
-
-@numba.njit(**_OPTS)
-def edge_volumes(qx_raw, qy_raw, fac, dx, dt):
-    """Volume entering and leaving through the four edges in one step (m3, both >= 0), limited fluxes."""
-    ny = qx_raw.shape[0]
-    nx = qy_raw.shape[1]
-    vin = 0.0
-    vout = 0.0
-    for i in range(ny):
-        q = _limited_x(qx_raw, fac, i, 0, nx)  # west: + is inward
-        if q > 0.0:
-            vin += q
-        else:
-            vout -= q
-        q = _limited_x(qx_raw, fac, i, nx, nx)  # east: + is outward
-        if q > 0.0:
-            vout += q
-        else:
-            vin -= q
-    for j in range(nx):
-        q = _limited_y(qy_raw, fac, 0, j, ny)  # north (row 0 side): + is inward
-        if q > 0.0:
-            vin += q
-        else:
-            vout -= q
-        q = _limited_y(qy_raw, fac, ny, j, ny)  # south: + is outward
-        if q > 0.0:
-            vout += q
-        else:
-            vin -= q
-    return vin * dx * dt, vout * dx * dt
 
 
 @numba.njit(parallel=True, **_OPTS)

@@ -6,7 +6,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hydro.flood import free_outflow, inflow, simulate_2d, water_level
-from hydro.flood.inertial import SolverInstabilityError
 from tests.flood.conftest import make_grid
 
 BOUNDARIES = {
@@ -17,7 +16,7 @@ BOUNDARIES = {
 }
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     ny=st.integers(3, 12),
     nx=st.integers(3, 12),
@@ -37,16 +36,12 @@ def test_random_setups_conserve_volume_and_stay_non_negative(ny, nx, seed, relie
     z = rng.uniform(0.0, relief, (ny, nx)) if relief > 0 else np.zeros((ny, nx))
     h_init = np.where(rng.random((ny, nx)) < 0.5, h0, 0.0)
     bed = make_grid(z, dx=5.0)
-    try:
-        res = simulate_2d(bed, 600.0, manning_n=rng.uniform(0.01, 0.1, (ny, nx)), rainfall=rain, rainfall_units="mm/h",
-                          infiltration_mm_per_h=infil, initial_depth=h_init,
-                          boundaries=BOUNDARIES[west]("west") + BOUNDARIES[east]("east"), output_interval=200.0,
-                          theta=theta, friction=friction)
-    except SolverInstabilityError:
-        # steep rain-on-grid (slopes up to 60 % here) can go unstable with semi-implicit friction: it must be
-        # detected and named (never silent NaNs); the steep-slope safeguard (friction="implicit") must not
-        assert friction == "semi-implicit"
-        return
+    # steep rain-on-grid (slopes up to 60 % here) used to go unstable with semi-implicit friction (caught as
+    # SolverInstabilityError); with the friction-equilibrium limiter no set-up may raise, for either friction form
+    res = simulate_2d(bed, 600.0, manning_n=rng.uniform(0.01, 0.1, (ny, nx)), rainfall=rain, rainfall_units="mm/h",
+                      infiltration_mm_per_h=infil, initial_depth=h_init,
+                      boundaries=BOUNDARIES[west]("west") + BOUNDARIES[east]("east"), output_interval=200.0,
+                      theta=theta, friction=friction)
     d = res.dataset["flood_depth"].values
     assert np.isfinite(d).all() and (d >= 0).all()
     bal = res.balance

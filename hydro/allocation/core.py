@@ -89,7 +89,8 @@ class AllocationResult:
 
     def write(self, path: str, **attrs: Any) -> list[Any]:
         """Write all DSG files (``<stem>_demand.nc``, ``_link.nc``, ``_reservoir.nc``,
-        ``_account.nc``, ``_region.nc``) plus ``<stem>_metrics.csv`` and ``_explanations.csv``.
+        ``_account.nc``, ``_region.nc``) plus ``<stem>_metrics.csv``, ``_explanations.csv`` and
+        ``_delivery_by_source.csv`` (see :mod:`hydro.allocation.sources`).
 
         Every dataset is built before the first file is written: a failure leaves no output.
         """

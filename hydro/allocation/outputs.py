@@ -7,6 +7,7 @@ regions. Time is labelled at the **end** of each step with ``time_bnds``; flows 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -188,9 +189,17 @@ def write_result(res: Any, path: str | Path, **attrs: Any) -> list[Path]:
                                         summary=f"Per-step {k} results of the hydro.allocation LP (HiGHS, "
                                                 "lexicographic priorities, equal-coverage water-filling).",
                                         attrs=attrs or None))
-    mp = stem.parent / f"{stem.name}_metrics.csv"
-    ep = stem.parent / f"{stem.name}_explanations.csv"
-    res.metrics.to_csv(mp)
-    res.explanations.to_csv(ep, index=False)
-    written += [mp, ep]
+    from hydro.allocation.sources import delivery_by_source_frame
+
+    tables = {
+        f"{stem.name}_metrics.csv": (res.metrics, True),
+        f"{stem.name}_explanations.csv": (res.explanations, False),
+        f"{stem.name}_delivery_by_source.csv": (delivery_by_source_frame(res), False),
+    }
+    for name, (df, index) in tables.items():
+        p = stem.parent / name
+        tmp = p.with_name(f".{name}.tmp")
+        df.to_csv(tmp, index=index)
+        os.replace(tmp, p)  # atomic: a reader never sees half a table
+        written.append(p)
     return written

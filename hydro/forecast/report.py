@@ -48,7 +48,19 @@ def make_report(cfg: ModelConfig, run_dir: Path, *, run_id: str, gauges: xr.Data
                                                             title="Catchment: HAND flood depth")
     alloc_ds = None
     if allocation is not None:
-        alloc_ds = allocation.to_dataset("region") if hasattr(allocation, "to_dataset") else allocation
+        alloc_ds = allocation
+        if hasattr(allocation, "to_dataset"):
+            from hydro.allocation.sources import delivery_by_source
+
+            alloc_ds = allocation.to_dataset("region")
+            split = delivery_by_source(allocation)  # (demand, source, time): sum the demands of each region
+            region_of = [allocation.network.nodes[d].region for d in split["demand"].values]
+            by_region = split.assign_coords(region=("demand", region_of)).groupby("region").sum("demand")
+            regions = [str(r) for r in alloc_ds["region_id"].values]
+            by_region = by_region.reindex(region=regions, fill_value=0.0).transpose("region", "source", "time")
+            alloc_ds = alloc_ds.assign(delivery_by_source=(("region", "source", "time"), by_region.values,
+                                                           {"units": "m3 s-1"}))
+            alloc_ds = alloc_ds.assign_coords(source=[str(v) for v in by_region["source"].values])
         out["figures/allocation"] = rp.allocation_figure(alloc_ds, fig_dir / "allocation.png")
     domains: dict[str, Any] = {}
     if hand is not None:

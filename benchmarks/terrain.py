@@ -13,6 +13,9 @@ the loaded DEM), and so is hydro's cold start (import + numba compilation + firs
     python benchmarks/terrain.py                 # 4000 x 4000 synthetic + tiled real + real DEMs
     python benchmarks/terrain.py --size 2000 --repeat 1 --no-peers
     python benchmarks/terrain.py --memory-size 8000   # bytes/cell at 8000 x 8000 (hydro only)
+    NUMBA_NUM_THREADS=1 python benchmarks/terrain.py  # hydro on one thread
+
+hydro's fill (strips), D8 and flat resolution use ``NUMBA_NUM_THREADS`` threads (default: all CPUs).
 
 Peers: pysheds 0.5 needs numpy < 2.4; pyflwdir >= 0.5.8.
 """
@@ -247,6 +250,9 @@ def main() -> None:
     for tool in tools[1:]:
         TOOLS[tool][1](synthetic(64))
     print(f"hydro numba warm-up (compile or load cache): {compile_s:.2f} s")
+    from hydro.terrain._kernels import num_threads
+
+    print(f"hydro threads: {num_threads()} (NUMBA_NUM_THREADS; peers are single-threaded), {os.cpu_count()} CPUs")
 
     results = []
     cases = [("synthetic", lambda: synthetic(args.size)), ("tiled_bigtujunga", lambda: tiled_real(args.size))]

@@ -466,7 +466,9 @@ def _finish_row(i, ny, nx, h, h_new, active, rx, ryn, rys, fu, fc, fd, qx_new, q
             q = ls[j]
             vout += max(q, 0.0)
             vin += max(-q, 0.0)
-    # --- continuity (h old -> h_new), volumes, max depth for the next time step
+    # --- one loop: continuity (h old -> h_new), volumes, max depth for the next time step, cell speed (float32:
+    # it only feeds float32 maps and the time-step estimate), max depth and max hazard maps (one pass instead
+    # of three over the row: -0.1 ns per cell update, flood.md section 6)
     hbits = np.int64(0)
     vr = 0.0
     vf = 0.0
@@ -476,13 +478,21 @@ def _finish_row(i, ny, nx, h, h_new, active, rx, ryn, rys, fu, fc, fd, qx_new, q
     hrow = h[i]
     hnrow = h_new[i]
     arow = active[i]
+    ubits = np.int32(0)
+    h_dry32 = np.float32(h_dry)
+    mdrow = max_depth[i]
+    mhrow = max_hazard[i]
     for j in range(nx):
         act = arow[j]
         hij = hrow[j]
         r = r0 if uniform_r else rain[i, j]
         f = f0 if uniform_f else infil[i, j]
         net, fe = _net_vertical(hij, r, f, inv_dt)
-        hn = hij + dt * ((lx[j] - lx[j + 1] + ln[j] - ls[j]) * inv_dx + net)
+        lxw = lx[j]
+        lxe = lx[j + 1]
+        lnj = ln[j]
+        lsj = ls[j]
+        hn = hij + dt * ((lxw - lxe + lnj - lsj) * inv_dx + net)
         hn = hn if act else 0.0
         vr += dt * r * area if act else 0.0
         vf += dt * fe * area if act else 0.0
@@ -492,27 +502,18 @@ def _finish_row(i, ny, nx, h, h_new, active, rx, ryn, rys, fu, fc, fd, qx_new, q
         vs += hn
         hnrow[j] = hn
         hbits = max(hbits, _pos_bits(hn))
-    # --- cell speed (m s-1), float32: it only feeds float32 maps and the time-step estimate
-    ubits = np.int32(0)
-    h_dry32 = np.float32(h_dry)
-    for j in range(nx):
-        hn = np.float32(hnrow[j])
-        inv_h = np.float32(0.5) / max(hn, h_dry32)
-        u = np.float32(lx[j] + lx[j + 1]) * inv_h
-        v = np.float32(ln[j] + ls[j]) * inv_h
+        # cell speed (float32) and the two maps updated on every row
+        h32 = np.float32(hn)
+        inv_h = np.float32(0.5) / max(h32, h_dry32)
+        u = np.float32(lxw + lxe) * inv_h
+        v = np.float32(lnj + lsj) * inv_h
         sp = np.sqrt(u * u + v * v)
-        sp = sp if hn > h_dry32 else np.float32(0.0)
+        sp = sp if h32 > h_dry32 else np.float32(0.0)
         spd[j] = sp
         ubits = max(ubits, _f32_bits(sp))
-    # --- running products (float32 maps)
-    mdrow = max_depth[i]
-    mhrow = max_hazard[i]
-    for j in range(nx):
-        hn = np.float32(hnrow[j])
-        sp = spd[j]
         lu = lu0 if uniform_lu else landuse[i, j]
-        mdrow[j] = max(mdrow[j], hn)
-        mhrow[j] = max(mhrow[j], hn * (sp + np.float32(0.5)) + np.float32(debris_factor(hn, sp, lu)))
+        mdrow[j] = max(mdrow[j], h32)
+        mhrow[j] = max(mhrow[j], h32 * (sp + np.float32(0.5)) + np.float32(debris_factor(h32, sp, lu)))
     if _bits_f64(hbits) > threshold:  # first wetting, duration and max speed change only where flooded
         twrow = t_wet[i]
         durow = duration[i]

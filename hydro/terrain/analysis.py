@@ -89,8 +89,9 @@ def fill_depressions(dem: xr.DataArray, epsilon: bool = False) -> xr.DataArray:
     _check_dem(dem)
     if dem.size >= 2**31:
         raise InputDataError(f"DEM of {dem.size:,} cells: the terrain kernels index cells with int32 (< 2**31 cells); tile it")
-    z = np.array(dem.values, copy=True).ravel()
-    raised = k.priority_flood(z, dem.shape[0], dem.shape[1], bool(epsilon))
+    z0 = np.ascontiguousarray(dem.values).ravel()
+    z = z0.copy()
+    raised = k.fill(z, z0, dem.shape[0], dem.shape[1], bool(epsilon))
     out = _like(dem, z, "filled_elevation", cells_raised=int(raised), fill_method="priority-flood" + ("+epsilon" if epsilon else ""))
     return out
 

@@ -117,8 +117,8 @@ class FlowNetwork:
 
     def upstream_count(self) -> np.ndarray:
         """Number of cells draining through each cell, itself included (int32 flat; 0 on nodata)."""
-        acc = np.zeros(self.ncell, np.int32)
-        k.accumulate_count(self.order, self.downstream, acc)
+        acc = self.valid.astype(np.int32)  # 1 per valid cell, in one linear pass
+        k.accumulate(self.order, self.downstream, acc)
         return acc
 
     def upstream_area_m2(self) -> np.ndarray:

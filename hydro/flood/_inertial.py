@@ -90,6 +90,28 @@ def _bits_f32(typingctx, i):
     return sig, codegen
 
 
+@intrinsic
+def _wide_vectors(typingctx):
+    """Mark the calling function ``"prefer-vector-width"="512"``; a no-op at run time.
+
+    On AVX-512 CPUs LLVM prefers 256-bit vectors by default (the ``prefer-256-bit`` tuning of Skylake-X and later:
+    numba compiles every loop of this module to ``ymm`` registers). This per-function attribute lets the loop
+    vectoriser use the full 512-bit registers in the four row kernels, without touching the process-wide
+    numba target (other numba code of the caller is not affected). Measured on the benchmark case (Emerald
+    Rapids, one thread): 1.4x faster, results bit-identical. On CPUs without AVX-512 the width is clamped to what
+    the CPU has.
+    """
+    sig = types.none()
+
+    def codegen(context, builder, signature, args):
+        # llvmlite's FunctionAttributes only admits flag attributes; a "key"="value" string attribute is written
+        # verbatim into the IR by set.add
+        set.add(builder.function.attributes, '"prefer-vector-width"="512"')
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
 @numba.njit(inline="always", **_OPTS)
 def fast_cbrt(x):
     """Cube root of a positive float64: float32 bit-level first guess + two Halley steps (rel. error < 1e-13).
@@ -178,26 +200,28 @@ def _inv_cbrt32(x):
 
 
 @numba.njit(inline="always", **_OPTS)
-def _face32(hL, hR, zL, zR, q0, qW, qE, theta, c_side, gdtn2, inv_fric, gdt_dx, h_dry, caps, qcap_fr, qcap_u, g,
+def _face32(hL, hR, deta_pair, zL, zR, q0, qW, qE, theta, c_side, gdtn2, inv_fric, gdt_dx, h_dry, caps, qcap_fr, qcap_u, g,
             implicit):
     """:func:`_flux` for float32 fluxes, all in float32 (twice the SIMD lanes of float64).
 
     The water levels ``eta = z + h`` are never formed (float32 levels lose the depth at high elevations,
     SFINCS#114): with ``dz = zR - zL`` (exact for neighbouring float32 elevations) the level difference is
     ``dz + (hR - hL)`` and the flow depth ``max(eta) - max(z) = max(hL - max(dz, 0), hR - max(-dz, 0))``, both
-    accurate relative to the depths. Returns (q_new float64, flow depth float64, wet).
+    accurate relative to the depths. The depths arrive in float32 and the level difference ``deta_pair`` from
+    float32 hi/lo pairs of the float64 levels (:func:`_ring_row`): exactly 0 between cells whose float64 levels
+    are equal (lake at rest), else accurate to ~1e-7 of itself plus ~1e-11 m at 1000 m elevation. Returns (q_new, flow depth,
+    wet) in float32: the face loops then hold no float64 value and vectorise 16 lanes wide with AVX-512.
     """
     zero = np.float32(0.0)
     one = np.float32(1.0)
     dz = zR - zL
-    dh = np.float32(hR - hL)
     hLf = np.float32(hL)
     hRf = np.float32(hR)
     hflow = max(hLf - max(dz, zero), hRf - max(-dz, zero))
     h_dry32 = np.float32(h_dry)
     wet = hflow > h_dry32
     hs = max(hflow, h_dry32)
-    deta = dz + dh  # etaR - etaL
+    deta = np.float32(deta_pair)  # etaR - etaL from the hi/lo level pairs (:func:`_ring_row`)
     qs = np.float32(theta) * q0 + np.float32(c_side) * (qW + qE)
     y = _inv_cbrt32(hs)
     y2 = y * y
@@ -219,11 +243,11 @@ def _face32(hL, hR, zL, zR, q0, qW, qE, theta, c_side, gdtn2, inv_fric, gdt_dx, 
     if caps:
         qmax = min(np.float32(qcap_fr) * hs * np.sqrt(np.float32(g) * hs), np.float32(min(qcap_u, 1e30)) * hs)
         qn = min(max(qn, -qmax), qmax)
-    return np.float64(qn if wet else zero), np.float64(hs), wet
+    return (qn if wet else zero), hs, wet
 
 
 @numba.njit(inline="always", **_OPTS)
-def _face64(hL, hR, zL, zR, q0, qW, qE, theta, c_side, gdtn2, inv_fric, gdt_dx, h_dry, caps, qcap_fr, qcap_u, g,
+def _face64(hL, hR, deta_pair, zL, zR, q0, qW, qE, theta, c_side, gdtn2, inv_fric, gdt_dx, h_dry, caps, qcap_fr, qcap_u, g,
             implicit):
     """Float64 face update (levels formed in float64): theta smoothing + :func:`_flux`."""
     zL = np.float64(zL)
@@ -234,27 +258,40 @@ def _face64(hL, hR, zL, zR, q0, qW, qE, theta, c_side, gdtn2, inv_fric, gdt_dx, 
                  implicit)
 
 
-def _face(hL, hR, zL, zR, q0, qW, qE, theta, c_side, gdtn2, inv_fric, gdt_dx, h_dry, caps, qcap_fr, qcap_u, g,
+def _face(hL, hR, deta_pair, zL, zR, q0, qW, qE, theta, c_side, gdtn2, inv_fric, gdt_dx, h_dry, caps, qcap_fr, qcap_u, g,
           implicit):
     """Face update in the precision of the stored flux ``q0``: :func:`_face32` or :func:`_face64` (numba only)."""
     raise NotImplementedError("numba only")
 
 
 @overload(_face, inline="always")
-def _face_ov(hL, hR, zL, zR, q0, qW, qE, theta, c_side, gdtn2, inv_fric, gdt_dx, h_dry, caps, qcap_fr, qcap_u, g,
+def _face_ov(hL, hR, deta_pair, zL, zR, q0, qW, qE, theta, c_side, gdtn2, inv_fric, gdt_dx, h_dry, caps, qcap_fr, qcap_u, g,
              implicit):
     if isinstance(q0, types.Float) and q0.bitwidth == 32 and isinstance(zL, types.Float) and zL.bitwidth == 32:
-        def impl32(hL, hR, zL, zR, q0, qW, qE, theta, c_side, gdtn2, inv_fric, gdt_dx, h_dry, caps, qcap_fr, qcap_u,
+        def impl32(hL, hR, deta_pair, zL, zR, q0, qW, qE, theta, c_side, gdtn2, inv_fric, gdt_dx, h_dry, caps, qcap_fr, qcap_u,
                    g, implicit):
-            return _face32(hL, hR, zL, zR, q0, qW, qE, theta, c_side, gdtn2, inv_fric, gdt_dx, h_dry, caps, qcap_fr,
+            return _face32(hL, hR, deta_pair, zL, zR, q0, qW, qE, theta, c_side, gdtn2, inv_fric, gdt_dx, h_dry, caps, qcap_fr,
                            qcap_u, g, implicit)
         return impl32
 
-    def impl64(hL, hR, zL, zR, q0, qW, qE, theta, c_side, gdtn2, inv_fric, gdt_dx, h_dry, caps, qcap_fr, qcap_u, g,
+    def impl64(hL, hR, deta_pair, zL, zR, q0, qW, qE, theta, c_side, gdtn2, inv_fric, gdt_dx, h_dry, caps, qcap_fr, qcap_u, g,
                implicit):
-        return _face64(hL, hR, zL, zR, q0, qW, qE, theta, c_side, gdtn2, inv_fric, gdt_dx, h_dry, caps, qcap_fr,
+        return _face64(hL, hR, deta_pair, zL, zR, q0, qW, qE, theta, c_side, gdtn2, inv_fric, gdt_dx, h_dry, caps, qcap_fr,
                        qcap_u, g, implicit)
     return impl64
+
+
+def _like(x, v):
+    """``v`` converted to the float type of ``x`` (numba only; a variable has one type in numba, so
+    ``np.float32(v) if flag else v`` would be float64)."""
+    raise NotImplementedError("numba only")
+
+
+@overload(_like, inline="always")
+def _like_ov(x, v):
+    if isinstance(x, types.Float) and x.bitwidth == 32:
+        return lambda x, v: np.float32(v)
+    return lambda x, v: np.float64(v)
 
 
 @numba.njit(inline="always", **_OPTS)
@@ -305,26 +342,84 @@ def _pos_bits(x):
     return _f64_bits(x)
 
 
+@numba.njit(fastmath=_FAST, **_OPTS)
+def _face_row_u(zL, zR, hL, hR, eL, eR, eLlo, eRlo, q0, qW, qE, aL, aR, theta, c_side, gdtn2, inv_fric, gdt_dx, h_dry, caps, qcap_fr,
+                qcap_u, g, implicit, vb, out):
+    """Raw new fluxes of one row of faces with uniform Manning n (1-D views: left/right cell, face, its two
+    neighbours along the face row); returns the number of implausible fluxes (``|q| > vb * h_flow``).
+
+    One loop with one face update and nothing in float64 (float32 fluxes): 16 lanes with AVX-512.
+    """
+    _wide_vectors()
+    nbad = np.float32(0.0)  # a float32 count: an int64 counter would halve the vector width
+    for j in range(out.shape[0]):
+        qn, hs, wet = _face(hL[j], hR[j], (eR[j] - eL[j]) + (eRlo[j] - eLlo[j]), zL[j], zR[j], q0[j], qW[j], qE[j],
+                            theta, c_side,
+                            gdtn2, inv_fric, gdt_dx, h_dry, caps, qcap_fr, qcap_u, g, implicit)
+        qn = qn if (aL[j] & aR[j]) else np.float32(0.0)
+        nbad += np.float32(0.0) if abs(qn) <= vb * hs else np.float32(1.0)
+        out[j] = qn
+    return np.int64(nbad)
+
+
+@numba.njit(fastmath=_FAST, **_OPTS)
+def _face_row_n(zL, zR, hL, hR, eL, eR, eLlo, eRlo, q0, qW, qE, aL, aR, nL, nR, theta, c_side, dt, gdt_dx, h_dry, caps, qcap_fr,
+                qcap_u, g, implicit, vb, out):
+    """:func:`_face_row_u` with a Manning map: face n = mean of its two cells' n."""
+    _wide_vectors()
+    nbad = np.float32(0.0)
+    for j in range(out.shape[0]):
+        gdtn2, inv_fric = _friction_coefs(0.5 * (np.float64(nL[j]) + np.float64(nR[j])), g, dt)
+        qn, hs, wet = _face(hL[j], hR[j], (eR[j] - eL[j]) + (eRlo[j] - eLlo[j]), zL[j], zR[j], q0[j], qW[j], qE[j],
+                            theta, c_side,
+                            gdtn2, inv_fric, gdt_dx, h_dry, caps, qcap_fr, qcap_u, g, implicit)
+        qn = qn if (aL[j] & aR[j]) else np.float32(0.0)
+        nbad += np.float32(0.0) if abs(qn) <= vb * hs else np.float32(1.0)
+        out[j] = qn
+    return np.int64(nbad)
+
+
+@numba.njit(inline="always", **_OPTS)
+def _ring_row(z, h, r, dst, dst_eta):
+    """Row ``r`` of the depth in the flux precision and of the level ``eta = z + h`` as a hi/lo pair
+    (``dst_eta[0] = eta`` rounded, ``dst_eta[1] = eta - dst_eta[0]`` rounded); once per row and step (read by three
+    face rows). The level difference of two cells is then ``(hi_R - hi_L) + (lo_R - lo_L)``: the hi difference is
+    exact for levels within a factor of two (Sterbenz), so equal float64 levels give exactly 0 (float32 levels
+    alone lose the depth at high elevations, SFINCS#114; float32 depths alone give ~1e-7 h spurious gradients)."""
+    for j in range(h.shape[1]):
+        hv = h[r, j]
+        dst[j] = hv
+        eta = np.float64(z[r, j]) + hv
+        dst_eta[0, j] = eta
+        dst_eta[1, j] = eta - np.float64(dst_eta[0, j])
+
+
 #: rows per block of the fused sweep (each block recomputes the raw fluxes and limiter factors of its two halo
 #: rows: 2/ROWS_PER_BLOCK extra momentum work, no synchronisation between blocks)
 ROWS_PER_BLOCK = 64
 
 
 @numba.njit(fastmath=_FAST, **_OPTS)
-def _x_faces(z, h, active, qx, n, i, nx, n_uni, uniform_n, theta, c_side, dt, inv_dx, g, h_dry, caps, qcap_fr,
+def _x_faces(z, h, hr, er, active, qx, n, i, nx, n_uni, uniform_n, theta, c_side, dt, inv_dx, g, h_dry, caps, qcap_fr,
              qcap_u, velocity_bound, implicit, bcx_kind, bcx_val, out):
-    """Raw (not limited) new fluxes of the x faces of row ``i`` into ``out[0..nx]``; returns #implausible faces."""
-    nbad = 0
-    gdtn2_u, inv_fric_u = _friction_coefs(n_uni, g, dt)
+    """Raw (not limited) new fluxes of the x faces of row ``i`` into ``out[0..nx]``; returns #implausible faces.
+
+    ``hr``, ``er``: row ``i`` of the depth and of the level pair in the flux precision (:func:`_ring_row`);
+    ``h`` (float64) for the edge faces.
+    """
     gdt_dx = g * dt * inv_dx
-    for j in range(1, nx):
-        nf = n_uni if uniform_n else 0.5 * (np.float64(n[i, j - 1]) + np.float64(n[i, j]))
-        gdtn2, inv_fric = (gdtn2_u, inv_fric_u) if uniform_n else _friction_coefs(nf, g, dt)
-        qn, hs, wet = _face(h[i, j - 1], h[i, j], z[i, j - 1], z[i, j], qx[i, j], qx[i, j - 1], qx[i, j + 1], theta,
-                            c_side, gdtn2, inv_fric, gdt_dx, h_dry, caps, qcap_fr, qcap_u, g, implicit)
-        qn = qn if (active[i, j - 1] & active[i, j]) else 0.0
-        nbad += 0 if abs(qn) <= velocity_bound * hs else 1
-        out[j] = qn
+    vb = np.float32(velocity_bound)  # a plausibility bound: float32 keeps the float32 face loop free of float64
+    if uniform_n:
+        gdtn2_u, inv_fric_u = _friction_coefs(n_uni, g, dt)
+        nbad = _face_row_u(z[i, : nx - 1], z[i, 1:], hr[: nx - 1], hr[1:], er[0, : nx - 1], er[0, 1:],
+                           er[1, : nx - 1], er[1, 1:], qx[i, 1:nx], qx[i, : nx - 1], qx[i, 2:],
+                           active[i, : nx - 1], active[i, 1:], theta, c_side, gdtn2_u, inv_fric_u, gdt_dx, h_dry,
+                           caps, qcap_fr, qcap_u, g, implicit, vb, out[1:nx])
+    else:
+        nbad = _face_row_n(z[i, : nx - 1], z[i, 1:], hr[: nx - 1], hr[1:], er[0, : nx - 1], er[0, 1:],
+                           er[1, : nx - 1], er[1, 1:], qx[i, 1:nx], qx[i, : nx - 1], qx[i, 2:],
+                           active[i, : nx - 1], active[i, 1:], n[i, : nx - 1], n[i, 1:], theta, c_side, dt, gdt_dx,
+                           h_dry, caps, qcap_fr, qcap_u, g, implicit, vb, out[1:nx])
     # edge faces (west j = 0: + inward; east j = nx: + outward)
     n0 = n_uni if uniform_n else np.float64(n[i, 0])
     q = _edge_flux(bcx_kind[i, 0], bcx_val[i, 0], np.float64(qx[i, 0]), bcx_val[i, 0], np.float64(z[i, 0]),
@@ -338,11 +433,13 @@ def _x_faces(z, h, active, qx, n, i, nx, n_uni, uniform_n, theta, c_side, dt, in
 
 
 @numba.njit(fastmath=_FAST, **_OPTS)
-def _y_faces(z, h, active, qy, n, k, ny, nx, n_uni, uniform_n, theta, c_side, dt, inv_dx, g, h_dry, caps, qcap_fr,
-             qcap_u, velocity_bound, implicit, bcy_kind, bcy_val, out):
-    """Raw new fluxes of y-face row ``k`` (between rows k-1 and k; 0 and ny are edges) into ``out[0..nx-1]``."""
-    nbad = 0
-    gdtn2_u, inv_fric_u = _friction_coefs(n_uni, g, dt)
+def _y_faces(z, h, hu, hd, eu, ed, active, qy, n, k, ny, nx, n_uni, uniform_n, theta, c_side, dt, inv_dx, g, h_dry, caps,
+             qcap_fr, qcap_u, velocity_bound, implicit, bcy_kind, bcy_val, out):
+    """Raw new fluxes of y-face row ``k`` (between rows k-1 and k; 0 and ny are edges) into ``out[0..nx-1]``.
+
+    ``hu``, ``hd`` (``eu``, ``ed``): rows ``k-1`` and ``k`` of the depth (level pair) in the flux precision (not
+    read on the edge rows).
+    """
     gdt_dx = g * dt * inv_dx
     if k == 0 or k == ny:
         side = 0 if k == 0 else 1
@@ -355,15 +452,13 @@ def _y_faces(z, h, active, qy, n, k, ny, nx, n_uni, uniform_n, theta, c_side, dt
                            sgn)
             out[j] = sgn * q if active[r, j] else 0.0
         return 0
-    for j in range(nx):
-        nf = n_uni if uniform_n else 0.5 * (np.float64(n[k - 1, j]) + np.float64(n[k, j]))
-        gdtn2, inv_fric = (gdtn2_u, inv_fric_u) if uniform_n else _friction_coefs(nf, g, dt)
-        qn, hs, wet = _face(h[k - 1, j], h[k, j], z[k - 1, j], z[k, j], qy[k, j], qy[k - 1, j], qy[k + 1, j], theta,
-                            c_side, gdtn2, inv_fric, gdt_dx, h_dry, caps, qcap_fr, qcap_u, g, implicit)
-        qn = qn if (active[k - 1, j] & active[k, j]) else 0.0
-        nbad += 0 if abs(qn) <= velocity_bound * hs else 1
-        out[j] = qn
-    return nbad
+    vb = np.float32(velocity_bound)
+    if uniform_n:
+        gdtn2_u, inv_fric_u = _friction_coefs(n_uni, g, dt)
+        return _face_row_u(z[k - 1], z[k], hu, hd, eu[0], ed[0], eu[1], ed[1], qy[k], qy[k - 1], qy[k + 1], active[k - 1], active[k], theta,
+                           c_side, gdtn2_u, inv_fric_u, gdt_dx, h_dry, caps, qcap_fr, qcap_u, g, implicit, vb, out)
+    return _face_row_n(z[k - 1], z[k], hu, hd, eu[0], ed[0], eu[1], ed[1], qy[k], qy[k - 1], qy[k + 1], active[k - 1], active[k], n[k - 1], n[k],
+                       theta, c_side, dt, gdt_dx, h_dry, caps, qcap_fr, qcap_u, g, implicit, vb, out)
 
 
 @numba.njit(**_OPTS)
@@ -384,22 +479,36 @@ def _first_bad_face(z, h, raw, k, is_y, velocity_bound, h_dry):
 
 
 @numba.njit(fastmath=_FAST, **_OPTS)
-def _fac_row(h, active, rx, ryn, rys, rain, infil, i, nx, uniform_r, uniform_f, r0, f0, dt, inv_dt, inv_dx, out):
+def _fac_row(hr, active, rx, ryn, rys, rain, infil, i, nx, uniform_r, uniform_f, r0, f0, dt, inv_dt, inv_dx, margin,
+             out):
     """Donor-cell limiter of row ``i``: fraction of each cell's outgoing volume it can supply this step.
 
-    ``avail = h + dt (r - f)`` against ``need = dt/dx * sum(outgoing raw q)`` (depth units);
-    ``out[j] = min(1, avail/need)`` (a hair below, so that the limited outflow never exceeds the water present).
+    ``avail = max(h + dt (r - f), 0)`` against ``need = dt/dx * sum(outgoing raw q)`` (depth units);
+    ``out[j] = min(1, avail/need)``. Computed in the flux precision (``hr``: the depth row of :func:`_ring_row`;
+    with float32 the loop runs 16 lanes wide), so ``avail`` is first lowered by a bound of its rounding error,
+    ``margin * (h + dt r + dt f)`` (``margin`` = 1e-6 for float32, 1e-12 for float64): the limited outflow never
+    exceeds the water present, whatever the rounding.
     """
+    _wide_vectors()
+    h0 = hr[0]  # scalars in the flux precision keep the (uniform rain) loop free of float64
+    zero = _like(h0, 0.0)
+    dtt = _like(h0, dt)
+    inv_dtt = _like(h0, inv_dt)
+    kk = _like(h0, dt * inv_dx)
+    mg = _like(h0, margin)
+    r0t = _like(h0, r0)
+    f0t = _like(h0, f0)
     for j in range(nx):
-        qo = max(-rx[j], 0.0) + max(rx[j + 1], 0.0) + max(-ryn[j], 0.0) + max(rys[j], 0.0)
-        hij = h[i, j]
-        r = r0 if uniform_r else rain[i, j]
-        f = f0 if uniform_f else infil[i, j]
-        net, fe = _net_vertical(hij, r, f, inv_dt)
-        avail = max(hij + dt * net, 0.0)
-        need = dt * inv_dx * qo
+        qo = max(-rx[j], zero) + max(rx[j + 1], zero) + max(-ryn[j], zero) + max(rys[j], zero)
+        hij = hr[j]
+        r = r0t if uniform_r else rain[i, j]
+        f = f0t if uniform_f else infil[i, j]
+        s = hij + dtt * r
+        avail = s - dtt * min(f, hij * inv_dtt + r)  # h + dt (r - f_eff), f_eff = infiltration the water allows
+        avail = max(avail - mg * (s + dtt * f), zero)
+        need = kk * qo
         ok = need <= avail or not active[i, j]
-        out[j] = 1.0 if ok else avail / need * (1.0 - 1e-12)
+        out[j] = 1.0 if ok else avail / need
 
 
 @numba.njit(fastmath=_FAST, **_OPTS)
@@ -414,6 +523,7 @@ def _finish_row(i, ny, nx, h, h_new, active, rx, ryn, rys, fu, fc, fd, qx_new, q
     ``acc[i, :]`` (float64, added to): rain, infiltration, clipped, boundary inflow, boundary outflow volumes (m3).
     Returns the number of implausible depths.
     """
+    _wide_vectors()
     # --- limited fluxes (float64 products; the same face gives the same value in both of its cells), stored
     qxr = qx_new[i]
     for j in range(1, nx):
@@ -535,22 +645,25 @@ def _finish_row(i, ny, nx, h, h_new, active, rx, ryn, rys, fu, fc, fd, qx_new, q
     return nbad
 
 
-def make_workspace(ny: int, nx: int, rows_per_block: int = ROWS_PER_BLOCK) -> tuple[np.ndarray, ...]:
+def make_workspace(ny: int, nx: int, rows_per_block: int = ROWS_PER_BLOCK,
+                   flux_dtype: type = np.float64) -> tuple[np.ndarray, ...]:
     """Per-block scratch rows of :func:`step`, allocated once per run (no temporaries per step).
 
-    Returns ``(raw_x (nb, 3, nx+1), raw_y (nb, 3, nx), fac (nb, 3, nx), lim_x (nb, nx+1), lim_y (nb, 2, nx)``
-    float64, ``speed (nb, nx)`` float32, ``ones (nx,)`` float64).
+    Returns ``(raw_x (nb, 3, nx+1), raw_y (nb, 3, nx), fac (nb, 3, nx)`` in ``flux_dtype``, ``lim_x (nb, nx+1),
+    lim_y (nb, 2, nx)`` float64, ``speed (nb, nx)`` float32, ``ones (nx,)`` and ``depth_rows (nb, 3, nx)`` in
+    ``flux_dtype`` and ``level_rows (nb, 3, 2, nx)`` likewise).
     """
     nb = (ny + rows_per_block - 1) // rows_per_block
-    return (np.zeros((nb, 3, nx + 1)), np.zeros((nb, 3, nx)), np.ones((nb, 3, nx)), np.zeros((nb, nx + 1)),
-            np.zeros((nb, 2, nx)), np.zeros((nb, nx), np.float32), np.ones(nx))
+    return (np.zeros((nb, 3, nx + 1), flux_dtype), np.zeros((nb, 3, nx), flux_dtype), np.ones((nb, 3, nx), flux_dtype),
+            np.zeros((nb, nx + 1)), np.zeros((nb, 2, nx)), np.zeros((nb, nx), np.float32), np.ones(nx, flux_dtype),
+            np.zeros((nb, 3, nx), flux_dtype), np.zeros((nb, 3, 2, nx), flux_dtype))
 
 
 @numba.njit(parallel=True, fastmath=_FAST, **_OPTS)
 def step(
     z, h, h_new, active, qx, qy, qx_new, qy_new, n, rain, infil, landuse, bcx_kind, bcx_val, bcy_kind, bcy_val,
     max_depth, max_speed, t_wet, duration, max_hazard, acc, row_hmax, row_umax, row_store, bad_v, bad_d,
-    raw_x, raw_y, fac, lim_x, lim_y, speed, ones, rows_per_block,
+    raw_x, raw_y, fac, lim_x, lim_y, speed, ones, depth_rows, level_rows, rows_per_block,
     dt, dx, g, theta, h_dry, froude_limit, velocity_limit, velocity_bound, depth_bound, threshold, t_end_step,
     implicit,
 ):
@@ -592,7 +705,7 @@ def step(
         Out: per-row maximum depth (m), maximum cell speed (m s-1) and stored volume (m3) after the step.
     bad_v, bad_d : (ny+1,), (ny,) int64
         Out: -1, or the column of the first implausible raw face flux (y faces: column + 10**9) / depth per row.
-    raw_x, raw_y, fac, lim_x, lim_y, speed, ones : scratch from :func:`make_workspace`.
+    raw_x, raw_y, fac, lim_x, lim_y, speed, ones, depth_rows, level_rows : scratch from :func:`make_workspace`.
     rows_per_block : int
         Block height used to build the scratch.
     dt, dx, g, theta, h_dry : float
@@ -633,6 +746,7 @@ def step(
     caps = froude_limit > 0.0 or velocity_limit > 0.0
     t_end32 = np.float32(t_end_step)
     dt32 = np.float32(dt)
+    margin = 1e-6 if raw_x.itemsize == 4 else 1e-12  # relative rounding bound of the limiter (see _fac_row)
     for blk in prange(nb):
         a = blk * rows_per_block
         b = min(a + rows_per_block, ny)
@@ -648,24 +762,31 @@ def step(
             bad_d[r] = -1
         if b == ny:
             bad_v[ny] = -1
-        nbad = _y_faces(z, h, active, qy, n, lo, ny, nx, n_uni, uniform_n, theta, c_side, dt, inv_dx, g, h_dry,
+        hg = depth_rows[blk]  # rings of three depth / level-pair rows in the flux precision: row r in slot r % 3
+        hl = level_rows[blk]
+        if lo > 0:
+            _ring_row(z, h, lo - 1, hg[(lo - 1) % 3], hl[(lo - 1) % 3])
+        _ring_row(z, h, lo, hg[lo % 3], hl[lo % 3])
+        nbad = _y_faces(z, h, hg[(lo - 1) % 3], hg[lo % 3], hl[(lo - 1) % 3], hl[lo % 3], active, qy, n, lo, ny, nx, n_uni, uniform_n, theta, c_side, dt, inv_dx, g, h_dry,
                         caps, qcap_fr, qcap_u, velocity_bound, implicit, bcy_kind, bcy_val, ry[lo % 3])
         if nbad > 0 and lo == a:
             bad_v[lo] = _first_bad_face(z, h, ry[lo % 3], lo, True, velocity_bound, h_dry)
         for k in range(lo, hi + (1 if hi == ny and b == ny else 0)):
             if k < hi:
                 # ---- momentum: x faces of row k, y faces between rows k and k+1; limiter factors of row k
-                nbad = _x_faces(z, h, active, qx, n, k, nx, n_uni, uniform_n, theta, c_side, dt, inv_dx, g, h_dry,
+                if k + 1 < ny:
+                    _ring_row(z, h, k + 1, hg[(k + 1) % 3], hl[(k + 1) % 3])
+                nbad = _x_faces(z, h, hg[k % 3], hl[k % 3], active, qx, n, k, nx, n_uni, uniform_n, theta, c_side, dt, inv_dx, g, h_dry,
                                 caps, qcap_fr, qcap_u, velocity_bound, implicit, bcx_kind, bcx_val, rx[k % 3])
                 if nbad > 0 and a <= k < b and bad_v[k] < 0:
                     bad_v[k] = _first_bad_face(z, h, rx[k % 3], k, False, velocity_bound, h_dry)
-                nbad = _y_faces(z, h, active, qy, n, k + 1, ny, nx, n_uni, uniform_n, theta, c_side, dt, inv_dx,
+                nbad = _y_faces(z, h, hg[k % 3], hg[(k + 1) % 3], hl[k % 3], hl[(k + 1) % 3], active, qy, n, k + 1, ny, nx, n_uni, uniform_n, theta, c_side, dt, inv_dx,
                                 g, h_dry, caps, qcap_fr, qcap_u, velocity_bound, implicit, bcy_kind,
                                 bcy_val, ry[(k + 1) % 3])
                 if nbad > 0 and a <= k + 1 < b and bad_v[k + 1] < 0:
                     bad_v[k + 1] = _first_bad_face(z, h, ry[(k + 1) % 3], k + 1, True, velocity_bound, h_dry)
-                _fac_row(h, active, rx[k % 3], ry[k % 3], ry[(k + 1) % 3], rain, infil, k, nx, uniform_r,
-                         uniform_f, r0, f0, dt, inv_dt, inv_dx, fc[k % 3])
+                _fac_row(hg[k % 3], active, rx[k % 3], ry[k % 3], ry[(k + 1) % 3], rain, infil, k, nx, uniform_r,
+                         uniform_f, r0, f0, dt, inv_dt, inv_dx, margin, fc[k % 3])
             # ---- finish row k - 1 (its factors and those of both neighbours are known now)
             i = k - 1
             if a <= i < b:

@@ -661,7 +661,7 @@ def simulate_2d(
     qx_new = np.zeros_like(qx)
     qy_new = np.zeros_like(qy)
     h_new = np.zeros_like(h)
-    workspace = K.make_workspace(ny, nx, K.ROWS_PER_BLOCK)
+    workspace = K.make_workspace(ny, nx, K.ROWS_PER_BLOCK, fdt)
     # np.full, not np.zeros: calloc'ed zero pages that are never written make the kernel's masked vector stores
     # take a slow assist on every step (measured: the first-wetting loop 25x slower)
     max_depth = np.array(h, dtype=np.float32)

@@ -337,6 +337,18 @@ def debris_factor(depth, speed, landuse):
 
 
 @numba.njit(inline="always", **_OPTS)
+def _debris_factor32(depth, speed, landuse):
+    """:func:`debris_factor` of float32 depth and speed, all in float32 (keeps the product loop 16 lanes wide)."""
+    zero = np.float32(0.0)
+    half = np.float32(0.5)
+    one = np.float32(1.0)
+    mid = zero if landuse == 0 else (half if landuse == 1 else one)
+    high = half if landuse == 0 else one
+    df = mid if (depth <= np.float32(0.75) and speed <= np.float32(2.0)) else high
+    return zero if depth <= np.float32(0.25) else df
+
+
+@numba.njit(inline="always", **_OPTS)
 def _pos_bits(x):
     """int64 bit pattern of a float64 >= 0 (orders like the value; integer max reductions vectorise)."""
     return _f64_bits(x)
@@ -524,12 +536,13 @@ def _finish_row(i, ny, nx, h, h_new, active, rx, ryn, rys, fu, fc, fd, qx_new, q
     Returns the number of implausible depths.
     """
     _wide_vectors()
-    # --- limited fluxes (float64 products; the same face gives the same value in both of its cells), stored
+    # --- limited fluxes in the flux precision (raw flux times the donor cell's factor, one value per face used by
+    # both of its cells and stored as the new flux: exact conservation), stored
+    zero = _like(rx[0], 0.0)
     qxr = qx_new[i]
     for j in range(1, nx):
         q = rx[j]
-        w = np.float64(q > 0.0)  # arithmetic blend: branch-free, identical in the two cells of the face
-        lq = q * (fc[j] + w * (fc[j - 1] - fc[j]))
+        lq = q * (fc[j - 1] if q > zero else fc[j])
         lx[j] = lq
         qxr[j] = lq
     q = rx[0]
@@ -545,14 +558,12 @@ def _finish_row(i, ny, nx, h, h_new, active, rx, ryn, rys, fu, fc, fd, qx_new, q
     else:
         for j in range(nx):
             q = ryn[j]
-            w = np.float64(q > 0.0)
-            lq = q * (fc[j] + w * (fu[j] - fc[j]))
+            lq = q * (fu[j] if q > zero else fc[j])
             ln[j] = lq
             qyr[j] = lq
     for j in range(nx):
         q = rys[j]
-        w = np.float64(q > 0.0)
-        ls[j] = q * (fd[j] + w * (fc[j] - fd[j]))
+        ls[j] = q * (fc[j] if q > zero else fd[j])
     if i == ny - 1:
         qyr = qy_new[ny]
         for j in range(nx):
@@ -576,9 +587,9 @@ def _finish_row(i, ny, nx, h, h_new, active, rx, ryn, rys, fu, fc, fd, qx_new, q
             q = ls[j]
             vout += max(q, 0.0)
             vin += max(-q, 0.0)
-    # --- one loop: continuity (h old -> h_new), volumes, max depth for the next time step, cell speed (float32:
-    # it only feeds float32 maps and the time-step estimate), max depth and max hazard maps (one pass instead
-    # of three over the row: -0.1 ns per cell update, flood.md section 6)
+    # --- two loops: continuity (h old -> h_new, float64), volumes and the max depth for the next time step; then,
+    # all in float32 (16 lanes), cell speed (it only feeds float32 maps and the time-step estimate) and the max
+    # depth and max hazard maps; spd carries the float32 depth from the first loop to the second
     hbits = np.int64(0)
     vr = 0.0
     vf = 0.0
@@ -588,20 +599,18 @@ def _finish_row(i, ny, nx, h, h_new, active, rx, ryn, rys, fu, fc, fd, qx_new, q
     hrow = h[i]
     hnrow = h_new[i]
     arow = active[i]
-    ubits = np.int32(0)
-    h_dry32 = np.float32(h_dry)
-    mdrow = max_depth[i]
-    mhrow = max_hazard[i]
     for j in range(nx):
         act = arow[j]
         hij = hrow[j]
         r = r0 if uniform_r else rain[i, j]
         f = f0 if uniform_f else infil[i, j]
         net, fe = _net_vertical(hij, r, f, inv_dt)
-        lxw = lx[j]
-        lxe = lx[j + 1]
-        lnj = ln[j]
-        lsj = ls[j]
+        # float64 before any sum: the divergence of float32 fluxes summed in float32 would round differently in
+        # the two cells of a face and lose conservation (~1e-11 relative, found by the dam-break mass test)
+        lxw = np.float64(lx[j])
+        lxe = np.float64(lx[j + 1])
+        lnj = np.float64(ln[j])
+        lsj = np.float64(ls[j])
         hn = hij + dt * ((lxw - lxe + lnj - lsj) * inv_dx + net)
         hn = hn if act else 0.0
         vr += dt * r * area if act else 0.0
@@ -611,19 +620,25 @@ def _finish_row(i, ny, nx, h, h_new, active, rx, ryn, rys, fu, fc, fd, qx_new, q
         nbad += 0 if hn <= depth_bound else 1
         vs += hn
         hnrow[j] = hn
+        spd[j] = hn
         hbits = max(hbits, _pos_bits(hn))
-        # cell speed (float32) and the two maps updated on every row
-        h32 = np.float32(hn)
-        inv_h = np.float32(0.5) / max(h32, h_dry32)
-        u = np.float32(lxw + lxe) * inv_h
-        v = np.float32(lnj + lsj) * inv_h
+    ubits = np.int32(0)
+    h_dry32 = np.float32(h_dry)
+    half = np.float32(0.5)
+    mdrow = max_depth[i]
+    mhrow = max_hazard[i]
+    for j in range(nx):
+        h32 = spd[j]
+        inv_h = half / max(h32, h_dry32)
+        u = np.float32(lx[j] + lx[j + 1]) * inv_h
+        v = np.float32(ln[j] + ls[j]) * inv_h
         sp = np.sqrt(u * u + v * v)
         sp = sp if h32 > h_dry32 else np.float32(0.0)
         spd[j] = sp
         ubits = max(ubits, _f32_bits(sp))
         lu = lu0 if uniform_lu else landuse[i, j]
         mdrow[j] = max(mdrow[j], h32)
-        mhrow[j] = max(mhrow[j], h32 * (sp + np.float32(0.5)) + np.float32(debris_factor(h32, sp, lu)))
+        mhrow[j] = max(mhrow[j], h32 * (sp + half) + _debris_factor32(h32, sp, lu))
     if _bits_f64(hbits) > threshold:  # first wetting, duration and max speed change only where flooded
         twrow = t_wet[i]
         durow = duration[i]
@@ -649,13 +664,14 @@ def make_workspace(ny: int, nx: int, rows_per_block: int = ROWS_PER_BLOCK,
                    flux_dtype: type = np.float64) -> tuple[np.ndarray, ...]:
     """Per-block scratch rows of :func:`step`, allocated once per run (no temporaries per step).
 
-    Returns ``(raw_x (nb, 3, nx+1), raw_y (nb, 3, nx), fac (nb, 3, nx)`` in ``flux_dtype``, ``lim_x (nb, nx+1),
-    lim_y (nb, 2, nx)`` float64, ``speed (nb, nx)`` float32, ``ones (nx,)`` and ``depth_rows (nb, 3, nx)`` in
+    Returns ``(raw_x (nb, 3, nx+1), raw_y (nb, 3, nx), fac (nb, 3, nx), lim_x (nb, nx+1), lim_y (nb, 2, nx)`` in
+    ``flux_dtype``, ``speed (nb, nx)`` float32, ``ones (nx,)`` and ``depth_rows (nb, 3, nx)`` in
     ``flux_dtype`` and ``level_rows (nb, 3, 2, nx)`` likewise).
     """
     nb = (ny + rows_per_block - 1) // rows_per_block
     return (np.zeros((nb, 3, nx + 1), flux_dtype), np.zeros((nb, 3, nx), flux_dtype), np.ones((nb, 3, nx), flux_dtype),
-            np.zeros((nb, nx + 1)), np.zeros((nb, 2, nx)), np.zeros((nb, nx), np.float32), np.ones(nx, flux_dtype),
+            np.zeros((nb, nx + 1), flux_dtype), np.zeros((nb, 2, nx), flux_dtype), np.zeros((nb, nx), np.float32),
+            np.ones(nx, flux_dtype),
             np.zeros((nb, 3, nx), flux_dtype), np.zeros((nb, 3, 2, nx), flux_dtype))
 
 

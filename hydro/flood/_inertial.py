@@ -527,13 +527,14 @@ def _fac_row(hr, active, rx, ryn, rys, rain, infil, i, nx, uniform_r, uniform_f,
 def _finish_row(i, ny, nx, h, h_new, active, rx, ryn, rys, fu, fc, fd, qx_new, qy_new, rain, infil, uniform_r,
                 uniform_f, r0, f0, dt, inv_dt, inv_dx, area, h_dry, threshold, depth_bound, t_end32, dt32, landuse,
                 uniform_lu, lu0, max_depth, max_speed, t_wet, duration, max_hazard, lx, ln, ls, ln_ready, spd, acc,
-                row_hmax, row_umax, row_store):
+                row_hmax, row_umax, row_store, maps, speeds):
     """Limit the fluxes around row ``i``, store them, update depth, volumes and running products of row ``i``.
 
     ``fu``, ``fc``, ``fd``: limiter factors of rows i-1, i, i+1 (ones beyond the edges: ghost cells are not
     limited). ``ln_ready``: ``ln`` already holds the limited north faces (the south faces of row i-1).
     ``acc[i, :]`` (float64, added to): rain, infiltration, clipped, boundary inflow, boundary outflow volumes (m3).
-    Returns the number of implausible depths.
+    ``maps``: update the five running products; ``speeds``: compute the cell speeds (the maximum speed feeds an
+    advective time step). Returns the number of implausible depths.
     """
     _wide_vectors()
     # --- limited fluxes in the flux precision (raw flux times the donor cell's factor, one value per face used by
@@ -627,7 +628,16 @@ def _finish_row(i, ny, nx, h, h_new, active, rx, ryn, rys, fu, fc, fd, qx_new, q
     half = np.float32(0.5)
     mdrow = max_depth[i]
     mhrow = max_hazard[i]
-    for j in range(nx):
+    if speeds and not maps:
+        for j in range(nx):
+            h32 = spd[j]
+            inv_h = half / max(h32, h_dry32)
+            u = np.float32(lx[j] + lx[j + 1]) * inv_h
+            v = np.float32(ln[j] + ls[j]) * inv_h
+            sp = np.sqrt(u * u + v * v)
+            sp = sp if h32 > h_dry32 else np.float32(0.0)
+            ubits = max(ubits, _f32_bits(sp))
+    for j in range(nx if maps else 0):
         h32 = spd[j]
         inv_h = half / max(h32, h_dry32)
         u = np.float32(lx[j] + lx[j + 1]) * inv_h
@@ -639,7 +649,7 @@ def _finish_row(i, ny, nx, h, h_new, active, rx, ryn, rys, fu, fc, fd, qx_new, q
         lu = lu0 if uniform_lu else landuse[i, j]
         mdrow[j] = max(mdrow[j], h32)
         mhrow[j] = max(mhrow[j], h32 * (sp + half) + _debris_factor32(h32, sp, lu))
-    if _bits_f64(hbits) > threshold:  # first wetting, duration and max speed change only where flooded
+    if maps and _bits_f64(hbits) > threshold:  # first wetting, duration and max speed change only where flooded
         twrow = t_wet[i]
         durow = duration[i]
         msrow = max_speed[i]
@@ -681,7 +691,7 @@ def step(
     max_depth, max_speed, t_wet, duration, max_hazard, acc, row_hmax, row_umax, row_store, bad_v, bad_d,
     raw_x, raw_y, fac, lim_x, lim_y, speed, ones, depth_rows, level_rows, rows_per_block,
     dt, dx, g, theta, h_dry, froude_limit, velocity_limit, velocity_bound, depth_bound, threshold, t_end_step,
-    implicit,
+    implicit, maps=True, speeds=True,
 ):
     """One time step of the local-inertial scheme in a single fused sweep over row blocks (``prange``).
 
@@ -736,6 +746,10 @@ def step(
         Time at the end of the step (s), for the first-wetting map.
     implicit : bool
         Fully implicit friction magnitude instead of semi-implicit.
+    maps : bool
+        Update the five running products (False: they are left untouched; 2.6 of ~10 ns per cell update).
+    speeds : bool
+        Compute cell speeds for ``row_umax`` (always when ``maps``; else ``row_umax`` is 0).
 
     Returns
     -------
@@ -813,7 +827,8 @@ def step(
                                    fc[i % 3], fd, qx_new, qy_new, rain, infil, uniform_r, uniform_f, r0, f0, dt,
                                    inv_dt, inv_dx, area, h_dry, threshold, depth_bound, t_end32, dt32, landuse,
                                    uniform_lu, lu0, max_depth, max_speed, t_wet, duration, max_hazard, lx, lyb[cur],
-                                   lyb[1 - cur], i > a, speed[blk], acc, row_hmax, row_umax, row_store)
+                                   lyb[1 - cur], i > a, speed[blk], acc, row_hmax, row_umax, row_store, maps,
+                                   speeds)
                 if nbad > 0:
                     for j in range(nx):
                         if not (h_new[i, j] <= depth_bound):

@@ -236,3 +236,23 @@ def test_fused_sweep_blocks_are_exact(grid, monkeypatch, rows_per_block):
             np.testing.assert_array_equal(res.dataset[name].values, ref.dataset[name].values, err_msg=name)
         assert np.abs(res.balance["relative_residual"]).max() < 1e-9
         assert res.balance["boundary_outflow"].iloc[-1] > 0 and res.balance["boundary_inflow"].iloc[-1] > 0
+
+
+@pytest.mark.parametrize("advective_dt", [True, False])
+def test_summary_maps_off_changes_nothing_else(grid, advective_dt):
+    """summary_maps=False: the same depths, speeds and volume balance, bit for bit, without the five maps."""
+    rng = np.random.default_rng(7)
+    z = 0.02 * np.arange(60)[None, :] + rng.normal(0.0, 0.05, (40, 60))
+    bed = grid(z, dx=5.0)
+    kw = dict(manning_n=0.04, rainfall=80.0, rainfall_units="mm/h", initial_depth=0.02, output_interval=60.0,
+              output_variables=("depth", "speed"), advective_dt=advective_dt, threshold_m=0.03)
+    full = simulate_2d(bed, 300.0, **kw)
+    bare = simulate_2d(bed, 300.0, summary_maps=False, **kw)
+    np.testing.assert_array_equal(full.dataset["flood_depth"].values, bare.dataset["flood_depth"].values)
+    np.testing.assert_array_equal(full.dataset["flood_speed"].values, bare.dataset["flood_speed"].values)
+    pd.testing.assert_frame_equal(full.balance, bare.balance)
+    for name in ("max_flood_depth", "max_flood_speed", "time_of_first_wetting", "flood_duration",
+                 "max_hazard_rating", "hazard_class", "flood_extent"):
+        assert name in full.dataset and name not in bare.dataset
+    assert float(full.dataset["max_flood_depth"].max()) > 0.03  # the maps of the full run are not empty
+    assert bare.dataset.rio.crs == full.dataset.rio.crs

@@ -380,37 +380,37 @@ def _pos_bits(x):
     return _f64_bits(x)
 
 
-@numba.njit(fastmath=_FAST, **_OPTS)
-def _face_row_u(zL, zR, hL, hR, eL, eR, eLlo, eRlo, q0, qW, qE, aL, aR, theta, c_side, gdtn2, inv_fric, gdt_dx, h_dry, caps, qcap_fr,
-                qcap_u, g, implicit, vb, out):
-    """Raw new fluxes of one row of faces with uniform Manning n (1-D views: left/right cell, face, its two
-    neighbours along the face row); returns the number of implausible fluxes (``|q| > vb * h_flow``).
+def _face_coefs(nL, nR, j, gdtn2_u, inv_fric_u, g, dt):
+    """Friction coefficients ``(g dt n^2, 1 / (g dt n^2))`` of face ``j`` (numba only): the uniform ones when ``nL``
+    is None, else from the mean of the two cells' n. Resolved at compile time, so each face loop has one form."""
+    raise NotImplementedError("numba only")
 
-    One loop with one face update and nothing in float64 (float32 fluxes): 16 lanes with AVX-512.
+
+@overload(_face_coefs, inline="always")
+def _face_coefs_ov(nL, nR, j, gdtn2_u, inv_fric_u, g, dt):
+    if isinstance(nL, types.NoneType):
+        return lambda nL, nR, j, gdtn2_u, inv_fric_u, g, dt: (gdtn2_u, inv_fric_u)
+
+    def impl(nL, nR, j, gdtn2_u, inv_fric_u, g, dt):
+        return _friction_coefs(0.5 * (np.float64(nL[j]) + np.float64(nR[j])), g, dt)
+    return impl
+
+
+@numba.njit(fastmath=_FAST, **_OPTS)
+def _face_row(zL, zR, hL, hR, eL, eR, eLlo, eRlo, q0, qW, qE, aL, aR, nL, nR, theta, c_side, gdtn2_u, inv_fric_u,
+              dt, gdt_dx, h_dry, caps, qcap_fr, qcap_u, g, implicit, vb, out):
+    """Raw new fluxes of one row of faces (1-D views: left/right cell, face, its two neighbours along the face row);
+    returns the number of implausible fluxes (``|q| > vb * h_flow``).
+
+    ``nL``/``nR``: the cells' Manning n, or None for the uniform ``gdtn2_u``/``inv_fric_u`` (compiled apart: one
+    loop with one face update, and with float32 fluxes and uniform n nothing in float64, so 16 lanes with AVX-512).
     """
     _wide_vectors()
     nbad = np.float32(0.0)  # a float32 count: an int64 counter would halve the vector width
     for j in range(out.shape[0]):
+        gdtn2, inv_fric = _face_coefs(nL, nR, j, gdtn2_u, inv_fric_u, g, dt)
         qn, hs, wet = _face(hL[j], hR[j], (eR[j] - eL[j]) + (eRlo[j] - eLlo[j]), zL[j], zR[j], q0[j], qW[j], qE[j],
-                            theta, c_side,
-                            gdtn2, inv_fric, gdt_dx, h_dry, caps, qcap_fr, qcap_u, g, implicit)
-        qn = qn if (aL[j] & aR[j]) else np.float32(0.0)
-        nbad += np.float32(0.0) if abs(qn) <= vb * hs else np.float32(1.0)
-        out[j] = qn
-    return np.int64(nbad)
-
-
-@numba.njit(fastmath=_FAST, **_OPTS)
-def _face_row_n(zL, zR, hL, hR, eL, eR, eLlo, eRlo, q0, qW, qE, aL, aR, nL, nR, theta, c_side, dt, gdt_dx, h_dry, caps, qcap_fr,
-                qcap_u, g, implicit, vb, out):
-    """:func:`_face_row_u` with a Manning map: face n = mean of its two cells' n."""
-    _wide_vectors()
-    nbad = np.float32(0.0)
-    for j in range(out.shape[0]):
-        gdtn2, inv_fric = _friction_coefs(0.5 * (np.float64(nL[j]) + np.float64(nR[j])), g, dt)
-        qn, hs, wet = _face(hL[j], hR[j], (eR[j] - eL[j]) + (eRlo[j] - eLlo[j]), zL[j], zR[j], q0[j], qW[j], qE[j],
-                            theta, c_side,
-                            gdtn2, inv_fric, gdt_dx, h_dry, caps, qcap_fr, qcap_u, g, implicit)
+                            theta, c_side, gdtn2, inv_fric, gdt_dx, h_dry, caps, qcap_fr, qcap_u, g, implicit)
         qn = qn if (aL[j] & aR[j]) else np.float32(0.0)
         nbad += np.float32(0.0) if abs(qn) <= vb * hs else np.float32(1.0)
         out[j] = qn
@@ -447,17 +447,15 @@ def _x_faces(z, h, hr, er, active, qx, n, i, nx, n_uni, uniform_n, theta, c_side
     """
     gdt_dx = g * dt * inv_dx
     vb = np.float32(velocity_bound)  # a plausibility bound: float32 keeps the float32 face loop free of float64
+    gdtn2_u, inv_fric_u = _friction_coefs(n_uni, g, dt)
+    cells = (z[i, : nx - 1], z[i, 1:], hr[: nx - 1], hr[1:], er[0, : nx - 1], er[0, 1:], er[1, : nx - 1], er[1, 1:],
+             qx[i, 1:nx], qx[i, : nx - 1], qx[i, 2:], active[i, : nx - 1], active[i, 1:])
+    rest = (theta, c_side, gdtn2_u, inv_fric_u, dt, gdt_dx, h_dry, caps, qcap_fr, qcap_u, g, implicit, vb, out[1:nx])
+    # two call sites, two compiled forms (a None-or-array variable would be one Optional form with a branch)
     if uniform_n:
-        gdtn2_u, inv_fric_u = _friction_coefs(n_uni, g, dt)
-        nbad = _face_row_u(z[i, : nx - 1], z[i, 1:], hr[: nx - 1], hr[1:], er[0, : nx - 1], er[0, 1:],
-                           er[1, : nx - 1], er[1, 1:], qx[i, 1:nx], qx[i, : nx - 1], qx[i, 2:],
-                           active[i, : nx - 1], active[i, 1:], theta, c_side, gdtn2_u, inv_fric_u, gdt_dx, h_dry,
-                           caps, qcap_fr, qcap_u, g, implicit, vb, out[1:nx])
+        nbad = _face_row(*cells, None, None, *rest)
     else:
-        nbad = _face_row_n(z[i, : nx - 1], z[i, 1:], hr[: nx - 1], hr[1:], er[0, : nx - 1], er[0, 1:],
-                           er[1, : nx - 1], er[1, 1:], qx[i, 1:nx], qx[i, : nx - 1], qx[i, 2:],
-                           active[i, : nx - 1], active[i, 1:], n[i, : nx - 1], n[i, 1:], theta, c_side, dt, gdt_dx,
-                           h_dry, caps, qcap_fr, qcap_u, g, implicit, vb, out[1:nx])
+        nbad = _face_row(*cells, n[i, : nx - 1], n[i, 1:], *rest)
     # edge faces (west j = 0: + inward; east j = nx: + outward)
     n0 = n_uni if uniform_n else np.float64(n[i, 0])
     q = _edge_flux(bcx_kind[i, 0], bcx_val[i, 0], np.float64(qx[i, 0]), bcx_val[i, 0], np.float64(z[i, 0]),
@@ -491,12 +489,12 @@ def _y_faces(z, h, hu, hd, eu, ed, active, qy, n, k, ny, nx, n_uni, uniform_n, t
             out[j] = sgn * q if active[r, j] else 0.0
         return 0
     vb = np.float32(velocity_bound)
+    gdtn2_u, inv_fric_u = _friction_coefs(n_uni, g, dt)
+    cells = (z[k - 1], z[k], hu, hd, eu[0], ed[0], eu[1], ed[1], qy[k], qy[k - 1], qy[k + 1], active[k - 1], active[k])
+    rest = (theta, c_side, gdtn2_u, inv_fric_u, dt, gdt_dx, h_dry, caps, qcap_fr, qcap_u, g, implicit, vb, out)
     if uniform_n:
-        gdtn2_u, inv_fric_u = _friction_coefs(n_uni, g, dt)
-        return _face_row_u(z[k - 1], z[k], hu, hd, eu[0], ed[0], eu[1], ed[1], qy[k], qy[k - 1], qy[k + 1], active[k - 1], active[k], theta,
-                           c_side, gdtn2_u, inv_fric_u, gdt_dx, h_dry, caps, qcap_fr, qcap_u, g, implicit, vb, out)
-    return _face_row_n(z[k - 1], z[k], hu, hd, eu[0], ed[0], eu[1], ed[1], qy[k], qy[k - 1], qy[k + 1], active[k - 1], active[k], n[k - 1], n[k],
-                       theta, c_side, dt, gdt_dx, h_dry, caps, qcap_fr, qcap_u, g, implicit, vb, out)
+        return _face_row(*cells, None, None, *rest)
+    return _face_row(*cells, n[k - 1], n[k], *rest)
 
 
 @numba.njit(**_OPTS)

@@ -375,6 +375,17 @@ def _debris_factor32(depth, speed, landuse):
 
 
 @numba.njit(inline="always", **_OPTS)
+def _cell_speed32(h32, qx_sum, qy_sum, h_dry32):
+    """Cell speed (m s-1, float32) from the depth and the sums of the cell's two x-face and two y-face fluxes;
+    0 at or below ``h_dry``."""
+    inv_h = np.float32(0.5) / max(h32, h_dry32)
+    u = np.float32(qx_sum) * inv_h
+    v = np.float32(qy_sum) * inv_h
+    sp = np.sqrt(u * u + v * v)
+    return sp if h32 > h_dry32 else np.float32(0.0)
+
+
+@numba.njit(inline="always", **_OPTS)
 def _pos_bits(x):
     """int64 bit pattern of a float64 >= 0 (orders like the value; integer max reductions vectorise)."""
     return _f64_bits(x)
@@ -654,20 +665,10 @@ def _finish_row(i, ny, nx, h, h_new, active, rx, ryn, rys, fu, fc, fd, qx_new, q
     mhrow = max_hazard[i]
     if speeds and not maps:
         for j in range(nx):
-            h32 = spd[j]
-            inv_h = half / max(h32, h_dry32)
-            u = np.float32(lx[j] + lx[j + 1]) * inv_h
-            v = np.float32(ln[j] + ls[j]) * inv_h
-            sp = np.sqrt(u * u + v * v)
-            sp = sp if h32 > h_dry32 else np.float32(0.0)
-            ubits = max(ubits, _f32_bits(sp))
+            ubits = max(ubits, _f32_bits(_cell_speed32(spd[j], lx[j] + lx[j + 1], ln[j] + ls[j], h_dry32)))
     for j in range(nx if maps else 0):
         h32 = spd[j]
-        inv_h = half / max(h32, h_dry32)
-        u = np.float32(lx[j] + lx[j + 1]) * inv_h
-        v = np.float32(ln[j] + ls[j]) * inv_h
-        sp = np.sqrt(u * u + v * v)
-        sp = sp if h32 > h_dry32 else np.float32(0.0)
+        sp = _cell_speed32(h32, lx[j] + lx[j + 1], ln[j] + ls[j], h_dry32)
         spd[j] = sp
         ubits = max(ubits, _f32_bits(sp))
         lu = lu0 if uniform_lu else landuse[i, j]

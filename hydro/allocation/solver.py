@@ -29,6 +29,7 @@ Order of decisions in each step (the documented tie-break rule)
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time as _time
 from typing import Any, Sequence
 
@@ -121,30 +122,37 @@ class StepContext:
     notes: dict[int, list[tuple[str, str]]]  # claim idx -> non-LP reasons (kind, text)
 
 
+#: serialises the stdout redirection of :func:`_quiet_highs`: file descriptor 1 is process-wide, and two threads
+#: (dask scenarios) interleaving save/redirect/restore left it pointing at /dev/null for good — every later print
+#: of the process silently lost (found: examples/03_allocation_study.py printed nothing in ~1 run of 8)
+_STDOUT_LOCK = threading.Lock()
+
+
 def _quiet_highs(highspy: Any) -> Any:
-    """``highspy.Highs()`` without the banner its C++ constructor writes to the process stdout."""
+    """``highspy.Highs()`` without the banner its C++ constructor writes to the process stdout (thread-safe)."""
     import os
     import sys
 
-    try:
-        fd = sys.__stdout__.fileno() if sys.__stdout__ is not None else 1
-        saved = os.dup(fd)
-    except (OSError, ValueError, AttributeError):
-        h = highspy.Highs()
-        h.silent()
+    with _STDOUT_LOCK:
+        try:
+            fd = sys.__stdout__.fileno() if sys.__stdout__ is not None else 1
+            saved = os.dup(fd)
+        except (OSError, ValueError, AttributeError):
+            h = highspy.Highs()
+            h.silent()
+            return h
+        try:
+            sys.stdout.flush()
+            with open(os.devnull, "w") as null:
+                os.dup2(null.fileno(), fd)
+                try:
+                    h = highspy.Highs()
+                    h.silent()
+                finally:
+                    os.dup2(saved, fd)
+        finally:
+            os.close(saved)
         return h
-    try:
-        sys.stdout.flush()
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), fd)
-            try:
-                h = highspy.Highs()
-                h.silent()
-            finally:
-                os.dup2(saved, fd)
-    finally:
-        os.close(saved)
-    return h
 
 
 class _Highs:

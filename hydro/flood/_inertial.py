@@ -221,17 +221,16 @@ def _inv_cbrt32(x):
 
 
 @numba.njit(inline="always", **_OPTS)
-def _face32(hL, hR, deta_pair, zL, zR, q0, qW, qE, theta, c_side, gdtn2, inv_fric, gdt_dx, h_dry, caps, qcap_fr, qcap_u, g,
-            implicit):
+def _face32(hL, hR, deta_pair, zL, zR, q0, qW, qE, theta, c_side, gdtn2, inv_fric, gdt_dx, h_dry, caps, qcap_fr,
+            qcap_u, g, implicit):
     """:func:`_flux` for float32 fluxes, all in float32 (twice the SIMD lanes of float64).
 
-    The water levels ``eta = z + h`` are never formed (float32 levels lose the depth at high elevations,
-    SFINCS#114): with ``dz = zR - zL`` (exact for neighbouring float32 elevations) the level difference is
-    ``dz + (hR - hL)`` and the flow depth ``max(eta) - max(z) = max(hL - max(dz, 0), hR - max(-dz, 0))``, both
-    accurate relative to the depths. The depths arrive in float32 and the level difference ``deta_pair`` from
-    float32 hi/lo pairs of the float64 levels (:func:`_ring_row`): exactly 0 between cells whose float64 levels
-    are equal (lake at rest), else accurate to ~1e-7 of itself plus ~1e-11 m at 1000 m elevation. Returns (q_new, flow depth,
-    wet) in float32: the face loops then hold no float64 value and vectorise 16 lanes wide with AVX-512.
+    No single float32 level is formed (float32 levels lose the depth at high elevations, SFINCS#114): the level
+    difference ``deta_pair`` comes from float32 hi/lo pairs of the float64 levels (:func:`_ring_row`), exactly 0
+    between cells whose float64 levels are equal (lake at rest), else accurate to ~1e-7 of itself plus ~1e-11 m at
+    1000 m elevation; the flow depth is ``max(eta) - max(z) = max(hL - max(dz, 0), hR - max(-dz, 0))`` with
+    ``dz = zR - zL``, accurate relative to the depths. Returns (q_new, flow depth, wet) in float32: the face loops
+    then hold no float64 value and vectorise 16 lanes wide with AVX-512.
     """
     zero = np.float32(0.0)
     one = np.float32(1.0)
@@ -273,9 +272,10 @@ def _face32(hL, hR, deta_pair, zL, zR, q0, qW, qE, theta, c_side, gdtn2, inv_fri
 
 
 @numba.njit(inline="always", **_OPTS)
-def _face64(hL, hR, deta_pair, zL, zR, q0, qW, qE, theta, c_side, gdtn2, inv_fric, gdt_dx, h_dry, caps, qcap_fr, qcap_u, g,
-            implicit):
-    """Float64 face update (levels formed in float64): theta smoothing + :func:`_flux`."""
+def _face64(hL, hR, deta_pair, zL, zR, q0, qW, qE, theta, c_side, gdtn2, inv_fric, gdt_dx, h_dry, caps, qcap_fr,
+            qcap_u, g, implicit):
+    """Float64 face update (levels formed in float64 here, so ``deta_pair`` is not used): theta smoothing +
+    :func:`_flux`."""
     zL = np.float64(zL)
     zR = np.float64(zR)
     q0 = np.float64(q0)
@@ -284,26 +284,26 @@ def _face64(hL, hR, deta_pair, zL, zR, q0, qW, qE, theta, c_side, gdtn2, inv_fri
                  implicit)
 
 
-def _face(hL, hR, deta_pair, zL, zR, q0, qW, qE, theta, c_side, gdtn2, inv_fric, gdt_dx, h_dry, caps, qcap_fr, qcap_u, g,
-          implicit):
+def _face(hL, hR, deta_pair, zL, zR, q0, qW, qE, theta, c_side, gdtn2, inv_fric, gdt_dx, h_dry, caps, qcap_fr,
+          qcap_u, g, implicit):
     """Face update in the precision of the stored flux ``q0``: :func:`_face32` or :func:`_face64` (numba only)."""
     raise NotImplementedError("numba only")
 
 
 @overload(_face, inline="always")
-def _face_ov(hL, hR, deta_pair, zL, zR, q0, qW, qE, theta, c_side, gdtn2, inv_fric, gdt_dx, h_dry, caps, qcap_fr, qcap_u, g,
-             implicit):
+def _face_ov(hL, hR, deta_pair, zL, zR, q0, qW, qE, theta, c_side, gdtn2, inv_fric, gdt_dx, h_dry, caps, qcap_fr,
+             qcap_u, g, implicit):
     if isinstance(q0, types.Float) and q0.bitwidth == 32 and isinstance(zL, types.Float) and zL.bitwidth == 32:
-        def impl32(hL, hR, deta_pair, zL, zR, q0, qW, qE, theta, c_side, gdtn2, inv_fric, gdt_dx, h_dry, caps, qcap_fr, qcap_u,
-                   g, implicit):
-            return _face32(hL, hR, deta_pair, zL, zR, q0, qW, qE, theta, c_side, gdtn2, inv_fric, gdt_dx, h_dry, caps, qcap_fr,
-                           qcap_u, g, implicit)
+        def impl32(hL, hR, deta_pair, zL, zR, q0, qW, qE, theta, c_side, gdtn2, inv_fric, gdt_dx, h_dry, caps,
+                   qcap_fr, qcap_u, g, implicit):
+            return _face32(hL, hR, deta_pair, zL, zR, q0, qW, qE, theta, c_side, gdtn2, inv_fric, gdt_dx, h_dry,
+                           caps, qcap_fr, qcap_u, g, implicit)
         return impl32
 
-    def impl64(hL, hR, deta_pair, zL, zR, q0, qW, qE, theta, c_side, gdtn2, inv_fric, gdt_dx, h_dry, caps, qcap_fr, qcap_u, g,
-               implicit):
-        return _face64(hL, hR, deta_pair, zL, zR, q0, qW, qE, theta, c_side, gdtn2, inv_fric, gdt_dx, h_dry, caps, qcap_fr,
-                       qcap_u, g, implicit)
+    def impl64(hL, hR, deta_pair, zL, zR, q0, qW, qE, theta, c_side, gdtn2, inv_fric, gdt_dx, h_dry, caps, qcap_fr,
+               qcap_u, g, implicit):
+        return _face64(hL, hR, deta_pair, zL, zR, q0, qW, qE, theta, c_side, gdtn2, inv_fric, gdt_dx, h_dry, caps,
+                       qcap_fr, qcap_u, g, implicit)
     return impl64
 
 
@@ -355,23 +355,17 @@ def _net_vertical(h, r, f, inv_dt):
 
 @numba.njit(inline="always", **_OPTS)
 def debris_factor(depth, speed, landuse):
-    """Debris factor of Defra/EA FD2321 (TR2 Table 3.1): landuse 0 pasture/arable, 1 woodland, 2 urban."""
-    mid = 0.0 if landuse == 0 else (0.5 if landuse == 1 else 1.0)
-    high = 0.5 if landuse == 0 else 1.0
-    df = mid if (depth <= 0.75 and speed <= 2.0) else high
-    return 0.0 if depth <= 0.25 else df
+    """Debris factor of Defra/EA FD2321 (TR2 Table 3.1): landuse 0 pasture/arable, 1 woodland, 2 urban.
 
-
-@numba.njit(inline="always", **_OPTS)
-def _debris_factor32(depth, speed, landuse):
-    """:func:`debris_factor` of float32 depth and speed, all in float32 (keeps the product loop 16 lanes wide)."""
-    zero = np.float32(0.0)
-    half = np.float32(0.5)
-    one = np.float32(1.0)
+    In the float type of ``depth`` (float32 depths keep the product loop free of float64: 16 lanes).
+    """
+    zero = _like(depth, 0.0)
+    half = _like(depth, 0.5)
+    one = _like(depth, 1.0)
     mid = zero if landuse == 0 else (half if landuse == 1 else one)
     high = half if landuse == 0 else one
-    df = mid if (depth <= np.float32(0.75) and speed <= np.float32(2.0)) else high
-    return zero if depth <= np.float32(0.25) else df
+    df = mid if (depth <= _like(depth, 0.75) and speed <= _like(depth, 2.0)) else high
+    return zero if depth <= _like(depth, 0.25) else df
 
 
 @numba.njit(inline="always", **_OPTS)
@@ -480,7 +474,8 @@ def _x_faces(z, h, hr, er, active, qx, n, i, nx, n_uni, uniform_n, theta, c_side
 
 
 @numba.njit(fastmath=_FAST, **_OPTS)
-def _y_faces(z, h, hu, hd, eu, ed, active, qy, n, k, ny, nx, n_uni, uniform_n, theta, c_side, dt, inv_dx, g, h_dry, caps,
+def _y_faces(z, h, hu, hd, eu, ed, active, qy, n, k, ny, nx, n_uni, uniform_n, theta, c_side, dt, inv_dx, g, h_dry,
+             caps,
              qcap_fr, qcap_u, velocity_bound, implicit, bcy_kind, bcy_val, out):
     """Raw new fluxes of y-face row ``k`` (between rows k-1 and k; 0 and ny are edges) into ``out[0..nx-1]``.
 
@@ -673,7 +668,7 @@ def _finish_row(i, ny, nx, h, h_new, active, rx, ryn, rys, fu, fc, fd, qx_new, q
         ubits = max(ubits, _f32_bits(sp))
         lu = lu0 if uniform_lu else landuse[i, j]
         mdrow[j] = max(mdrow[j], h32)
-        mhrow[j] = max(mhrow[j], h32 * (sp + half) + _debris_factor32(h32, sp, lu))
+        mhrow[j] = max(mhrow[j], h32 * (sp + half) + debris_factor(h32, sp, lu))
     if maps and _bits_f64(hbits) > threshold:  # first wetting, duration and max speed change only where flooded
         twrow = t_wet[i]
         durow = duration[i]
@@ -822,8 +817,9 @@ def step(
         if lo > 0:
             _ring_row(z, h, lo - 1, hg[(lo - 1) % 3], hl[(lo - 1) % 3])
         _ring_row(z, h, lo, hg[lo % 3], hl[lo % 3])
-        nbad = _y_faces(z, h, hg[(lo - 1) % 3], hg[lo % 3], hl[(lo - 1) % 3], hl[lo % 3], active, qy, n, lo, ny, nx, n_uni, uniform_n, theta, c_side, dt, inv_dx, g, h_dry,
-                        caps, qcap_fr, qcap_u, velocity_bound, implicit, bcy_kind, bcy_val, ry[lo % 3])
+        nbad = _y_faces(z, h, hg[(lo - 1) % 3], hg[lo % 3], hl[(lo - 1) % 3], hl[lo % 3], active, qy, n, lo, ny, nx,
+                        n_uni, uniform_n, theta, c_side, dt, inv_dx, g, h_dry, caps, qcap_fr, qcap_u, velocity_bound,
+                        implicit, bcy_kind, bcy_val, ry[lo % 3])
         if nbad > 0 and lo == a:
             bad_v[lo] = _first_bad_face(z, h, ry[lo % 3], lo, True, velocity_bound, h_dry)
         for k in range(lo, hi + (1 if hi == ny and b == ny else 0)):
@@ -831,13 +827,14 @@ def step(
                 # ---- momentum: x faces of row k, y faces between rows k and k+1; limiter factors of row k
                 if k + 1 < ny:
                     _ring_row(z, h, k + 1, hg[(k + 1) % 3], hl[(k + 1) % 3])
-                nbad = _x_faces(z, h, hg[k % 3], hl[k % 3], active, qx, n, k, nx, n_uni, uniform_n, theta, c_side, dt, inv_dx, g, h_dry,
-                                caps, qcap_fr, qcap_u, velocity_bound, implicit, bcx_kind, bcx_val, rx[k % 3])
+                nbad = _x_faces(z, h, hg[k % 3], hl[k % 3], active, qx, n, k, nx, n_uni, uniform_n, theta, c_side,
+                                dt, inv_dx, g, h_dry, caps, qcap_fr, qcap_u, velocity_bound, implicit, bcx_kind,
+                                bcx_val, rx[k % 3])
                 if nbad > 0 and a <= k < b and bad_v[k] < 0:
                     bad_v[k] = _first_bad_face(z, h, rx[k % 3], k, False, velocity_bound, h_dry)
-                nbad = _y_faces(z, h, hg[k % 3], hg[(k + 1) % 3], hl[k % 3], hl[(k + 1) % 3], active, qy, n, k + 1, ny, nx, n_uni, uniform_n, theta, c_side, dt, inv_dx,
-                                g, h_dry, caps, qcap_fr, qcap_u, velocity_bound, implicit, bcy_kind,
-                                bcy_val, ry[(k + 1) % 3])
+                nbad = _y_faces(z, h, hg[k % 3], hg[(k + 1) % 3], hl[k % 3], hl[(k + 1) % 3], active, qy, n, k + 1,
+                                ny, nx, n_uni, uniform_n, theta, c_side, dt, inv_dx, g, h_dry, caps, qcap_fr,
+                                qcap_u, velocity_bound, implicit, bcy_kind, bcy_val, ry[(k + 1) % 3])
                 if nbad > 0 and a <= k + 1 < b and bad_v[k + 1] < 0:
                     bad_v[k + 1] = _first_bad_face(z, h, ry[(k + 1) % 3], k + 1, True, velocity_bound, h_dry)
                 _fac_row(hg[k % 3], active, rx[k % 3], ry[k % 3], ry[(k + 1) % 3], rain, infil, k, nx, uniform_r,

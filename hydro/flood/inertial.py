@@ -670,12 +670,15 @@ def simulate_2d(
     workspace = K.make_workspace(ny, nx, K.ROWS_PER_BLOCK, fdt)
     # np.full, not np.zeros: calloc'ed zero pages that are never written make the kernel's masked vector stores
     # take a slow assist on every step (measured: the first-wetting loop 25x slower)
-    max_depth = np.array(h, dtype=np.float32)
-    max_speed = np.full((ny, nx), 0.0, np.float32)
-    t_wet = np.full((ny, nx), -1.0, np.float32)
-    t_wet[h > threshold_m] = 0.0
-    duration_s = np.full((ny, nx), 0.0, np.float32)
-    max_hazard = np.full((ny, nx), 0.0, np.float32)
+    # without summary maps the kernel never reads or writes them: one column each (row views stay valid)
+    mx = nx if summary_maps else 1
+    max_depth = np.array(h, dtype=np.float32) if summary_maps else np.full((ny, 1), 0.0, np.float32)
+    max_speed = np.full((ny, mx), 0.0, np.float32)
+    t_wet = np.full((ny, mx), -1.0, np.float32)
+    if summary_maps:
+        t_wet[h > threshold_m] = 0.0
+    duration_s = np.full((ny, mx), 0.0, np.float32)
+    max_hazard = np.full((ny, mx), 0.0, np.float32)
     row_hmax = np.zeros(ny, np.float64)
     row_umax = np.zeros(ny, np.float64)
     row_store = np.zeros(ny, np.float64)

@@ -105,10 +105,13 @@ def _require(terrain: xr.Dataset, names: tuple[str, ...]) -> None:
 
 
 def _cell_size(da: xr.DataArray) -> tuple[float, float]:
-    t = da.rio.transform()
+    """Cell width and height in metres (the transform is in the CRS's linear unit: feet are converted)."""
+    from hydro.terrain.grid import grid_geometry
+
     if da.rio.crs is not None and da.rio.crs.is_geographic:
-        raise InputDataError("HAND rating curves need a projected grid in metres; reproject the DEM first")
-    return abs(t.a), abs(t.e)
+        raise InputDataError("HAND rating curves need a projected grid; reproject the DEM first")
+    g = grid_geometry(da)
+    return float(g.dx_m[0]), float(g.dy_m)
 
 
 def _cell_slope(elev: np.ndarray, dx: float, dy: float) -> np.ndarray:
@@ -159,7 +162,14 @@ def reaches(
     is_stream = (np.asarray(terrain["streams"].values).ravel() == 1) & net.valid
     if not is_stream.any():
         raise InputDataError("terrain['streams'] has no stream cell; lower stream_threshold_m2")
-    dist = net.distance_to_downstream_m
+    dist = net.distance_to_downstream_m.copy()
+    # a stream cell draining off the grid or into the sea still carries one channel segment: its D8 step (or one
+    # cell size without a direction), so that a reach of n cells is n steps long whether or not it ends at the edge
+    # (volume and bed area count all n cells: A = V/L would be n/(n-1) too large otherwise)
+    end = is_stream & (net.downstream < 0)
+    if end.any():
+        step = net.step_length_m[end]
+        dist[end] = np.where(step > 0, step, np.sqrt(net.cell_area_m2[end]))
     ncell = ny * nx
     reach = np.zeros(ncell, np.int32)
     nmax = int(is_stream.sum()) + 1
@@ -177,7 +187,11 @@ def reaches(
     z_end = np.where(d_o >= 0, z[np.maximum(d_o, 0)], z[o_i])
     L = length[ids].copy()
     L_eff = np.where(L > 0, L, np.sqrt(net.cell_area_m2[o_i]))
-    slope = np.maximum((z[h_i] - z_end) / L_eff, min_slope)
+    # bed slope = drop from the head cell to the end point over the distance between them: the next reach's first
+    # cell (one full reach length away), or the last cell itself at the grid edge / sea (one step less)
+    run = np.where(d_o >= 0, L_eff, L_eff - dist[o_i])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slope = np.maximum(np.where(run > 0, (z[h_i] - z_end) / run, 0.0), min_slope)
     if isinstance(manning_n, Mapping):
         n_arr = np.array([float(manning_n.get(int(k), np.nan)) for k in ids])
         if np.isnan(n_arr).any():
@@ -253,12 +267,20 @@ def rating_curves(
     elev = terrain["elevation"].values if "elevation" in terrain else terrain.get("filled_elevation").values
     bed_factor = np.sqrt(1.0 + _cell_slope(np.asarray(elev, dtype=np.float64), dx, dy) ** 2).ravel()
     area = np.full(hand.size, dx * dy)
-    stages = np.round(np.arange(0.0, stage_max_m + 0.5 * stage_step_m, stage_step_m), 10)
+    # 0, dy, 2 dy, ... and stage_max itself as the last row (the table ends exactly at stage_max, which the
+    # inversion caps at, even when stage_max is not a multiple of the step)
+    stages = np.round(np.arange(0.0, stage_max_m, stage_step_m), 10)
+    if stage_max_m - stages[-1] < 1e-9 * stage_max_m:
+        stages = stages[:-1]
+    stages = np.append(stages, float(stage_max_m))
     ids = reach_ds["reach"].values
     nreach = int(ids.max())
     shape = (nreach + 1, stages.size)
     count, surf, bed, ahand = (np.zeros(shape) for _ in range(4))
     label = np.asarray(reach_ds["reach_id"].values, dtype=np.int32).ravel()
+    if label.min(initial=0) < 0 or label.max(initial=0) > nreach:
+        raise InputDataError("reach_id labels outside the reach ids of reach_ds: reach_id and reach come from "
+                             "different runs of reaches()")
     _stage_tables(label, np.where(np.isfinite(hand), hand, -1.0).ravel(), area, bed_factor, stages, nreach, count,
                   surf, bed, ahand)
     count, surf, bed, ahand = (a[ids] for a in (count, surf, bed, ahand))
@@ -383,7 +405,7 @@ def hand_inundation(
         raise InputDataError("discharge must have a 'reach' dimension (reach ids), see discharge_at_reaches()")
     if "time" in discharge.dims:
         if time == "max":
-            discharge = discharge.max("time")
+            discharge = discharge.max("time", skipna=False)  # NaN -> the clear error of stage_for_discharge
         elif isinstance(time, (int, np.integer)):
             discharge = discharge.isel(time=int(time))
         elif time != "all":
@@ -400,9 +422,15 @@ def hand_inundation(
     lookup_shape = st.shape[:-1] + (nreach + 1,)
     lookup = np.zeros(lookup_shape)
     lookup[..., stage["reach"].values] = st
+    if label.min(initial=0) < 0 or label.max(initial=0) > nreach:
+        raise InputDataError("reach_id labels outside the rating's reach ids: reach_ds and rating come from "
+                             "different runs")
     valid = (label > 0) & np.isfinite(hand)
     stage_map = lookup[..., label]  # (..., y, x)
-    depth = np.where(valid, np.maximum(stage_map - np.where(valid, hand, 0.0), 0.0), np.nan)
+    # cells below their stream (HAND < 0: only in HAND rasters from elsewhere) take no part in the rating tables
+    # (flood.md: depth where HAND >= 0), so they stay dry instead of flooding with no discharge
+    wet_ok = valid & (hand >= 0.0)
+    depth = np.where(valid, np.maximum(stage_map - np.where(wet_ok, hand, np.inf), 0.0), np.nan)
     has_time = "time" in stage.dims
     dims = (("time",) if has_time else ()) + ("y", "x")
     coords = {"y": terrain["y"].values, "x": terrain["x"].values}

@@ -69,7 +69,8 @@ def write_cog(da: xr.DataArray, path: str | os.PathLike[str], *, compress: str =
               blocksize: int = 512) -> Path:
     """Write a 2-D map (e.g. ``max_flood_depth``, ``max_hazard_rating``) as a cloud-optimised GeoTIFF, atomically.
 
-    NaN is the nodata value; tiles of ``blocksize`` and internal overviews (GDAL COG driver).
+    Nodata: NaN for float maps; for integer maps (classes, flags) their ``_FillValue`` (or rioxarray nodata),
+    e.g. -1. Tiles of ``blocksize`` and internal overviews (GDAL COG driver).
     """
     import rasterio
     import rioxarray  # noqa: F401
@@ -86,6 +87,12 @@ def write_cog(da: xr.DataArray, path: str | os.PathLike[str], *, compress: str =
         out = da.astype(np.float32) if da.dtype.kind == "f" else da
         if da.dtype.kind == "f":
             out = out.rio.write_nodata(np.nan, encoded=False)
+        else:
+            # integer maps (classes, flags): their fill value (e.g. -1 = no data) is the GeoTIFF nodata
+            fill = da.rio.nodata if da.rio.nodata is not None else da.attrs.get(
+                "_FillValue", da.encoding.get("_FillValue"))
+            if fill is not None:
+                out = out.rio.write_nodata(fill, encoded=False)
         out.attrs = {k: v for k, v in da.attrs.items() if isinstance(v, (str, int, float))}
         out.rio.to_raster(tmp, driver="COG", compress=compress, blocksize=blocksize)
         with rasterio.open(tmp) as src:
@@ -101,53 +108,79 @@ def write_cog(da: xr.DataArray, path: str | os.PathLike[str], *, compress: str =
     return path
 
 
-def _polygon_area(geom: dict[str, Any]) -> float:
-    """Area of a GeoJSON polygon (outer ring minus holes), shoelace formula."""
+def _polygon_area(geom: dict[str, Any], crs: Any = None) -> float:
+    """Area of a GeoJSON polygon (outer ring minus holes) in m2: shoelace formula in the grid CRS times the
+    square of its linear unit (feet grids), geodesic on the ellipsoid for geographic grids."""
+    from pyproj import CRS, Geod
+
+    c = CRS.from_wkt(crs.to_wkt()) if crs is not None and hasattr(crs, "to_wkt") else (CRS(crs) if crs else None)
+    geod = None
+    unit = 1.0
+    if c is not None and c.is_geographic:
+        e = c.ellipsoid
+        geod = Geod(ellps="WGS84") if e is None else Geod(a=e.semi_major_metre, b=e.semi_minor_metre)
+    elif c is not None and c.axis_info:
+        unit = c.axis_info[0].unit_conversion_factor
     total = 0.0
     for k, ring in enumerate(geom["coordinates"]):
         xy = np.asarray(ring, dtype=np.float64)
-        a = 0.5 * abs(np.dot(xy[:-1, 0], xy[1:, 1]) - np.dot(xy[1:, 0], xy[:-1, 1]))
+        if geod is not None:
+            a = abs(geod.polygon_area_perimeter(xy[:, 0], xy[:, 1])[0])
+        else:
+            a = 0.5 * abs(np.dot(xy[:-1, 0], xy[1:, 1]) - np.dot(xy[1:, 0], xy[:-1, 1])) * unit * unit
         total += a if k == 0 else -a
     return total
 
 
 def extent_polygons(extent: xr.DataArray, *, crs: Any = "EPSG:4326", simplify_m: float = 0.0,
-                    connectivity: int = 4) -> dict[str, Any]:
+                    connectivity: int = 4, threshold_m: float = 0.0) -> dict[str, Any]:
     """Flood-extent polygons (GeoJSON FeatureCollection) from an extent flag or a depth map.
 
     Parameters
     ----------
     extent : xarray.DataArray
-        Byte flag (1 = flooded; -1/nodata ignored) or boolean on ``(y, x)`` with a CRS.
+        On ``(y, x)`` with a CRS: a boolean, an integer flag (1 = flooded; 0 dry, -1/nodata ignored) or a float
+        depth map in m (flooded = depth > ``threshold_m``; NaN ignored).
     crs : str or None
         Output CRS; ``"EPSG:4326"`` (default) as RFC 7946 wants for web maps, ``None`` keeps the grid CRS.
     simplify_m : float
         Douglas-Peucker tolerance in grid units before reprojection (0 = exact cell edges).
     connectivity : {4, 8}
         Pixel connectivity of polygons (rasterio.features.shapes).
+    threshold_m : float
+        Flooded-depth threshold for a depth map (m); not used for flags.
 
     Returns
     -------
     dict
-        FeatureCollection; each feature has ``area_m2`` (in the grid CRS) and ``cells``.
+        FeatureCollection; each feature has ``area_m2`` (m2, computed on the grid before reprojection) and
+        ``cells``.
     """
     from rasterio import features
     from rasterio.warp import transform_geom
 
     if extent.ndim != 2:
         raise InputDataError(f"extent must be 2-D (y, x), got {extent.dims}")
-    mask = np.asarray(extent.values) == 1 if extent.dtype != bool else np.asarray(extent.values)
+    values = np.asarray(extent.values)
+    if values.dtype == bool:
+        mask = values
+    elif values.dtype.kind == "f":
+        with np.errstate(invalid="ignore"):
+            mask = values > threshold_m  # NaN -> not flooded
+    else:
+        mask = values == 1
     transform = extent.rio.transform()
     src_crs = extent.rio.crs
     if src_crs is None:
         raise InputDataError("extent has no CRS")
-    cell_area = abs(transform.a * transform.e)
+    cell_area_crs = abs(transform.a * transform.e)
     feats = []
     for geom, value in features.shapes(mask.astype(np.uint8), mask=mask, transform=transform,
                                        connectivity=connectivity):
         if value != 1:
             continue
-        area = _polygon_area(geom)
+        area = _polygon_area(geom, src_crs)
+        cells = int(round(_polygon_area(geom) / cell_area_crs))
         gj = geom
         if simplify_m > 0:
             from shapely.geometry import mapping, shape  # optional: only for simplification
@@ -156,7 +189,7 @@ def extent_polygons(extent: xr.DataArray, *, crs: Any = "EPSG:4326", simplify_m:
         if crs is not None:
             gj = transform_geom(src_crs, crs, gj)
         feats.append({"type": "Feature", "geometry": gj,
-                      "properties": {"area_m2": float(area), "cells": int(round(area / cell_area))}})
+                      "properties": {"area_m2": float(area), "cells": cells}})
     out: dict[str, Any] = {"type": "FeatureCollection", "features": feats}
     if crs is None:
         out["crs_wkt"] = src_crs.to_wkt()

@@ -68,6 +68,14 @@ class FlowNetwork:
     @property
     def distance_to_downstream_m(self) -> np.ndarray:
         """Length of each cell's D8 link to its downstream cell [m] (0 at outlets/nodata), float64."""
+        out = self.step_length_m
+        out[self.downstream < 0] = 0.0
+        return out
+
+    @property
+    def step_length_m(self) -> np.ndarray:
+        """Length of the D8 step of each cell's flow direction [m] (also where it leaves the grid or enters
+        nodata; 0 without a direction), flat float64."""
         ny, nx = self.shape
         g = self.geometry
         code = self.fdir.reshape(ny, nx)
@@ -78,9 +86,7 @@ class FlowNetwork:
         out[ew] = np.broadcast_to(g.dx_m[:, None], (ny, nx))[ew]
         out[ns] = g.dy_m
         out[dg] = np.broadcast_to(g.diag_m[:, None], (ny, nx))[dg]
-        out = out.ravel()
-        out[self.downstream < 0] = 0.0
-        return out
+        return out.ravel()
 
     @property
     def hash(self) -> str:

@@ -20,7 +20,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 
-from hydro.allocation.network import _quantity_validator, _series
+from hydro.allocation.network import _quantity_validator, _series, axis_time
 
 __all__ = ["REGISTRY", "register", "parse_agreement", "Agreement"]
 
@@ -44,6 +44,7 @@ class Agreement(BaseModel):
     phase: ClassVar[int] = 50
     _index: int = PrivateAttr(0)
     _where: str = PrivateAttr("")
+    _validity: dict = PrivateAttr(default_factory=dict)
 
     @property
     def index(self) -> int:
@@ -55,11 +56,21 @@ class Agreement(BaseModel):
     def check(self, net: Any, where: str) -> None:
         """Check references to nodes, links and parties (raise ``net.error``)."""
 
+    def validity(self, tz: Any) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+        """``start`` and ``end`` on the model's time axis (zone ``tz``; see ``network.axis_time``)."""
+        cache = self._validity
+        key = str(tz)
+        if key not in cache:
+            cache[key] = (None if self.start is None else axis_time(self.start, tz),
+                          None if self.end is None else axis_time(self.end, tz))
+        return cache[key]
+
     def active(self, ctx: Any) -> bool:
         t = ctx.time
-        if self.start is not None and t < pd.Timestamp(self.start):
+        start, end = self.validity(t.tz)
+        if start is not None and t < start:
             return False
-        if self.end is not None and t >= pd.Timestamp(self.end):
+        if end is not None and t >= end:
             return False
         return True
 
@@ -265,9 +276,11 @@ class ProRata(Agreement):
 class SupplyPreference(Agreement):
     """A party's order of sources: links in ``order`` are drawn first to last (allocation.md §2.2).
 
-    After all priorities are fixed, ``Σ π_e f_e`` is minimised with ``π`` = position in ``order``
-    (1, 2, ...) and the optimum is pinned before the final tie-break; a preference therefore never
-    changes how much any claim receives, only from where.
+    After all priorities are fixed, ``Σ π_e (1 − λ_e) f_e`` — π times the water each link delivers
+    (its outlet flow) — is minimised with ``π`` = position in ``order`` (1, 2, ...) and the optimum is
+    pinned before the final tie-break; a preference therefore never changes how much any claim
+    receives, only from where, and a lossy preferred link is still drawn first (its losses are not
+    counted against it).
     """
 
     type: Literal["supply_preference"]
@@ -316,7 +329,11 @@ class Licence(Agreement):
       ``carry = min(carry_over_max, carry_over_fraction × unused)``; ``months`` restricts use to
       the listed months (seasonal licence);
     * ``rolling``: ``Σ_{τ=t−W+1}^{t} x_τ ≤ V`` over ``window`` steps (pywr RollingVirtualStorage);
-    * ``even``: ``x_t ≤ (V + carry − U_{t−1}) / steps_left`` (pywr AnnualLicense).
+    * ``even``: ``x_t ≤ (V + carry − U_{t−1}) / steps_left`` (pywr AnnualLicense); ``steps_left``
+      counts every step starting in the period from the current one on, also beyond the end of
+      the run.
+
+    Only deliveries while the licence is valid (``start``/``end``) count as use.
     """
 
     type: Literal["licence"]
@@ -366,9 +383,9 @@ class Licence(Agreement):
         mo, dd = int(self.reset[:2]), int(self.reset[3:])
         starts = []
         for t in m.times:
-            ps = pd.Timestamp(year=t.year, month=mo, day=dd)
+            ps = pd.Timestamp(year=t.year, month=mo, day=dd, tz=t.tz)
             if ps > t:
-                ps = pd.Timestamp(year=t.year - 1, month=mo, day=dd)
+                ps = pd.Timestamp(year=t.year - 1, month=mo, day=dd, tz=t.tz)
             starts.append(ps)
         self._pstart = starts
         # steps left in the period (incl. the current one)
@@ -381,8 +398,9 @@ class Licence(Agreement):
         if n:
             step = pd.Timedelta(seconds=m.dt)
             last_start = starts[-1]
-            nxt = pd.Timestamp(year=last_start.year + 1, month=mo, day=dd)
-            extra = int((nxt - m.times[-1]) / step) - 1
+            nxt = pd.Timestamp(year=last_start.year + 1, month=mo, day=dd, tz=last_start.tz)
+            # steps that start after the last step of the run and before the next reset: ⌈gap / Δt⌉ − 1
+            extra = int(np.ceil((nxt - m.times[-1]) / step)) - 1
             for t in range(n - 1, -1, -1):
                 if starts[t] != last_start:
                     break
@@ -414,7 +432,8 @@ class Licence(Agreement):
         st["remaining"] = max(rem, 0.0)
 
     def after(self, m: Any, ctx: Any, st: Any, res: dict[str, Any]) -> None:
-        used = float(sum(res["delivered"][d] for d in self._ds))
+        # use outside the validity period (before ``start``, from ``end`` on) is not licensed use
+        used = float(sum(res["delivered"][d] for d in self._ds)) if self.active(ctx) else 0.0
         st["used"] += used
         st["history"].append(used)
         if self.window:
@@ -437,8 +456,9 @@ class Share(Agreement):
     """Percentage share of the water available at a source (allocation.md §2.6, §2.15).
 
     ``A_t`` = the source's inflow of the step (``available = "inflow"``) or, for a reservoir, its
-    usable water ``S_{t−1} − dead + I_t − Evap_t`` (``"storage"``), minus any ``reserve`` agreement
-    on the same source. Each party draws through its offtake link ``e_i``.
+    usable water ``max(0, S_{t−1} + I_t − Evap_t − dead)`` (``"storage"``), minus any ``reserve``
+    agreement on the same source. Each party draws through its offtake link ``e_i``; ``α_i A_t`` is
+    water drawn from the source, i.e. a cap on the link's inlet flow whatever its capacity basis.
 
     * ``unused = "lapse"``: ``f_{e_i} ≤ α_i A_t``; an unused share stays in the source;
     * ``unused = "redistribute"``: ``Σ_i f_{e_i} ≤ A_t`` and the parties' claims at ``priority`` are
@@ -504,7 +524,9 @@ class Share(Agreement):
         A = ctx.inflow[n]
         if self.available == "storage":
             r = m.res_ix[self.source]
-            A = max(0.0, ctx.storage[r] - m.res_dead[r]) + ctx.inflow[n] - ctx.evap[r]
+            # water above dead storage after the step's inflow and evaporation (a start below dead
+            # storage first refills the dead volume: the reservoir cannot release it)
+            A = max(0.0, ctx.storage[r] + ctx.inflow[n] - ctx.evap[r] - m.res_dead[r])
         for res in self._reserves:
             if res.active(ctx):
                 A -= res.volume_per_step(m)
@@ -588,7 +610,9 @@ class StorageAccounts(Agreement):
     """Per-party accounts in a shared reservoir (allocation.md §2.9).
 
     ``S_i,t = S_i,t−1 + α_i I_t − β_i Evap_t − x_i,t − α_i·O_t`` with ``x_i`` the flow on the party's
-    links and ``O_t`` all other outflows (spill, other links) charged in proportion to ``α``;
+    links and ``O_t`` all other outflows (spill, other links) charged in proportion to ``α``; a
+    charge an account cannot bear (it would fall below zero) is borne by the other accounts in
+    proportion to their ``α`` (see :meth:`charge`);
     each step ``Σ_{e ∈ links_i} f_e ≤ S_i,t−1 + α_i I_t − β_i Evap_t``. Accounts hold the usable
     storage (above dead storage); an account above ``κ_i (S_max − S_dead)`` spills internally into
     the other accounts in proportion to their free space (``internal_spill = "pro_rata"``) or loses
@@ -647,13 +671,37 @@ class StorageAccounts(Agreement):
         for row, a in zip(self._rows, avail):
             ctx.row_ub[row] = max(a, 0.0)
 
+    def charge(self, bal: np.ndarray, amount: float) -> np.ndarray:
+        """Take ``amount`` (≥ 0) from the balances in proportion to the inflow shares ``α``; an account
+        this would take below zero is emptied and the rest is borne by the others in proportion to
+        their ``α`` (balances if all their ``α`` are 0). ``Σ bal`` falls by exactly ``min(amount, Σ bal)``."""
+        bal = np.maximum(bal, 0.0)
+        left = float(amount)
+        on = bal > 0
+        while left > 0 and on.any():
+            idx = np.flatnonzero(on)
+            w = self._alpha[idx]
+            w = w / w.sum() if w.sum() > 0 else bal[idx] / bal[idx].sum()
+            cut = left * w
+            over = cut >= bal[idx]
+            if not over.any():
+                bal[idx] -= cut
+                break
+            left -= float(bal[idx[over]].sum())
+            bal[idx[over]] = 0.0
+            on[idx[over]] = False
+        return bal
+
     def after(self, m: Any, ctx: Any, st: Any, res: dict[str, Any]) -> None:
         I = ctx.inflow[self._n]
         E = ctx.evap[self._r]
         f = res["flow"]
         x = np.array([sum(f[e] for e in ls) for ls in self._links])
         other = sum(f[e] for e in self._other) + res["spill"][self._r]
-        bal = st["balance"] + self._alpha * I - self._beta * E - x - self._alpha * other
+        bal = st["balance"] + self._alpha * I - self._beta * E - x
+        # water that left the reservoir through no account's links (spill, other links) and whatever an
+        # account could not bear itself (evaporation of an empty account): charged by α, never below zero
+        bal = self.charge(bal, other + float(np.maximum(-bal, 0.0).sum()))
         cap = self._kappa * (m.res_cap[self._r] - m.res_dead[self._r])
         excess = np.maximum(bal - cap, 0.0)
         bal = bal - excess
@@ -671,8 +719,7 @@ class StorageAccounts(Agreement):
         if diff >= 0:
             bal = bal + diff * self._alpha
         else:
-            pos = np.maximum(bal, 0.0)
-            bal = pos + diff * (pos / pos.sum() if pos.sum() > 0 else self._alpha)
+            bal = self.charge(bal, -diff)
         st["balance"] = np.maximum(bal, 0.0)
 
     def record(self, m: Any, st: Any) -> dict[str, float]:
@@ -710,7 +757,10 @@ class DroughtTiers(Agreement):
     Level ``L_t = Σ_k 1[S_{t−1}/S_max < κ_k(month_t)]`` from start-of-step storage. With
     ``hysteresis_steps = h`` the level rises at once but falls only after ``h`` consecutive steps
     below the current level. Targets: a demand's request (or a link's capacity) becomes
-    ``m_L × value`` (``multipliers``, one per level 0..K) or ``min(value, limit_L)`` (``limits``).
+    ``m_L × value`` (``multipliers``, one per level 0..K) or ``min(value, limit_L)`` (``limits``, on
+    the link's capacity basis). A link without capacity is closed by ``m_L = 0``; ``0 < m_L < 1``
+    caps it at ``m_L × D / (1 − λ)`` with ``D`` the (cut) request of the demand it feeds (a link
+    without capacity that feeds no demand cannot take such a multiplier: configuration error).
     """
 
     type: Literal["drought_tiers"]
@@ -739,9 +789,16 @@ class DroughtTiers(Agreement):
                 self._node(net, t.demand, f"targets[{j}].demand", ("demand",))
             else:
                 self._link(net, t.link, f"targets[{j}].link")
+                lk = net.links[t.link]
+                if (t.multipliers is not None and lk.capacity is None and net.nodes[lk.to].type != "demand"
+                        and any(0.0 < x < 1.0 for x in t.multipliers)):
+                    raise net.error(f"{where}.targets[{j}].multipliers",
+                                    f"link {t.link!r} has no capacity to scale and does not feed a demand: give it "
+                                    f"a capacity or use 'limits'")
 
     def setup(self, m: Any) -> None:
         self._r = m.res_ix[self.reservoir]
+        self._outlet = {m.link_ix[lk.id]: lk.capacity_basis == "outlet" for lk in m.net.spec.links}
         self._curves = np.array([[c] * 12 if not isinstance(c, list) else c for c in self.curves], float)
         self._limits = []
         for j, t in enumerate(self.targets):
@@ -782,8 +839,21 @@ class DroughtTiers(Agreement):
                         ctx.notes.setdefault(k, []).append(("drought_tier", f"drought tier {L} at {self.reservoir} ({self.name})"))
             else:
                 e = m.link_ix[t.link]
-                new = ctx.link_ub[e] * t.multipliers[L] if lim is None else min(ctx.link_ub[e], lim[L])
-                if new < ctx.link_ub[e]:
+                cur = ctx.link_ub[e]  # inlet (gross) basis
+                if lim is not None:
+                    # a limit is a capacity: on the link's capacity basis (outlet basis: delivered flow)
+                    new = min(cur, lim[L] / (1.0 - m.link_loss[e]) if self._outlet[e] else lim[L])
+                else:
+                    mult = t.multipliers[L]
+                    if mult >= 1.0 or np.isfinite(cur):
+                        new = cur * mult
+                    elif mult <= 0.0:
+                        new = 0.0  # closed
+                    else:
+                        # no capacity to scale: the multiplier cuts the flow the link needs to meet
+                        # its demand in full, m_L × D / (1 − λ) (the entitlement it carries, §2.8)
+                        new = mult * ctx.demand[m.dem_nodes.index(int(m.link_to[e]))] / (1.0 - m.link_loss[e])
+                if new < cur:
                     ctx.link_ub[e] = new
                     ctx.link_reason[e] = f"drought_tier: link {t.link} cut at drought tier {L} of {self.reservoir} ({self.name})"
 
@@ -846,7 +916,8 @@ class BorderObligation(Agreement):
     """Delivery obligation at a border link (allocation.md §2.11).
 
     Claim ``f_border ≥ O_t`` at ``priority``; with ``cumulative = true`` the claim is
-    ``max(0, Σ_{τ≤t} O_τ − Σ_{τ<t} f_τ − allowed_debit)`` (past shortfalls are owed).
+    ``max(0, Σ_{τ≤t} O_τ − Σ_{τ<t} f_τ − allowed_debit)`` (past shortfalls are owed). Both sums run
+    over the validity period only: flow before ``start`` earns no credit.
     """
 
     type: Literal["border_obligation"]
@@ -888,7 +959,8 @@ class BorderObligation(Agreement):
             ctx.claim_amount[self._k] = self._o[ctx.t]
 
     def after(self, m: Any, ctx: Any, st: Any, res: dict[str, Any]) -> None:
-        st["delivered"] += float(res["flow"][self._e])
+        if self.active(ctx):  # flow outside the validity period earns no credit against the obligation
+            st["delivered"] += float(res["flow"][self._e])
 
     def record(self, m: Any, st: Any) -> dict[str, float]:
         return {f"{self.name}:balance": st["delivered"] - st["required"]}

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from hydro.errors import ConfigError, InputDataError, InputMissingError
 from hydro.allocation.units import QuantityError, parse_quantity, to_si
 
-__all__ = ["Network", "load_network", "SeriesSpec", "resolve_series", "NODE_TYPES"]
+__all__ = ["Network", "load_network", "SeriesSpec", "resolve_series", "NODE_TYPES", "axis_time"]
 
 NODE_TYPES = ("reservoir", "intake", "inflow", "groundwater", "demand", "junction", "outlet")
 
@@ -502,6 +502,19 @@ def _step_average(times: np.ndarray, values: np.ndarray, edges: np.ndarray) -> n
     counts = np.bincount(idx[ok], minlength=n)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+
+
+def axis_time(value: Any, tz: Any) -> pd.Timestamp:
+    """A date or datetime of the network file on the model's time axis (time zone ``tz``, None = naive).
+
+    Naive values (TOML dates ``2024-01-03``, local date-times) are read as times of the axis, i.e. UTC on a
+    naive or UTC axis; tz-aware values (``2024-01-03T00:00:00Z``) are converted to the axis' zone, and to
+    naive UTC on a naive axis. So agreement dates, outages and the time axis always compare.
+    """
+    ts = pd.Timestamp(value)
+    if tz is None:
+        return ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo is not None else ts
+    return ts.tz_localize(tz) if ts.tzinfo is None else ts.tz_convert(tz)
 
 
 def resolve_series(spec: SeriesSpec, times: pd.DatetimeIndex, dt: float, where: str, network: Network,

@@ -19,7 +19,8 @@ Order of decisions in each step (the documented tie-break rule)
    requirements, then 1, 2, ...). Within a level, claims share by **equal coverage**
    (lexicographic max-min of ``x_k / w_k``, water-filling) unless the level is declared
    ``sharing = "max_total"``; each decided claim is pinned (±tolerance) before the next level;
-2. supply preferences (``supply_preference`` agreements): minimise ``Σ π_e f_e``; pinned;
+2. supply preferences (``supply_preference`` agreements): minimise ``Σ π_e (1 − λ_e) f_e`` (π times the
+   delivered, outlet flow of each link); pinned;
 3. final tie-break: maximise ``Σ_r w_r S_r,end`` (keep water in storage, i.e. use run-of-river and
    groundwater before stored water; ``w_r`` = ``storage_weight``, default 1, e.g. 2 upstream to keep
    water where senior users can reach it) minus ``δ Σ_e (1 + 10⁻³ e / n) f_e`` (shortest routes; at equal
@@ -37,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from hydro.errors import HydroError, InputDataError
-from hydro.allocation.network import Network, resolve_series
+from hydro.allocation.network import Network, axis_time, resolve_series
 from hydro.allocation.units import parse_quantity
 
 __all__ = ["AllocationModel", "Claim", "StepContext", "INF", "SolverError"]
@@ -113,7 +114,7 @@ class StepContext:
     storage: np.ndarray         # per reservoir at step start, m3
     demand: np.ndarray          # per demand node, m3/step (after drought cuts)
     demand_raw: np.ndarray      # per demand node before agreements
-    link_ub: np.ndarray         # per link, gross inlet capacity m3/step
+    link_ub: np.ndarray         # per link, capacity of the inlet (gross) flow m3/step (outlet basis converted)
     link_reason: list[str | None]
     claim_amount: np.ndarray
     claim_weight: np.ndarray
@@ -394,15 +395,15 @@ class AllocationModel:
             i, k = np.argwhere(self.demand < 0)[0]
             raise InputDataError(f"{self.net.source}: nodes[{self.dem_nodes[k]}].demand: negative demand at step {i}")
         self.capacity = np.full((nt, self.nL), INF)
-        tv = self.times.values
+        tz = self.times.tz
         for e, lk in enumerate(spec.links):
             if lk.capacity is not None:
                 self.capacity[:, e] = self._series(lk.capacity, f"links[{e}].capacity") * dt
                 if (self.capacity[:, e] < 0).any():
                     raise self.net.error(f"links[{e}].capacity", f"negative capacity in link {lk.id!r}")
             for o in lk.outages:
-                a, b = np.datetime64(pd.Timestamp(o.start)), np.datetime64(pd.Timestamp(o.end))
-                sel = (tv >= a) & (tv < b)
+                a, b = axis_time(o.start, tz), axis_time(o.end, tz)
+                sel = np.asarray((self.times >= a) & (self.times < b))
                 self.capacity[sel, e] = np.minimum(self.capacity[sel, e], parse_quantity(o.capacity, "flow") * dt)
         self.res_cap = np.zeros(self.nR)
         self.res_dead = np.zeros(self.nR)
@@ -517,12 +518,15 @@ class AllocationModel:
                     cols[self.cC + k].append((row, 1.0))
             self.level_row[p] = row
             row += 1
-        # preference row Σ π f ≤ ub
+        # preference row Σ π (1 − λ) f ≤ ub: the preference weighs the water a link *delivers* (its outlet
+        # flow), so a lossy preferred link is still drawn first (weighing the inlet flow would count its
+        # losses as extra cost and could rank a less preferred loss-free source ahead of it)
         self.rPref = row
         self.has_pref = bool(np.any(self.preference > 0))
+        self.pref_cost = self.preference * (1.0 - self.link_loss)
         if self.has_pref:
             for e in np.flatnonzero(self.preference > 0):
-                cols[self.cF + e].append((row, float(self.preference[e])))
+                cols[self.cF + e].append((row, float(self.pref_cost[e])))
             row += 1
         # agreement rows
         self.rX = row
@@ -678,10 +682,16 @@ class AllocationModel:
         for r in np.flatnonzero(self.evap_rate[t] > 0):
             n = self.res_nodes[r]
             evap[r] = min(self.evap_rate[t, r] * self.surface_area(r, S[r]), S[r] + inflow[n])
+        # link capacities on the inlet (gross) basis of the link variable: an outlet-basis capacity
+        # C limits the delivered flow (1 − λ) f, i.e. f ≤ C / (1 − λ). Agreements then cap ``link_ub``
+        # with quantities of water drawn at the link's inlet (shares, shortage allotments).
+        link_ub = self.capacity[t].copy()
+        if self._outlet_basis.any():
+            link_ub[self._outlet_basis] = link_ub[self._outlet_basis] / (1.0 - self.link_loss[self._outlet_basis])
         ctx = StepContext(
             t=t, time=self.times[t], dt=self.dt, inflow=inflow, evap=evap, storage=S.copy(),
             demand=self.demand[t].copy(), demand_raw=self.demand[t].copy(),
-            link_ub=self.capacity[t].copy(), link_reason=[None] * self.nL,
+            link_ub=link_ub, link_reason=[None] * self.nL,
             claim_amount=np.zeros(self.nC), claim_weight=np.zeros(self.nC),
             row_lb=np.full(len(self.extra_rows), -INF), row_ub=np.full(len(self.extra_rows), INF),
             notes={},
@@ -741,9 +751,7 @@ class AllocationModel:
         # ---- column bounds
         lb = self._lb0.copy()
         ub = self._ub0.copy()
-        link_ub = ctx.link_ub.copy()
-        if self._outlet_basis.any():
-            link_ub[self._outlet_basis] = link_ub[self._outlet_basis] / (1.0 - self.link_loss[self._outlet_basis])
+        link_ub = ctx.link_ub.copy()  # inlet (gross) basis already (see ``context``)
         link_ub[self._lagged] = 0.0
         ub[self.cF:self.cF + self.nL] = link_ub
         S0 = ctx.storage
@@ -825,7 +833,7 @@ class AllocationModel:
         # ---- supply preferences
         if self.has_pref:
             cost = np.zeros(self.ncol)
-            cost[self.cF:self.cF + self.nL] = self.preference
+            cost[self.cF:self.cF + self.nL] = self.pref_cost
             lp.set_cost(cost)
             x, obj = lp.solve(primal=PRIMAL)
             lp.set_rows(np.array([self.rPref]), np.array([-INF]), np.array([obj + ABS_TOL + REL_TOL * abs(obj)]))

@@ -42,7 +42,7 @@ HAZARD_CLASS_ATTRS = {
     "valid_range": np.array([0, 4], dtype=np.int8),
     "coverage_content_type": "thematicClassification",
     "ancillary_variables": "max_hazard_rating",
-    "comment": "0 never wet; HR bounds 0.75, 1.25, 2.0 (FD2321/TR2)",
+    "comment": "0 never wet; 1 HR < 0.75, 2 0.75 <= HR <= 1.25, 3 1.25 < HR <= 2.0, 4 HR > 2.0 (FD2321/TR2 Table 13.1)",
 }
 
 
@@ -67,8 +67,10 @@ def hazard_class(rating, max_depth_m=None, h_dry: float = 0.0):
     """Hazard class 1-4 from a rating (0 where ``max_depth_m <= h_dry``, i.e. never wet)."""
     hr = np.asarray(rating)
     cls = np.ones(hr.shape, np.int8)
-    for bound in HAZARD_CLASS_BOUNDS:
-        cls += hr >= bound
+    # FD2321/TR2 Table 13.1: HR < 0.75 low, 0.75-1.25 moderate, 1.25-2.0 significant, > 2.0 extreme: 0.75 is
+    # moderate, 1.25 moderate, 2.0 significant (each class includes its upper bound, the first its lower one)
+    lo, mid, hi = HAZARD_CLASS_BOUNDS
+    cls += (hr >= lo).astype(np.int8) + (hr > mid).astype(np.int8) + (hr > hi).astype(np.int8)
     if max_depth_m is not None:
         cls = np.where(np.asarray(max_depth_m) > h_dry, cls, 0).astype(np.int8)
     return cls

@@ -230,6 +230,8 @@ class _Series:
     def __init__(self, times: np.ndarray | None, values: np.ndarray, what: str, t_end: float):
         self.times = times
         self.values = values  # (nt, k)
+        if not np.all(np.isfinite(values)):
+            raise InputDataError(f"{what}: NaN/inf value")
         if times is not None:
             if np.any(np.diff(times) <= 0):
                 raise InputDataError(f"{what}: time coordinate must be strictly increasing")
@@ -312,6 +314,15 @@ def _grid_info(bed: xr.DataArray) -> tuple[float, Any, Any]:
     a, b, _, d, e, _ = tuple(transform)[:6]
     if b != 0 or d != 0:
         raise InputDataError("bed_elevation: rotated grid; warp to a north-up grid first")
+    if e > 0 or a < 0:
+        # the kernel's sides (north = row 0) and the sign of the northward velocity assume rows running north to
+        # south and columns west to east (GeoTIFF order); a south-up grid would silently swap north and south
+        raise InputDataError(
+            "bed_elevation: rows must run north to south and columns west to east (north-up, as GeoTIFFs); this "
+            f"grid has {'y increasing' if e > 0 else ''}{' and ' if e > 0 and a < 0 else ''}"
+            f"{'x decreasing' if a < 0 else ''} down the array: flip it first, e.g. "
+            "da.sortby('y', ascending=False).sortby('x') (and every gridded input the same way)"
+        )
     if not math.isclose(abs(a), abs(e), rel_tol=1e-6):
         raise InputDataError(
             f"bed_elevation: non-square cells ({abs(a)} m x {abs(e)} m); resample to square cells first"
@@ -559,6 +570,12 @@ def simulate_2d(
 
     z64 = np.asarray(bed_elevation.values, dtype=np.float64)
     active = np.isfinite(z64)
+    for nodata in (bed_elevation.rio.nodata, bed_elevation.attrs.get("_FillValue"),
+                   bed_elevation.encoding.get("_FillValue")):
+        if nodata is not None and np.isfinite(nodata):
+            # e.g. -9999 not masked on reading: not ground 10 km deep (compared in the raster's own precision)
+            nd = np.asarray(nodata).astype(bed_elevation.dtype) if bed_elevation.dtype.kind == "f" else nodata
+            active &= z64 != np.float64(nd)
     if not active.any():
         raise InputDataError("bed_elevation: every cell is NaN")
     z64 = np.where(active, z64, 0.0)
@@ -609,6 +626,18 @@ def simulate_2d(
             raise InputDataError(f"boundary kind {b.kind!r} unknown; use one of {sorted(_KIND)}")
         idx = _edge_cells(b, ny, nx)
         col = {"west": 0, "east": 1, "north": 0, "south": 1}[b.side]
+        if b.kind != "closed":
+            edge = {"west": (idx, 0), "east": (idx, nx - 1), "north": (0, idx), "south": (ny - 1, idx)}[b.side]
+            edge_active = active[edge]
+            if not edge_active.any():
+                raise InputDataError(
+                    f"{b.side} {b.kind} boundary: all its {idx.size} edge cells are nodata, so no water can pass "
+                    "(the kernel's edge faces are on the grid's outer edge); crop the DEM to its valid area or "
+                    "give cells=... where the edge is ground"
+                )
+            if b.kind == "free" and n.shape == (ny, nx):
+                if np.any(n[edge][edge_active] <= 0):
+                    raise InputDataError(f"{b.side} free-outflow boundary needs manning_n > 0 on its edge cells")
         kind_arr, val_arr = (bcx_kind, bcx_val) if b.side in ("west", "east") else (bcy_kind, bcy_val)
         view = (idx, col) if b.side in ("west", "east") else (col, idx)
         kind_arr[view] = _KIND[b.kind]
@@ -677,7 +706,7 @@ def simulate_2d(
     t_wet = np.full((ny, mx), -1.0, np.float32)
     if summary_maps:
         t_wet[h > threshold_m] = 0.0
-    duration_s = np.full((ny, mx), 0.0, np.float32)
+    duration_s = np.full((ny, mx), 0.0, np.float64)  # a sum of every step's dt: float64 (float32 drifted 0.5 %/day)
     max_hazard = np.full((ny, mx), 0.0, np.float32)
     row_hmax = np.zeros(ny, np.float64)
     row_umax = np.zeros(ny, np.float64)
@@ -857,6 +886,8 @@ def _prepare_rain(rainfall, units, bed, start64, t_end):
         if units is None:
             raise InputDataError("rainfall given as a number needs rainfall_units (e.g. 'mm/h')")
         rate = float(rain_rate_m_per_s(np.asarray(rainfall), units, t_end))
+        if not np.isfinite(rate) or rate < 0:
+            raise InputDataError(f"rainfall must be finite and >= 0, not {rainfall} {units}")
         return np.array([0.0, t_end]), np.array([rate]), None
     if isinstance(rainfall, pd.Series):
         rainfall = xr.DataArray(rainfall.values, dims="time", coords={"time": rainfall.index.values},

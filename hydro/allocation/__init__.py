@@ -2,9 +2,9 @@
 
 Per time step an edge LP is solved with HiGHS: lexicographic priorities (priority 1 maximised
 and pinned before priority 2 is considered), equal-coverage water-filling within a level, the
-agreements of ``docs/allocation.md`` (entitlements, licences, shares, pro-rata curtailment,
-drought tiers, storage accounts, environmental flows, border obligations, reserves, reciprocal
-returns), explanations of every shortfall and CF DSG outputs.
+agreements of ``docs/allocation.md`` (entitlements, contractual minimums, licences incl. running
+averages, shares, pro-rata curtailment, drought tiers, storage accounts, environmental flows, border
+obligations, reserves, reciprocal returns), explanations of every shortfall and CF DSG outputs.
 
 Examples
 --------

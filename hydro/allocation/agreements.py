@@ -21,11 +21,21 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 
 from hydro.allocation.network import _quantity_validator, _series, axis_time
+from hydro.allocation.units import parse_quantity
 
 __all__ = ["REGISTRY", "register", "parse_agreement", "Agreement"]
 
 REGISTRY: dict[str, type["Agreement"]] = {}
 INF = float("inf")
+
+
+class KeyedValueError(ValueError):
+    """A validation error about one key of an agreement: ``parse_agreement`` appends ``key`` to the
+    reported location (``agreements[3].rate: ...``) for errors raised by model validators."""
+
+    def __init__(self, key: str, msg: str):
+        super().__init__(msg)
+        self.key = key
 
 
 def register(cls: type["Agreement"]) -> type["Agreement"]:
@@ -126,7 +136,11 @@ def parse_agreement(data: dict[str, Any], i: int, net: Any) -> Agreement:
         ag = cls.model_validate(data)
     except ValidationError as err:
         e = err.errors()[0]
-        key = ".".join(str(x) if not isinstance(x, int) else f"[{x}]" for x in e["loc"]).replace(".[", "[")
+        loc = list(e["loc"])
+        exc = (e.get("ctx") or {}).get("error")
+        if isinstance(exc, KeyedValueError):
+            loc.append(exc.key)
+        key = ".".join(str(x) if not isinstance(x, int) else f"[{x}]" for x in loc).replace(".[", "[")
         raise net.error(f"{where}.{key}" if key else where,
                         f"{e['msg'].removeprefix('Value error, ')} (agreement {data.get('name')!r})") from None
     ag._index = i
@@ -214,6 +228,95 @@ class Entitlement(Agreement):
         elif left > 1e-12:
             for k in self._claims:
                 ctx.notes.setdefault(k, []).append(("agreement_cap", f"entitlement {self.name} (demand above the entitlement is not claimed)"))
+
+
+#: agreements that replace a demand's default tranche by their own claims (key naming the demand(s))
+_REPLACES_DEFAULT = {"entitlement": "demand", "banking": "demand", "period_entitlement": "demand",
+                     "pro_rata": "parties"}
+
+
+@register
+class MinimumDelivery(Agreement):
+    """Contractual minimum / take-or-pay delivery, a soft lower bound (allocation.md §2.4).
+
+    ``x_{d,t} ≥ m_t`` is written as a claim of ``min(m_t, D_t)`` on the demand at ``priority``
+    (tranche ``<demand>:<name>``, default priority 1), with ``m_t`` = ``minimum`` (a flow quantity or
+    series, m3 s-1 → m3 per step) and ``D_t`` the demand's request after drought cuts. The rest of
+    the request, ``D_t − min(m_t, D_t)``, stays on the demand's own default tranche at the demand's
+    ``priority``. The minimum is soft: what the claim does not get is reported as its shortfall
+    (claims table, explanations, and the recorded ``minimum_shortfall`` in m3 per step). Within its
+    priority level the minimum shares a shortage with the other claims by equal coverage (weights
+    = claim amounts). Outside ``start``/``end`` the whole request is on the default tranche.
+
+    A demand whose default tranche is replaced by another agreement (``entitlement``, ``banking``,
+    ``period_entitlement``, ``pro_rata``), or that has a second ``minimum_delivery``, cannot take
+    one (configuration error): write the minimum as a tranche of that agreement instead.
+    """
+
+    type: Literal["minimum_delivery"]
+    party: str
+    demand: str
+    minimum: Any
+    priority: int = Field(1, ge=1)
+    phase: ClassVar[int] = 20
+    _v = field_validator("minimum", mode="before")(_series("flow"))
+
+    def parties(self) -> list[str]:
+        return [self.party]
+
+    def check(self, net: Any, where: str) -> None:
+        self._demand(net, self.demand, self.party, "demand")
+        for j, other in enumerate(net.spec.agreements):
+            if j == self._index or not isinstance(other, dict):
+                continue
+            typ = other.get("type")
+            name = other.get("name", f"{typ}_{j}")
+            if typ == "minimum_delivery" and other.get("demand") == self.demand and j < self._index:
+                raise net.error(f"{where}.demand", f"demand {self.demand!r} already has minimum_delivery {name!r} "
+                                                   f"(agreements[{j}]): give one minimum per demand")
+            key = _REPLACES_DEFAULT.get(typ)
+            if key is None:
+                continue
+            covered = ([p.get("demand") for p in other.get(key) or [] if isinstance(p, dict)] if key == "parties"
+                       else [other.get(key)])
+            if self.demand in covered:
+                raise net.error(f"{where}.demand", f"demand {self.demand!r} is also covered by {typ} {name!r} "
+                                                   f"(agreements[{j}]), which replaces the demand's default tranche "
+                                                   f"that minimum_delivery {self.name!r} splits: use one of the two "
+                                                   f"(e.g. the minimum as a senior tranche of the {typ})")
+
+    def setup(self, m: Any) -> None:
+        from hydro.allocation.solver import Claim
+
+        d = m.dem_ix[self.demand]
+        self._d = d
+        self._default = m.default_claim(d)
+        if self._default < 0:  # (check() rejects the agreements that drop it; kept for agreements added later)
+            raise m.net.error(f"{self._where}.demand", f"demand {self.demand!r} has no default tranche left to split "
+                                                       f"(another agreement replaces it)")
+        self._m = m._series(self.minimum, f"{self._where}.minimum") * m.dt
+        if (self._m < 0).any():
+            raise m.net.error(f"{self._where}.minimum", f"minimum_delivery {self.name!r}: negative minimum at step "
+                                                        f"{int(np.argmax(self._m < 0))}")
+        self._k = m.add_claim(Claim(f"{self.demand}:{self.name}", "tranche", d, self.priority, self.party, self.name,
+                                    self.demand))
+
+    def initial_state(self, m: Any) -> Any:
+        return {"claimed": 0.0, "shortfall": 0.0}
+
+    def before(self, m: Any, ctx: Any, st: Any) -> None:
+        D = ctx.demand[self._d]
+        a = min(float(self._m[ctx.t]), D) if self.active(ctx) else 0.0
+        ctx.claim_amount[self._k] = a
+        # the rest of the request stays on the demand's default tranche (set just before this phase)
+        ctx.claim_amount[self._default] = max(0.0, D - a)
+        st["claimed"] = a
+
+    def after(self, m: Any, ctx: Any, st: Any, res: dict[str, Any]) -> None:
+        st["shortfall"] = max(0.0, st["claimed"] - float(res["claims"][self._k]))
+
+    def record(self, m: Any, st: Any) -> dict[str, float]:
+        return {f"{self.name}:minimum_shortfall": st["shortfall"]}
 
 
 class ProRataParty(BaseModel):
@@ -331,16 +434,25 @@ class Licence(Agreement):
     * ``rolling``: ``Σ_{τ=t−W+1}^{t} x_τ ≤ V`` over ``window`` steps (pywr RollingVirtualStorage);
     * ``even``: ``x_t ≤ (V + carry − U_{t−1}) / steps_left`` (pywr AnnualLicense); ``steps_left``
       counts every step starting in the period from the current one on, also beyond the end of
-      the run.
+      the run;
+    * ``running_average`` (Delaware decree: 800 mgd as a running average since June 1):
+      ``Σ_{τ=t0}^{t} x_τ ≤ r̄ Δt (t − t0 + 1)``, i.e. the row ``x_t ≤ r̄ Δt n_t − U_{t−1}`` with
+      ``r̄`` = ``rate`` (a flow, e.g. ``"800 mgd"``; converted to m3 s-1), ``t0`` the last ``reset``
+      date (``U`` resets to 0 there, as ``annual``) and ``n_t = ⌊(t − t0)/Δt⌋ + 1`` the steps of the
+      time axis since ``t0`` including this one (counted on the calendar, also before the run
+      start and before ``start``). Allowance not used earlier in the period stays usable later in
+      the period. No ``volume`` and no carry-over (both rejected).
 
-    Only deliveries while the licence is valid (``start``/``end``) count as use.
+    Only deliveries while the licence is valid (``start``/``end``) count as use; use before the
+    start of the run is taken as 0.
     """
 
     type: Literal["licence"]
     party: str
     demands: list[str]
-    volume: str
-    period: Literal["annual", "seasonal", "rolling", "even"] = "annual"
+    volume: str | None = None
+    rate: str | None = None
+    period: Literal["annual", "seasonal", "rolling", "even", "running_average"] = "annual"
     reset: str = "01-01"
     months: list[int] | None = None
     window: int | None = Field(None, ge=1)
@@ -348,6 +460,7 @@ class Licence(Agreement):
     carry_over_fraction: float = Field(0.0, ge=0.0, le=1.0)
     phase: ClassVar[int] = 40
     _v = field_validator("volume", "carry_over_max")(_quantity_validator("volume"))
+    _vr = field_validator("rate")(_quantity_validator("flow"))
 
     @field_validator("reset")
     @classmethod
@@ -362,7 +475,25 @@ class Licence(Agreement):
     @model_validator(mode="after")
     def _w(self) -> "Licence":
         if self.period == "rolling" and self.window is None:
-            raise ValueError("rolling licences need 'window' (steps)")
+            raise KeyedValueError("window", "rolling licences need 'window' (steps)")
+        if self.period == "running_average":
+            if self.rate is None:
+                raise KeyedValueError("rate", "period = 'running_average' needs 'rate', the average flow r̄ allowed "
+                                              "since the reset date (e.g. '800 mgd'); it takes no 'volume'")
+            if self.volume is not None:
+                raise KeyedValueError("volume", "period = 'running_average' limits the average rate since the reset "
+                                                "date: give 'rate' only ('volume' is not used by this period)")
+            for key in ("carry_over_max", "carry_over_fraction"):
+                if key in self.model_fields_set:
+                    raise KeyedValueError(key, "carry-over does not apply to period = 'running_average' (allowance "
+                                               "unused earlier in the period stays usable until the next reset)")
+        else:
+            if self.rate is not None:
+                raise KeyedValueError("rate", f"'rate' is only for period = 'running_average'; period = "
+                                              f"{self.period!r} takes 'volume'")
+            if self.volume is None:
+                raise KeyedValueError("volume", f"period = {self.period!r} needs 'volume' (only period = "
+                                                f"'running_average' takes a 'rate' instead)")
         return self
 
     def parties(self) -> list[str]:
@@ -373,8 +504,10 @@ class Licence(Agreement):
             self._demand(net, d, self.party, f"demands[{j}]")
 
     def setup(self, m: Any) -> None:
-        self._V = _q(m, self, self.volume, "volume", "volume")
+        self._V = _q(m, self, self.volume, "volume", "volume") if self.volume is not None else 0.0
         self._K = _q(m, self, self.carry_over_max, "volume", "carry_over_max")
+        # running average: allowance r̄ Δt per step since the reset date [m3 per step]
+        self._R = _q(m, self, self.rate, "flow", "rate") * m.dt if self.rate is not None else 0.0
         ds = [m.dem_ix[d] for d in self.demands]
         self._ds = ds
         claims = {k: 1.0 for d in ds for k in m.demand_claims(d)}
@@ -388,6 +521,9 @@ class Licence(Agreement):
                 ps = pd.Timestamp(year=t.year - 1, month=mo, day=dd, tz=t.tz)
             starts.append(ps)
         self._pstart = starts
+        # steps of the time axis since the period start, including the current one: ⌊(t − t0)/Δt⌋ + 1
+        step = pd.Timedelta(seconds=m.dt)
+        self._since = np.array([(t - ps) // step + 1 for t, ps in zip(m.times, starts)], dtype=np.int64)
         # steps left in the period (incl. the current one)
         n = len(starts)
         left = np.ones(n, dtype=np.int64)
@@ -422,6 +558,8 @@ class Licence(Agreement):
         if self.period == "rolling":
             W = int(self.window or 1)
             rem = self._V - sum(st["history"][-(W - 1):]) if W > 1 else self._V
+        elif self.period == "running_average":
+            rem = self._R * int(self._since[t]) - st["used"]
         else:
             rem = self._V + st["carry"] - st["used"]
             if self.period == "even":
@@ -728,11 +866,19 @@ class StorageAccounts(Agreement):
 
 # =============================================================================== 8 drought tiers
 class TierTarget(BaseModel):
+    """One target of a drought-tier rule: a ``demand`` or a ``link``, with one value per level 0..K.
+
+    ``multipliers`` (dimensionless ``m_L``), ``limits`` (flows, e.g. ``"580 L/s"``: ``min(value, lim_L)``)
+    or ``cuts`` (flows ``ΔE_L``, e.g. ``"400 L/s"``: ``max(0, value − ΔE_L)``, fixed cuts as the Lake Mead
+    tiers); exactly one of the three.
+    """
+
     model_config = ConfigDict(extra="forbid")
     demand: str | None = None
     link: str | None = None
     multipliers: list[float] | None = None
     limits: list[str] | None = None
+    cuts: list[str] | None = None
 
     @field_validator("limits")
     @classmethod
@@ -741,13 +887,27 @@ class TierTarget(BaseModel):
             _quantity_validator("flow")(x)
         return v
 
+    @field_validator("cuts")
+    @classmethod
+    def _cut(cls, v: Any) -> Any:
+        for j, x in enumerate(v or []):
+            _quantity_validator("flow")(x)
+            if parse_quantity(x, "flow") < 0:
+                raise ValueError(f"cuts[{j}] = {x!r}: a cut must not be negative")
+        return v
+
     @model_validator(mode="after")
     def _one(self) -> "TierTarget":
         if (self.demand is None) == (self.link is None):
             raise ValueError("give exactly one of 'demand' and 'link'")
-        if (self.multipliers is None) == (self.limits is None):
-            raise ValueError("give exactly one of 'multipliers' and 'limits'")
+        given = [k for k in ("multipliers", "limits", "cuts") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of 'multipliers', 'limits' and 'cuts' (got {given or 'none'})")
         return self
+
+    def level_values(self) -> list[Any]:
+        """The per-level values of whichever of multipliers, limits, cuts is given."""
+        return next(v for v in (self.multipliers, self.limits, self.cuts) if v is not None)
 
 
 @register
@@ -756,11 +916,21 @@ class DroughtTiers(Agreement):
 
     Level ``L_t = Σ_k 1[S_{t−1}/S_max < κ_k(month_t)]`` from start-of-step storage. With
     ``hysteresis_steps = h`` the level rises at once but falls only after ``h`` consecutive steps
-    below the current level. Targets: a demand's request (or a link's capacity) becomes
-    ``m_L × value`` (``multipliers``, one per level 0..K) or ``min(value, limit_L)`` (``limits``, on
-    the link's capacity basis). A link without capacity is closed by ``m_L = 0``; ``0 < m_L < 1``
-    caps it at ``m_L × D / (1 − λ)`` with ``D`` the (cut) request of the demand it feeds (a link
-    without capacity that feeds no demand cannot take such a multiplier: configuration error).
+    below the current level. Targets: a demand's request D (m3 per step) or a link's capacity C
+    becomes, with one value per level 0..K (the level-L value applies while the agreement is valid,
+    level 0 included),
+
+    * ``m_L × value`` (``multipliers``, dimensionless);
+    * ``min(value, limit_L)`` (``limits``, flows such as ``"580 L/s"``);
+    * ``max(0, value − ΔE_L)`` (``cuts``, flows such as ``"400 L/s"``; fixed cuts ``E − ΔE_L`` of
+      allocation.md §2.8, Lake Mead tiers, DRBC phases; level 0 normally ``"0 m3/s"``).
+
+    Limits and cuts of a link are on the link's capacity basis: on an outlet-basis link they act on
+    the delivered flow ``(1 − λ) f`` (``f ≤ (C_out − ΔE_L)/(1 − λ)``). A link without capacity is
+    closed by ``m_L = 0``; ``0 < m_L < 1`` caps it at ``m_L × D / (1 − λ)`` with ``D`` the (cut)
+    request of the demand it feeds (a link without capacity that feeds no demand cannot take such a
+    multiplier: configuration error); it cannot take ``cuts`` at all (configuration error: there is
+    no capacity to cut — cut the demand it feeds instead).
     """
 
     type: Literal["drought_tiers"]
@@ -776,10 +946,12 @@ class DroughtTiers(Agreement):
             if isinstance(c, list) and len(c) != 12:
                 raise ValueError("a monthly control curve needs 12 fractions")
         K = len(self.curves)
-        for t in self.targets:
-            vals = t.multipliers if t.multipliers is not None else t.limits
+        for j, t in enumerate(self.targets):
+            vals = t.level_values()
             if len(vals) != K + 1:
-                raise ValueError(f"each target needs {K + 1} values (levels 0..{K}), got {len(vals)}")
+                key = next(k for k in ("multipliers", "limits", "cuts") if getattr(t, k) is not None)
+                raise KeyedValueError(f"targets[{j}].{key}", f"each target needs {K + 1} values (levels 0..{K}), "
+                                                             f"got {len(vals)}")
         return self
 
     def check(self, net: Any, where: str) -> None:
@@ -795,16 +967,22 @@ class DroughtTiers(Agreement):
                     raise net.error(f"{where}.targets[{j}].multipliers",
                                     f"link {t.link!r} has no capacity to scale and does not feed a demand: give it "
                                     f"a capacity or use 'limits'")
+                if t.cuts is not None and lk.capacity is None:
+                    raise net.error(f"{where}.targets[{j}].cuts",
+                                    f"link {t.link!r} has no capacity to cut: give the link a capacity, or put the "
+                                    f"cuts on the demand it feeds (targets = [{{demand = ..., cuts = [...]}}])")
 
     def setup(self, m: Any) -> None:
         self._r = m.res_ix[self.reservoir]
         self._outlet = {m.link_ix[lk.id]: lk.capacity_basis == "outlet" for lk in m.net.spec.links}
         self._curves = np.array([[c] * 12 if not isinstance(c, list) else c for c in self.curves], float)
+        # limits and cuts as volumes per step [m3] (None for multipliers)
         self._limits = []
         for j, t in enumerate(self.targets):
-            if t.limits is not None:
-                kind = "flow"
-                self._limits.append([m.quantity(v, kind, f"{self._where}.targets[{j}].limits") * m.dt for v in t.limits])
+            key = "limits" if t.limits is not None else "cuts" if t.cuts is not None else None
+            if key is not None:
+                self._limits.append([m.quantity(v, "flow", f"{self._where}.targets[{j}].{key}") * m.dt
+                                     for v in getattr(t, key)])
             else:
                 self._limits.append(None)
 
@@ -825,14 +1003,20 @@ class DroughtTiers(Agreement):
         return cur
 
     def before(self, m: Any, ctx: Any, st: Any) -> None:
-        L = self.level(m, ctx, st) if self.active(ctx) else 0
+        on = self.active(ctx)
+        L = self.level(m, ctx, st) if on else 0
         st["level"] = L
-        if L == 0:
+        if not on:
             return
         for t, lim in zip(self.targets, self._limits):
             if t.demand is not None:
                 d = m.dem_ix[t.demand]
-                new = ctx.demand[d] * t.multipliers[L] if lim is None else min(ctx.demand[d], lim[L])
+                if t.multipliers is not None:
+                    new = ctx.demand[d] * t.multipliers[L]
+                elif t.limits is not None:
+                    new = min(ctx.demand[d], lim[L])
+                else:
+                    new = max(0.0, ctx.demand[d] - lim[L])  # fixed cut E − ΔE_L (§2.8)
                 if new < ctx.demand[d]:
                     ctx.demand[d] = new
                     for k in m.demand_claims(d):
@@ -840,9 +1024,13 @@ class DroughtTiers(Agreement):
             else:
                 e = m.link_ix[t.link]
                 cur = ctx.link_ub[e]  # inlet (gross) basis
-                if lim is not None:
+                if t.limits is not None:
                     # a limit is a capacity: on the link's capacity basis (outlet basis: delivered flow)
                     new = min(cur, lim[L] / (1.0 - m.link_loss[e]) if self._outlet[e] else lim[L])
+                elif t.cuts is not None:
+                    # a cut lowers the capacity on its basis: outlet basis C_out − ΔE = (1 − λ) f, i.e. the
+                    # inlet bound falls by ΔE / (1 − λ); never below 0
+                    new = max(0.0, cur - (lim[L] / (1.0 - m.link_loss[e]) if self._outlet[e] else lim[L]))
                 else:
                     mult = t.multipliers[L]
                     if mult >= 1.0 or np.isfinite(cur):
@@ -918,12 +1106,24 @@ class BorderObligation(Agreement):
     Claim ``f_border ≥ O_t`` at ``priority``; with ``cumulative = true`` the claim is
     ``max(0, Σ_{τ≤t} O_τ − Σ_{τ<t} f_τ − allowed_debit)`` (past shortfalls are owed). Both sums run
     over the validity period only: flow before ``start`` earns no credit.
+
+    ``O_t`` is either ``flow`` (a flow quantity or series: a monthly schedule) or index-driven,
+    ``O_t = g(Q_t)``: ``Q_t`` = the exogenous inflow of the step at ``index_node`` (m3 s-1; a
+    reservoir, intake or inflow node; lagged return flows arriving there included) and ``g`` the
+    piecewise-linear interpolation of ``table`` (rows ``[index_flow, obligation]``, both in
+    ``table_units``, a flow unit such as ``"m3/s"``; index flows strictly increasing; ``g`` is
+    clamped to the first/last obligation outside the table). Exactly one of ``flow`` and
+    ``index_node`` + ``table`` + ``table_units``. Recorded: ``balance`` (m3; delivered − required
+    since ``start``) and, for an index-driven obligation, ``obligation`` (``O_t``, m3 per step).
     """
 
     type: Literal["border_obligation"]
     party: str
     link: str
-    flow: Any
+    flow: Any = None
+    index_node: str | None = None
+    table: list[list[float]] | None = None
+    table_units: str | None = None
     priority: int = Field(1, ge=0)
     cumulative: bool = False
     allowed_debit: str = "0 m3"
@@ -931,39 +1131,103 @@ class BorderObligation(Agreement):
     _v = field_validator("flow", mode="before")(_series("flow"))
     _vd = field_validator("allowed_debit")(_quantity_validator("volume"))
 
+    @field_validator("table_units", mode="before")
+    @classmethod
+    def _units(cls, v: Any) -> Any:
+        if v is None:
+            return v
+        if not isinstance(v, str):
+            raise ValueError(f"table_units must be a flow unit such as 'm3/s', got {v!r}")
+        try:
+            parse_quantity(f"1 {v}", "flow")
+        except ValueError as exc:
+            raise ValueError(f"table_units: {exc}") from None
+        return v
+
+    @field_validator("table")
+    @classmethod
+    def _table(cls, v: Any) -> Any:
+        if v is None:
+            return v
+        if not v:
+            raise ValueError("table needs at least one row [index_flow, obligation]")
+        for j, row in enumerate(v):
+            if len(row) != 2:
+                raise ValueError(f"table[{j}] must be a pair [index_flow, obligation], got {row!r}")
+            if not all(np.isfinite(row)) or row[1] < 0:
+                raise ValueError(f"table[{j}] = {row!r}: values must be finite and obligations not negative")
+        q = np.array([r[0] for r in v], float)
+        if np.any(np.diff(q) <= 0):
+            raise ValueError(f"table index flows must be strictly increasing, got {q.tolist()}")
+        return v
+
+    @model_validator(mode="after")
+    def _one(self) -> "BorderObligation":
+        indexed = self.index_node is not None or self.table is not None or self.table_units is not None
+        if (self.flow is None) == (not indexed):
+            raise ValueError("give exactly one of 'flow' and 'index_node' + 'table' + 'table_units' "
+                             "(an index-driven obligation O_t = g(inflow at index_node))")
+        if indexed:
+            for key in ("index_node", "table", "table_units"):
+                if getattr(self, key) is None:
+                    raise KeyedValueError(key, f"an index-driven obligation needs 'index_node', 'table' and "
+                                               f"'table_units' ({key!r} missing)")
+        return self
+
     def parties(self) -> list[str]:
         return [self.party]
 
     def check(self, net: Any, where: str) -> None:
         self._link(net, self.link, "link")
+        if self.index_node is not None:
+            self._node(net, self.index_node, "index_node", ("reservoir", "intake", "inflow"))
 
     def setup(self, m: Any) -> None:
         from hydro.allocation.solver import Claim
 
         self._e = m.link_ix[self.link]
         self._k = m.add_claim(Claim(f"{self.name}:{self.link}", "flow", self._e, self.priority, self.party, self.name, self.link))
-        self._o = m._series(self.flow, f"{self._where}.flow") * m.dt
+        if self.flow is not None:
+            self._o = m._series(self.flow, f"{self._where}.flow") * m.dt
+        else:
+            u = m.quantity(f"1 {self.table_units}", "flow", f"{self._where}.table_units")  # m3 s-1 per table unit
+            self._n = m.node_ix[self.index_node]
+            self._tq = np.array([r[0] for r in self.table], float) * u   # index flows [m3 s-1]
+            self._to = np.array([r[1] for r in self.table], float) * u   # obligations [m3 s-1]
         self._debit = m.quantity(self.allowed_debit, "volume", f"{self._where}.allowed_debit")
 
+    def obligation(self, m: Any, ctx: Any) -> float:
+        """``O_t`` of the step [m3 per step]: the ``flow`` series or ``g(index inflow)`` (clamped)."""
+        if self.flow is not None:
+            return float(self._o[ctx.t])
+        q = ctx.inflow[self._n] / m.dt
+        return float(np.interp(q, self._tq, self._to)) * m.dt
+
     def initial_state(self, m: Any) -> Any:
-        return {"required": 0.0, "delivered": 0.0}
+        return {"required": 0.0, "delivered": 0.0, "obligation": 0.0}
 
     def before(self, m: Any, ctx: Any, st: Any) -> None:
         if not self.active(ctx):
+            st["obligation"] = 0.0
             ctx.claim_amount[self._k] = 0.0
             return
-        st["required"] += self._o[ctx.t]
+        o = self.obligation(m, ctx)
+        st["obligation"] = o
+        st["required"] += o
         if self.cumulative:
             ctx.claim_amount[self._k] = max(0.0, st["required"] - st["delivered"] - self._debit)
         else:
-            ctx.claim_amount[self._k] = self._o[ctx.t]
+            ctx.claim_amount[self._k] = o
 
     def after(self, m: Any, ctx: Any, st: Any, res: dict[str, Any]) -> None:
         if self.active(ctx):  # flow outside the validity period earns no credit against the obligation
             st["delivered"] += float(res["flow"][self._e])
 
     def record(self, m: Any, st: Any) -> dict[str, float]:
-        return {f"{self.name}:balance": st["delivered"] - st["required"]}
+        out = {f"{self.name}:balance": st["delivered"] - st["required"]}
+        if self.index_node is not None:
+            out[f"{self.name}:obligation"] = st["obligation"]
+        return out
 
 
 @register

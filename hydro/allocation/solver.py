@@ -334,6 +334,10 @@ class AllocationModel:
             self.claims[k].priority = -1  # inactive: never claimed
             self._default_claim[demand] = -1
 
+    def default_claim(self, demand: int) -> int:
+        """Index of the default tranche of demand ``demand`` (-1 if an agreement dropped it)."""
+        return int(self._default_claim[demand])
+
     def add_row(self, coeffs: dict[str, dict[int, float]], *, name: str, kind: str, label: str,
                 links: Sequence[int] = (), demands: Sequence[int] = ()) -> int:
         """Register an agreement row ``lb ≤ Σ coef·col ≤ ub`` (bounds set each step in ``before``).

@@ -1010,7 +1010,7 @@ def _build_dataset(bed, out_times, start64, snaps, max_depth, max_speed, t_wet, 
     put("max_flood_speed", masked(max_speed), "max_flood_speed")
     put("time_of_first_wetting", masked(t_wet), "time_of_first_wetting",
         comment=f"seconds after the start when the depth first exceeded {threshold} m")
-    put("flood_duration", masked(duration_s), "flood_duration", comment=f"time with depth above {threshold} m")
+    put("flood_duration", masked(duration_s.astype(np.float32)), "flood_duration", comment=f"time with depth above {threshold} m")
     cls = hazard_class(max_hazard, max_depth, h_dry)
     ext = (max_depth > threshold).astype(np.int8)
     put("max_hazard_rating", masked(max_hazard), "max_hazard_rating")

@@ -15,6 +15,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
+import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hydro.errors import ConfigError, InputMissingError
@@ -141,6 +142,19 @@ class ForcingConfig(StrictModel):
     pet_mm_day: float = Field(4.0, ge=0, description="potential evaporation, uniform [mm d-1]")
     duration_h: float = Field(24.0, gt=0, description="length of hydro run's event simulation [h]")
 
+    @field_validator("start")
+    @classmethod
+    def _start_utc(cls, v: str) -> str:
+        """ISO 8601, naive (= UTC), ``Z`` or a numeric offset (converted to UTC); anything else is an error
+        (a zone name such as ``WITA`` was dropped silently and the time taken as UTC: an 8 h shift)."""
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?", v.strip()):
+            raise ValueError(f"start {v!r}: give an ISO 8601 time in UTC such as '2025-08-25T00:00' (or with 'Z' or an "
+                             "offset such as '+08:00' for WITA, converted to UTC)")
+        ts = pd.Timestamp(v.strip())
+        if ts.tzinfo is not None:
+            ts = ts.tz_convert("UTC").tz_localize(None)
+        return ts.strftime("%Y-%m-%dT%H:%M:%S")
+
     @model_validator(mode="after")
     def _path_needed(self) -> "ForcingConfig":
         if self.source == "netcdf" and not self.path:
@@ -170,6 +184,28 @@ class RoutingConfig(StrictModel):
     manning_n_overland: float = Field(0.15, gt=0)
     manning_n_channel: float = Field(0.035, gt=0)
     channel_substep_s: float = Field(900.0, gt=0)
+
+    @field_validator("model_step", "output_step")
+    @classmethod
+    def _duration(cls, v: str, info: Any) -> str:
+        """A pandas duration ('15min', '1h', '1D'); checked here so that a typo is a configuration error (78)
+        from ``validate-config`` and every command alike, not a traceback at run time."""
+        try:
+            td = pd.Timedelta(v)
+        except (ValueError, TypeError):
+            raise ValueError(f"{v!r} is not a duration (e.g. '15min', '1h', '1D')") from None
+        if td <= pd.Timedelta(0):
+            raise ValueError(f"{v!r} must be positive")
+        if info.field_name == "model_step" and not (pd.Timedelta("5min") <= td <= pd.Timedelta("1D")):
+            raise ValueError(f"model_step {v!r} must be between 5 minutes and 1 day")
+        return v
+
+    @model_validator(mode="after")
+    def _multiple(self) -> "RoutingConfig":
+        ms, os_ = pd.Timedelta(self.model_step), pd.Timedelta(self.output_step)
+        if os_ % ms != pd.Timedelta(0):
+            raise ValueError(f"output_step {self.output_step!r} is not a multiple of model_step {self.model_step!r}")
+        return self
 
 
 class GaugeConfig(StrictModel):
@@ -291,23 +327,39 @@ class ModelConfig(StrictModel):
 
 
 def _line_of(text: str, loc: tuple[Any, ...]) -> int | None:
-    """Best-effort line number of the key at ``loc`` in a TOML text."""
+    """Best-effort line number of the key at ``loc`` in a TOML text (``[[array]]`` tables counted, so
+    ``gauges.1.y`` is the ``y`` of the second ``[[gauges]]``; keys of inline tables ``a = {b = 1}`` found on the
+    line of ``a``)."""
     if not loc:
         return None
     key = str(loc[-1])
-    section = ".".join(str(p) for p in loc[:-1] if not isinstance(p, int))
+    parts = [str(p) for p in loc[:-1] if not isinstance(p, int)]
+    section = ".".join(parts)
+    index = next((p for p in reversed(loc[:-1]) if isinstance(p, int)), None)
     lines = text.splitlines()
     in_section = section == ""
+    seen = -1  # occurrences of the [[section]] header so far
     for n, line in enumerate(lines, start=1):
         s = line.strip()
-        m = re.match(r"^\[+\s*([^\]]+?)\s*\]+", s)
+        m = re.match(r"^(\[+)\s*([^\]]+?)\s*\]+", s)
         if m:
-            in_section = m.group(1) == section or (section == "" and False)
-            if section and m.group(1) == f"{section}.{key}":
+            name = m.group(2)
+            if name == section and len(m.group(1)) == 2:
+                seen += 1
+                in_section = index is None or seen == index
+            else:
+                in_section = name == section and len(m.group(1)) == 1
+            if section and name == f"{section}.{key}":
                 return n
             continue
         if in_section and re.match(rf"^{re.escape(key)}\s*=", s):
             return n
+        if in_section is False and parts and re.match(rf"^{re.escape(parts[-1])}\s*=\s*\{{", s):
+            # inline table: a = {{ ... key = ... }} on this line
+            if re.search(rf"[{{,]\s*{re.escape(key)}\s*=", s):
+                return n
+    if len(parts) >= 2:  # inline table inside its parent section
+        return _line_of(text, tuple(loc[:-2]) + (parts[-1],))
     return None
 
 
@@ -370,7 +422,10 @@ def load_config(path: str | os.PathLike[str], model: type[StrictModel] = ModelCo
     path = Path(path)
     if not path.is_file():
         raise InputMissingError(f"configuration file not found: {path}")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (TOML files are UTF-8): byte {exc.start}: {exc.reason}") from exc
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

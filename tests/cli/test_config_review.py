@@ -1,0 +1,73 @@
+"""Model-config validation found by an operations review (2026-12-06): times with zones, durations, encoding and the
+line numbers in messages. Pure config checks (no run), plus one `validate-config` exit code."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hydro.config import load_config
+from hydro.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[2]
+BASE = (REPO / "models" / "balikpapan.toml").read_text(encoding="utf-8")
+
+
+def _with(tmp_path: Path, old: str, new: str) -> Path:
+    assert old in BASE, old
+    p = tmp_path / "model.toml"
+    p.write_text(BASE.replace(old, new, 1), encoding="utf-8")
+    # the DEM and data paths are relative to the config file: point them back to the repository
+    return p
+
+
+def _start_line() -> str:
+    return next(line for line in BASE.splitlines() if line.strip().startswith("start"))
+
+
+@pytest.mark.parametrize("given, utc", [("2025-08-25T00:00Z", "2025-08-25T00:00:00"),
+                                         ("2025-08-25T08:00+08:00", "2025-08-25T00:00:00"),
+                                         ("2025-08-25T08:00", "2025-08-25T08:00:00")])
+def test_forcing_start_with_a_zone_is_converted_to_utc(tmp_path, given, utc):
+    cfg = load_config(_with(tmp_path, _start_line(), f'start = "{given}"'))
+    assert cfg.forcing.start == utc
+
+
+def test_forcing_start_with_a_zone_name_is_an_error(tmp_path):
+    with pytest.raises(ConfigError, match=r"forcing\.start.*ISO 8601.*\+08:00"):
+        load_config(_with(tmp_path, _start_line(), 'start = "2025-08-25T08:00 WITA"'))
+
+
+def test_bad_model_step_is_a_config_error_naming_the_key(tmp_path):
+    line = next(x for x in BASE.splitlines() if x.strip().startswith("model_step"))
+    with pytest.raises(ConfigError, match=r"routing\.model_step.*not a duration"):
+        load_config(_with(tmp_path, line, 'model_step = "30 mins please"'))
+    with pytest.raises(ConfigError, match="not a multiple"):
+        load_config(_with(tmp_path, line, 'model_step = "25min"'))
+
+
+def test_config_that_is_not_utf8_is_a_config_error(tmp_path):
+    p = tmp_path / "latin1.toml"
+    p.write_bytes(BASE.replace("Balikpapan", "Balikpapan \xe9", 1).encode("latin-1"))
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_config(p)
+    out = subprocess.run([sys.executable, "-m", "hydro.cli", "validate-config", str(p)], capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 78, out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_error_line_points_at_the_right_array_table(tmp_path):
+    lines = BASE.splitlines()
+    heads = [i for i, x in enumerate(lines) if x.strip() == "[[gauges]]"]
+    assert len(heads) >= 2
+    j = next(i for i in range(heads[1], len(lines)) if lines[i].strip().startswith("y "))
+    bad = list(lines)
+    bad[j] = 'y = "north of the bridge"'
+    p = tmp_path / "model.toml"
+    p.write_text("\n".join(bad) + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_config(p)
+    assert f"model.toml:{j + 1}: gauges.1.y" in str(err.value)

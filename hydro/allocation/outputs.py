@@ -64,6 +64,8 @@ def result_dataset(res: Any, kind: str) -> Any:
     dt = res.dt
     com = _common(res)
     if kind == "demand":
+        if not res.demand_ids:
+            return None
         nodes = [net.nodes[d] for d in res.demand_ids]
         pos = [_pos(n, net) for n in nodes]
         req = res.requested.T / dt
@@ -80,6 +82,8 @@ def result_dataset(res: Any, kind: str) -> Any:
                    "priority": {"long_name": "priority of the default claim (1 = most senior)", "units": "1"}},
             **com)
     elif kind == "link":
+        if not res.link_ids:
+            return None
         links = [net.links[lid] for lid in res.link_ids]
         pos = []
         for lk in links:
@@ -138,6 +142,8 @@ def result_dataset(res: Any, kind: str) -> Any:
             **com)
     elif kind == "region":
         regs = list(net.regions)
+        if not regs:
+            return None
         pos = [_pos(net.regions[r], net) for r in regs]
         req = np.zeros((len(regs), len(res.times)))
         dl = np.zeros_like(req)
@@ -167,7 +173,9 @@ def write_result(res: Any, path: str | Path, **attrs: Any) -> list[Path]:
     """Write every DSG file of a run plus the metrics and explanation tables.
 
     ``path`` is a stem (``outputs/balikpapan_water`` → ``outputs/balikpapan_water_demand.nc``, ...);
-    a ``.nc`` suffix is dropped. Datasets are all built before anything is written.
+    a ``.nc`` suffix is dropped. Datasets are all built before anything is written. A kind with
+    no instances (no reservoirs, no agreement accounts, no demands...) writes no file, and a file of
+    that kind left by an earlier run with the same stem is removed (no stale results).
     """
     from hydro.io import netcdf as _nc
 
@@ -183,6 +191,11 @@ def write_result(res: Any, path: str | Path, **attrs: Any) -> list[Path]:
     title = f"Water allocation: {res.network.name}"
     for k, ds in dsets.items():
         if ds is None:
+            stale = stem.parent / f"{stem.name}_{k}.nc"
+            try:
+                stale.unlink(missing_ok=True)
+            except OSError as exc:
+                raise OutputError(f"cannot remove the stale {stale} of an earlier run: {exc}") from None
             continue
         p = stem.parent / f"{stem.name}_{k}.nc"
         written.append(_nc.write_netcdf(ds, p, title=f"{title} ({k}s)",

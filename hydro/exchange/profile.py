@@ -94,7 +94,8 @@ def exchange_filename(region: str, reference_time: Any) -> str:
 def discharge_factor(units: str) -> float | None:
     """Factor converting ``units`` to m3 s-1 (1.0 for any spelling of m3 s-1; None: not a discharge).
 
-    Parsed with UDUNITS-2 (cf_units); strings longer than 64 characters are refused unparsed.
+    Parsed with UDUNITS-2 (cf_units); strings longer than 64 characters are refused unparsed, and so
+    are units with an offset (``"m3 s-1 @ 100"``).
     """
     import warnings
 
@@ -109,6 +110,8 @@ def discharge_factor(units: str) -> float | None:
             target = cf_units.Unit(DISCHARGE_UNITS)
             if u.is_time_reference() or not u.is_convertible(target):
                 return None
+            if float(u.convert(0.0, target)) != 0.0:
+                return None  # an offset ("m3 s-1 @ 100") is not a unit of discharge: no factor converts it
             factor = float(u.convert(1.0, target))
     except Exception:  # noqa: BLE001 - cf_units raises ValueError and others on unparsable input
         return None
@@ -207,7 +210,8 @@ def exchange_dataset(
     point_names : sequence of str, optional
         Human-readable names (default: the ids).
     time_bounds : array (time, 2) of datetime-like, optional
-        Averaging period of each value (default: ``(t - Δt, t)`` from the regular time step).
+        Averaging period of each value (default: ``(t - Δt, t)`` from the regular time step);
+        contiguous (each period starts where the previous one ends) and as long as the time step.
     cell_methods : str
         ``"time: mean"`` (default, period means) or ``"time: point"`` (instantaneous values).
     attrs : mapping, optional
@@ -269,6 +273,9 @@ def exchange_dataset(
         tb = np.asarray(pd.to_datetime(np.asarray(time_bounds).ravel()).values, dtype="datetime64[ns]").reshape(-1, 2)
         if tb.shape != (len(time), 2) or np.any(tb[:, 1] != time.values) or np.any(tb[:, 0] >= tb[:, 1]):
             raise InputDataError("exchange: time_bounds must be (start, end = time) pairs, one per time")
+        if len(time) > 1 and (np.any(tb[1:, 0] != tb[:-1, 1]) or np.any(tb[:, 1] - tb[:, 0] != tb[0, 1] - tb[0, 0])):
+            raise InputDataError("exchange: time_bounds must be contiguous periods as long as the time step "
+                                 "(no gap, no overlap)")
     if cell_methods not in ("time: mean", "time: point") and not cell_methods.startswith(("time: mean (", "time: point (")):
         raise InputDataError(f"exchange: cell_methods {cell_methods!r} is not 'time: mean' or 'time: point'")
     frt = _utc(reference_time)

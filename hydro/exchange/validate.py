@@ -165,6 +165,9 @@ class _Info:
     members: list[int] | None = None
     crs_wkt: str | None = None
     region: str | None = None
+    #: averaging period of each value (from time_bnds, else the time step) and the cell methods
+    period: pd.Timedelta | None = None
+    cell_methods: str | None = None
 
 
 def _attr_str(attrs: dict[str, Any], key: str) -> str | None:
@@ -199,6 +202,9 @@ def _decode_times(var: xr.Variable, units: Any = None, calendar: Any = None) -> 
     idx = pd.DatetimeIndex(pd.to_datetime(np.asarray(out)))
     if idx.tz is not None:
         idx = idx.tz_convert("UTC").tz_localize(None)
+    if raw.dtype.kind == "f":
+        # float offsets (e.g. 10-minute steps in "hours since") decode a few ns off: 02:09:59.999999999
+        idx = idx.round("ms")
     return idx
 
 
@@ -271,6 +277,8 @@ def _find_discharge(ds: xr.Dataset, info: _Info) -> list[Problem]:
     if var.dtype.kind != "f":
         p.append(Problem("error", "variable", f"discharge is stored as {var.dtype}, expected float"))
     cm = var.attrs.get("cell_methods")
+    if isinstance(cm, str):
+        info.cell_methods = cm
     if not isinstance(cm, str) or not cm.replace(" ", "").startswith(("time:mean", "time:point")):
         p.append(Problem("warning", "variable", f"discharge cell_methods {_show(cm)}: state 'time: mean' or 'time: point'"))
     return p
@@ -395,9 +403,11 @@ def _check_time(ds: xr.Dataset, info: _Info) -> list[Problem]:
         i = int(np.flatnonzero(d < 0)[0])
         p.append(Problem("error", "time", f"times are not increasing: {t[i]:%Y-%m-%dT%H:%MZ} then {t[i + 1]:%Y-%m-%dT%H:%MZ}"))
     pos = d[d > 0]
+    step: int | None = None
     if pos.size and not p:
         vals, counts = np.unique(pos, return_counts=True)
         step = int(vals[np.argmax(counts)])
+        info.period = pd.Timedelta(step, "ns")
         bad = np.flatnonzero(d != step)
         if bad.size:
             i = int(bad[0])
@@ -418,6 +428,20 @@ def _check_time(ds: xr.Dataset, info: _Info) -> list[Problem]:
             b = np.asarray(b.asi8).reshape(-1, 2)
             if np.any(b[:, 1] != v) or np.any(b[:, 0] >= b[:, 1]):
                 raise ValueError("bounds must be (start, end = time) with start < end")
+            # contiguous periods, no gap or overlap, each as long as the time step
+            brk = np.flatnonzero(b[1:, 0] != b[:-1, 1])
+            if brk.size:
+                i = int(brk[0]) + 1
+                kind = "gap" if b[i, 0] > b[i - 1, 1] else "overlap"
+                raise ValueError(f"{kind}: the period ending {t[i]:%Y-%m-%dT%H:%MZ} starts at "
+                                 f"{pd.Timestamp(b[i, 0]):%Y-%m-%dT%H:%MZ}, the previous one ends at "
+                                 f"{pd.Timestamp(b[i - 1, 1]):%Y-%m-%dT%H:%MZ} ({brk.size} such periods)")
+            width = b[:, 1] - b[:, 0]
+            if step is not None and np.any(width != step):
+                i = int(np.flatnonzero(width != step)[0])
+                raise ValueError(f"the period ending {t[i]:%Y-%m-%dT%H:%MZ} lasts {pd.Timedelta(int(width[i]), 'ns')}, "
+                                 f"the time step is {pd.Timedelta(step, 'ns')}")
+            info.period = pd.Timedelta(int(width[0]), "ns")
         except Exception as exc:  # noqa: BLE001 - untrusted input: any parser failure is a reported problem
             p.append(Problem("error", "time", f"time bounds: {exc}"))
     frt = [str(n) for n, var in ds.variables.items() if var.attrs.get("standard_name") == "forecast_reference_time"]
@@ -712,6 +736,10 @@ def read_exchange(
             "run_id": _attr_str(ds.attrs, RUN_ID_ATTR),
             "source": f"{path}:{info.discharge}[{point_id}]",
         }
+        if info.cell_methods is not None:
+            da.attrs["cell_methods"] = info.cell_methods
+        if info.period is not None:
+            da.attrs["period_s"] = info.period.total_seconds()
         return da
     finally:
         if ds is not None:

@@ -15,7 +15,8 @@ from hydro.errors import InputDataError, InputMissingError
 from hydro.forcing.grid import GridSpec, grid_of, regrid_weights
 from hydro.forcing.units import parse_water_units
 
-__all__ = ["open_forcing", "prepare", "to_mm_per_step", "change_step", "source_name", "check_time_axis"]
+__all__ = ["open_forcing", "prepare", "to_mm_per_step", "change_step", "source_name", "check_time_axis",
+           "period_end_times", "grid_centre_longitude"]
 
 _FILL_POLICIES = (None, "zero")
 
@@ -43,11 +44,78 @@ def check_time_axis(time: Any, where: str) -> pd.Timedelta | None:
     return pd.Timedelta(d[0])
 
 
+def period_end_times(time: Any, bounds: Any, where: str) -> pd.DatetimeIndex:
+    """Period-end labels from CF time bounds ``(time, 2)``: the upper bound of every period.
+
+    Each period must be non-empty and contain its time label; with more than one time, every period
+    must last one time step (a field of amounts per step), else :class:`InputDataError`.
+    """
+    t = pd.DatetimeIndex(np.asarray(time))
+    b = np.asarray(bounds)
+    if b.ndim != 2 or b.shape != (t.size, 2):
+        raise InputDataError(f"{where}: time bounds have shape {b.shape}, expected ({t.size}, 2)")
+    try:
+        b = b.astype("datetime64[ns]")
+    except (TypeError, ValueError) as exc:
+        raise InputDataError(f"{where}: time bounds are not date-times ({b.dtype})") from exc
+    lo, hi = pd.DatetimeIndex(b.min(axis=1)), pd.DatetimeIndex(b.max(axis=1))
+    if lo.hasnans or hi.hasnans:
+        raise InputDataError(f"{where}: missing values in the time bounds")
+    if np.any(hi <= lo):
+        raise InputDataError(f"{where}: empty time-bounds period at {t[np.flatnonzero(hi <= lo)[0]]}")
+    if np.any((t < lo) | (t > hi)):
+        k = int(np.flatnonzero((t < lo) | (t > hi))[0])
+        raise InputDataError(f"{where}: time {t[k]} lies outside its bounds [{lo[k]}, {hi[k]}]")
+    if t.size > 1:
+        step = check_time_axis(hi, where + " (upper time bounds)")
+        length = hi - lo
+        if np.any(length != step):
+            k = int(np.flatnonzero(length != step)[0])
+            raise InputDataError(f"{where}: time-bounds period {lo[k]} … {hi[k]} lasts {length[k]}, not the time step "
+                                 f"{step}: not a series of amounts per step")
+    return hi
+
+
+def _bounds_name(time: xr.DataArray) -> str | None:
+    return time.attrs.get("bounds") or time.encoding.get("bounds")
+
+
+def _relabel_to_period_end(da: xr.DataArray, bounds: Any, where: str, name: str) -> xr.DataArray:
+    """``da`` with its time labels replaced by the upper time bounds (the bounds ``name`` dropped)."""
+    ends = period_end_times(da["time"].values, bounds, where)
+    attrs = {k: v for k, v in da["time"].attrs.items() if k != "bounds"}
+    out = da.drop_vars([name] if name in da.coords else []).assign_coords(time=ends.values)
+    out["time"].attrs.update(attrs)
+    out["time"].attrs["comment"] = "period-end labels: the upper time bounds of the source file"
+    return out
+
+
+def _bounds_from_source(da: xr.DataArray, name: str, where: str) -> np.ndarray:
+    """The time bounds ``name`` of a DataArray opened outside :func:`open_forcing` (a DataArray cannot
+    carry a (time, nv) variable): read from its source file, else an error (never ignored)."""
+    if name in da.coords:
+        return np.asarray(da[name].values)
+    src = da.encoding.get("source") or da["time"].encoding.get("source")
+    if src and Path(src).is_file():
+        try:
+            with xr.open_dataset(src, decode_coords="all") as ds:
+                if name in ds.variables and "time" in ds.coords:
+                    pos = pd.DatetimeIndex(ds["time"].values).get_indexer(pd.DatetimeIndex(da["time"].values))
+                    if np.all(pos >= 0):  # the rows of da's times (da may be a subset of the file)
+                        return np.asarray(ds[name].values)[pos]
+        except (OSError, ValueError):
+            pass
+    raise InputDataError(f"{where}: time has CF bounds {name!r} that are not available here; open the file with "
+                         f"hydro.forcing.open_forcing (which labels each period by its end)")
+
+
 def open_forcing(path: str | os.PathLike[str], variable: str, *, time_chunk: int = 24) -> xr.DataArray:
     """Open ``variable`` of a CF NetCDF lazily (dask, ``time_chunk`` steps per chunk).
 
     Checks that the file and variable exist and that times are unique, sorted and regular; keeps
-    the ``units`` attribute for :func:`prepare` (missing units are an error there).
+    the ``units`` attribute for :func:`prepare` (missing units are an error there). When ``time``
+    has CF ``bounds`` (e.g. ``time_bnds``), each period is labelled by its **upper** bound (its end),
+    wherever the file puts the time label; without bounds the labels are taken as period ends.
     """
     path = Path(path)
     if not path.is_file():
@@ -66,6 +134,11 @@ def open_forcing(path: str | os.PathLike[str], variable: str, *, time_chunk: int
     da.attrs["hydro_source"] = str(path)
     if "time" not in da.dims:
         raise InputDataError(f"{path}:{variable}: no time dimension")
+    bname = _bounds_name(ds["time"])
+    if bname:
+        if bname not in ds.variables:
+            raise InputDataError(f"{path}:{variable}: time has bounds {bname!r} but the file has no such variable")
+        da = _relabel_to_period_end(da, ds[bname].values, f"{path}:{variable}", bname)
     check_time_axis(da["time"].values, f"{path}:{variable}")
     return da
 
@@ -99,12 +172,64 @@ def to_mm_per_step(da: xr.DataArray, source_step: pd.Timedelta | None = None) ->
     return out
 
 
-def change_step(da: xr.DataArray, model_step: Any, *, source_step: Any = None, profile: str = "uniform") -> xr.DataArray:
+def _utc_offset_hours(value: Any, where: str) -> float:
+    """An explicit UTC offset as hours (number of hours or a duration such as ``"8h"``)."""
+    try:
+        if isinstance(value, (int, float, np.integer, np.floating)):
+            h = float(value)
+        else:
+            h = pd.Timedelta(value).total_seconds() / 3600.0
+    except (ValueError, TypeError) as exc:
+        raise InputDataError(f"{where}: utc_offset {value!r}: expected hours or a duration such as '8h'") from exc
+    if not np.isfinite(h) or abs(h) > 14.0:
+        raise InputDataError(f"{where}: utc_offset {value!r} outside -14 … +14 h")
+    return h
+
+
+def grid_centre_longitude(da: xr.DataArray, crs: Any = None) -> float | None:
+    """Longitude [degrees east] of the centre of ``da``'s grid (x/y coordinates in its CRS), or None
+    when ``da`` has no grid with a CRS (a scalar ``lon``/``longitude`` coordinate is used then)."""
+    from pyproj import CRS, Transformer
+
+    xdim = next((d for d in ("x", "lon", "longitude") if d in da.dims), None)
+    ydim = next((d for d in ("y", "lat", "latitude") if d in da.dims), None)
+    if xdim is None or ydim is None:
+        for name in ("lon", "longitude"):
+            if name in da.coords and da[name].size >= 1:
+                v = np.asarray(da[name].values, np.float64)
+                if np.all(np.isfinite(v)):
+                    return float((0.5 * (v.min() + v.max()) + 180.0) % 360.0 - 180.0)
+        return None
+    if crs is None:
+        try:
+            crs = da.rio.crs
+        except Exception:  # noqa: BLE001 - odd metadata: no CRS
+            crs = None
+    if crs is None:
+        if xdim in ("lon", "longitude"):
+            crs = "EPSG:4326"
+        else:
+            return None
+    x = np.asarray(da[xdim].values, np.float64)
+    y = np.asarray(da[ydim].values, np.float64)
+    xc, yc = 0.5 * (x.min() + x.max()), 0.5 * (y.min() + y.max())
+    c = CRS.from_user_input(crs)
+    lon = xc if c.is_geographic else Transformer.from_crs(c, "EPSG:4326", always_xy=True).transform(xc, yc)[0]
+    return float((lon + 180.0) % 360.0 - 180.0)
+
+
+def change_step(da: xr.DataArray, model_step: Any, *, source_step: Any = None, profile: str = "uniform",
+                utc_offset: Any = None, longitude: float | None = None) -> xr.DataArray:
     """Aggregate (sum) or disaggregate a mm-per-step series to ``model_step`` (period-end labels).
 
     Coarser source: each source amount is split over the n model steps it contains, uniformly or,
-    for PET (``profile="diurnal"``), with a half-sine between 06 and 18 h local clock (zero at night),
-    conserving every source total. Finer source: complete blocks of n source steps are summed.
+    for PET (``profile="diurnal"``), with a half-sine between 06 and 18 h **local** time (zero at
+    night), conserving every source total exactly. Model times are UTC; local time is local solar
+    time ``UTC + longitude/15 h`` (solar noon at ``12:00 − lon/15 h`` UTC), with the longitude of the
+    centre of the grid (from its CRS) or ``longitude`` [degrees east], unless ``utc_offset`` (hours
+    or a duration, e.g. ``8`` for WITA) is given. A diurnal split with neither a grid CRS, a longitude
+    nor an offset is an error (it is never taken on the UTC clock).
+    Finer source: complete blocks of n source steps are summed.
     The source step must be a multiple/divisor of the model step.
     """
     where = source_name(da)
@@ -126,7 +251,17 @@ def change_step(da: xr.DataArray, model_step: Any, *, source_step: Any = None, p
             w = np.full(n, 1.0 / n)
             wt = np.tile(w, t.size)
         elif profile == "diurnal":
-            hours_mid = ((new_t - ms / 2).hour + (new_t - ms / 2).minute / 60.0).to_numpy(float)
+            if utc_offset is not None:
+                offset_h = _utc_offset_hours(utc_offset, where)
+            else:
+                lon = longitude if longitude is not None else grid_centre_longitude(da)
+                if lon is None or not np.isfinite(lon):
+                    raise InputDataError(f"{where}: the diurnal PET profile needs local time: give the field a grid "
+                                         f"with a CRS, or pass longitude= or utc_offset= (model times are UTC)")
+                offset_h = float(lon) / 15.0  # local solar time
+            mid = new_t - ms / 2
+            hours_mid = (mid.hour + mid.minute / 60.0 + mid.second / 3600.0).to_numpy(float)
+            hours_mid = np.mod(hours_mid + offset_h, 24.0)
             prof = np.clip(np.sin((hours_mid - 6.0) / 12.0 * np.pi), 0.0, None)
             prof = prof.reshape(t.size, n)
             s = prof.sum(axis=1, keepdims=True)
@@ -164,6 +299,20 @@ def _target_spec(target_grid: Any) -> tuple[GridSpec, np.ndarray | None]:
     return spec, mask
 
 
+def _spec_centre_longitude(spec: GridSpec, mask: np.ndarray | None = None) -> float:
+    """Longitude [degrees east] of the centre of a target grid's domain (its valid cells)."""
+    from pyproj import Transformer
+
+    x, y = spec.x, spec.y
+    if mask is not None and mask.any():
+        m = mask.reshape(spec.shape)
+        x, y = x[m.any(axis=0)], y[m.any(axis=1)]
+    xc = 0.5 * (float(x.min()) + float(x.max()))
+    yc = 0.5 * (float(y.min()) + float(y.max()))
+    lon = xc if spec.crs.is_geographic else Transformer.from_crs(spec.crs, "EPSG:4326", always_xy=True).transform(xc, yc)[0]
+    return float((lon + 180.0) % 360.0 - 180.0)
+
+
 def prepare(
     da: xr.DataArray,
     target_grid: Any,
@@ -178,6 +327,7 @@ def prepare(
     crs: Any = None,
     dtype: Any = np.float64,
     vocabulary_name: str = "precipitation",
+    utc_offset: Any = None,
 ) -> xr.DataArray:
     """Forcing on the model grid in **mm per model step**, lazily chunked in time.
 
@@ -191,7 +341,10 @@ def prepare(
     method : "conservative" (area-weighted, default) or "bilinear".
     fill_policy : None (NaN inside the domain is an error when computed) or "zero".
     start, end : optional period (period-end labels) the forcing must cover.
-    profile : "uniform" or "diurnal" (PET) for disaggregation.
+    profile : "uniform" or "diurnal" (PET) for disaggregation; "diurnal" follows local solar time at
+        the centre of the target grid (longitude from its CRS), see :func:`change_step`.
+    utc_offset : optional, hours (or a duration) of local time ahead of UTC for the diurnal profile,
+        instead of local solar time.
     vocabulary_name : vocabulary entry whose CF attributes are attached.
 
     Returns
@@ -210,10 +363,13 @@ def prepare(
         raise InputDataError(f"fill_policy {fill_policy!r}: expected one of {_FILL_POLICIES}")
     if "time" not in da.dims:
         raise InputDataError(f"{where}: no time dimension")
+    bname = _bounds_name(da["time"])
+    if bname:  # CF time bounds not yet applied (open_forcing applies them and drops the attribute)
+        da = _relabel_to_period_end(da, _bounds_from_source(da, bname, where), where, bname)
     ss = pd.Timedelta(source_step) if source_step is not None else check_time_axis(da["time"].values, where)
     src = grid_of(da, where, crs=crs)
     tgt, mask = _target_spec(target_grid)
-    W = regrid_weights(src, tgt, method, where)
+    W = regrid_weights(src, tgt, method, where, mask=mask)  # coverage checked on the domain cells only
     amount = to_mm_per_step(da, ss)
     amount = amount.transpose("time", src.ydim, src.xdim)
     arr = amount.data if isinstance(amount.data, dsa.Array) else dsa.from_array(amount.values, chunks=(24, -1, -1))
@@ -243,7 +399,10 @@ def prepare(
     out = xr.DataArray(out_arr, dims=("time", "y", "x"),
                        coords={"time": tcoord, "y": tgt.y, "x": tgt.x}, name=da.name)
     out.attrs["hydro_source"] = da.attrs.get("hydro_source", "<in memory>")
-    out = change_step(out, ms, source_step=ss, profile=profile)
+    lon = None
+    if profile == "diurnal" and utc_offset is None:
+        lon = _spec_centre_longitude(tgt, mask)
+    out = change_step(out, ms, source_step=ss, profile=profile, utc_offset=utc_offset, longitude=lon)
     if start is not None or end is not None:
         t = pd.DatetimeIndex(out["time"].values)
         a = pd.Timestamp(start) if start is not None else t[0]

@@ -84,11 +84,19 @@ def _overlap_1d(tgt_edges: np.ndarray, src_edges: np.ndarray) -> sp.csr_matrix:
     return sp.csr_matrix(ov / (t1 - t0)[:, None])
 
 
-def regrid_weights(src: GridSpec, tgt: GridSpec, method: str, where: str) -> sp.csr_matrix:
+def regrid_weights(src: GridSpec, tgt: GridSpec, method: str, where: str, mask: np.ndarray | None = None) -> sp.csr_matrix:
     """Sparse weights W (n_tgt × n_src, row-major cells); rows sum to 1 where covered.
 
-    Raises InputDataError when a target cell is not (fully) covered by the source grid.
+    ``mask`` (n_tgt bool, row-major; default all True) marks the target cells of the model domain
+    (e.g. the DEM's finite cells): only they must be covered, cells outside the domain may lie
+    partly or wholly outside the source grid (their rows are then partial or empty).
+
+    Raises InputDataError when a target cell of the domain is not (fully) covered by the source grid.
     """
+    ny_t, nx_t = tgt.shape
+    domain = np.ones(ny_t * nx_t, bool) if mask is None else np.asarray(mask, bool).ravel()
+    if domain.size != ny_t * nx_t:
+        raise InputDataError(f"{where}: domain mask has {domain.size} cells, the target grid {ny_t * nx_t}")
     sx_e, sy_e = cell_edges(src.x, where + " x"), cell_edges(src.y, where + " y")
     same = src.crs == tgt.crs
     if method == "conservative":
@@ -123,10 +131,12 @@ def regrid_weights(src: GridSpec, tgt: GridSpec, method: str, where: str) -> sp.
             px, py = (np.asarray(a) for a in Transformer.from_crs(tgt.crs, src.crs, always_xy=True).transform(X.ravel(), Y.ravel()))
         fx = _frac_index(px, src.x)
         fy = _frac_index(py, src.y)
-        bad = ~(np.isfinite(fx) & np.isfinite(fy))
+        outside = ~(np.isfinite(fx) & np.isfinite(fy))
+        bad = outside & domain
         if bad.any():
             raise InputDataError(f"{where}: forcing does not cover the domain ({int(bad.sum())} target cell centres "
                                  f"outside the source cell centres; bilinear needs them inside)")
+        fx, fy = np.where(outside, 0.0, fx), np.where(outside, 0.0, fy)  # cells off the domain: empty rows
         x0 = np.minimum(np.floor(fx).astype(np.int64), src.x.size - 2)
         y0 = np.minimum(np.floor(fy).astype(np.int64), src.y.size - 2)
         ax, ay = fx - x0, fy - y0
@@ -134,17 +144,18 @@ def regrid_weights(src: GridSpec, tgt: GridSpec, method: str, where: str) -> sp.
         rows = np.repeat(np.arange(n), 4)
         cols = np.stack([y0 * src.x.size + x0, y0 * src.x.size + x0 + 1, (y0 + 1) * src.x.size + x0,
                          (y0 + 1) * src.x.size + x0 + 1], axis=1).ravel()
-        vals = np.stack([(1 - ax) * (1 - ay), ax * (1 - ay), (1 - ax) * ay, ax * ay], axis=1).ravel()
+        vals = np.stack([(1 - ax) * (1 - ay), ax * (1 - ay), (1 - ax) * ay, ax * ay], axis=1)
+        vals = np.where(outside[:, None], 0.0, vals).ravel()
         W = sp.csr_matrix((vals, (rows, cols)), shape=(n, src.x.size * src.y.size))
         W.eliminate_zeros()
         return W
     else:
         raise InputDataError(f"{where}: regridding method {method!r}: expected 'conservative' or 'bilinear'")
     cover = np.asarray(W.sum(axis=1)).ravel()
-    bad = cover < 1.0 - 1e-9
+    bad = (cover < 1.0 - 1e-9) & domain
     if bad.any():
-        raise InputDataError(f"{where}: forcing does not cover the domain ({int(bad.sum())} of {cover.size} target "
-                             f"cells not fully inside the forcing grid)")
+        raise InputDataError(f"{where}: forcing does not cover the domain ({int(bad.sum())} of {int(domain.sum())} "
+                             f"domain cells not fully inside the forcing grid)")
     return W
 
 

@@ -110,18 +110,27 @@ def _exchange_inflow(path: Path, spec: Any) -> Any:
         q = q.mean("realization", keep_attrs=True)
     x = spec.x if spec.x is not None else float(q.attrs["x"])
     y = spec.y if spec.y is not None else float(q.attrs["y"])
-    return Inflow(spec.point, x, y, q.to_series(), source=str(q.attrs.get("source", path)))
+    series = q.to_series()
+    # period means over their bounds (exchange convention): keep the markers series_step_values reads
+    series.attrs.update({k: q.attrs[k] for k in ("cell_methods", "period_s") if k in q.attrs})
+    return Inflow(spec.point, x, y, series, source=str(q.attrs.get("source", path)))
 
 
 def cold_start(model: Any, cfg: ModelConfig) -> None:
-    """Set the runoff stores to the configured fills, channels empty (valid time unset)."""
+    """Reset ``model`` to the fresh state a first-ever run builds: runoff stores at the configured fills
+    (every other runoff buffer empty), reaches empty, reservoirs at their initial level, valid time unset.
+
+    Nothing of a previously loaded (or rejected) state survives.
+    """
     st = model.runoff.state
+    st = {k: np.zeros_like(np.asarray(v, np.float64)) for k, v in st.items()}
     x1 = np.broadcast_to(np.asarray(model.params.production_capacity_mm, float).ravel(), st["production_store"].shape)
     x3 = np.broadcast_to(np.asarray(model.params.routing_capacity_mm, float).ravel(), st["routing_store"].shape)
     st["production_store"] = cfg.runoff.initial_production_fill * x1
     st["routing_store"] = cfg.runoff.initial_routing_fill * x3
-    st["interception_store"] = np.zeros_like(st["interception_store"])
     model.runoff.set_state(st)
+    model.routing.cold_start()  # empty reaches (discharge and volume), reservoirs at their initial level
+    model.valid_time = None
     model.lineage = "cold"
 
 
@@ -159,8 +168,9 @@ def open_rain(cfg: ModelConfig, terrain: xr.Dataset, start: Any, end: Any, *, re
               member: int | None = None) -> xr.DataArray:
     """Rainfall [mm per model step] covering ``start`` … ``end`` (period-end labels).
 
-    Design storm: a (time,) series, uniform over the catchment, zero outside the storm; an ensemble
-    member scales it by a seeded lognormal factor. NetCDF: the (time, y, x) field regridded lazily
+    Design storm: a (time,) series, uniform over the catchment, zero outside the storm (resampled
+    conservatively onto the model steps when its start is off their grid); an ensemble member scales
+    it by a seeded lognormal factor. NetCDF: the (time, y, x) field regridded lazily
     (dask, one block of steps at a time) to the terrain grid.
 
     Raises
@@ -179,7 +189,7 @@ def open_rain(cfg: ModelConfig, terrain: xr.Dataset, start: Any, end: Any, *, re
     if f.source == "design_storm":
         storm = design_storm(f.storm_total_mm, pd.Timedelta(hours=f.storm_duration_h), step,
                              peak_position=f.storm_peak_position, start=pd.Timestamp(f.start))
-        series = storm.to_series().reindex(labels, fill_value=0.0)
+        series = _storm_on_steps(storm.to_series(), labels, step)
         if member is not None:
             rng = np.random.default_rng([cfg.ensemble.seed, member])
             sigma = cfg.ensemble.rain_spread  # lognormal factor with mean 1
@@ -206,6 +216,31 @@ def open_rain(cfg: ModelConfig, terrain: xr.Dataset, start: Any, end: Any, *, re
         raise InputNotReadyError(f"{path}: forcing ends {t[-1]}, the forecast needs it to {end}: not complete yet")
     dem = terrain["elevation"] if "elevation" in terrain else terrain["filled_elevation"]
     return prepare(da, dem, step, start=labels[0], end=labels[-1], crs=crs)
+
+
+def _storm_on_steps(storm: pd.Series, labels: pd.DatetimeIndex, step: pd.Timedelta) -> pd.Series:
+    """A design-storm hyetograph (period-end labels, ``step`` apart) on the model steps ``labels``.
+
+    On the step grid the blocks are taken as they are (zero outside the storm). Off the grid (a storm
+    start that is not a whole number of steps from the run start), each block's depth is taken as
+    uniform within its period and spread over the model steps it overlaps (piecewise-linear
+    cumulative depth): every millimetre that falls within the run window is kept, none is dropped.
+    """
+    if storm.empty or len(labels) == 0:
+        return pd.Series(np.zeros(len(labels)), index=labels)
+    storm_start = storm.index[0] - step
+    if (storm_start - (labels[0] - step)) % step == pd.Timedelta(0):
+        return storm.reindex(labels, fill_value=0.0)
+    # seconds from the storm start (exact in float64, unlike epoch nanoseconds)
+    s_edges = np.concatenate([[0.0], (storm.index - storm_start).total_seconds().to_numpy(float)])
+    cum = np.concatenate([[0.0], np.cumsum(storm.to_numpy(np.float64))])
+    m_edges = np.concatenate([[(labels[0] - step - storm_start).total_seconds()],
+                              (labels - storm_start).total_seconds().to_numpy(float)])
+    depth = np.diff(np.interp(m_edges, s_edges, cum))
+    depth = np.clip(depth, 0.0, None)
+    logger.info("design storm starts %s, off the model step grid: resampled conservatively onto the %s steps",
+                storm_start, step)
+    return pd.Series(depth, index=labels)
 
 
 def pet_per_step(cfg: ModelConfig) -> float:

@@ -182,7 +182,14 @@ def _warm_start(model: Any, cfg: ModelConfig, terrain: xr.Dataset, T: pd.Timesta
         logger.warning("warm start from an older state (%s), run forward %s", vt, T - vt)
         return {"level": 2, "source": "warm-gap", "state": str(path), "state_run_id": run_id,
                 "gap_h": (T - vt) / pd.Timedelta(hours=1), "skipped": tried}
+    # a full fresh state: nothing of a state loaded above (and then rejected) may survive
     cold_start(model, cfg)
+    max_age = pd.Timedelta(days=cfg.forecast.max_state_age_days)
+    if tried:
+        reason = f"no usable state: {len(tried)} candidate(s) rejected (see 'skipped')"
+    else:
+        reason = f"no state saved by a complete run within max_state_age_days ({max_age}) before {T}"
+    logger.warning("warm start: cold start (%s)", reason)
     spin = pd.Timedelta(days=cfg.forecast.spinup_days)
     start = T - spin
     detail = f"spin-up {spin}"
@@ -201,7 +208,7 @@ def _warm_start(model: Any, cfg: ModelConfig, terrain: xr.Dataset, T: pd.Timesta
     else:
         model.valid_time = T
     model.lineage = "cold"
-    return {"level": 3, "source": "cold", "detail": detail, "skipped": tried}
+    return {"level": 3, "source": "cold", "reason": reason, "detail": detail, "skipped": tried}
 
 
 def _member_task(member: int, *, cfg_json: str, source: str | None, terrain: xr.Dataset, state_path: str,

@@ -63,6 +63,8 @@ def timeseries_dataset(
     xarray.Dataset
     """
     n = len(ids)
+    if n == 0:
+        raise InputDataError(f"no {instance_dim} to write: a timeSeries file needs at least one instance")
     if len(set(ids)) != n:
         raise InputDataError(f"{instance_dim} ids are not unique: {list(ids)}")
     if len(lat) != n or len(lon) != n:

@@ -107,12 +107,65 @@ def _is_grid(ds: xr.Dataset) -> bool:
     return "x" in ds.dims and "y" in ds.dims and ds.rio.crs is not None
 
 
+def _explicit_transform(ds: xr.Dataset) -> Any:
+    """The transform stored with the grid (``GeoTransform`` of the grid mapping), or None."""
+    from affine import Affine
+
+    gm = ds.rio.grid_mapping
+    gt = ds[gm].attrs.get("GeoTransform") if gm in ds.variables else None
+    if gt is None:
+        return None
+    try:
+        c, a, b, f, d, e = (float(v) for v in str(gt).split())
+    except ValueError:
+        return None
+    return Affine.from_gdal(c, a, b, f, d, e)
+
+
+def _grid_transform(ds: xr.Dataset) -> tuple[xr.Dataset, Any]:
+    """The affine transform of the grid, derived from the x/y coordinates (netcdf.md §2).
+
+    A stored ``GeoTransform`` goes stale when a grid is coarsened, sorted or sliced, so the
+    coordinates win whenever they define the cell size (two or more values on an axis). An axis
+    with a single value (or without coordinates) takes its cell size from an explicit transform
+    (``ds.rio.write_transform``); without one the grid cannot be georeferenced: OutputError.
+    Missing x/y coordinates are added (cell centres).
+    """
+    from affine import Affine
+
+    explicit = _explicit_transform(ds)
+    if explicit is not None and (explicit.b != 0.0 or explicit.d != 0.0):
+        return ds, explicit  # rotated grid: its 1-D coordinates cannot describe it
+    out: dict[str, tuple[float, float]] = {}
+    for axis, res_i, off_i in (("x", "a", "c"), ("y", "e", "f")):
+        n = ds.sizes[axis]
+        coord = np.asarray(ds[axis].values, np.float64) if axis in ds.coords else None
+        if coord is not None and n >= 2:
+            res = (coord[-1] - coord[0]) / (n - 1)
+        elif explicit is not None:
+            res = float(getattr(explicit, res_i))
+        else:
+            raise OutputError(
+                f"cannot georeference the grid: {axis} has {n} value(s) and "
+                + ("no coordinate" if coord is None else "a single coordinate")
+                + "; give at least 2 coordinate values per axis or an explicit transform (ds.rio.write_transform)"
+            )
+        if res == 0.0 or not np.isfinite(res):
+            raise OutputError(f"cannot georeference the grid: {axis} coordinates give a cell size of {res}")
+        origin = coord[0] - res / 2.0 if coord is not None else float(getattr(explicit, off_i))
+        out[axis] = (res, origin)
+        if coord is None:
+            ds = ds.assign_coords({axis: (axis, origin + res * (np.arange(n) + 0.5))})
+    (a, c), (e, f) = out["x"], out["y"]
+    return ds, Affine(a, 0.0, c, 0.0, e, f)
+
+
 def _grid_attrs(ds: xr.Dataset, latlon: bool | None) -> tuple[xr.Dataset, dict[str, Any]]:
     """CRS, transform, x/y attributes and bounds, optional 2-D lat/lon, ACDD geospatial attributes."""
     from pyproj import CRS, Transformer
 
     crs = CRS.from_wkt(ds.rio.crs.to_wkt())
-    transform = ds.rio.transform(recalc=False)
+    ds, transform = _grid_transform(ds)
     # rioxarray writes spatial_ref with crs_wkt, spatial_ref, CF grid-mapping attrs and GeoTransform
     ds = ds.rio.write_crs(crs).rio.write_transform(transform)
     ny, nx = ds.sizes["y"], ds.sizes["x"]
@@ -178,6 +231,32 @@ def _grid_attrs(ds: xr.Dataset, latlon: bool | None) -> tuple[xr.Dataset, dict[s
     return ds, geo
 
 
+#: CF time units tried from the coarsest: the first in which every time is a whole number is used
+_TIME_UNITS: tuple[tuple[str, int], ...] = (
+    ("hours", 3600 * 10**9), ("minutes", 60 * 10**9), ("seconds", 10**9),
+    ("milliseconds", 10**6), ("microseconds", 10**3), ("nanoseconds", 1),
+)
+
+
+def _time_encoding(values: np.ndarray) -> dict[str, Any]:
+    """``units``/``dtype`` in which every time of ``values`` (datetime64) is an exact integer.
+
+    Whole hours keep ``hours since`` (float64, exact for integers); finer steps (10 minutes,
+    7 seconds, ...) use the coarsest of minutes/seconds/... that holds them exactly, as int64, so
+    a time never reads back as ``02:09:59.999999999``.
+    """
+    t = pd.DatetimeIndex(np.asarray(values, dtype="datetime64[ns]").ravel())
+    t = t[~t.isna()]
+    if len(t) == 0:
+        return {"units": "hours since 1970-01-01 00:00:00", "calendar": "standard", "dtype": "float64"}
+    ref = t[0].floor("s")
+    off = np.asarray(t.asi8, np.int64) - ref.value
+    unit, _ = next((u, ns) for u, ns in _TIME_UNITS if not np.any(off % ns))
+    has_nat = bool(pd.isna(np.asarray(values, dtype="datetime64[ns]")).any())
+    dtype = "float64" if unit == "hours" or has_nat else "int64"
+    return {"units": f"{unit} since {ref.strftime('%Y-%m-%d %H:%M:%S')}", "calendar": "standard", "dtype": dtype}
+
+
 def _time_attrs(ds: xr.Dataset, encoding: dict[str, dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if "time" not in ds.variables:
@@ -187,28 +266,51 @@ def _time_attrs(ds: xr.Dataset, encoding: dict[str, dict[str, Any]]) -> dict[str
     ds["time"].attrs.setdefault("units_metadata", "leap_seconds: none")
     ds["time"].attrs.pop("units", None)
     ds["time"].attrs.pop("calendar", None)
-    encoding.setdefault("time", {}).update(
-        units=f"hours since {t[0].strftime('%Y-%m-%d %H:%M:%S')}" if len(t) else "hours since 1970-01-01 00:00:00",
-        calendar="standard",
-        dtype="float64",
-    )
+    has_bnds = "time_bnds" in ds.variables
+    all_times = np.atleast_1d(ds["time"].values).astype("datetime64[ns]").ravel()
+    if has_bnds:
+        all_times = np.concatenate([all_times, np.asarray(ds["time_bnds"].values).astype("datetime64[ns]").ravel()])
+    encoding.setdefault("time", {}).update(_time_encoding(all_times))
     if len(t):
         start = t[0]
         end = t[-1]
-        if "time_bnds" in ds.variables:
+        if has_bnds:
             tb = pd.to_datetime(np.asarray(ds["time_bnds"].values).ravel())
-            encoding.setdefault("time_bnds", {}).update(units=encoding["time"]["units"], calendar="standard", dtype="float64")
+            encoding.setdefault("time_bnds", {}).update(
+                units=encoding["time"]["units"], calendar="standard", dtype=encoding["time"]["dtype"])
             ds["time"].attrs["bounds"] = "time_bnds"
         out["time_coverage_start"] = _iso(start)
         out["time_coverage_end"] = _iso(end)
         out["time_coverage_duration"] = _iso_duration((end - start).total_seconds())
         if len(t) > 1:
             out["time_coverage_resolution"] = _iso_duration(float(np.median(np.diff(t.values).astype("timedelta64[s]").astype(float))))
+        elif has_bnds and len(tb) >= 2 and not (pd.isna(tb[0]) or pd.isna(tb[1])):
+            # one step: its period is the bound interval
+            out["time_coverage_resolution"] = _iso_duration(abs((tb[1] - tb[0]).total_seconds()))
     return out
 
 
+#: chunk size of station/series variables (chunked along time)
+_SERIES_CHUNK_BYTES = 2**20
+
+
 def _chunks(shape: tuple[int, ...], dims: tuple[str, ...], itemsize: int) -> tuple[int, ...] | None:
-    if not shape or int(np.prod(shape)) * itemsize < _MAP_CHUNK_BYTES // 2:
+    """Chunk sizes: maps ``(1, ny_c, nx_c)`` of about 2 MiB; time series along time (netcdf.md §5)."""
+    if not shape or 0 in shape:
+        return None
+    nbytes = int(np.prod(shape, dtype=np.int64)) * itemsize
+    if "x" not in dims and "y" not in dims:
+        if "time" not in dims:
+            return None
+        if nbytes <= _SERIES_CHUNK_BYTES:
+            return tuple(int(n) for n in shape)  # one chunk
+        it = dims.index("time")
+        # one instance (station, member...) per chunk; dims after time (nv of bounds) stay whole
+        chunks = [1 if i < it else int(n) for i, n in enumerate(shape)]
+        per_time = itemsize * int(np.prod([c for i, c in enumerate(chunks) if i != it], dtype=np.int64))
+        chunks[it] = int(max(1, min(shape[it], _SERIES_CHUNK_BYTES // max(per_time, 1))))
+        return tuple(chunks)
+    if nbytes < _MAP_CHUNK_BYTES // 2:
         return None
     chunks = list(shape)
     for i, d in enumerate(dims):
@@ -219,6 +321,85 @@ def _chunks(shape: tuple[int, ...], dims: tuple[str, ...], itemsize: int) -> tup
         i = int(np.argmax(chunks))
         chunks[i] = max(1, (chunks[i] + 1) // 2)
     return tuple(int(c) for c in chunks)
+
+
+def _to_utc(ds: xr.Dataset) -> xr.Dataset:
+    """Time zone-aware times (any variable) as naive UTC ``datetime64[ns]`` (CF time is UTC here)."""
+    for name in list(ds.variables):
+        var = ds.variables[name]
+        tz = isinstance(var.dtype, pd.DatetimeTZDtype)
+        if not tz and var.dtype.kind == "O" and var.size:
+            first = np.asarray(var.values).ravel()[0]
+            tz = isinstance(first, (pd.Timestamp, _dt.datetime)) and first.tzinfo is not None
+        if not tz:
+            continue
+        try:
+            idx = pd.DatetimeIndex(pd.to_datetime(list(np.asarray(var.values, dtype=object).ravel()), utc=True))
+        except (TypeError, ValueError) as exc:
+            raise OutputError(f"variable {name!r}: cannot convert its times to UTC: {exc}") from exc
+        new = xr.Variable(var.dims, idx.tz_localize(None).values.reshape(var.shape), dict(var.attrs))
+        if name in ds.coords:
+            ds = ds.assign_coords({name: new})
+        else:
+            ds[name] = new
+    return ds
+
+
+def _cf_dim_order(dims: tuple[Any, ...], ds: xr.Dataset) -> tuple[Any, ...]:
+    """Dimensions in CF §2.4 order: other dimensions first, then T, Z, Y, X."""
+    def is_z(d: Any) -> bool:
+        c = ds.variables.get(d)
+        return c is not None and (c.attrs.get("axis") == "Z" or "positive" in c.attrs)
+
+    t = [d for d in dims if d == "time"]
+    z = [d for d in dims if d != "time" and is_z(d)]
+    yx = [d for d in ("y", "x") if d in dims]
+    rest = [d for d in dims if d not in t and d not in z and d not in yx]
+    return tuple(rest + t + z + yx)
+
+
+def _reorder_dims(ds: xr.Dataset) -> xr.Dataset:
+    """Transpose data variables and multi-dimensional coordinates to ``(…, time, z, y, x)``.
+
+    Bounds variables (``*_bnds``, trailing ``nv``) keep their order.
+    """
+    for name in list(ds.variables):
+        var = ds.variables[name]
+        if var.ndim < 2 or str(name).endswith("_bnds") or name in ds.dims:
+            continue
+        order = _cf_dim_order(var.dims, ds)
+        if order == var.dims:
+            continue
+        new = var.transpose(*order)
+        if name in ds.coords:
+            ds = ds.assign_coords({name: new})
+        else:
+            ds[name] = new
+    return ds
+
+
+def _attr_value(value: Any) -> Any:
+    """A global attribute netCDF can store: bool -> int, times -> ISO 8601, paths -> str."""
+    if isinstance(value, (bool, np.bool_)):
+        return int(value)
+    if isinstance(value, (pd.Timestamp, _dt.datetime, np.datetime64)):
+        ts = pd.Timestamp(value)
+        if ts.tz is not None:
+            ts = ts.tz_convert("UTC").tz_localize(None)
+        return ts.strftime("%Y-%m-%dT%H:%M:%SZ") if ts == ts.floor("s") else ts.isoformat() + "Z"
+    if isinstance(value, _dt.date):
+        return value.isoformat()
+    if isinstance(value, (pd.Timedelta, _dt.timedelta, np.timedelta64)):
+        return _iso_duration(pd.Timedelta(value).total_seconds())
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, default=str)
+    if isinstance(value, tuple):
+        if value and all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)) for v in value):
+            return np.asarray(value)
+        return json.dumps(list(value), default=str)
+    return value
 
 
 def write_netcdf(
@@ -239,9 +420,12 @@ def write_netcdf(
     Parameters
     ----------
     ds : xarray.Dataset or DataArray
-        Gridded data on ``(…, y, x)`` with a rioxarray CRS/transform, or a DSG dataset built by
-        :func:`hydro.io.timeseries_dataset`. Variables named in the vocabulary get its
-        attributes and on-disk encoding; other variables keep theirs.
+        Gridded data with a rioxarray CRS and x/y coordinates (the transform is derived from them;
+        an explicit transform is needed only for an axis of length 1), or a DSG dataset built by
+        :func:`hydro.io.timeseries_dataset`. Dimensions are written in CF order
+        ``(…, time, y, x)`` and tz-aware times in UTC. Variables named in the vocabulary get its
+        attributes and on-disk encoding; other variables keep theirs. ``source`` and
+        ``hydro_version`` attributes of ``ds`` are kept.
     path : path-like
         Target file; its directory must exist (or be creatable).
     title, summary : str
@@ -268,17 +452,22 @@ def write_netcdf(
     Raises
     ------
     OutputError
-        The file cannot be written (nothing is left behind).
+        The file cannot be written (nothing is left behind), or a grid cannot be georeferenced
+        (one row/column and no explicit transform).
     """
     from hydro import __version__
 
     if isinstance(ds, xr.DataArray):
         ds = ds.to_dataset(name=ds.name or "data")
     ds = ds.copy(deep=False)
+    ds = _to_utc(ds)
+    ds = _reorder_dims(ds)
     path = Path(path)
     encoding: dict[str, dict[str, Any]] = {}
     global_attrs: dict[str, Any] = dict(DEFAULT_GLOBAL_ATTRS)
     global_attrs.update({k: v for k, v in ds.attrs.items() if not k.startswith("_")})
+    # auxiliary coordinates (named in a ``coordinates`` attribute) carry no fill value (netcdf.md §4)
+    aux_coords = {c for v in ds.variables.values() for c in str(v.attrs.get("coordinates", "")).split()}
 
     for name in list(ds.data_vars):
         var = ds[name]
@@ -299,13 +488,20 @@ def write_netcdf(
                 enc["_FillValue"] = np.array(-9999.0, dtype=dtype)
             if "flag_values" in voc:
                 var.attrs["flag_values"] = np.array(voc["flag_values"], dtype=dtype)
-            for key in ("flag_values", "valid_range"):
-                if key in var.attrs:
-                    var.attrs[key] = np.asarray(var.attrs[key]).astype(dtype)
         elif var.dtype.kind == "f":
-            enc["_FillValue"] = np.array(-9999.0, dtype=var.dtype)
+            # a complete auxiliary coordinate has no fill; one with unknown (NaN) positions keeps it
+            aux = name in aux_coords and var.ndim <= 1 and not bool(np.isnan(np.asarray(var.values)).any())
+            enc["_FillValue"] = None if aux else np.array(-9999.0, dtype=var.dtype)
         elif var.dtype.kind in "SUO":
             enc["dtype"] = "S1"
+        # CF §2.5/§3.5: these attributes have the type of the variable on disk (every variable)
+        disk = np.dtype(enc.get("dtype", var.dtype)) if enc.get("dtype") != "S1" else np.dtype("S1")
+        if disk.kind == "b":
+            disk = np.dtype("int8")  # xarray stores bool as int8
+        if disk.kind in "iuf":
+            for key in ("flag_values", "flag_masks", "valid_range", "valid_min", "valid_max"):
+                if key in var.attrs:
+                    var.attrs[key] = np.asarray(var.attrs[key]).astype(disk)
         if name.endswith("_bnds"):
             enc = {"_FillValue": None}
             var.attrs = {}
@@ -339,14 +535,20 @@ def write_netcdf(
             ds[name].encoding["coordinates"] = None
     # coordinates never carry a fill value
     for name in ds.coords:
-        if name in ds.dims or name in ("lat", "lon", "spatial_ref", "forecast_reference_time", "time_bnds"):
-            encoding.setdefault(str(name), {})["_FillValue"] = None
+        c = ds.variables[name]
+        if name not in ds.dims and c.dtype.kind == "f" and c.ndim <= 1 and bool(np.isnan(np.asarray(c.values)).any()):
+            continue  # unknown (NaN) positions of an auxiliary coordinate keep a fill value
+        encoding.setdefault(str(name), {})["_FillValue"] = None
         ds[name].attrs.pop("_FillValue", None)
     if "spatial_ref" in ds.variables:
         ds["spatial_ref"].attrs.pop("coverage_content_type", None)
     if "time_bnds" in ds.variables:
         encoding.setdefault("time_bnds", {})["_FillValue"] = None
         ds["time_bnds"].attrs = {}
+    for name in ("time", "forecast_reference_time"):
+        if name in ds.variables:  # also as scalar coordinates or data variables
+            encoding.setdefault(name, {})["_FillValue"] = None
+            ds[name].attrs.pop("_FillValue", None)
     for cname in ("x", "y", "lat", "lon"):
         if cname in ds.coords:
             ds[cname].attrs.setdefault("coverage_content_type", "coordinate")
@@ -368,9 +570,10 @@ def write_netcdf(
         date_modified=now,
         date_issued=global_attrs.get("date_issued", now),
         date_metadata_modified=now,
-        source=f"hydro {__version__}",
-        hydro_version=__version__,
     )
+    # provenance of the producer given with the data (e.g. an exchange file) is kept
+    global_attrs.setdefault("source", f"hydro {__version__}")
+    global_attrs.setdefault("hydro_version", __version__)
     global_attrs["history"] = (str(global_attrs.get("history", "")) + f"\n{now}: written by hydro {__version__}").strip()
     global_attrs.setdefault("id", path.stem)
 
@@ -386,7 +589,7 @@ def write_netcdf(
         global_attrs["hydro_input_files"] = json.dumps(files)
     if attrs:
         global_attrs.update(attrs)
-    ds.attrs = {k: (json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in global_attrs.items() if v is not None}
+    ds.attrs = {k: _attr_value(v) for k, v in global_attrs.items() if v is not None}
 
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -27,6 +27,20 @@ __all__ = [
 ]
 
 
+def _check_runoff(r: np.ndarray, rn: RoutingNetwork, runoff: xr.DataArray, when: pd.Timestamp, where: str) -> None:
+    """NaN/infinite or negative runoff on a network cell is an :class:`InputDataError`."""
+    for bad, what in ((~np.isfinite(r), "NaN or infinite"), (r < 0.0, "negative")):
+        if not bad.any():
+            continue
+        k = int(np.flatnonzero(bad)[0])
+        iy, ix = np.unravel_index(int(rn.order[k]), rn.shape)
+        xs, ys = runoff["x"].values, runoff["y"].values
+        extra = f" (min {float(np.min(r[bad]))} mm)" if what == "negative" else ""
+        raise InputDataError(
+            f"runoff {where}: {what} values on {int(bad.sum())} network cell(s) at {when}{extra}, first at "
+            f"row {iy}, column {ix} (x={xs[ix]}, y={ys[iy]}): runoff on the network must be finite and >= 0 mm")
+
+
 def route(
     runoff: xr.DataArray,
     terrain: xr.Dataset,
@@ -41,7 +55,8 @@ def route(
     Parameters
     ----------
     runoff : xarray.DataArray (time, y, x)
-        Runoff depth per model step [mm], time labelled at the step end, regular step.
+        Runoff depth per model step [mm], time labelled at the step end, regular step. On the
+        network cells it must be finite and ``>= 0`` (off the network it is ignored, NaN allowed).
     terrain : xarray.Dataset
         Output of :func:`hydro.terrain.analyse` (``flow_direction``, ``filled_elevation``).
     params : RoutingParameters, optional
@@ -56,6 +71,13 @@ def route(
         ``discharge`` (time, y, x) step-mean outflow of each cell [m3 s-1] (``max_discharge`` with
         ``keep_peak``), and the volume balance of the routing per step: ``inflow_volume``,
         ``outflow_volume``, ``storage_change`` [m3].
+
+    Raises
+    ------
+    InputDataError
+        NaN/infinite or negative runoff on a network cell (naming the step, the cell and the
+        source). The runoff operators of :mod:`hydro.runoff` never produce negative runoff, so a
+        negative value is bad input, never clipped or dropped silently.
     """
     from hydro.terrain import flow_network
 
@@ -84,8 +106,11 @@ def route(
     vin = np.zeros(nt)
     vout = np.zeros(nt)
     dstore = np.zeros(nt)
+    where = str(runoff.attrs.get("hydro_source") or runoff.encoding.get("source") or "<in memory>")
+    where = f"{where}:{runoff.name}" if runoff.name is not None else where
     for t in range(nt):
-        r = np.nan_to_num(rn.from_grid(np.asarray(runoff.isel(time=t).values, np.float64)), nan=0.0)
+        r = rn.from_grid(np.asarray(runoff.isel(time=t).values, np.float64))
+        _check_runoff(r, rn, runoff, times[t], where)
         lat = r * area / (1000.0 * dt)
         bnd = np.zeros(rn.nvalid)
         for j, pos in enumerate(rn.inflow_pos):

@@ -64,12 +64,20 @@ StepValues = Callable[[pd.Timestamp, pd.Timestamp, float], float]
 
 
 def series_step_values(series: pd.Series, starts: pd.DatetimeIndex, dt: pd.Timedelta, *, what: str) -> np.ndarray:
-    """Value of a time series for each model step: linear interpolation at the step midpoint.
+    """Value of a time series for each model step.
+
+    Point values (the default): linear interpolation at the step midpoint. Period means — a
+    series with ``attrs["cell_methods"]`` ``"time: mean"`` and ``attrs["period_s"]``, each value
+    the mean over the ``period_s`` seconds ending at its label (exchange files with ``time_bnds``;
+    set by :meth:`Inflow.from_netcdf` and :func:`hydro.exchange.read_exchange`): the time-weighted
+    mean of the periods the step overlaps, i.e. exactly the period's value when step and period
+    coincide.
 
     Raises
     ------
     InputDataError
-        Times unsorted/duplicated, NaN inside the period, or the series not covering it.
+        Times unsorted/duplicated, NaN inside the period, the series not covering it, or (period
+        means) periods that overlap or leave a gap inside the run.
     """
     idx = pd.DatetimeIndex(series.index).as_unit("ns")
     starts = pd.DatetimeIndex(starts).as_unit("ns")
@@ -79,13 +87,55 @@ def series_step_values(series: pd.Series, starts: pd.DatetimeIndex, dt: pd.Timed
         raise InputDataError(f"{what}: duplicate times {list(idx[idx.duplicated()][:3])}")
     if not idx.is_monotonic_increasing:
         raise InputDataError(f"{what}: times are not sorted")
+    values = np.asarray(series.values, dtype=np.float64)
+    attrs = getattr(series, "attrs", {}) or {}
+    period_s = attrs.get("period_s")
+    if str(attrs.get("cell_methods", "")).replace(" ", "").startswith("time:mean") and period_s is not None:
+        p_ns = int(round(float(period_s) * 1e9))
+        dt_ns = int(pd.Timedelta(dt).value)
+        if p_ns <= 0 or dt_ns <= 0:
+            raise InputDataError(f"{what}: averaging period {period_s} s / step {dt} must be positive")
+        ends = idx.asi8
+        begins = ends - p_ns
+        s0 = starts.asi8
+        s1 = s0 + dt_ns
+        if len(idx) == 0 or len(s0) == 0 or s0[0] < begins[0] or s1[-1] > ends[-1]:
+            raise InputDataError(
+                f"{what}: series covers {pd.Timestamp(begins[0]) if len(idx) else None} .. "
+                f"{idx[-1] if len(idx) else None} (period means), the run needs "
+                f"{starts[0] if len(s0) else None} .. {pd.Timestamp(s1[-1]) if len(s0) else None}"
+            )
+        if len(ends) > 1 and np.any(begins[1:] < ends[:-1]):
+            i = int(np.flatnonzero(begins[1:] < ends[:-1])[0]) + 1
+            raise InputDataError(f"{what}: averaging periods overlap: {idx[i - 1]} and {idx[i]} are less than "
+                                 f"{pd.Timedelta(p_ns, 'ns')} apart")
+        j0 = np.searchsorted(ends, s0, side="right")  # first period ending after the step start
+        j1 = np.searchsorted(begins, s1, side="left")  # periods from j0 up to j1 (excl.) can overlap
+        k = max(int(np.max(j1 - j0)), 1)
+        out = np.empty(len(s0))
+        block = max(1, 2**22 // k)
+        for b in range(0, len(s0), block):
+            e = min(b + block, len(s0))
+            jj = j0[b:e, None] + np.arange(k)
+            jc = np.minimum(jj, len(ends) - 1)
+            lo = np.maximum(begins[jc], s0[b:e, None])
+            hi = np.minimum(ends[jc], s1[b:e, None])
+            w = np.where(jj < j1[b:e, None], np.maximum(hi - lo, 0), 0)
+            short = np.flatnonzero(w.sum(axis=1) != dt_ns)
+            if short.size:
+                raise InputDataError(f"{what}: gap in the series: no value for part of the step starting "
+                                     f"{starts[b + int(short[0])]} ({short.size} such steps in this block)")
+            v = values[jc]
+            if np.any((w > 0) & ~np.isfinite(v)):
+                raise InputDataError(f"{what}: missing values (NaN) inside the run period")
+            out[b:e] = np.sum(np.where(w > 0, v, 0.0) * (w / dt_ns), axis=1)
+        return out
     mids = starts + dt / 2
     if len(idx) == 0 or mids[0] < idx[0] or mids[-1] > idx[-1]:
         raise InputDataError(
             f"{what}: series covers {idx[0] if len(idx) else None} .. {idx[-1] if len(idx) else None}, "
             f"the run needs {mids[0]} .. {mids[-1]}"
         )
-    values = np.asarray(series.values, dtype=np.float64)
     x = (idx.asi8 - idx.asi8[0]).astype(np.float64)
     out = np.interp((mids.asi8 - idx.asi8[0]).astype(np.float64), x, values)
     if not np.all(np.isfinite(out)):
@@ -231,12 +281,18 @@ class Inflow:
         ``cf_role = "timeseries_id"``. Without ``x``/``y`` the file's projected ``x``/``y`` of the
         station are used.
 
+        A file of the exchange profile (global ``hydro_exchange_profile``) is checked with
+        :func:`hydro.exchange.validate_exchange` and read with :func:`hydro.exchange.read_exchange`
+        (profile errors such as time gaps are refused). Values with ``cell_methods = "time: mean"``
+        and ``time_bnds`` are period means (see :func:`series_step_values`).
+
         Raises
         ------
         InputMissingError
             File, variable or station absent.
         InputDataError
-            Units not m3 s-1, or not a timeSeries file.
+            Units not m3 s-1, not a timeSeries file, an exchange file failing the profile checks,
+            or times with a gap (irregular step, time bounds not contiguous).
         """
         import xarray as xr
 
@@ -265,18 +321,49 @@ class Inflow:
             ids = [s.decode() if isinstance(s, bytes) else str(s) for s in np.asarray(ds[id_var[0]].values).ravel()]
             if station_id not in ids:
                 raise InputMissingError(f"{path}: station {station_id!r} not in {id_var[0]} {ids}")
-            i = ids.index(station_id)
-            inst_dim = ds[id_var[0]].dims[0]
-            da = ds[var].isel({inst_dim: i})
-            if "realization" in da.dims:
-                da = da.isel(realization=realization or 0)
-            if x is None or y is None:
-                if "x" in ds.variables and "y" in ds.variables and ds["x"].dims == (inst_dim,):
-                    x, y = float(ds["x"].values[i]), float(ds["y"].values[i])
-                else:
-                    raise InputDataError(f"{path}: no projected x/y for station {station_id!r}: pass x= and y=")
-            series = pd.Series(np.asarray(da.values, float), index=pd.DatetimeIndex(ds["time"].values))
-        return cls(name or station_id, float(x), float(y), series, source=f"{path}:{var}[{station_id}]")
+            exchange = "hydro_exchange_profile" in ds.attrs
+            if not exchange:
+                i = ids.index(station_id)
+                inst_dim = ds[id_var[0]].dims[0]
+                da = ds[var].isel({inst_dim: i})
+                if "realization" in da.dims:
+                    da = da.isel(realization=realization or 0)
+                if x is None or y is None:
+                    if "x" in ds.variables and "y" in ds.variables and ds["x"].dims == (inst_dim,):
+                        x, y = float(ds["x"].values[i]), float(ds["y"].values[i])
+                    else:
+                        raise InputDataError(f"{path}: no projected x/y for station {station_id!r}: pass x= and y=")
+                times = pd.DatetimeIndex(ds["time"].values).round("ms")
+                d = np.diff(times.asi8)
+                if d.size and (np.any(d <= 0) or np.any(d != d[0])):
+                    k = int(np.flatnonzero(d != d[0])[0]) if np.any(d != d[0]) else int(np.flatnonzero(d <= 0)[0])
+                    raise InputDataError(f"{path}: times of {var!r} are not regular (gap or irregular step at "
+                                         f"{times[k]} .. {times[k + 1]})")
+                series = pd.Series(np.asarray(da.values, float), index=times)
+                cm = str(ds[var].attrs.get("cell_methods", ""))
+                bname = ds["time"].attrs.get("bounds") or ds["time"].encoding.get("bounds")
+                if cm.replace(" ", "").startswith("time:mean") and bname in ds.variables:
+                    b = pd.DatetimeIndex(np.asarray(ds[bname].values).ravel()).round("ms").asi8.reshape(-1, 2)
+                    w = b[:, 1] - b[:, 0]
+                    if (b.shape[0] != len(times) or np.any(b[:, 1] != times.asi8) or np.any(w <= 0) or np.any(w != w[0])
+                            or np.any(b[1:, 0] != b[:-1, 1])):
+                        raise InputDataError(f"{path}: time bounds {bname!r} are not contiguous periods ending at the times")
+                    series.attrs.update(cell_methods=cm, period_s=float(w[0]) / 1e9)
+        if not exchange:
+            return cls(name or station_id, float(x), float(y), series, source=f"{path}:{var}[{station_id}]")
+        from hydro.exchange import read_exchange
+        from hydro.exchange.profile import DEFAULT_MAX_BYTES
+
+        # the profile checks (size, layout, ids, time gaps and bounds, values); the user chose this file,
+        # so the size limit is at least its size
+        q = read_exchange(path, station_id, max_bytes=max(DEFAULT_MAX_BYTES, path.stat().st_size))
+        if "realization" in q.dims:
+            q = q.isel(realization=realization or 0)
+        if x is None or y is None:
+            x, y = q.attrs["x"], q.attrs["y"]
+        series = q.to_series()
+        series.attrs.update({k: q.attrs[k] for k in ("cell_methods", "period_s") if k in q.attrs})
+        return cls(name or station_id, float(x), float(y), series, source=str(q.attrs["source"]))
 
 
 @dataclass
@@ -546,6 +633,12 @@ class RoutingNetwork:
         lateral = np.ascontiguousarray(lateral_m3s, dtype=np.float64)
         if lateral.shape != (nv,):
             raise InputDataError(f"lateral inflow has shape {lateral.shape}, expected ({nv},)")
+        if nv and not (lateral.min() >= 0.0 and np.isfinite(lateral.sum())):
+            # the kinematic solver cannot take water out of a reach: never drop it silently
+            nbad = int(np.count_nonzero(~np.isfinite(lateral)))
+            nneg = int(np.count_nonzero(lateral < 0.0))
+            raise InputDataError(f"lateral inflow: {nbad} NaN/infinite and {nneg} negative value(s) on the network "
+                                 f"(must be finite and >= 0 m3 s-1)")
         bnd = np.zeros(nv) if boundary_m3s is None else np.ascontiguousarray(boundary_m3s, dtype=np.float64)
         ev = np.zeros(nres) if reservoir_evaporation_m3 is None else np.ascontiguousarray(reservoir_evaporation_m3, float)
         ab = np.zeros(nres) if reservoir_abstraction_m3s is None else np.ascontiguousarray(reservoir_abstraction_m3s, float)

@@ -107,8 +107,9 @@ def _neighbour_file(tmp_path, tiny, q):
 
 @pytest.mark.parametrize("reader", ["Inflow.from_netcdf", "read_exchange"])
 def test_neighbour_file_is_an_inflow_of_the_catchment_model(tmp_path, tiny, reader):
-    """Inflow volume of each step = 3600 s x the file's series at the step midpoint (linear), and
-    the run with the inflow carries exactly that much more water (outflow + storage) than without."""
+    """Inflow volume of each step = 3600 s x the file's period mean of that hour (values are means over
+    their time_bnds), and the run with the inflow carries exactly that much more water (outflow +
+    storage) than without."""
     from hydro.model import BALANCE_TOLERANCE
     from hydro.routing import Inflow
 
@@ -120,12 +121,15 @@ def test_neighbour_file_is_an_inflow_of_the_catchment_model(tmp_path, tiny, read
         inflow = Inflow.from_netcdf(path, "UP-1")
     else:
         da = read_exchange(path, "UP-1", region="upland")
-        inflow = Inflow("UP-1", da.attrs["x"], da.attrs["y"], da.to_series(), source=da.attrs["source"])
+        series = da.to_series()
+        series.attrs.update(cell_methods=da.attrs["cell_methods"], period_s=da.attrs["period_s"])
+        inflow = Inflow("UP-1", da.attrs["x"], da.attrs["y"], series, source=da.attrs["source"])
     assert (inflow.x, inflow.y) == tiny["head"]
+    assert inflow.discharge_m3s.attrs["period_s"] == 3600.0
     P, E = forcing(steps)
     with_in = model(tiny, [inflow]).run(P, E, start=START, steps=steps, gridded=())
     without = model(tiny).run(P, E, start=START, steps=steps, gridded=())
-    expected = 3600.0 * 0.5 * (q[:-1] + q[1:])
+    expected = 3600.0 * q[1:]  # the step 00:00-01:00 takes the mean labelled 01:00 (period (00:00, 01:00])
     np.testing.assert_allclose(with_in.water_balance["inflow_volume"].values.ravel(), expected, rtol=1e-12)
     assert with_in.summary["relative_residual"] <= BALANCE_TOLERANCE
     extra = (with_in.summary["outflow"] + with_in.summary["storage_change"]) - (without.summary["outflow"] + without.summary["storage_change"])

@@ -107,7 +107,9 @@ def test_diurnal_pet_profile_conserves_daily_total(coarse_source):
     v = out.values[:, 0, 0]
     np.testing.assert_allclose(v.reshape(2, 24).sum(axis=1), 4.0, rtol=1e-12)
     hours = pd.DatetimeIndex(out.time.values).hour
-    assert np.all(v[(hours >= 1) & (hours <= 6)] == 0.0)  # night
+    # local solar time at ~117.2 E is UTC + 7.8 h: night (18-06 local) is hour-ending 11-22 UTC
+    assert np.all(v[(hours >= 11) & (hours <= 22)] == 0.0)  # night
+    assert np.all(v[(hours >= 1) & (hours <= 6)] > 0.0)  # late morning to early afternoon local
 
 
 def test_nan_is_error_unless_fill_policy(coarse_source, write_nc):

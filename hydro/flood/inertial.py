@@ -299,7 +299,9 @@ def _grid_info(bed: xr.DataArray) -> tuple[float, Any, Any]:
         import rioxarray  # noqa: F401
 
         crs = bed.rio.crs
-        transform = bed.rio.transform()
+        from hydro.io.raster import grid_transform
+
+        transform = grid_transform(bed)
     except Exception:  # pragma: no cover - rioxarray is a dependency
         crs = None
     if crs is None:

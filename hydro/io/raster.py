@@ -30,6 +30,15 @@ def available_memory_bytes() -> int:
         return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
 
 
+def grid_transform(da: Any) -> Any:
+    """The affine transform of ``da``'s grid, from its x/y coordinates when it has at least two of each (a stored
+    ``GeoTransform`` goes stale after ``sortby``, ``isel(y=slice(None, None, -1))`` or ``coarsen``: rioxarray would
+    mix the old pixel size with the new coordinates), else the stored one."""
+    if "x" in da.coords and "y" in da.coords and da["x"].size >= 2 and da["y"].size >= 2:
+        return da.rio.transform(recalc=True)
+    return da.rio.transform(recalc=False)
+
+
 def check_grid(transform: Any, shape: tuple[int, int], source: str = "DEM") -> None:
     """Check that a raster grid is usable: not rotated, square cells, more than one cell.
 

@@ -37,9 +37,9 @@ def _check_dem(dem: xr.DataArray, name: str = "dem") -> None:
         raise InputDataError(f"{name} has no CRS (use hydro.io.open_dem(path, crs=...) or da.rio.write_crs)")
     if not np.issubdtype(dem.dtype, np.floating):
         raise InputDataError(f"{name} must be floating point with NaN as nodata, not {dem.dtype}")
-    from hydro.io.raster import check_grid
+    from hydro.io.raster import check_grid, grid_transform
 
-    check_grid(dem.rio.transform(recalc=False), dem.shape, name)
+    check_grid(grid_transform(dem), dem.shape, name)
 
 
 def _like(template: xr.DataArray, values: np.ndarray, name: str, **extra: Any) -> xr.DataArray:

@@ -62,7 +62,9 @@ def grid_geometry(da: xr.DataArray) -> GridGeometry:
     if crs is None:
         raise InputDataError("grid has no CRS: cell sizes in metres cannot be computed")
     crs = CRS.from_wkt(crs.to_wkt())
-    transform = da.rio.transform(recalc=False)
+    from hydro.io.raster import grid_transform
+
+    transform = grid_transform(da)
     ny, nx = da.shape[-2:]
     a, e = transform.a, transform.e
     if crs.is_geographic:

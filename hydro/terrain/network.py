@@ -220,6 +220,14 @@ def flow_network(fdir: xr.DataArray | np.ndarray, geometry: GridGeometry | None 
             raise InputDataError("a numpy flow-direction array needs geometry=")
         codes = np.ascontiguousarray(fdir)
     if codes.dtype != np.uint8:
+        # check before the cast: NaN (a float grid read with its _FillValue masked) or 256 would become code 0, a
+        # valid outlet
+        vals = np.asarray(codes, dtype=np.float64)
+        if not np.all(np.isfinite(vals)):
+            raise InputDataError("flow direction has NaN cells: give nodata as code 255 (e.g. fdir.fillna(255))")
+        if np.any((vals < 0) | (vals > 255) | (vals != np.round(vals))):
+            bad = np.unique(vals[(vals < 0) | (vals > 255) | (vals != np.round(vals))])[:5]
+            raise InputDataError(f"flow direction has codes {bad.tolist()} that are not ESRI D8 (0,1,2,4,...,128,255)")
         codes = codes.astype(np.uint8)
     ny, nx = codes.shape
     flat = codes.ravel()

@@ -27,6 +27,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hydro.errors import ConfigError, InputDataError, InputMissingError
+from hydro.io.netcdf import open_netcdf
 from hydro.allocation.units import QuantityError, parse_quantity, to_si
 
 __all__ = ["Network", "load_network", "SeriesSpec", "resolve_series", "NODE_TYPES", "axis_time"]
@@ -572,7 +573,7 @@ def resolve_series(spec: SeriesSpec, times: pd.DatetimeIndex, dt: float, where: 
         path = network.resolve_path(spec.netcdf)
         if not path.exists():
             raise InputMissingError(f"{network.source}: {where}: NetCDF file {path} not found")
-        with xr.open_dataset(path) as ds:
+        with open_netcdf(path) as ds:
             da = _pick_station(ds, spec, path, network, where)
             units = spec.units or da.attrs.get("units")
             t = da["time"].values.astype("datetime64[ns]")

@@ -14,6 +14,7 @@ import pandas as pd
 import xarray as xr
 
 from hydro.errors import ConfigError, InputDataError, InputMissingError
+from hydro.io.netcdf import netcdf4_dataset, open_netcdf
 from hydro.exchange.profile import (
     DISCHARGE_STANDARD_NAME,
     REALIZATION_DIM,
@@ -58,7 +59,7 @@ def _open_gauges(path: Path) -> xr.Dataset:
     if not path.is_file():
         raise InputMissingError(f"gauge hydrographs not found: {path}")
     try:
-        ds = xr.open_dataset(path, engine="netcdf4", decode_timedelta=False)
+        ds = open_netcdf(path, decode_timedelta=False)
         ds.load()
         ds.close()
     except Exception as exc:
@@ -99,10 +100,8 @@ def _crs(run_dir: Path, manifest: dict[str, Any], gauges: xr.Dataset) -> Any:
             return gauges.attrs[key]
     terrain = run_dir / "terrain.nc"
     if terrain.is_file():
-        import netCDF4
-
         try:
-            with netCDF4.Dataset(terrain) as nc:
+            with netcdf4_dataset(terrain) as nc:
                 for name in ("spatial_ref", "crs"):
                     if name in nc.variables and "crs_wkt" in nc.variables[name].ncattrs():
                         return str(nc.variables[name].getncattr("crs_wkt"))

@@ -32,6 +32,7 @@ import pandas as pd
 import xarray as xr
 
 from hydro.errors import InputDataError, InputMissingError
+from hydro.io.netcdf import NETCDF_LOCK
 from hydro.exchange.profile import (
     CONFIG_HASH_ATTR,
     DEFAULT_MAX_BYTES,
@@ -651,15 +652,16 @@ def validate_exchange(
         The file does not exist.
     """
     ids = None if expected_ids is None else [str(i) for i in expected_ids]
-    problems, ds, nc, _ = _open_checked(path, expected_ids=ids, max_bytes=max_bytes, region=region)
-    try:
-        if nc is not None and check_cf:
-            problems += _cf_problems(nc)
-    finally:
-        if ds is not None:
-            ds.close()
-        if nc is not None and nc.isopen():
-            nc.close()
+    with NETCDF_LOCK:  # netCDF-C is not thread-safe (see hydro.io.netcdf.NETCDF_LOCK)
+        problems, ds, nc, _ = _open_checked(path, expected_ids=ids, max_bytes=max_bytes, region=region)
+        try:
+            if nc is not None and check_cf:
+                problems += _cf_problems(nc)
+        finally:
+            if ds is not None:
+                ds.close()
+            if nc is not None and nc.isopen():
+                nc.close()
     return problems
 
 
@@ -702,6 +704,11 @@ def read_exchange(
         Any profile error; the message is one line naming the file and the first problem.
     """
     path = Path(path)
+    with NETCDF_LOCK:  # netCDF-C is not thread-safe (see hydro.io.netcdf.NETCDF_LOCK)
+        return _read_exchange_locked(path, str(point_id), max_bytes=max_bytes, region=region)
+
+
+def _read_exchange_locked(path: Path, point_id: str, *, max_bytes: int, region: str | None) -> xr.DataArray:
     problems, ds, nc, info = _open_checked(path, expected_ids=[str(point_id)], max_bytes=max_bytes, region=region)
     try:
         errors = [p for p in problems if p.severity == "error"]

@@ -20,6 +20,7 @@ import rioxarray  # noqa: F401  (registers .rio)
 import xarray as xr
 
 from hydro.errors import InputDataError, InputMissingError
+from hydro.io.netcdf import NETCDF_LOCK
 
 __all__ = ["people_affected", "roads_affected_km", "read_roads", "read_population"]
 
@@ -141,9 +142,10 @@ def read_population(path: str | Path) -> xr.DataArray:
     if not path.is_file():
         raise InputMissingError(f"{path}: population raster not found")
     try:
-        da = rioxarray.open_rasterio(path, masked=True).squeeze("band", drop=True)
+        with NETCDF_LOCK:  # GDAL reads a NetCDF raster through netCDF-C (not thread-safe)
+            da = rioxarray.open_rasterio(path, masked=True).squeeze("band", drop=True).load()
     except Exception as exc:  # rasterio raises several types for garbage
         raise InputDataError(f"{path}: cannot read the population raster: {exc}") from exc
     if da.rio.crs is None:
         raise InputDataError(f"{path}: the population raster has no CRS")
-    return da.load()
+    return da

@@ -12,6 +12,7 @@ import pandas as pd
 import xarray as xr
 
 from hydro.errors import InputDataError, InputMissingError
+from hydro.io.netcdf import open_netcdf
 from hydro.forcing.grid import GridSpec, grid_of, regrid_weights
 from hydro.forcing.units import parse_water_units
 
@@ -98,7 +99,7 @@ def _bounds_from_source(da: xr.DataArray, name: str, where: str) -> np.ndarray:
     src = da.encoding.get("source") or da["time"].encoding.get("source")
     if src and Path(src).is_file():
         try:
-            with xr.open_dataset(src, decode_coords="all") as ds:
+            with open_netcdf(src, decode_coords="all") as ds:
                 if name in ds.variables and "time" in ds.coords:
                     pos = pd.DatetimeIndex(ds["time"].values).get_indexer(pd.DatetimeIndex(da["time"].values))
                     if np.all(pos >= 0):  # the rows of da's times (da may be a subset of the file)
@@ -125,7 +126,7 @@ def open_forcing(path: str | os.PathLike[str], variable: str, *, time_chunk: int
             # a file stored in other time chunks is still read one block of steps at a time (memory stays flat);
             # xarray's performance notice is not the user's concern
             warnings.filterwarnings("ignore", message="The specified chunks separate the stored chunks", category=UserWarning)
-            ds = xr.open_dataset(path, chunks={"time": time_chunk}, decode_coords="all")
+            ds = open_netcdf(path, chunks={"time": time_chunk}, decode_coords="all")
     except (OSError, ValueError) as exc:
         raise InputDataError(f"{path}: cannot open as NetCDF: {exc}") from exc
     if variable not in ds.data_vars:

@@ -151,9 +151,9 @@ def members_of(cfg: ModelConfig, reference_time: Any = None) -> list[int | None]
         return [None]
     path = forcing_path(cfg, reference_time)
     if path is not None:
-        import netCDF4
+        from hydro.io import netcdf4_dataset
 
-        with netCDF4.Dataset(path) as nc:
+        with netcdf4_dataset(path) as nc:
             dims = nc.variables[cfg.forcing.variable].dimensions if cfg.forcing.variable in nc.variables else ()
             if cfg.forcing.realization_dim not in dims:
                 raise InputDataError(f"{path}: ensemble.members = {n} but {cfg.forcing.variable!r} has no "

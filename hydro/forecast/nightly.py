@@ -41,7 +41,6 @@ __all__ = ["run_forecast", "forecast_run_id", "ForecastResult", "find_states", "
 
 logger = logging.getLogger(__name__)
 
-_STATE_LOCK = threading.Lock()
 
 
 @dataclass
@@ -221,8 +220,7 @@ def _member_task(member: int, *, cfg_json: str, source: str | None, terrain: xr.
         object.__setattr__(cfg, "_source_path", Path(source))
     t0 = pd.Timestamp(T)
     model = build_model(cfg, terrain, reference_time=t0)
-    with _STATE_LOCK:  # HDF5 is not thread-safe: members on the threaded scheduler read the state one at a time
-        model.load_state(state_path)
+    model.load_state(state_path)  # NetCDF reads take hydro.io.NETCDF_LOCK: members may run in threads
     rain = open_rain(cfg, terrain, t0, t0 + steps * pd.Timedelta(cfg.routing.model_step), reference_time=t0, member=member)
     h = run_hydrology(model, cfg, rain, t0, steps)
     return member, h.result.gauges, np.asarray(h.peak_discharge.values, np.float32)

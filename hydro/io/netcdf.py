@@ -11,10 +11,13 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import contextlib
 import logging
 import os
+import threading
+import uuid
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 import numpy as np
 import pandas as pd
@@ -23,9 +26,96 @@ import xarray as xr
 from hydro.errors import InputMissingError, OutputError
 from hydro.vocabulary import VOCABULARY
 
-__all__ = ["write_netcdf", "sha256_file", "atomic_path", "CONVENTIONS", "STANDARD_NAME_VOCABULARY", "replace_atomically"]
+__all__ = ["write_netcdf", "open_netcdf", "netcdf4_dataset", "NETCDF_LOCK", "sha256_file", "atomic_path", "CONVENTIONS",
+           "STANDARD_NAME_VOCABULARY", "replace_atomically"]
 
 logger = logging.getLogger(__name__)
+
+
+
+class SerializableRLock:
+    """A re-entrant lock that survives pickling (dask processes, distributed workers).
+
+    Copies unpickled in one process share the lock of their token, like xarray's
+    ``SerializableLock``; unlike it, the owning thread may take it again (an open inside a
+    locked block re-enters when xarray's file manager takes the same lock).
+    """
+
+    _locks: dict[str, threading.RLock] = {}
+    _registry_lock = threading.Lock()
+
+    def __init__(self, token: str | None = None) -> None:
+        self.token = token or str(uuid.uuid4())
+        with SerializableRLock._registry_lock:
+            self.lock = SerializableRLock._locks.setdefault(self.token, threading.RLock())
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        return self.lock.acquire(blocking, timeout)
+
+    def release(self) -> None:
+        self.lock.release()
+
+    def locked(self) -> bool:
+        """Whether another thread would have to wait (True when held by anyone)."""
+        if self.lock.acquire(blocking=False):
+            self.lock.release()
+            return False
+        return True
+
+    def __enter__(self) -> "SerializableRLock":
+        self.lock.acquire()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.lock.release()
+
+    def __getstate__(self) -> str:
+        return self.token
+
+    def __setstate__(self, token: str) -> None:
+        self.__init__(token)  # type: ignore[misc]
+
+    def __repr__(self) -> str:
+        return f"<SerializableRLock {self.token}>"
+
+
+#: One lock for every netCDF-C/HDF5 call of the package. The libraries are not thread-safe and
+#: netCDF4-python releases the GIL around their calls, so two threads (ensemble members on dask's
+#: threaded scheduler) opening or reading files at the same time crash the process (bus error).
+#: :func:`open_netcdf` holds it while opening and hands it to xarray for every later (lazy) read;
+#: :func:`write_netcdf` and :func:`netcdf4_dataset` hold it while they touch a file.
+NETCDF_LOCK = SerializableRLock("hydro-netcdf-c")
+
+
+def open_netcdf(path: str | os.PathLike[str], **kwargs: Any) -> xr.Dataset:
+    """``xarray.open_dataset`` with the netCDF4 engine, safe to call from several threads.
+
+    The file's metadata is read under :data:`NETCDF_LOCK` and every later read of its data (also a
+    lazy dask read in another thread) takes the same lock. Keyword arguments go to
+    ``xarray.open_dataset`` (``engine`` defaults to ``"netcdf4"``).
+
+    Never compute a dask-backed array of such a file on the threaded scheduler while holding
+    :data:`NETCDF_LOCK` yourself: the reading threads would wait for it.
+    """
+    kwargs.setdefault("engine", "netcdf4")
+    if kwargs["engine"] == "netcdf4":
+        kwargs.setdefault("lock", NETCDF_LOCK)
+    with NETCDF_LOCK:
+        return xr.open_dataset(path, **kwargs)
+
+
+@contextlib.contextmanager
+def netcdf4_dataset(path: str | os.PathLike[str], mode: str = "r", **kwargs: Any) -> Iterator[Any]:
+    """A ``netCDF4.Dataset`` opened, used and closed under :data:`NETCDF_LOCK` (the whole block)."""
+    import netCDF4
+
+    with NETCDF_LOCK:
+        nc = netCDF4.Dataset(path, mode, **kwargs)
+        try:
+            yield nc
+        finally:
+            nc.close()
+
 
 CONVENTIONS = "CF-1.11, ACDD-1.3"
 STANDARD_NAME_VOCABULARY = "CF Standard Name Table v93"
@@ -597,7 +687,11 @@ def write_netcdf(
         raise OutputError(f"cannot create output directory {path.parent}: {exc}") from exc
     tmp = atomic_path(path)
     try:
-        ds.to_netcdf(tmp, format="NETCDF4", engine="netcdf4", encoding=encoding)
+        # dask-backed variables are computed in this thread (synchronous), which holds the lock: the
+        # threaded scheduler's workers would wait for the lock held here (deadlock)
+        with NETCDF_LOCK:
+            pending = ds.to_netcdf(tmp, format="NETCDF4", engine="netcdf4", encoding=encoding, compute=False)
+            pending.compute(scheduler="synchronous")
         replace_atomically(tmp, path)
     except Exception as exc:
         tmp.unlink(missing_ok=True)

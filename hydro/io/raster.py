@@ -11,6 +11,7 @@ import numpy as np
 import xarray as xr
 
 from hydro.errors import InputDataError, InputMissingError, ResourceError
+from hydro.io.netcdf import NETCDF_LOCK
 
 __all__ = ["open_dem", "check_grid", "available_memory_bytes", "BYTES_PER_CELL_ESTIMATE"]
 
@@ -111,7 +112,8 @@ def open_dem(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            with rasterio.open(path) as src:
+            # a NetCDF DEM is read by GDAL through netCDF-C, which is not thread-safe
+            with NETCDF_LOCK, rasterio.open(path) as src:
                 if src.count < 1:
                     raise InputDataError(f"{path}: raster has no band")
                 check_grid(src.transform, (src.height, src.width), str(path))

@@ -18,6 +18,7 @@ import pandas as pd
 import xarray as xr
 
 from hydro.errors import ConfigError, InputDataError, InputMissingError, StateError
+from hydro.io.netcdf import open_netcdf
 from hydro.model import _kernels as mk
 from hydro.routing import Gauge, Inflow, Reservoir, RoutingNetwork, RoutingParameters, series_step_values
 from hydro.vocabulary import cf_attrs
@@ -793,7 +794,7 @@ class CatchmentModel:
         if not path.exists():
             raise InputMissingError(f"state file not found: {path}")
         try:
-            ds = xr.open_dataset(path, engine="netcdf4", mask_and_scale=True, decode_times=True)
+            ds = open_netcdf(path, mask_and_scale=True, decode_times=True)
         except Exception as exc:  # corrupt file
             raise StateError(f"state file {path} cannot be read: {exc}") from exc
         with ds:

@@ -11,6 +11,7 @@ import numpy as np
 import xarray as xr
 
 from hydro.errors import ConfigError, InputDataError, InputMissingError
+from hydro.io.netcdf import open_netcdf
 from hydro.routing import Gauge, Inflow, Reservoir, RoutingParameters
 
 __all__ = ["run_catchment", "read_gauges", "read_reservoirs", "open_terrain", "open_forcing", "outlet_gauges"]
@@ -82,7 +83,7 @@ def open_terrain(path: str | Path, channel_threshold_m2: float) -> xr.Dataset:
     if not path.exists():
         raise InputMissingError(f"terrain/DEM file not found: {path}")
     if path.suffix in (".nc", ".nc4"):
-        with xr.open_dataset(path, decode_coords="all") as f:
+        with open_netcdf(path, decode_coords="all") as f:
             ds = f.load()
         if "flow_direction" not in ds:
             raise InputMissingError(f"{path}: no variable 'flow_direction' (write it with `hydro terrain`)")

@@ -19,6 +19,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from hydro.errors import ConfigError, InputDataError, InputMissingError
+from hydro.io.netcdf import open_netcdf
 from hydro.routing import _kernels as k
 
 __all__ = [
@@ -300,7 +301,7 @@ class Inflow:
         if not path.exists():
             raise InputMissingError(f"inflow file not found: {path}")
         try:
-            ds = xr.open_dataset(path, engine="netcdf4")
+            ds = open_netcdf(path)
         except Exception as exc:  # garbage, truncated, pickle...: one clear line (exit 65), never a traceback
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise InputDataError(f"{path}: not a readable NetCDF file ({first[:120]})") from exc

@@ -9,6 +9,8 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from hydro.io.netcdf import NETCDF_LOCK, netcdf4_dataset
+
 __all__ = ["cf_report", "assert_cf_compliant", "assert_georeferenced", "ALLOWED_ACDD_NOTICES"]
 
 #: ACDD results that are structurally unavoidable (design note netcdf.md §9), allowed by name.
@@ -36,7 +38,7 @@ def cf_report(path: str | os.PathLike[str]) -> dict[str, list[dict[str, Any]]]:
     from compliance_checker.runner import CheckSuite, ComplianceChecker
 
     CheckSuite.load_all_available_checkers()
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, NETCDF_LOCK:  # the checker reads with netCDF4 (not thread-safe)
         out = Path(tmp) / "report.json"
         ComplianceChecker.run_checker(
             str(path), ["cf:1.11", "acdd:1.3"], 0, "strict", output_filename=str(out), output_format="json_new"
@@ -80,9 +82,7 @@ def assert_cf_compliant(path: str | os.PathLike[str], allow: Iterable[tuple[str,
     """Fail unless the file passes CF-1.11 completely and ACDD-1.3 up to the allowed notices."""
     report = cf_report(path)
     allow = list(allow)
-    import netCDF4
-
-    with netCDF4.Dataset(path) as nc:
+    with netcdf4_dataset(path) as nc:
         static = "time" not in nc.variables
     if static:
         # a product without a time axis (terrain, static maps) has no time coverage to state
@@ -125,8 +125,9 @@ def assert_georeferenced(path: str | os.PathLike[str], variable: str, expected: 
         # opening the multi-variable container (not the variable) has no geotransform; the
         # variable's CRS and transform are checked below
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
-        da = rioxarray.open_rasterio(path, variable=variable, masked=True)
-        da.load()
+        with NETCDF_LOCK:  # GDAL's netCDF driver calls netCDF-C (not thread-safe)
+            da = rioxarray.open_rasterio(path, variable=variable, masked=True)
+            da.load()
     if isinstance(da, list):  # pragma: no cover
         da = da[0]
     if isinstance(da, xr.Dataset):
@@ -137,7 +138,7 @@ def assert_georeferenced(path: str | os.PathLike[str], variable: str, expected: 
     vals = np.asarray(da.squeeze().values, dtype=np.float64)
     assert np.allclose(vals, exp_vals, equal_nan=True, rtol=1e-6, atol=1e-6), "rioxarray pixel values differ (row flip?)"
 
-    with rasterio.open(f"netcdf:{path}:{variable}") as src:
+    with NETCDF_LOCK, rasterio.open(f"netcdf:{path}:{variable}") as src:
         assert src.crs is not None, "GDAL sees no CRS"
         assert CRS.from_wkt(src.crs.to_wkt()) == exp_crs, "GDAL CRS differs"
         assert np.allclose(tuple(src.transform)[:6], tuple(exp_tr)[:6]), f"GDAL transform {src.transform} != {exp_tr}"

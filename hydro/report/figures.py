@@ -104,11 +104,28 @@ def _save(fig: Any, path: str | os.PathLike[str]) -> Path:
 
 
 def _date_axis(ax: Any) -> None:
+    """Concise date ticks; the offset text under the axis names the dates shown (first to last).
+
+    matplotlib's offset names the date of the last tick only: a day ending at midnight was labelled
+    with the next day's date.
+    """
     import matplotlib.dates as mdates
+
+    class _RangeOffset(mdates.ConciseDateFormatter):
+        def get_offset(self) -> str:
+            if self.axis is None:
+                return super().get_offset()
+            lo, hi = sorted(self.axis.get_view_interval())
+            a, b = mdates.num2date(lo, tz=self._tz), mdates.num2date(hi, tz=self._tz)
+            if (a.year, a.month, a.day) == (b.year, b.month, b.day):
+                return f"{a:%d %b %Y}"
+            if a.year == b.year:
+                return f"{a:%d %b} – {b:%d %b %Y}"
+            return f"{a:%d %b %Y} – {b:%d %b %Y}"
 
     loc = mdates.AutoDateLocator(minticks=3, maxticks=7)
     ax.xaxis.set_major_locator(loc)
-    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(loc))
+    ax.xaxis.set_major_formatter(_RangeOffset(loc))
 
 
 def _level_colours(n: int) -> list[str]:

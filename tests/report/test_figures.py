@@ -268,3 +268,26 @@ def test_matplotlib_global_state_untouched(tmp_path, dsg_gauges):
         import matplotlib.pyplot as plt
 
         assert plt.get_fignums() == []
+
+
+@pytest.mark.parametrize(("start", "end", "expected"), [
+    ("2025-08-25 01:00", "2025-08-26 00:00", "25 Aug – 26 Aug 2025"),  # matplotlib alone said "2025-Aug-26"
+    ("2025-08-25 01:00", "2025-08-25 23:00", "25 Aug 2025"),
+    ("2025-12-31 12:00", "2026-01-01 12:00", "31 Dec 2025 – 01 Jan 2026"),
+])
+def test_date_axis_offset_names_the_dates_shown(start, end, expected):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from hydro.report.figures import _date_axis
+
+    fig, ax = plt.subplots()
+    t = pd.date_range(start, end, freq="h")
+    ax.plot(t, np.arange(t.size))
+    ax.set_xlim(t[0], t[-1])
+    _date_axis(ax)
+    fig.canvas.draw()
+    assert ax.xaxis.get_offset_text().get_text() == expected
+    plt.close(fig)

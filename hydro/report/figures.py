@@ -528,6 +528,10 @@ def _allocation_fig(allocation: xr.Dataset, max_panels: int = 6) -> Any:
         else:
             sub, col = "no shortfall", "#2ca02c"
         title = r.name if r.name == r.id else f"{r.name} ({r.id})"
+        if len(title) + len(sub) > 62:  # a long region name would run into the status on the right
+            import textwrap
+
+            title = textwrap.fill(title, width=max(16, 60 - len(sub)), break_long_words=False)
         ax.set_title(title, fontsize=10, loc="left")
         ax.set_title(sub, fontsize=8.5, loc="right", color=col, fontweight="bold")
         ax.set_ylabel("flow (m³ s⁻¹)", fontsize=9)

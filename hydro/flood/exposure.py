@@ -2,8 +2,9 @@
 
 Pure functions on a maximum-depth map (y, x) with a rioxarray georeference:
 
-* :func:`people_affected` — a population-count raster (people per cell, any resolution, same CRS), spread
-  uniformly over its cells, summed over the flooded cells of the depth map;
+* :func:`people_affected` — a population-count raster (people per cell, any resolution, same CRS): a coarser one
+  spread uniformly over its cells (density at each flooded map cell's centre × the map cell's area), a finer one
+  counted cell by cell in the map cell holding the population cell's centre;
 * :func:`roads_affected_km` — road centrelines (GeoJSON LineString / MultiLineString, lon/lat as the GeoJSON
   standard says, or already in the map's CRS), cut into pieces of at most 1/20 of a cell, summed where the piece's
   midpoint lies in a flooded cell.
@@ -67,11 +68,19 @@ def people_affected(depth: xr.DataArray, population: xr.DataArray, threshold_m: 
     if ys.size == 0:
         return 0.0
     tr = depth.rio.transform()
-    cx, cy = tr * (xs + 0.5, ys + 0.5)
     ptr = population.rio.transform()
     pop = np.nan_to_num(np.asarray(population.squeeze().values, dtype=np.float64), nan=0.0)
     if np.any(pop < 0):
         raise InputDataError("exposure: negative population counts")
+    if abs(ptr.a * ptr.e) < abs(tr.a * tr.e):
+        # population finer than the map: each population cell counts in the map cell holding its centre
+        # (sampling the population at map-cell centres would see one of several population cells)
+        pr, pc = np.nonzero(pop > 0)
+        px, py = ptr * (pc + 0.5, pr + 0.5)
+        row, col, inside = _cell_index(tr, np.asarray(px), np.asarray(py), flooded.shape)
+        people = pop[pr[inside], pc[inside]]
+        return float(np.sum(people[flooded[row[inside], col[inside]]]))
+    cx, cy = tr * (xs + 0.5, ys + 0.5)
     row, col, inside = _cell_index(ptr, np.asarray(cx), np.asarray(cy), pop.shape)
     density = pop[row[inside], col[inside]] / abs(ptr.a * ptr.e)  # people per m2
     return float(np.sum(density) * abs(tr.a * tr.e))

@@ -34,6 +34,21 @@ def test_people_in_flooded_cells_by_hand():
         people_affected(depth, pop.rio.write_crs("EPSG:32650"), 0.1)
 
 
+def test_people_on_a_finer_population_grid_are_counted_cell_by_cell():
+    depth = _map([[0.5, 0.0],
+                  [0.0, 0.3]], res=30.0)
+    # population on a 10 m grid: 9 cells per map cell; people only off the map cells' centres
+    pop = np.zeros((6, 6))
+    pop[0, 0] = 7.0   # map cell (0,0), flooded
+    pop[2, 1] = 5.0   # map cell (0,0), flooded
+    pop[1, 1] = 0.0   # the centre cell of map cell (0,0): sampling it saw nobody
+    pop[0, 4] = 11.0  # map cell (0,1), dry
+    pop[5, 5] = 3.0   # map cell (1,1), flooded
+    got = people_affected(depth, _map(pop, res=10.0), 0.1)
+    assert got == pytest.approx(15.0)  # 7 + 5 + 3 (the old centre sampling gave 0)
+    assert people_affected(depth, _map(pop, res=10.0), 0.4) == pytest.approx(12.0)
+
+
 def test_road_length_over_flooded_cells_by_hand():
     depth = _map([[0.0, 0.0, 0.0, 0.0],
                   [0.3, 0.3, 0.0, 0.3],

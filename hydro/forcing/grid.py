@@ -21,6 +21,21 @@ _XNAMES = ("x", "lon", "longitude", "E", "easting", "X")
 _YNAMES = ("y", "lat", "latitude", "N", "northing", "Y")
 
 
+def transform_points(transformer: Transformer, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Transform coordinate arrays of any shape (incl. one point) with ``transformer``; arrays out.
+
+    pyproj 3.7 takes a one-element array for a scalar (a NumPy deprecation that will become an error),
+    so such inputs go through lists.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if x.size == 1:
+        a, b = transformer.transform(x.ravel().tolist(), y.ravel().tolist())
+    else:
+        a, b = transformer.transform(x, y)
+    return np.reshape(np.asarray(a, dtype=np.float64), x.shape), np.reshape(np.asarray(b, dtype=np.float64), y.shape)
+
+
 @dataclass
 class GridSpec:
     """Rectilinear grid: centre coordinates (any order), edges, CRS and dim names."""
@@ -128,7 +143,7 @@ def regrid_weights(src: GridSpec, tgt: GridSpec, method: str, where: str, mask: 
         if same:
             px, py = X.ravel(), Y.ravel()
         else:
-            px, py = (np.asarray(a) for a in Transformer.from_crs(tgt.crs, src.crs, always_xy=True).transform(X.ravel(), Y.ravel()))
+            px, py = transform_points(Transformer.from_crs(tgt.crs, src.crs, always_xy=True), X.ravel(), Y.ravel())
         fx = _frac_index(px, src.x)
         fy = _frac_index(py, src.y)
         outside = ~(np.isfinite(fx) & np.isfinite(fy))

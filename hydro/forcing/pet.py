@@ -86,7 +86,7 @@ def pet_from_temperature(tmean=None, *, tmin=None, tmax=None, method: str = "oud
     import xarray as xr
     from pyproj import Transformer
 
-    from hydro.forcing.grid import grid_of
+    from hydro.forcing.grid import grid_of, transform_points
 
     ref = tmean if method == "oudin" else tmin
     if ref is None or (method == "hargreaves" and tmax is None):
@@ -100,8 +100,7 @@ def pet_from_temperature(tmean=None, *, tmin=None, tmax=None, method: str = "oud
     if g.crs.is_geographic:
         lat = Y
     else:
-        _, lat = Transformer.from_crs(g.crs, "EPSG:4326", always_xy=True).transform(X, Y)
-        lat = np.asarray(lat)
+        _, lat = transform_points(Transformer.from_crs(g.crs, "EPSG:4326", always_xy=True), X, Y)
     dates = pd.DatetimeIndex(ref["time"].values)
     ref = ref.transpose("time", g.ydim, g.xdim)
     if method == "oudin":

@@ -12,7 +12,7 @@ from pyproj import CRS, Transformer
 
 from hydro.errors import InputDataError, InputMissingError
 from hydro.forcing.core import check_time_axis
-from hydro.forcing.grid import grid_of
+from hydro.forcing.grid import grid_of, transform_points
 
 __all__ = ["stations_to_grid", "station_weights"]
 
@@ -45,12 +45,19 @@ def stations_to_grid(
     date_column: str = "date",
     units: str = "mm",
     station_crs: Any = "EPSG:4326",
+    label: str = "end",
 ) -> xr.DataArray:
     """Grid station rainfall [mm per record step] onto ``target_grid`` (y, x with a CRS).
 
     ``csv``: a ``date_column`` and one column per station id (amounts in ``units``, "mm" only).
     ``stations_csv``: ``id, x, y`` in ``station_crs`` (default lon/lat EPSG:4326). At each time the
     stations with a value are used (weights renormalised); a time with no station is an error.
+
+    ``label`` says what the dates of the CSV mark: ``"end"`` (default, the package's convention: the
+    amount fell in the step *ending* at the date) or ``"start"`` (the step beginning at it, e.g. daily
+    totals dated by their day: 2024-01-05 = rain of 5 January). The output is always labelled by
+    period ends (a ``"start"`` record of 2024-01-05 becomes 2024-01-06 00:00); with ``"start"`` the
+    step is taken from the dates, so at least two records are needed.
     """
     csv, stations_csv = Path(csv), Path(stations_csv)
     for p in (csv, stations_csv):
@@ -66,7 +73,13 @@ def stations_to_grid(
     if date_column not in df.columns:
         raise InputDataError(f"{csv}: no column {date_column!r}")
     t = pd.DatetimeIndex(pd.to_datetime(df[date_column]).to_numpy())
-    check_time_axis(t, str(csv))
+    step = check_time_axis(t, str(csv))
+    if label not in ("end", "start"):
+        raise InputDataError(f"{csv}: label {label!r}: expected 'end' (dates mark period ends) or 'start'")
+    if label == "start":
+        if step is None:
+            raise InputDataError(f"{csv}: label 'start' needs at least two records to know the step")
+        t = t + step
     ids = [i for i in st["id"] if i in df.columns]
     missing = [i for i in st["id"] if i not in df.columns]
     if missing:
@@ -76,7 +89,7 @@ def stations_to_grid(
         raise InputDataError(f"{csv}: negative rainfall values")
     tgt = grid_of(target_grid, "target grid")
     tr = Transformer.from_crs(CRS.from_user_input(station_crs), tgt.crs, always_xy=True)
-    sx, sy = tr.transform(st["x"].to_numpy(float), st["y"].to_numpy(float))
+    sx, sy = transform_points(tr, st["x"].to_numpy(float), st["y"].to_numpy(float))
     X, Y = np.meshgrid(tgt.x, tgt.y)
     cells = np.column_stack([X.ravel(), Y.ravel()])
     sxy = np.column_stack([np.asarray(sx), np.asarray(sy)])

@@ -245,6 +245,22 @@ def test_stations_idw_and_thiessen(tmp_path):
     assert th[0, 0, 1] == 10.0 and th[0, 3, 3] == 0.0
 
 
+def test_station_dates_marking_period_starts_are_relabelled_to_period_ends(tmp_path):
+    x = 500_000.0 + 1000.0 * (np.arange(2) + 0.5)
+    y = 9_870_000.0 - 1000.0 * (np.arange(2) + 0.5)
+    tgt = make_target(x, y)
+    pd.DataFrame({"id": ["A"], "x": [x[0]], "y": [y[0]]}).to_csv(tmp_path / "st.csv", index=False)
+    # daily totals dated by their day: 12 mm fell on 5 January
+    pd.DataFrame({"date": ["2024-01-04", "2024-01-05", "2024-01-06"], "A": [0.0, 12.0, 3.0]}).to_csv(tmp_path / "rain.csv", index=False)
+    end = stations_to_grid(tmp_path / "rain.csv", tmp_path / "st.csv", tgt, station_crs="EPSG:32750")
+    start = stations_to_grid(tmp_path / "rain.csv", tmp_path / "st.csv", tgt, station_crs="EPSG:32750", label="start")
+    assert str(end["time"].values[1])[:19] == "2024-01-05T00:00:00"  # default: the day ending at the date (4 Jan)
+    assert str(start["time"].values[1])[:19] == "2024-01-06T00:00:00"  # the 5 January total ends at midnight
+    np.testing.assert_array_equal(start.values[:, 0, 0], [0.0, 12.0, 3.0])
+    with pytest.raises(InputDataError, match="label"):
+        stations_to_grid(tmp_path / "rain.csv", tmp_path / "st.csv", tgt, station_crs="EPSG:32750", label="middle")
+
+
 def test_design_storm_idf_intensity_table_on_grid():
     x = 500_000.0 + 1000.0 * (np.arange(3) + 0.5)
     y = 9_870_000.0 - 1000.0 * (np.arange(2) + 0.5)

@@ -89,7 +89,16 @@ def open_dem(
     -------
     xarray.DataArray
         Elevation (m) with dims ``(y, x)``, CRS and transform in ``.rio``, nodata as NaN, and
-        attributes ``source_path`` and ``source_nodata``.
+        attributes ``source_path``, ``source_nodata``, ``source_scale_factor``, ``source_add_offset``
+        and ``source_mask`` (``"none"``, ``"alpha"`` or ``"mask"``).
+
+    Notes
+    -----
+    The band's scale and offset (GDAL ``scales``/``offsets``) are applied: elevation [m] =
+    stored value x scale + offset (e.g. an int16 DEM in decimetres with scale 0.1). A cell is
+    nodata when its stored value equals the band's nodata value, when it is not finite, or when
+    the band's GDAL mask marks it invalid (an alpha band, a per-dataset or internal/``.msk`` mask
+    band; mask value 0). The file's vertical unit is not read: the scaled values must be metres.
 
     Raises
     ------
@@ -102,6 +111,7 @@ def open_dem(
     """
     import rasterio
     import rioxarray  # noqa: F401  (registers .rio)
+    from rasterio.enums import MaskFlags
     from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 
     path = Path(path)
@@ -131,6 +141,14 @@ def open_dem(
                 nodata = src.nodata
                 data = src.read(1, masked=False)
                 transform = src.transform
+                scale = float(src.scales[0]) if src.scales and src.scales[0] is not None else 1.0
+                offset = float(src.offsets[0]) if src.offsets and src.offsets[0] is not None else 0.0
+                flags = set(src.mask_flag_enums[0])
+                # a nodata-derived mask is the nodata test below and "all valid" masks nothing: read only a
+                # real mask (alpha band, per-dataset or per-band internal/.msk mask); 0 = masked
+                mask_kind = "none" if flags & {MaskFlags.all_valid, MaskFlags.nodata} else (
+                    "alpha" if MaskFlags.alpha in flags else "mask")
+                gdal_mask = None if mask_kind == "none" else src.read_masks(1)
     except RasterioIOError as exc:
         raise InputDataError(f"{path}: not a readable raster ({exc})") from exc
     except rasterio.errors.RasterioError as exc:
@@ -147,16 +165,30 @@ def open_dem(
         if crs is not None and CRS.from_user_input(crs) != out_crs:
             raise InputDataError(f"{path}: file CRS {out_crs.to_string()} differs from crs={crs!r}; reproject first")
 
-    elev = data.astype(dtype, copy=True)
+    if not (np.isfinite(scale) and np.isfinite(offset)) or scale == 0.0:
+        raise InputDataError(f"{path}: unusable band scale/offset ({scale}, {offset})")
+    if scale == 1.0 and offset == 0.0:
+        elev = data.astype(dtype, copy=True)
+    else:  # stored values -> metres, in float64 so that e.g. int16 decimetres round once
+        elev = (data.astype(np.float64) * scale + offset).astype(dtype, copy=False)
     invalid = ~np.isfinite(elev)
     if nodata is not None and not np.isnan(nodata):
+        # the nodata value applies to the stored (unscaled) values
         invalid |= data == np.asarray(nodata).astype(data.dtype)
+    if gdal_mask is not None:
+        invalid |= gdal_mask == 0
     elev[invalid] = np.nan
     if invalid.all():
-        raise InputDataError(f"{path}: every cell is nodata (nodata value {nodata})")
+        raise InputDataError(f"{path}: every cell is nodata (nodata value {nodata}, mask: {mask_kind})")
 
     da = from_array(elev, transform, out_crs, name="elevation")
-    da.attrs.update({"source_path": str(path), "source_nodata": "none" if nodata is None else repr(float(nodata))})
+    da.attrs.update({
+        "source_path": str(path),
+        "source_nodata": "none" if nodata is None else repr(float(nodata)),
+        "source_scale_factor": scale,
+        "source_add_offset": offset,
+        "source_mask": mask_kind,
+    })
     return da
 
 

@@ -11,7 +11,7 @@ from hydro.errors import InputDataError
 from hydro.terrain import _kernels as k
 from hydro.terrain.grid import grid_geometry
 from hydro.terrain.network import FlowNetwork, flow_network
-from hydro.vocabulary import cf_attrs
+from hydro.vocabulary import VOCABULARY, cf_attrs
 
 __all__ = [
     "fill_depressions",
@@ -42,12 +42,31 @@ def _check_dem(dem: xr.DataArray, name: str = "dem") -> None:
     check_grid(grid_transform(dem), dem.shape, name)
 
 
+def _nodata(name: str, dtype: Any) -> Any:
+    """Nodata of output ``name``: NaN for floating grids, the vocabulary ``fill`` for integer grids."""
+    if np.issubdtype(dtype, np.floating):
+        return np.nan
+    fill = VOCABULARY.get(name, {}).get("fill")
+    return None if fill is None else np.asarray(fill).astype(dtype).item()
+
+
+def _with_nodata(da: xr.DataArray, name: str) -> xr.DataArray:
+    """Record the nodata of ``da`` for rioxarray (``rio.nodata``, attribute ``_FillValue``), so GeoTIFF/NetCDF
+    written from it carry one (in place)."""
+    da.encoding.pop("_FillValue", None)  # one place only: xarray refuses it in both attrs and encoding
+    nodata = _nodata(name, da.dtype)
+    if nodata is not None:
+        da.rio.write_nodata(nodata, encoded=False, inplace=True)
+    return da
+
+
 def _like(template: xr.DataArray, values: np.ndarray, name: str, **extra: Any) -> xr.DataArray:
-    """A DataArray on the grid of ``template`` with vocabulary attributes for ``name``."""
+    """A DataArray on the grid of ``template`` with vocabulary attributes for ``name`` and its nodata
+    (NaN for floating grids, the vocabulary ``fill``, e.g. 255 or -1, for integer grids)."""
     da = xr.DataArray(values.reshape(template.shape), dims=template.dims, coords=template.coords, name=name)
     da.attrs = cf_attrs(name)
     da.attrs.update(extra)
-    return da
+    return _with_nodata(da, name)
 
 
 def _network(fdir: FdirLike) -> FlowNetwork:
@@ -103,7 +122,8 @@ def flow_direction(filled: xr.DataArray) -> xr.DataArray:
     off the grid or into nodata (an outlet: grid edge, coast, interior nodata); 255 = nodata.
 
     Slope to a neighbour is drop / distance, with diagonal distance sqrt(dx^2 + dy^2) and true
-    metric cell sizes on geographic grids. Cells on the grid edge or next to nodata with no lower
+    metric cell sizes on geographic and scale-corrected projected grids (see
+    :func:`~hydro.terrain.grid.grid_geometry`). Cells on the grid edge or next to nodata with no lower
     valid neighbour drain off the grid. Flat cells are routed towards lower terrain and away from
     higher terrain (Barnes, Lehman & Mulla 2014), so every valid cell of a filled DEM drains to an
     outlet. Ties in slope go to the first neighbour in the order E, SE, S, SW, W, NW, N, NE.
@@ -129,7 +149,8 @@ def flow_direction(filled: xr.DataArray) -> xr.DataArray:
     ny, nx = filled.shape
     z = np.ascontiguousarray(filled.values).ravel()
     fdir = np.empty(ny * nx, np.uint8)
-    nflat = k.d8_steepest(z, ny, nx, g.dx_m, g.dy_m, g.diag_m, fdir)
+    dist_ew, dist_ns, dist_diag = g.d8_distances()
+    nflat = k.d8_steepest(z, ny, nx, dist_ew, dist_ns, dist_diag, fdir)
     unresolved = k.resolve_flats(z, ny, nx, fdir) if nflat else 0
     if unresolved:
         logger.warning("%d flat cells have no outlet (unfilled pits): given code 0", unresolved)
@@ -172,10 +193,14 @@ def flow_accumulation(fdir: FdirLike, weights: xr.DataArray | np.ndarray | None 
 
 
 def upstream_area(fdir: FdirLike, like: xr.DataArray | None = None) -> xr.DataArray:
-    """Upstream drainage area including the cell [m2] (ellipsoidal cell areas on geographic grids)."""
+    """Upstream drainage area including the cell [m2].
+
+    Cell areas follow :func:`~hydro.terrain.grid.grid_geometry`: ellipsoidal on geographic grids and on
+    projected grids whose scale error exceeds 0.5 % (e.g. Web Mercator), dx * dy otherwise.
+    """
     net = _network(fdir)
     tmpl = _template(fdir, like)
-    if net.geometry.geographic:
+    if not net.geometry.planar:
         area = net.upstream_area_m2().astype(np.float32)
     else:  # count x cell area, without a float64 temporary
         area = net.upstream_count().astype(np.float32)
@@ -222,8 +247,9 @@ def catchments(
     outlets : mapping name -> (x, y) or sequence of (x, y)
         Outlet coordinates in the grid's CRS.
     stream_mask : DataArray, optional
-        With ``snap_distance_m > 0``, each outlet moves to the nearest stream cell within that
-        distance (ties: larger upstream area).
+        With ``snap_distance_m > 0``, each outlet moves to the stream cell whose centre is nearest
+        to the outlet point, within that distance (ties: larger upstream area, then smaller flat
+        index; see :meth:`FlowNetwork.snap`).
     snap_distance_m : float
         Snapping radius [m]; 0 keeps the outlet's own cell.
 
@@ -300,7 +326,8 @@ def analyse(
     xarray.Dataset
         ``elevation``, ``filled_elevation``, ``flow_direction``, ``accumulation``,
         ``upstream_area``, ``streams``, ``strahler_order``, ``hand``; each with units and CF/long
-        names; CRS and transform kept.
+        names and a nodata (``rio.nodata`` / ``_FillValue``: NaN on floating grids, 255 for
+        ``flow_direction``, -1 for ``streams`` and ``strahler_order``); CRS and transform kept.
     """
     step = progress or (lambda stage: None)
     _check_dem(dem)
@@ -320,6 +347,8 @@ def analyse(
     hnd = hand(filled, net, st)
     elev = dem.copy(deep=False)  # no data copy
     elev.attrs = cf_attrs("elevation")
+    elev.encoding = dict(elev.encoding)  # a shallow copy shares the dict: do not edit the caller's
+    _with_nodata(elev, "elevation")
     ds = xr.Dataset(
         {
             "elevation": elev,

@@ -84,7 +84,7 @@ class FlowNetwork:
         ns = (code == 4) | (code == 64)
         dg = (code == 2) | (code == 8) | (code == 32) | (code == 128)
         out[ew] = np.broadcast_to(g.dx_m[:, None], (ny, nx))[ew]
-        out[ns] = g.dy_m
+        out[ns] = np.broadcast_to(g.ns_step_m()[:, None], (ny, nx))[ns]
         out[dg] = np.broadcast_to(g.diag_m[:, None], (ny, nx))[dg]
         return out.ravel()
 
@@ -129,7 +129,7 @@ class FlowNetwork:
 
     def upstream_area_m2(self) -> np.ndarray:
         """Upstream area including the cell [m2], float64 flat (0 on nodata)."""
-        if not self.geometry.geographic:
+        if self.geometry.planar:
             return self.upstream_count() * float(self.geometry.area_m2[0])
         return self.accumulate(self.cell_area_m2)
 
@@ -148,12 +148,28 @@ class FlowNetwork:
         points_xy: Sequence[tuple[float, float]],
         max_distance_m: float,
         streams: np.ndarray | xr.DataArray | None = None,
-        upstream_area_m2: np.ndarray | None = None,
+        upstream_area_m2: np.ndarray | xr.DataArray | None = None,
     ) -> np.ndarray:
-        """Snap points to the nearest stream cell within ``max_distance_m``.
+        """Snap points (gauges, outlets) to the nearest stream cell within ``max_distance_m``.
 
-        Among stream cells at the same (nearest) distance the one with the larger upstream area
-        wins. Without ``streams`` the point's own cell is used (it must be valid).
+        The distance is measured from the point itself to the centre of each stream cell, in metres
+        (in the CRS's plane on planar grids, geodesic on geographic and scale-corrected grids, see
+        :func:`~hydro.terrain.grid.grid_geometry`). Cells whose centre is farther than
+        ``max_distance_m`` are not candidates. Tie rule (deterministic): among candidates at the same
+        distance (equal to 1 micrometre) the one with the larger upstream area wins, then the smaller
+        flat index (northernmost, then westernmost). Without ``streams`` the cell that contains the
+        point is used (it must be valid) and ``max_distance_m`` is not used.
+
+        Parameters
+        ----------
+        points_xy : sequence of (x, y)
+            Point coordinates in the grid's CRS.
+        max_distance_m : float
+            Largest distance from the point to a stream cell centre [m], >= 0.
+        streams : ndarray or DataArray (ny, nx), optional
+            Stream mask (non-zero / True = stream); nodata cells are never candidates.
+        upstream_area_m2 : ndarray or DataArray, optional
+            Upstream area [m2] for the tie rule (computed from the network when not given).
 
         Returns
         -------
@@ -163,18 +179,32 @@ class FlowNetwork:
         Raises
         ------
         InputDataError
-            A point outside the grid, or no stream cell within ``max_distance_m``.
+            A point outside the grid, a negative or non-finite ``max_distance_m``, or no stream cell
+            within ``max_distance_m``.
         """
         ny, nx = self.shape
         t = self.geometry.transform
         inv = ~t
         g = self.geometry
-        stream_flat = None if streams is None else np.asarray(streams).ravel().astype(bool) & self.valid
-        if upstream_area_m2 is None and stream_flat is not None:
-            upstream_area_m2 = self.upstream_area_m2()
+        if not np.isfinite(max_distance_m) or max_distance_m < 0:
+            raise InputDataError(f"max_distance_m must be a finite distance >= 0 [m], got {max_distance_m}")
+        stream_flat = None
+        if streams is not None:
+            stream_flat = np.asarray(streams).ravel()
+            if stream_flat.size != self.ncell:
+                raise InputDataError(f"stream mask has {stream_flat.size} cells, the network {self.ncell}")
+            stream_flat = (np.nan_to_num(stream_flat.astype(np.float64), nan=0.0) > 0) & self.valid
+            if upstream_area_m2 is None:
+                upstream_area_m2 = self.upstream_area_m2()
+            up = np.nan_to_num(np.asarray(upstream_area_m2, np.float64).ravel(), nan=-np.inf)
+            # search window: every cell whose centre can be within max_distance_m (+1 cell for the point's offset)
+            rad_r = int(np.ceil(max_distance_m / float(np.min(g.ns_step_m())))) + 1
+            rad_c = int(np.ceil(max_distance_m / float(np.min(g.dx_m)))) + 1
         out = np.empty(len(points_xy), np.int64)
         for p, (x, y) in enumerate(points_xy):
             colf, rowf = inv @ (x, y)
+            if not (np.isfinite(colf) and np.isfinite(rowf)):
+                raise InputDataError(f"point {p} ({x}, {y}) is outside the grid")
             r0, c0 = int(np.floor(rowf)), int(np.floor(colf))
             if not (0 <= r0 < ny and 0 <= c0 < nx):
                 raise InputDataError(f"point {p} ({x}, {y}) is outside the grid")
@@ -184,22 +214,22 @@ class FlowNetwork:
                     raise InputDataError(f"point {p} ({x}, {y}) falls on a nodata cell")
                 out[p] = i
                 continue
-            rad_r = int(np.ceil(max_distance_m / g.dy_m))
-            rad_c = int(np.ceil(max_distance_m / float(np.min(g.dx_m))))
             rs = np.arange(max(0, r0 - rad_r), min(ny, r0 + rad_r + 1))
             cs = np.arange(max(0, c0 - rad_c), min(nx, c0 + rad_c + 1))
-            rr, cc = np.meshgrid(rs, cs, indexing="ij")
-            idx = (rr * nx + cc).ravel()
-            ok = stream_flat[idx]
-            if not ok.any():
+            idx = (rs[:, None] * nx + cs[None, :]).ravel()
+            idx = idx[stream_flat[idx]]
+            if idx.size == 0:
                 raise InputDataError(f"point {p} ({x}, {y}): no stream cell within {max_distance_m} m")
-            idx = idx[ok]
-            dist = np.hypot((rr.ravel()[ok] - r0) * g.dy_m, (cc.ravel()[ok] - c0) * g.dx_m[rr.ravel()[ok]])
-            sel = dist <= max_distance_m + 1e-9
+            cx, cy = self.xy(idx)
+            dist = g.distance_m(float(x), float(y), cx, cy)
+            sel = dist <= max_distance_m * (1 + 1e-12) + 1e-9
             if not sel.any():
-                raise InputDataError(f"point {p} ({x}, {y}): no stream cell within {max_distance_m} m")
+                raise InputDataError(
+                    f"point {p} ({x}, {y}): no stream cell within {max_distance_m} m (nearest stream cell centre in "
+                    f"the search window is {float(dist.min()):.1f} m away)"
+                )
             idx, dist = idx[sel], dist[sel]
-            best = np.lexsort((-upstream_area_m2[idx], dist))[0]
+            best = np.lexsort((idx, -up[idx], np.round(dist, 6)))[0]
             out[p] = idx[best]
         return out
 

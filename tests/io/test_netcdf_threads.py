@@ -7,9 +7,11 @@ so that a crash is a test failure, not the end of the test session.
 """
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -68,7 +70,9 @@ STRESS = textwrap.dedent(
 def test_concurrent_netcdf_io_in_threads_does_not_crash(tmp_path):
     script = tmp_path / "stress.py"
     script.write_text(STRESS)
-    proc = subprocess.run([sys.executable, str(script), str(tmp_path), "25"], capture_output=True, text=True, timeout=600)
+    # the child imports this checkout's hydro whether or not the package is installed
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH")]))}
+    proc = subprocess.run([sys.executable, str(script), str(tmp_path), "25"], capture_output=True, text=True, timeout=600, env=env)
     assert proc.returncode == 0, f"exit {proc.returncode}: {proc.stderr[-2000:]}"
     assert proc.stdout.strip().endswith("ok")
     written = xr.load_dataset(tmp_path / "out0.nc")

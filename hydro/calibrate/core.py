@@ -19,7 +19,7 @@ from hydro.calibrate import metrics
 from hydro.calibrate.sceua import sce_ua
 from hydro.errors import ConfigError, InputDataError
 from hydro.runoff import _kernels as K
-from hydro.runoff.model import percolation_constant
+from hydro.runoff.model import percolation_constant, step_parameters, uh_exponent_for_step
 
 __all__ = [
     "DEFAULT_BOUNDS",
@@ -63,11 +63,14 @@ def simulate_lumped(
     dt_seconds: float = 86400.0,
     initial_fill: tuple[float, float] = (0.3, 0.5),
     uh_exponent: float | None = None,
+    parameter_step_s: float = 86400.0,
 ) -> np.ndarray:
     """Runoff [mm per step] of the catchment as one cell (interception, GR stores, GR4J UHs).
 
     ``params`` keys as :data:`DEFAULTS`; ``unit_hydrograph_steps`` None/absent drops the UHs.
-    ``initial_fill`` = (S/X1, R/X3) at the start (airGR's defaults 0.3, 0.5).
+    ``initial_fill`` = (S/X1, R/X3) at the start (airGR's defaults 0.3, 0.5). X2 and X3 are
+    values at ``parameter_step_s`` (default one day), scaled to ``dt_seconds`` exactly as
+    :class:`hydro.runoff.RunoffModel` does (:func:`hydro.runoff.step_parameters`).
     """
     p = {**DEFAULTS, **params}
     P = np.ascontiguousarray(precip_mm, dtype=np.float64)
@@ -80,14 +83,15 @@ def simulate_lumped(
             raise InputDataError(f"{name}: {nbad} NaN/inf and {nneg} negative values")
     x1, x3 = float(p["production_capacity_mm"]), float(p["routing_capacity_mm"])
     if uh_exponent is None:
-        uh_exponent = 2.5 if dt_seconds >= 86400.0 else 1.25
+        uh_exponent = uh_exponent_for_step(dt_seconds)
+    x2, x3o = step_parameters(float(p["exchange_mm"]), x3, dt_seconds, parameter_step_s)
     x4 = p.get("unit_hydrograph_steps")
     if x4 is None:
         o1 = o2 = np.zeros(0)
     else:
         o1, o2 = K.uh_ordinates(float(x4), uh_exponent)
     return K.gr_run_lumped(P, E, 0.0, initial_fill[0] * x1, initial_fill[1] * x3,
-                           float(p["interception_capacity_mm"]), x1, float(p["exchange_mm"]), x3,
+                           float(p["interception_capacity_mm"]), x1, float(x2), x3, float(x3o),
                            percolation_constant(dt_seconds), o1, o2, np.zeros(o1.size), np.zeros(o2.size))
 
 

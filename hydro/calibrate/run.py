@@ -93,9 +93,19 @@ def _gridded_series(cfg: Mapping[str, Any], base: Path) -> pd.DataFrame:
     if label not in ("start", "end"):
         raise ConfigError(f"netcdf_time_label {label!r}: expected 'start' or 'end'")
 
+    def has_time_bounds(p: Path) -> bool:
+        from hydro.io.netcdf import open_netcdf
+
+        with open_netcdf(p) as ds:
+            t = ds["time"] if "time" in ds.variables else None
+            return t is not None and bool(t.attrs.get("bounds") or t.encoding.get("bounds"))
+
     def mean_series(file_key: str, var_key: str) -> pd.Series:
         p = base / cfg[file_key]
         raw = open_forcing(p, cfg[var_key])
+        # with CF time bounds open_forcing labels each day by its END (upper bound), whatever the file's
+        # labels are: netcdf_time_label only describes files without bounds
+        ends = label == "end" or has_time_bounds(p)
         step = check_time_axis(raw["time"].values, f"{p}:{cfg[var_key]}")
         if step != pd.Timedelta("1D"):
             raise InputDataError(f"{p}:{cfg[var_key]}: time step {step}, the lumped calibration needs daily data")
@@ -105,7 +115,7 @@ def _gridded_series(cfg: Mapping[str, Any], base: Path) -> pd.DataFrame:
         if not np.all(np.isfinite(m.values)):
             raise InputDataError(f"{p}:{cfg[var_key]}: days with no valid cell")
         t = pd.DatetimeIndex(m["time"].values).normalize()
-        if label == "end":
+        if ends:
             t = t - pd.Timedelta("1D")
         return pd.Series(m.values.astype(np.float64), index=t)
 

@@ -7,6 +7,8 @@ from hydro.runoff.model import (
     amc_class_from_fill,
     curve_number_for_amc,
     percolation_constant,
+    step_parameters,
+    uh_exponent_for_step,
 )
 
 __all__ = [
@@ -15,6 +17,8 @@ __all__ = [
     "SCSCurveNumber",
     "GreenAmpt",
     "percolation_constant",
+    "step_parameters",
+    "uh_exponent_for_step",
     "amc_class_from_fill",
     "curve_number_for_amc",
 ]

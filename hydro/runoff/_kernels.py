@@ -72,8 +72,14 @@ def gr_production(P, E, I, S, ci, x1, K):
 
 
 @numba.njit(cache=True, inline="always")
-def gr_routing(q9, q1, R, x2, x3):
-    """Exchange + routing store + direct branch. Returns (R, Qr, Qd, exchange_actual)."""
+def gr_routing(q9, q1, R, x2, x3, x3_out):
+    """Exchange + routing store + direct branch. Returns (R, Qr, Qd, exchange_actual).
+
+    ``x2`` is the exchange coefficient per model step [mm], ``x3`` the routing capacity the
+    exchange ``F = x2 (R/x3)^3.5`` refers to, ``x3_out`` the capacity of the outflow law
+    ``Q_r = R (1 − (1 + (R/x3_out)^4)^(−1/4))`` at the model step (both x3 at the parameter
+    step; see :func:`hydro.runoff.model.step_parameters`).
+    """
     F = 0.0
     if x2 != 0.0:
         F = x2 * (R / x3) ** 3.5
@@ -82,7 +88,7 @@ def gr_routing(q9, q1, R, x2, x3):
     if R1 < 0.0:
         R1 = 0.0
     exch = R1 - R0
-    rr = R1 / x3
+    rr = R1 / x3_out
     rr2 = rr * rr
     Qr = R1 * (1.0 - 1.0 / math.sqrt(math.sqrt(1.0 + rr2 * rr2)))
     R = R1 - Qr
@@ -94,10 +100,11 @@ def gr_routing(q9, q1, R, x2, x3):
 
 
 @numba.njit(cache=True, parallel=True)
-def gr_step_grid(P, E, I, S, R, ci, x1, x2, x3, fimp, K, uh1_ord, uh2_ord, uh1, uh2, runoff, aet, exch):
+def gr_step_grid(P, E, I, S, R, ci, x1, x2, x3, x3o, fimp, K, uh1_ord, uh2_ord, uh1, uh2, runoff, aet, exch):
     """One step of the GR cell operator on every cell (in place on the state arrays).
 
-    ``ci, x1, x2, x3, fimp, K`` are arrays of length ncell (broadcast by the caller). ``uh*_ord`` are
+    ``ci, x1, x2, x3, x3o, fimp, K`` are arrays of length ncell (broadcast by the caller; ``x2``
+    per model step, ``x3o`` the routing-outflow capacity at the model step). ``uh*_ord`` are
     unit-hydrograph ordinates (length 0 = no UH, the gridded scheme); ``uh1``/``uh2`` (ncell, n)
     their buffers. Outputs written into ``runoff``, ``aet``, ``exch`` (mm per step, whole cell).
     """
@@ -124,7 +131,7 @@ def gr_step_grid(P, E, I, S, R, ci, x1, x2, x3, fimp, K, uh1_ord, uh2_ord, uh1, 
             for j in range(n2 - 1):
                 uh2[c, j] = uh2[c, j + 1]
             uh2[c, n2 - 1] = 0.0
-        rr, qr, qd, fx = gr_routing(q9, q1, R[c], x2[c], x3[c])
+        rr, qr, qd, fx = gr_routing(q9, q1, R[c], x2[c], x3[c], x3o[c])
         I[c] = ii
         S[c] = ss
         R[c] = rr
@@ -136,7 +143,7 @@ def gr_step_grid(P, E, I, S, R, ci, x1, x2, x3, fimp, K, uh1_ord, uh2_ord, uh1, 
 
 
 @numba.njit(cache=True)
-def gr_run_lumped(P, E, I, S, R, ci, x1, x2, x3, K, uh1_ord, uh2_ord, uh1, uh2):
+def gr_run_lumped(P, E, I, S, R, ci, x1, x2, x3, x3o, K, uh1_ord, uh2_ord, uh1, uh2):
     """Time loop of the same cell operator for one cell (calibration); returns runoff series [mm].
 
     State scalars/buffers are the initial state; buffers are updated in place.
@@ -163,7 +170,7 @@ def gr_run_lumped(P, E, I, S, R, ci, x1, x2, x3, K, uh1_ord, uh2_ord, uh1, uh2):
             for j in range(n2 - 1):
                 uh2[j] = uh2[j + 1]
             uh2[n2 - 1] = 0.0
-        R, qr, qd, fx = gr_routing(q9, q1, R, x2, x3)
+        R, qr, qd, fx = gr_routing(q9, q1, R, x2, x3, x3o)
         out[t] = qr + qd
     return out
 

@@ -17,6 +17,8 @@ __all__ = [
     "SCSCurveNumber",
     "GreenAmpt",
     "percolation_constant",
+    "step_parameters",
+    "uh_exponent_for_step",
     "amc_class_from_fill",
     "curve_number_for_amc",
 ]
@@ -50,6 +52,33 @@ def percolation_constant(dt_seconds: float | str) -> float:
     return beta**4
 
 
+def step_parameters(exchange_mm: Any, routing_capacity_mm: Any, dt_seconds: float,
+                    parameter_step_s: float = _DAY) -> tuple[Any, Any]:
+    """Exchange X2 and routing-outflow capacity X3 of the model step from their values at the parameter step.
+
+    ``X2_Δt = X2 · Δt/Δt_p`` (X2 is an exchange per parameter step, a rate) and
+    ``X3_Δt = X3 · (Δt_p/Δt)^(1/4)`` for the outflow law ``Q_r = R (1 − (1 + (R/X3)^4)^(−1/4))``.
+
+    Notes
+    -----
+    The routing-store outflow satisfies ``R_new^−4 = R^−4 + X3^−4`` each step, so n steps of Δt/n
+    with ``X3·n^(1/4)`` give exactly one step of Δt with X3: the store's recession, and the store
+    depth R itself, do not depend on the model step (smash uses the same rule for the
+    percolation constant, ``β = 9/4·(86400/Δt)^(1/4)``). With ``Δt = Δt_p`` both factors are
+    exactly 1. The exchange keeps ``F = X2_Δt (R/X3)^3.5`` with the X3 of the parameter step.
+    """
+    dt = float(dt_seconds)
+    ref = float(parameter_step_s)
+    if not (dt > 0 and ref > 0):
+        raise ConfigError(f"model step {dt_seconds!r} s and parameter step {parameter_step_s!r} s must be positive")
+    return np.multiply(exchange_mm, dt / ref), np.multiply(routing_capacity_mm, (ref / dt) ** 0.25)
+
+
+def uh_exponent_for_step(dt_seconds: float) -> float:
+    """S-curve exponent of the GR unit hydrographs: 5/2 daily (GR4J), 5/4 below a day (GR4H, airGR)."""
+    return 2.5 if float(dt_seconds) >= _DAY else 1.25
+
+
 def _as_param(value: Any, name: str) -> float | np.ndarray:
     if np.isscalar(value):
         v = float(value)
@@ -70,13 +99,18 @@ class GRParameters:
     ----------
     interception_capacity_mm : c_i [mm] (0 = GR4J neutralisation).
     production_capacity_mm : X1 = c_p [mm].
-    routing_capacity_mm : X3 = c_t [mm].
-    exchange_mm : X2 [mm per step] (groundwater exchange; 0 = off).
+    routing_capacity_mm : X3 = c_t [mm] at the parameter step; the outflow law uses
+        ``X3·(parameter_step_s/Δt)^(1/4)`` at the model step Δt (:func:`step_parameters`).
+    exchange_mm : X2 [mm per parameter step] (groundwater exchange; 0 = off); scaled by
+        ``Δt/parameter_step_s`` at the model step.
     impervious_fraction : f_imp [-], share of the cell whose rain runs off directly.
     percolation_K : K (-), "hourly", "daily", or None = from the model step (:func:`percolation_constant`).
     unit_hydrograph_steps : X4 [model steps]; None for the gridded scheme (routing does the lag),
         a value for lumped GR4J-type runs (UH1/UH2 buffers become state).
-    uh_exponent : S-curve exponent of the unit hydrographs (5/2 daily, 5/4 hourly).
+    uh_exponent : S-curve exponent of the unit hydrographs; None = from the model step
+        (5/2 daily, 5/4 below a day, :func:`uh_exponent_for_step`).
+    parameter_step_s : step [s] the values of X2 and X3 refer to: 86400 (default) for
+        values calibrated daily (GR4J, :mod:`hydro.calibrate`), 3600 for GR4H hourly values.
     """
 
     interception_capacity_mm: Any = 2.0
@@ -86,9 +120,16 @@ class GRParameters:
     impervious_fraction: Any = 0.0
     percolation_K: Any = None
     unit_hydrograph_steps: float | None = None
-    uh_exponent: float = 2.5
+    uh_exponent: float | None = None
+    parameter_step_s: float = _DAY
 
     def __post_init__(self) -> None:
+        if not (np.isscalar(self.parameter_step_s) and math.isfinite(float(self.parameter_step_s))
+                and float(self.parameter_step_s) > 0):
+            raise ConfigError(f"parameter_step_s = {self.parameter_step_s!r} must be a positive number of seconds")
+        self.parameter_step_s = float(self.parameter_step_s)
+        if self.uh_exponent is not None and not float(self.uh_exponent) > 0:
+            raise ConfigError(f"uh_exponent = {self.uh_exponent!r} must be > 0")
         for f in ("interception_capacity_mm", "production_capacity_mm", "routing_capacity_mm", "exchange_mm",
                   "impervious_fraction"):
             setattr(self, f, _as_param(getattr(self, f), f))
@@ -160,7 +201,9 @@ class RunoffModel:
     ncell : int
         Number of cells (flat arrays; a lumped catchment is ``ncell = 1``).
     dt_seconds : float
-        Model step [s]; sets the percolation constant unless ``params.percolation_K`` is given.
+        Model step [s]; sets the percolation constant unless ``params.percolation_K`` is given,
+        and scales X2 and the routing-outflow capacity from ``params.parameter_step_s``
+        (:func:`step_parameters`).
     state : mapping, optional
         Initial state (see :attr:`state`); default: production store half full, routing store
         30 % full, interception store empty.
@@ -182,15 +225,19 @@ class RunoffModel:
         n = self.ncell
         self._ci = params.flat("interception_capacity_mm", n)
         self._x1 = params.flat("production_capacity_mm", n)
-        self._x2 = params.flat("exchange_mm", n)
         self._x3 = params.flat("routing_capacity_mm", n)
+        # X2 per model step and the outflow capacity at the model step (both exact at dt = parameter step)
+        x2, x3o = step_parameters(params.flat("exchange_mm", n), self._x3, self.dt_seconds, params.parameter_step_s)
+        self._x2 = np.ascontiguousarray(x2, dtype=np.float64)
+        self._x3o = np.ascontiguousarray(x3o, dtype=np.float64)
         self._fimp = params.flat("impervious_fraction", n)
         if params.percolation_K is None:
             self._K = np.full(n, percolation_constant(self.dt_seconds))
         else:
             self._K = params.flat("percolation_K", n)
         if params.unit_hydrograph_steps is not None:
-            self._o1, self._o2 = K.uh_ordinates(params.unit_hydrograph_steps, params.uh_exponent)
+            expo = uh_exponent_for_step(self.dt_seconds) if params.uh_exponent is None else float(params.uh_exponent)
+            self._o1, self._o2 = K.uh_ordinates(params.unit_hydrograph_steps, expo)
         else:
             self._o1 = np.zeros(0)
             self._o2 = np.zeros(0)
@@ -255,7 +302,7 @@ class RunoffModel:
         runoff = np.empty(self.ncell)
         aet = np.empty(self.ncell)
         exch = np.empty(self.ncell)
-        K.gr_step_grid(P, E, self._I, self._S, self._R, self._ci, self._x1, self._x2, self._x3, self._fimp, self._K,
+        K.gr_step_grid(P, E, self._I, self._S, self._R, self._ci, self._x1, self._x2, self._x3, self._x3o, self._fimp, self._K,
                        self._o1, self._o2, self._uh1, self._uh2, runoff, aet, exch)
         self.actual_evaporation_mm = aet
         self.exchange_mm = exch

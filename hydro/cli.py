@@ -196,16 +196,21 @@ def terrain(dem: Path, output: Path, stream_threshold_km2: float, crs: str | Non
 @click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
 @_guard
 def validate_config(config: Path) -> None:
-    """Validate a model configuration without running it (exit 78 on error)."""
-    from hydro.config import load_config
+    """Validate a model configuration without running it (exit 78 on error).
 
-    load_config(config)
+    The same checks `hydro run` and `hydro forecast` make before reading any data: keys and values, path
+    placeholders, lead time and run length against the model/output steps, gauges named by the allocation,
+    and every input path inside the project (files need not exist yet).
+    """
+    from hydro.config import check_config, load_config
+
+    check_config(load_config(config))
     click.echo(f"{config}: ok")
 
 
 @cli.command()
 @click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--output-root", type=click.Path(file_okay=False, path_type=Path), default=None, help="Override outputs.directory.")
+@click.option("--output-root", type=click.Path(file_okay=False, path_type=Path), default=None, help="Override outputs.directory (relative to the current directory; outputs.directory is relative to the project folder).")
 @click.option("--force", is_flag=True, help="Redo a run that is already complete.")
 @_guard
 def run(config: Path, output_root: Path | None, force: bool) -> None:
@@ -345,7 +350,7 @@ def run_catchment_cmd(terrain: Path, precipitation: Path, precipitation_var: str
 @cli.command()
 @click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--reference-time", "-t", required=True, help="Forecast reference time, ISO 8601 UTC (e.g. 2025-08-25T00:00Z).")
-@click.option("--output-root", type=click.Path(file_okay=False, path_type=Path), default=None, help="Override outputs.directory.")
+@click.option("--output-root", type=click.Path(file_okay=False, path_type=Path), default=None, help="Override outputs.directory (relative to the current directory; outputs.directory is relative to the project folder).")
 @click.option("--force", is_flag=True, help="Redo a forecast that is already complete.")
 @click.option("--members", type=int, default=None, help="Override ensemble.members (0 = deterministic).")
 @click.option("--scheduler", default=None, help="threads | synchronous | processes | local-cluster | tcp://host:port (default: compute.scheduler).")

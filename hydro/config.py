@@ -11,7 +11,9 @@ import hashlib
 import json
 import os
 import re
+import string
 import tomllib
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,6 +41,10 @@ __all__ = [
     "PathsConfig",
     "resolve_input",
     "project_root",
+    "output_root",
+    "config_source",
+    "check_config",
+    "check_path_template",
     "load_config",
     "config_hash",
     "format_validation_error",
@@ -50,6 +56,46 @@ class StrictModel(BaseModel):
     """Base of every config section: unknown keys are errors, values are immutable."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+#: strftime directives a ``{reference_time:...}`` placeholder may use (C89 + ISO 8601 week fields)
+_STRFTIME = set("aAwdbBmyYHIpMSfzZjUWcxXGuV%")
+
+
+def check_path_template(value: str) -> str:
+    """Check the ``{reference_time:<strftime>}`` placeholders of a path (``ValueError`` if malformed).
+
+    Only ``reference_time`` may appear, always with a strftime format made of known directives; a typo
+    (``{referenc_time}``, ``{reference_time:%Q}``, a lone brace) would otherwise name a file that never
+    appears, and the nightly job would retry ("not published yet", exit 75) forever.
+    """
+    try:
+        parts = list(string.Formatter().parse(value))
+    except ValueError as exc:
+        raise ValueError(f"{value!r}: bad placeholder ({exc}); use {{reference_time:<strftime>}}, e.g. "
+                         "{reference_time:%Y%m%dT%H%MZ}; write a literal brace as {{ or }}") from None
+    for _, field_name, spec, conv in parts:
+        if field_name is None:
+            continue
+        if field_name != "reference_time" or conv is not None:
+            shown = "{" + field_name + (f"!{conv}" if conv else "") + (f":{spec}" if spec else "") + "}"
+            raise ValueError(f"{value!r}: unknown placeholder {shown}; the only placeholder is "
+                             "{reference_time:<strftime>}, e.g. {reference_time:%Y%m%dT%H%MZ}")
+        if not spec:
+            raise ValueError(f"{value!r}: {{reference_time}} needs a strftime format, e.g. {{reference_time:%Y%m%dT%H%MZ}}")
+        directives = re.findall(r"%[-_0^#]?(.?)", spec)
+        bad = [d for d in directives if d not in _STRFTIME]
+        if bad:
+            raise ValueError(f"{value!r}: unknown strftime directive(s) {', '.join('%' + d for d in bad)} in "
+                             f"{{reference_time:{spec}}} (allowed: {' '.join('%' + c for c in sorted(_STRFTIME))})")
+        if not any(d != "%" for d in directives):
+            raise ValueError(f"{value!r}: {{reference_time:{spec}}} has no strftime directive: every night would read "
+                             "the same file")
+    try:
+        value.format(reference_time=datetime(2025, 8, 25))
+    except (ValueError, KeyError, IndexError) as exc:  # pragma: no cover - caught above
+        raise ValueError(f"{value!r}: bad placeholder ({exc})") from None
+    return value
 
 
 class DemConfig(StrictModel):
@@ -155,6 +201,11 @@ class ForcingConfig(StrictModel):
             ts = ts.tz_convert("UTC").tz_localize(None)
         return ts.strftime("%Y-%m-%dT%H:%M:%S")
 
+    @field_validator("path")
+    @classmethod
+    def _path_template(cls, v: str | None) -> str | None:
+        return None if v is None else check_path_template(v)
+
     @model_validator(mode="after")
     def _path_needed(self) -> "ForcingConfig":
         if self.source == "netcdf" and not self.path:
@@ -173,6 +224,20 @@ class RunoffConfig(StrictModel):
     impervious_fraction: float = Field(0.0, ge=0, le=1)
     initial_production_fill: float = Field(0.6, ge=0, le=1, description="cold start: production store fill [-]")
     initial_routing_fill: float = Field(0.3, ge=0, le=1, description="cold start: routing store fill [-]")
+    parameter_step: str = Field("1D", description="the step exchange_mm and routing_capacity_mm refer to: '1D' for "
+                                                  "daily-calibrated values (hydro calibrate, GR4J), '1h' for hourly "
+                                                  "(GR4H) values; converted to routing.model_step")
+
+    @field_validator("parameter_step")
+    @classmethod
+    def _parameter_step(cls, v: str) -> str:
+        try:
+            td = pd.Timedelta(v)
+        except (ValueError, TypeError):
+            raise ValueError(f"{v!r} is not a duration (e.g. '1h', '1D')") from None
+        if td <= pd.Timedelta(0):
+            raise ValueError(f"{v!r} must be positive")
+        return v
 
 
 class RoutingConfig(StrictModel):
@@ -237,7 +302,7 @@ class ForecastConfig(StrictModel):
     on_bad_state: Literal["fallback", "error"] = Field("fallback", description="incompatible state: next level or exit 65")
     flooded_area_alert_km2: float | None = Field(None, gt=0, description="alert when the HAND flooded area exceeds this")
     hand_threshold_m: float = Field(0.1, gt=0, description="depth from which a HAND cell counts as flooded [m]")
-    lock_timeout_s: float = Field(3600.0, ge=0, description="wait this long for a concurrent run of the same id")
+    lock_timeout_s: float = Field(3600.0, ge=0, description="wait this long for a concurrent run of the same id (hydro forecast and hydro run)")
     forcing: ForcingConfig | None = Field(None, description="forcing of the nightly forecast (default: [forcing])")
 
 
@@ -258,6 +323,11 @@ class ExchangeInflowConfig(StrictModel):
     x: float | None = None
     y: float | None = None
     max_mb: float = Field(50.0, gt=0, description="refuse larger files (untrusted input)")
+
+    @field_validator("file")
+    @classmethod
+    def _file_template(cls, v: str) -> str:
+        return check_path_template(v)
 
 
 class ExchangeConfig(StrictModel):
@@ -284,7 +354,9 @@ class PathsConfig(StrictModel):
 class OutputConfig(StrictModel):
     """Where and how outputs are written."""
 
-    directory: str = Field("outputs", description="output root, relative to the project (current) directory")
+    directory: str = Field("outputs", description="output root; a relative path is relative to the project folder "
+                                                  "(the parent of models/, else the config file's folder), never to "
+                                                  "the current directory")
     compression_level: int = Field(4, ge=0, le=9)
     report: bool = Field(True, description="PNG figures and the one-page report.html")
 
@@ -316,6 +388,30 @@ class ModelConfig(StrictModel):
         dup = sorted({i for i in ids if ids.count(i) > 1})
         if dup:
             raise ValueError(f"gauge ids must be unique, repeated: {dup}")
+        return self
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ModelConfig":
+        """Cross-section checks that `hydro run` / `hydro forecast` would otherwise only make at run time."""
+        ms, os_ = pd.Timedelta(self.routing.model_step), pd.Timedelta(self.routing.output_step)
+        lead = pd.Timedelta(hours=self.forecast.lead_time_h)
+        for step, key in ((ms, "routing.model_step"), (os_, "routing.output_step")):
+            if lead % step:
+                raise ValueError(f"forecast.lead_time_h = {self.forecast.lead_time_h:g} h is not a multiple of {key} "
+                                 f"{getattr(self.routing, key.split('.')[1])!r}")
+        if self.runoff.enabled:
+            nsteps = int(round(pd.Timedelta(hours=self.forcing.duration_h) / ms))
+            if nsteps < 1 or (nsteps * ms) % os_:
+                raise ValueError(f"forcing.duration_h = {self.forcing.duration_h:g} h (the run length of hydro run) is not "
+                                 f"a multiple of routing.output_step {self.routing.output_step!r}")
+        if self.flood.enabled and self.flood.two_d and self.dem.source == "file" and self.flood.domain is None:
+            raise ValueError("flood.domain = [x_min, y_min, x_max, y_max] is needed for the 2-D run of a DEM file "
+                             "(or set flood.two_d = false for the HAND map only)")
+        if self.allocation.enabled and self.allocation.simulated_inflows:
+            ids = [g.id for g in self.gauges]
+            for node, gid in self.allocation.simulated_inflows.items():
+                if gid not in ids and not (self.flood.enabled and re.fullmatch(r"flood_inflow_\d+", gid)):
+                    raise ValueError(f"allocation.simulated_inflows: {node} = {gid!r} is not a gauge id (gauges: {ids})")
         return self
 
     @field_validator("title")
@@ -372,6 +468,13 @@ def format_validation_error(exc: ValidationError, source: str, text: str = "") -
         line = _line_of(text, loc) if text else None
         where = f"{source}:{line}" if line else source
         msg = err.get("msg", "invalid")
+        if not loc and err.get("type") == "value_error":
+            # a cross-section check: its message starts with the key, e.g. "forecast.lead_time_h = ..."
+            msg = msg.removeprefix("Value error, ")
+            m = re.match(r"([a-z_]+(?:\.[a-z_0-9]+)+)\b", msg)
+            line = _line_of(text, tuple(m.group(1).split("."))) if (m and text) else None
+            out.append(f"{source}:{line}: {msg}" if line else f"{source}: {msg}")
+            continue
         if err.get("type") == "extra_forbidden":
             msg = "unknown key"
             parent = _model_at(loc[:-1])
@@ -445,6 +548,75 @@ def project_root(cfg: BaseModel) -> Path | None:
         return None
     folder = Path(src).parent
     return folder.parent if folder.name == "models" else folder
+
+
+def config_source(cfg: BaseModel) -> str:
+    """The file a configuration was read from (for error messages), or ``<config>`` when built in Python."""
+    src = getattr(cfg, "_source_path", None)
+    return str(src) if src is not None else "<config>"
+
+
+def output_root(cfg: BaseModel, override: str | os.PathLike[str] | None = None) -> Path:
+    """The output root of ``cfg``: ``override`` (e.g. ``--output-root``, relative to the current directory) or
+    ``[outputs] directory``, which, when relative, is relative to the project folder of the config file (the
+    parent of ``models/``, else the config file's folder) — as ``[paths] allowed_roots`` are — and never to the
+    current directory. A configuration built in Python (no file) keeps it relative to the current directory.
+    """
+    if override is not None:
+        return Path(override)
+    d = Path(getattr(getattr(cfg, "outputs", None), "directory", "outputs"))
+    root = project_root(cfg)
+    if d.is_absolute() or root is None:
+        return d
+    return root / d
+
+
+def _sample_path(text: str) -> str:
+    """A path template with its ``{reference_time:...}`` placeholders filled in (for static checks)."""
+    try:
+        return text.format(reference_time=datetime(2025, 8, 25))
+    except (ValueError, KeyError, IndexError):
+        return text
+
+
+def check_config(cfg: BaseModel) -> None:
+    """Checks of a loaded configuration that need its file's location (the rest is pydantic validation).
+
+    Every input path the configuration would use must resolve inside the project or ``[paths]
+    allowed_roots``. Files are not opened and need not exist yet (a missing file is exit 66, or 75 for
+    forcing/exchange files that are not published yet). ``hydro validate-config``, ``hydro run`` and
+    ``hydro forecast`` all call this before reading any data.
+
+    Raises
+    ------
+    ConfigError
+        One line per offending key, naming the file and the key.
+    """
+    c: Any = cfg
+    keys: list[tuple[str, str]] = []
+    if c.dem.source == "file" and c.dem.path:
+        keys.append(("dem.path", c.dem.path))
+    if c.forcing.source == "netcdf" and c.forcing.path:
+        keys.append(("forcing.path", c.forcing.path))
+    if c.forecast.forcing is not None and c.forecast.forcing.source == "netcdf" and c.forecast.forcing.path:
+        keys.append(("forecast.forcing.path", c.forecast.forcing.path))
+    if c.allocation.enabled:
+        keys.append(("allocation.network", c.allocation.network))
+    if c.flood.enabled:
+        for k in ("population", "roads"):
+            v = getattr(c.flood, k)
+            if v not in (None, "embedded"):
+                keys.append((f"flood.{k}", v))
+    for i, spec in enumerate(c.exchange.inflows):
+        keys.append((f"exchange.inflows[{i}].file", spec.file))
+    problems = []
+    for key, value in keys:
+        try:
+            resolve_input(cfg, _sample_path(value), key)
+        except ConfigError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise ConfigError("\n".join(problems))
 
 
 def resolve_input(cfg: BaseModel, path: str | os.PathLike[str], key: str) -> Path:

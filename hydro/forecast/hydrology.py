@@ -34,19 +34,26 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-def resolve_path(cfg: ModelConfig, path: str | Path, reference_time: Any = None) -> Path:
-    """A config path: ``{reference_time:...}`` formatted, relative paths against the config file's folder."""
-    text = str(path)
-    if "{reference_time" in text:
-        if reference_time is None:
-            raise ConfigError(f"{text}: holds {{reference_time}} but no reference time is given (use hydro forecast)")
-        try:
-            text = text.format(reference_time=pd.Timestamp(reference_time).to_pydatetime())
-        except (KeyError, IndexError, ValueError) as exc:
-            raise ConfigError(f"{path}: bad placeholder ({exc}); only {{reference_time:<strftime>}} is allowed") from exc
-    from hydro.config import resolve_input
+def resolve_path(cfg: ModelConfig, path: str | Path, reference_time: Any = None, key: str | None = None) -> Path:
+    """A config path: ``{reference_time:...}`` formatted, relative paths against the config file's folder.
 
-    return resolve_input(cfg, text, str(path))
+    ``key`` (e.g. ``"forcing.path"``) names the setting in error messages.
+    """
+    from hydro.config import check_path_template, config_source, resolve_input
+
+    text = str(path)
+    key = key or "path"
+    if "{" in text or "}" in text:
+        try:
+            check_path_template(text)
+        except ValueError as exc:  # a config built without validation
+            raise ConfigError(f"{config_source(cfg)}: {key}: {exc}") from None
+        if "{reference_time" in text and reference_time is None:
+            raise ConfigError(f"{config_source(cfg)}: {key} = {text!r} holds {{reference_time}} but no reference time "
+                              "is given (use hydro forecast)")
+        t = pd.Timestamp(reference_time if reference_time is not None else "2000-01-01")
+        text = text.format(reference_time=t.to_pydatetime())
+    return resolve_input(cfg, text, key)
 
 
 def build_model(cfg: ModelConfig, terrain: xr.Dataset, *, reference_time: Any = None,
@@ -75,12 +82,13 @@ def build_model(cfg: ModelConfig, terrain: xr.Dataset, *, reference_time: Any = 
         routing_capacity_mm=ro.routing_capacity_mm,
         exchange_mm=ro.exchange_mm,
         impervious_fraction=ro.impervious_fraction,
+        parameter_step_s=pd.Timedelta(ro.parameter_step).total_seconds(),
     )
     gauges = [Gauge(g.id, g.x, g.y, name=g.name, max_snap_distance_m=g.max_snap_distance_m) for g in cfg.gauges]
     gauges += [Gauge(gid, x, y, name=gid) for gid, x, y in extra_gauges]
     inflows = []
-    for spec in cfg.exchange.inflows:
-        inflows.append(_exchange_inflow(resolve_path(cfg, spec.file, reference_time), spec))
+    for i, spec in enumerate(cfg.exchange.inflows):
+        inflows.append(_exchange_inflow(resolve_path(cfg, spec.file, reference_time, f"exchange.inflows[{i}].file"), spec))
     model = CatchmentModel(terrain, params, rp, gauges=gauges, inflows=inflows, dt=r.model_step)
     cold_start(model, cfg)
     return model
@@ -138,7 +146,7 @@ def forcing_path(cfg: ModelConfig, reference_time: Any = None) -> Path | None:
     """The NetCDF forcing file for ``reference_time`` (None for a design storm)."""
     if cfg.forcing.source != "netcdf":
         return None
-    return resolve_path(cfg, cfg.forcing.path or "", reference_time)
+    return resolve_path(cfg, cfg.forcing.path or "", reference_time, "forcing.path")
 
 
 def members_of(cfg: ModelConfig, reference_time: Any = None) -> list[int | None]:
@@ -274,10 +282,14 @@ def run_hydrology(model: Any, cfg: ModelConfig, rain: xr.DataArray, start: Any, 
 
     step = pd.Timedelta(cfg.routing.model_step)
     out_step = pd.Timedelta(cfg.routing.output_step)
-    if out_step % step:
-        raise ConfigError(f"routing.output_step {out_step} must be a multiple of routing.model_step {step}")
-    if (steps * step) % out_step:
-        raise ConfigError(f"the run length {steps * step} is not a multiple of routing.output_step {out_step}")
+    if out_step % step or (steps * step) % out_step:
+        from hydro.config import config_source
+
+        if out_step % step:
+            raise ConfigError(f"{config_source(cfg)}: routing.output_step {out_step} must be a multiple of "
+                              f"routing.model_step {step}")
+        raise ConfigError(f"{config_source(cfg)}: the run length {steps * step} (forcing.duration_h or "
+                          f"forecast.lead_time_h) is not a multiple of routing.output_step {out_step}")
     result = model.run(rain, pet_per_step(cfg), start=start, steps=steps, output_step=out_step, keep_peak=True,
                        gridded=(), progress=on_step)
     grid = model.routing.to_grid(qmax, fill=np.nan).reshape(model.shape)

@@ -78,7 +78,8 @@ def forecast_config(cfg: ModelConfig) -> ModelConfig:
 
 
 def _input_files(cfg: ModelConfig, T: pd.Timestamp) -> dict[str, Path]:
-    """Files the forecast for ``T`` reads (forcing, neighbours' exchange files); missing → retry later."""
+    """Files the forecast for ``T`` reads that are published per night (forcing, neighbours' exchange files);
+    missing → retry later (75)."""
     from hydro.forecast.hydrology import forcing_path, resolve_path
 
     files: dict[str, Path] = {}
@@ -88,7 +89,7 @@ def _input_files(cfg: ModelConfig, T: pd.Timestamp) -> dict[str, Path]:
             raise InputNotReadyError(f"{fp}: forcing for reference time {T:%Y-%m-%dT%H:%MZ} not published yet")
         files["forcing"] = fp
     for i, spec in enumerate(cfg.exchange.inflows):
-        p = resolve_path(cfg, spec.file, T)
+        p = resolve_path(cfg, spec.file, T, f"exchange.inflows[{i}].file")
         if not p.exists():
             raise InputNotReadyError(f"{p}: neighbour's exchange file for {T:%Y-%m-%dT%H:%MZ} not there yet")
         files[f"exchange_inflow_{i}_{spec.point}"] = p
@@ -96,7 +97,11 @@ def _input_files(cfg: ModelConfig, T: pd.Timestamp) -> dict[str, Path]:
 
 
 def forecast_run_id(cfg: ModelConfig, reference_time: Any, input_hashes: dict[str, str] | None = None) -> str:
-    """``<region>_<T:%Y%m%dT%H%MZ>_<hash8>``; the hash covers the config, the package version and the inputs."""
+    """``<region>_<T:%Y%m%dT%H%MZ>_<hash8>``; the hash covers the config, the package version and the inputs.
+
+    ``input_hashes`` maps an input name to its sha256: :func:`run_forecast` passes every file the run reads
+    (forcing, exchange files, DEM file, allocation network and its series files).
+    """
     T = _utc(reference_time)
     h = config_hash(cfg, {"inputs": dict(sorted((input_hashes or {}).items())), "reference_time": T.isoformat()})
     return f"{cfg.region}_{T:%Y%m%dT%H%MZ}_{h[:8]}"
@@ -104,9 +109,16 @@ def forecast_run_id(cfg: ModelConfig, reference_time: Any, input_hashes: dict[st
 
 @contextlib.contextmanager
 def _lock(path: Path, timeout_s: float) -> Iterator[None]:
-    """Exclusive lock file (``fcntl.flock``): a second run of the same id waits up to ``timeout_s``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    """Exclusive lock (``fcntl.flock``) on the file ``path`` (created), or on the directory ``path`` itself when
+    it is one (nothing is created): a second holder waits up to ``timeout_s``, then :class:`OutputError` (73)."""
+    try:
+        if path.is_dir():
+            fd = os.open(path, os.O_RDONLY)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise OutputError(f"cannot create the lock {path}: {exc}") from exc
     try:
         t0 = time.monotonic()
         waited = False
@@ -121,34 +133,97 @@ def _lock(path: Path, timeout_s: float) -> Iterator[None]:
                     logger.info("another run holds %s: waiting", path.name)
                     waited = True
                 if time.monotonic() - t0 > timeout_s:
-                    raise OutputError(f"{path}: another run of this forecast is still working after {timeout_s:.0f} s")
+                    raise OutputError(f"{path}: another run still holds this lock after {timeout_s:.0f} s "
+                                      "(forecast.lock_timeout_s): not started, retry later")
                 time.sleep(0.2)
         yield
     finally:
         os.close(fd)  # releases the lock
 
 
-def find_states(region_root: Path, T: pd.Timestamp, max_age: pd.Timedelta) -> list[tuple[pd.Timestamp, Path, str]]:
-    """States valid in ``[T - max_age, T]`` saved by complete runs, newest first: ``(valid_time, path, run_id)``."""
+def _when(value: Any) -> pd.Timestamp | None:
+    """A manifest time (ISO 8601) as naive UTC, None when absent or invalid."""
+    try:
+        t = pd.Timestamp(value)
+    except (ValueError, TypeError):
+        return None
+    if pd.isna(t):
+        return None
+    return t.tz_convert("UTC").tz_localize(None) if t.tz is not None else t
+
+
+def _current_runs(region_root: Path) -> dict[pd.Timestamp, tuple[Path, dict[str, Any]]]:
+    """The current complete forecast run of every reference time: ``{T: (run folder, manifest)}``.
+
+    Of several complete runs of one reference time (other inputs, other config), the one finished last is
+    current; the others are superseded. ``.partial`` and ``.old-`` folders, the ``latest`` link and folders
+    without a complete manifest are ignored.
+    """
     from hydro.forecast.stages import completed_manifest
 
-    found: dict[pd.Timestamp, tuple[pd.Timestamp, Path, str]] = {}
+    runs: dict[pd.Timestamp, tuple[pd.Timestamp, str, Path, dict[str, Any]]] = {}
     if not region_root.is_dir():
-        return []
+        return {}
     for run_dir in sorted(region_root.iterdir()):
-        if not run_dir.is_dir() or run_dir.name.endswith(".partial") or ".old-" in run_dir.name:
+        name = run_dir.name
+        if (run_dir.is_symlink() or not run_dir.is_dir() or name.startswith(".") or name.endswith(".partial")
+                or ".old-" in name):
             continue
         man = completed_manifest(run_dir, verify=False)
-        if man is None:
+        if man is None or man.get("kind", "forecast") != "forecast":
             continue
+        ref = _when(man.get("forecast_reference_time"))
+        if ref is None:
+            continue
+        fin = _when(man.get("finished")) or pd.Timestamp.min
+        key = (fin, name)
+        if ref not in runs or key > runs[ref][:2]:
+            runs[ref] = (fin, name, run_dir, man)
+    return {ref: (v[2], v[3]) for ref, v in runs.items()}
+
+
+def find_states(region_root: Path, T: pd.Timestamp, max_age: pd.Timedelta) -> list[tuple[pd.Timestamp, Path, str]]:
+    """Warm-start candidates for reference time ``T``, best first: ``(valid_time, path, run_id)``.
+
+    Only states saved by the current complete run (see :func:`_current_runs`) of an **earlier** reference
+    time (``< T``: never a run of the same night, which would warm-start from itself), valid in
+    ``[T - max_age, T]``, whose file still has the sha256 its manifest recorded. Newest valid time first;
+    for one valid time, the state of the run with the latest reference time.
+    """
+    from hydro.forecast.stages import sha256
+
+    found: dict[pd.Timestamp, tuple[pd.Timestamp, Path, str]] = {}
+    for ref, (run_dir, man) in _current_runs(region_root).items():
+        if ref >= T:
+            continue
+        hashes = {e.get("path"): e.get("sha256") for e in man.get("outputs", {}).values() if isinstance(e, dict)}
         for st in man.get("states", []):
-            vt = pd.Timestamp(st["valid_time"])
+            vt = _when(st.get("valid_time"))
+            if vt is None or not (T - max_age <= vt <= T):
+                continue
             p = run_dir / st["path"]
-            if T - max_age <= vt <= T and p.is_file():
-                # newest run wins for the same valid time
-                if vt not in found or man.get("finished", "") > found[vt][2]:
-                    found[vt] = (vt, p, man.get("finished", ""))
-    return [(vt, p, p.parent.parent.name) for vt, (vt, p, _) in sorted(found.items(), reverse=True)]
+            if vt in found and found[vt][0] > ref:
+                continue
+            if not p.is_file() or hashes.get(st["path"]) is None or sha256(p) != hashes[st["path"]]:
+                logger.warning("warm start: %s of run %s is missing or changed since the run: not used", st["path"],
+                               run_dir.name)
+                continue
+            found[vt] = (ref, p, run_dir.name)
+    return [(vt, p, rid) for vt, (_, p, rid) in sorted(found.items(), key=lambda kv: kv[0], reverse=True)]
+
+
+def _check_state_time(model: Any, path: Path, vt: pd.Timestamp, run_id: str) -> None:
+    """The loaded state's own ``hydro_state_valid_time`` must be the valid time its run's manifest (and its
+    file name, ``state_<%Y%m%dT%H%MZ>.nc``) gives."""
+    import re
+
+    own = model.valid_time
+    if own != vt:
+        raise StateError(f"state file {path}: hydro_state_valid_time {own} differs from the valid time {vt} in the "
+                         f"manifest of run {run_id}")
+    m = re.fullmatch(r"state_(\d{8}T\d{4}Z)\.nc", path.name)
+    if m and pd.Timestamp(m.group(1).rstrip("Z")) != vt:
+        raise StateError(f"state file {path}: its name says valid at {m.group(1)} but it is valid at {vt}")
 
 
 def _warm_start(model: Any, cfg: ModelConfig, terrain: xr.Dataset, T: pd.Timestamp, region_root: Path) -> dict[str, Any]:
@@ -160,6 +235,7 @@ def _warm_start(model: Any, cfg: ModelConfig, terrain: xr.Dataset, T: pd.Timesta
     for vt, path, run_id in find_states(region_root, T, pd.Timedelta(days=cfg.forecast.max_state_age_days)):
         try:
             model.load_state(path)
+            _check_state_time(model, path, vt, run_id)
         except StateError as exc:
             if cfg.forecast.on_bad_state == "error":
                 raise
@@ -301,19 +377,27 @@ def run_forecast(
     from hydro.io import write_netcdf
     from hydro.terrain import analyse
 
+    from hydro.config import check_config, config_source
+    from hydro.config import output_root as _output_root
+    from hydro.forecast.stages import static_input_files
+
     stage = progress or (lambda s: None)
     T = _utc(reference_time)
+    check_config(cfg)  # the same checks as `hydro validate-config`, before any data is read
     fcfg = forecast_config(cfg)
     mstep = pd.Timedelta(fcfg.routing.model_step)
     lead = pd.Timedelta(hours=fcfg.forecast.lead_time_h)
-    if lead % mstep or lead % pd.Timedelta(fcfg.routing.output_step):
-        raise ConfigError(f"forecast.lead_time_h {fcfg.forecast.lead_time_h} is not a multiple of the model/output step")
+    if lead % mstep or lead % pd.Timedelta(fcfg.routing.output_step):  # configs built without validation
+        raise ConfigError(f"{config_source(fcfg)}: forecast.lead_time_h {fcfg.forecast.lead_time_h} is not a multiple "
+                          "of the model/output step")
     if (T - T.normalize()) % mstep:
         raise ConfigError(f"reference time {T} is not on the model step {mstep}")
     inputs = _input_files(fcfg, T)
+    fixed = static_input_files(fcfg)
     input_hashes = {k: sha256(p) for k, p in inputs.items()}
-    run_id = forecast_run_id(fcfg, T, input_hashes)
-    root = Path(output_root or fcfg.outputs.directory)
+    fixed_hashes = {k: sha256(p) for k, p in fixed.items()}
+    run_id = forecast_run_id(fcfg, T, {**input_hashes, **fixed_hashes})
+    root = _output_root(fcfg, output_root)
     region_root = root / fcfg.region
     folder = RunFolder(region_root, run_id)
     with _lock(region_root / ".locks" / f"{run_id}.lock", fcfg.forecast.lock_timeout_s):
@@ -489,6 +573,7 @@ def run_forecast(
                 "hydro_version": __version__,
                 "config": fcfg.model_dump(mode="json"),
                 "inputs": {k: {"path": str(p), "sha256": input_hashes[k]} for k, p in inputs.items()},
+                "fixed_inputs": {k: {"path": str(p), "sha256": fixed_hashes[k]} for k, p in fixed.items()},
                 "warm_start": warm,
                 "states": states,
                 "members": len(ens_gauges),
@@ -500,10 +585,10 @@ def run_forecast(
                 "finished": pd.Timestamp.now("UTC").isoformat(),
                 "exit_code": 0,
             })
-            _link_latest(region_root, run_id)
         except BaseException:
             folder.discard()  # a failed run leaves nothing behind
             raise
+    _update_latest(region_root, fcfg.forecast.lock_timeout_s)
     logger.info("forecast %s complete in %.1f s", run_id, timings["total_s"])
     return ForecastResult(run_id, folder.final, manifest, False, folder.final_outputs())
 
@@ -567,13 +652,32 @@ def _export(cfg: ModelConfig, gauges: xr.Dataset, ens: list[xr.Dataset], partial
     return write_exchange(ds, partial / "exchange" / exchange_filename(cfg.region, T))
 
 
+def _update_latest(region_root: Path, timeout_s: float) -> None:
+    """Point ``<region>/latest`` at the current complete run with the newest reference time.
+
+    Not simply at the run that just finished: a backfill (an older reference time) or a ``--force`` rerun of
+    an older night must not move it back. Runs of the region serialise on ``.locks/latest.lock`` so that two
+    runs finishing at once cannot leave the older one linked.
+    """
+    try:
+        with _lock(region_root / ".locks" / "latest.lock", timeout_s):
+            runs = _current_runs(region_root)
+            if runs:
+                _link_latest(region_root, runs[max(runs)][0].name)
+    except OutputError as exc:  # not fatal: the run folder is complete
+        logger.warning("cannot update the 'latest' link: %s", exc)
+
+
 def _link_latest(region_root: Path, run_id: str) -> None:
-    """``<region>/latest`` → the newest complete run (symlink replaced atomically)."""
-    tmp = region_root / f".latest.{os.getpid()}"
+    """``<region>/latest`` → ``run_id`` (symlink replaced atomically)."""
+    link = region_root / "latest"
+    if link.is_symlink() and os.readlink(link) == run_id:
+        return
+    tmp = region_root / f".latest.{os.getpid()}.{threading.get_ident()}"
     try:
         if tmp.is_symlink() or tmp.exists():
             tmp.unlink()
         os.symlink(run_id, tmp)
-        os.replace(tmp, region_root / "latest")
+        os.replace(tmp, link)
     except OSError as exc:  # not fatal: the run folder is complete
         logger.warning("cannot update the 'latest' link: %s", exc)

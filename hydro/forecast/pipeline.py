@@ -94,7 +94,10 @@ def _flood_domain(cfg: ModelConfig, terrain: xr.Dataset) -> tuple[Any, list[tupl
 
         domain = balikpapan_features(cfg.dem.resolution_m).urban_plain_bounds
     elif fc.two_d:
-        raise ConfigError("flood.domain = [x_min, y_min, x_max, y_max] is needed for the 2-D run of a DEM file "
+        from hydro.config import config_source
+
+        raise ConfigError(f"{config_source(cfg)}: flood.domain = [x_min, y_min, x_max, y_max] is needed for the 2-D "
+                          "run of a DEM file "
                           "(or set flood.two_d = false for the HAND map only)")
     else:
         return None, []
@@ -127,21 +130,62 @@ def run_model(
     -------
     RunResult
     """
-    from hydro.forecast.stages import RunFolder, completed_manifest, load_dem
+    from hydro.config import check_config
+    from hydro.config import output_root as _output_root
+    from hydro.forecast.nightly import _lock
+    from hydro.forecast.stages import RunFolder, completed_manifest, sha256
+
+    step = progress or (lambda stage: None)
+    check_config(cfg)  # the same checks as `hydro validate-config`, before any data is read
+    inputs = _run_input_files(cfg)
+    input_hashes = {k: sha256(p) for k, p in inputs.items()}
+    root = _output_root(cfg, output_root)
+    run_id = run_id_for(cfg, {"inputs": dict(sorted(input_hashes.items()))} if input_hashes else None)
+    folder = RunFolder(root, run_id)
+    # two runs of the same id would delete each other's .partial folder: serialise them as the forecast does.
+    # The lock is the output root itself (flock on the directory): nothing but run folders appears in it.
+    try:
+        folder.root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        from hydro.errors import OutputError
+
+        raise OutputError(f"cannot create the output folder {folder.root}: {exc}") from exc
+    with _lock(folder.root, cfg.forecast.lock_timeout_s):
+        if not force:
+            manifest = completed_manifest(folder.final)
+            if manifest is not None:
+                logger.info("run %s already done", run_id)
+                manifest["already_done"] = True
+                return RunResult(run_id, folder.final, manifest,
+                                 {k: folder.final / v["path"] for k, v in manifest.get("outputs", {}).items()})
+        return _run_locked(cfg, folder, run_id, step, inputs, input_hashes)
+
+
+def _run_input_files(cfg: ModelConfig) -> dict[str, Path]:
+    """Every file `hydro run` of ``cfg`` reads (DEM, forcing, neighbours' files, allocation network and series,
+    population/roads layers): their sha256 enter the run id and the manifest."""
+    from hydro.forecast.hydrology import forcing_path, resolve_path
+    from hydro.forecast.stages import static_input_files
+
+    files = static_input_files(cfg, flood=True)
+    if cfg.runoff.enabled:
+        fp = forcing_path(cfg)
+        if fp is not None and fp.is_file():  # a missing file is reported (66) where it is read
+            files["forcing"] = fp
+        for i, spec in enumerate(cfg.exchange.inflows):
+            p = resolve_path(cfg, spec.file, None, f"exchange.inflows[{i}].file")
+            if p.is_file():
+                files[f"exchange_inflow_{i}_{spec.point}"] = p
+    return files
+
+
+def _run_locked(cfg: ModelConfig, folder: Any, run_id: str, step: Progress, inputs: dict[str, Path],
+                input_hashes: dict[str, str]) -> RunResult:
+    """The body of :func:`run_model`, under the run's lock."""
+    from hydro.forecast.stages import load_dem
     from hydro.io import write_netcdf
     from hydro.terrain import analyse
 
-    step = progress or (lambda stage: None)
-    root = Path(output_root or cfg.outputs.directory)
-    run_id = run_id_for(cfg)
-    folder = RunFolder(root, run_id)
-    if not force:
-        manifest = completed_manifest(folder.final)
-        if manifest is not None:
-            logger.info("run %s already done", run_id)
-            manifest["already_done"] = True
-            return RunResult(run_id, folder.final, manifest,
-                             {k: folder.final / v["path"] for k, v in manifest.get("outputs", {}).items()})
     partial = folder.create()
     try:
 
@@ -311,6 +355,7 @@ def run_model(
             "config_hash": config_hash(cfg),
             "hydro_version": __version__,
             "config": cfg.model_dump(mode="json"),
+            "inputs": {k: {"path": str(p), "sha256": input_hashes[k]} for k, p in inputs.items()},
             "warm_start": {"level": 3, "source": "cold", "detail": "event run from the configured initial stores"},
             "alert": bool(alerts),
             "alert_level": max((int(a.get("level", 1)) for a in alerts), default=0),

@@ -30,6 +30,8 @@ __all__ = [
     "allocation_inputs",
     "write_alerts",
     "sha256",
+    "static_input_files",
+    "network_files",
 ]
 
 logger = logging.getLogger(__name__)
@@ -52,6 +54,85 @@ def load_dem(cfg: ModelConfig) -> xr.DataArray:
     from hydro.config import resolve_input
 
     return open_dem(resolve_input(cfg, cfg.dem.path or "", "dem.path"), crs=cfg.dem.crs)
+
+
+def _read_network_toml(net_path: Path) -> dict[str, Any]:
+    """The allocation network TOML as a dict (errors name the file)."""
+    import tomllib
+
+    from hydro.errors import InputMissingError
+
+    if not net_path.is_file():
+        raise InputMissingError(f"allocation network not found: {net_path}")
+    try:
+        return tomllib.loads(net_path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{net_path}: not UTF-8 text: byte {exc.start}: {exc.reason}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{net_path}: not valid TOML: {exc}") from None
+
+
+def network_files(net_path: Path) -> dict[str, Path]:
+    """The network TOML and every series file it names (``csv = ...``, ``netcdf = ...``; relative to the TOML),
+    keyed ``allocation_network`` and ``allocation_series:<as written>``. Series files that do not exist are left
+    out here: they are an error (naming the node) only where they are read."""
+    raw = _read_network_toml(net_path)
+    files: dict[str, Path] = {"allocation_network": net_path}
+
+    def walk(obj: Any) -> None:
+        if isinstance(obj, dict):
+            for k, v in obj.items():
+                if k in ("csv", "netcdf") and isinstance(v, str):
+                    f = Path(v) if Path(v).is_absolute() else net_path.parent / v
+                    if f.is_file():
+                        files[f"allocation_series:{v}"] = f.resolve()
+                else:
+                    walk(v)
+        elif isinstance(obj, list):
+            for v in obj:
+                walk(v)
+
+    walk(raw)
+    return files
+
+
+def static_input_files(cfg: ModelConfig, *, flood: bool = False) -> dict[str, Path]:
+    """Fixed files a run of ``cfg`` reads besides its forcing: the DEM file, the allocation network and the
+    series files it names, and (``flood``, `hydro run` only) the population/roads layers. Their sha256 enter
+    the run id and the manifest, so that a changed file is a new run, not "already done".
+
+    Raises
+    ------
+    InputMissingError
+        The DEM file or the allocation network does not exist (message names the config file and key).
+    ConfigError
+        A path escapes the project; the network is not TOML.
+    """
+    from hydro.config import config_source, resolve_input
+    from hydro.errors import InputMissingError
+
+    files: dict[str, Path] = {}
+    if cfg.dem.source == "file":
+        p = resolve_input(cfg, cfg.dem.path or "", "dem.path")
+        if not p.is_file():
+            raise InputMissingError(f"{config_source(cfg)}: dem.path = {cfg.dem.path!r}: DEM file not found: {p}")
+        files["dem"] = p
+    if cfg.allocation.enabled:
+        p = resolve_input(cfg, cfg.allocation.network, "allocation.network")
+        if not p.is_file():
+            raise InputMissingError(f"{config_source(cfg)}: allocation.network = {cfg.allocation.network!r}: "
+                                    f"allocation network not found: {p}")
+        files.update(network_files(p))
+    if flood and cfg.flood.enabled:
+        for k in ("population", "roads"):
+            v = getattr(cfg.flood, k)
+            if v in (None, "embedded"):
+                continue
+            p = resolve_input(cfg, v, f"flood.{k}")
+            if not p.is_file():
+                raise InputMissingError(f"{config_source(cfg)}: flood.{k} = {v!r}: file not found: {p}")
+            files[f"flood_{k}"] = p
+    return files
 
 
 def completed_manifest(run_dir: Path, *, verify: bool = True) -> dict[str, Any] | None:
@@ -227,21 +308,18 @@ def allocation_inputs(cfg: ModelConfig, gauges: xr.Dataset | None, start: Any, e
     year's CSV) are replaced by their calendar-month means (a monthly climatology), and the manifest
     records which. Returns ``(network, external inflows, substitutions)``.
     """
-    import tomllib
-
     from hydro.allocation import load_network
-
-    from hydro.config import resolve_input
+    from hydro.config import config_source, resolve_input
+    from hydro.errors import InputMissingError
 
     net_path = resolve_input(cfg, cfg.allocation.network, "allocation.network")
-    if not net_path.is_file():
-        from hydro.errors import InputMissingError
-
-        raise InputMissingError(f"allocation network not found: {net_path}")
-    raw = tomllib.loads(net_path.read_text())
+    raw = _read_network_toml(net_path)
     start, end = pd.Timestamp(start).floor("D"), pd.Timestamp(end)
     ndays = max(int(np.ceil((end - start) / pd.Timedelta("1D"))), 1)
-    step = pd.Timedelta(str(raw.get("network", {}).get("timestep", "1D")))
+    try:
+        step = pd.Timedelta(str(raw.get("network", {}).get("timestep", "1D")))
+    except (ValueError, TypeError):
+        raise ConfigError(f"{net_path}: network.timestep = {raw['network'].get('timestep')!r} is not a duration") from None
     if step != pd.Timedelta("1D"):
         raise ConfigError(f"{net_path}: hydro run allocates in daily steps, the network has timestep {step}")
     raw.setdefault("network", {})["start"] = start.strftime("%Y-%m-%d")
@@ -251,12 +329,20 @@ def allocation_inputs(cfg: ModelConfig, gauges: xr.Dataset | None, start: Any, e
     sim = dict(cfg.allocation.simulated_inflows)
     ids = [] if gauges is None else [str(s) for s in np.asarray(gauges["station_id"].values)]
     days = pd.date_range(start, periods=ndays, freq="D")
-    for node in raw.get("nodes", []):
+    node_ids = [n.get("id") for n in raw.get("nodes", []) if isinstance(n, dict)]
+    unknown = sorted(set(sim) - set(node_ids))
+    if unknown:
+        raise ConfigError(f"{config_source(cfg)}: allocation.simulated_inflows: {unknown} not node ids of the network "
+                          f"{net_path} (nodes: {node_ids})")
+    for k, node in enumerate(raw.get("nodes", [])):
         spec = node.get("inflow")
+        if "id" not in node:
+            raise ConfigError(f"{net_path}: nodes[{k}]: 'id' missing")
         if node["id"] in sim:
             gid = sim[node["id"]]
             if gid not in ids:
-                raise ConfigError(f"allocation.simulated_inflows: {node['id']} = {gid!r} is not a gauge ({ids})")
+                raise ConfigError(f"{config_source(cfg)}: allocation.simulated_inflows: {node['id']} = {gid!r} is not "
+                                  f"a gauge ({ids})")
             q = gauges["discharge"].isel(station=ids.index(gid)).to_series()
             q.index = q.index - pd.Timedelta(cfg.routing.output_step)  # period-start labels
             daily = q.resample("D").mean().reindex(days).ffill().bfill()
@@ -264,14 +350,33 @@ def allocation_inputs(cfg: ModelConfig, gauges: xr.Dataset | None, start: Any, e
             external[node["id"]] = daily.values.astype(np.float64)
             notes[node["id"]] = f"simulated: daily mean routed discharge at gauge {gid}"
         elif isinstance(spec, dict) and "csv" in spec:
+            where = f"{net_path}: nodes[{k}] ({node['id']!r}).inflow"
             csv = Path(spec["csv"])
             csv = csv if csv.is_absolute() else net_path.parent / csv
-            df = pd.read_csv(csv, parse_dates=[spec.get("time_column", "time")], index_col=spec.get("time_column", "time"))
+            if not csv.is_file():
+                raise InputMissingError(f"{where}: CSV file {csv} not found")
+            tcol = spec.get("time_column", "time")
+            if "column" not in spec:
+                raise ConfigError(f"{where}: csv series need 'column'")
+            try:
+                df = pd.read_csv(csv, parse_dates=[tcol], index_col=tcol)
+            except ValueError as exc:
+                from hydro.errors import InputDataError
+
+                raise InputDataError(f"{where}: {csv}: {exc}") from None
+            if spec["column"] not in df.columns:
+                from hydro.errors import InputDataError
+
+                raise InputDataError(f"{where}: column {spec['column']!r} not in {csv} (columns: {list(df.columns)})")
             col = df[spec["column"]]
             if not (col.index.min() <= start and col.index.max() >= days[-1]):
                 monthly = col.groupby(col.index.month).mean().reindex(range(1, 13)).interpolate().bfill().ffill()
                 node["inflow"] = {"monthly": [float(v) for v in monthly.values], "units": spec.get("units", "m3/s"),
                                   "factor": spec.get("factor", 1.0)}
                 notes[node["id"]] = f"monthly climatology of {csv.name}:{spec['column']} (series does not cover the run)"
-    net = load_network(raw, base_dir=net_path.parent)
+    try:
+        net = load_network(raw, base_dir=net_path.parent)
+    except ConfigError as exc:  # validated from a dict: name the file, not "<dict>"
+        raise ConfigError(str(exc).replace("<dict>", str(net_path))) from None
+    net.source = str(net_path)  # later series errors name the file too
     return net, external, notes

@@ -71,3 +71,26 @@ def test_error_line_points_at_the_right_array_table(tmp_path):
     with pytest.raises(ConfigError) as err:
         load_config(p)
     assert f"model.toml:{j + 1}: gauges.1.y" in str(err.value)
+
+
+def test_runoff_parameter_step_reaches_the_runoff_model(tmp_path):
+    """X2/X3 values at the configured parameter step: '1h' values at a 30 min model step act as X3*2^(1/4), '1D'
+    values as X3*48^(1/4); a non-duration is a configuration error."""
+    from hydro.forecast.hydrology import build_model
+    from hydro.terrain import analyse
+    from hydro.datasets import balikpapan_dem
+
+    base = 'parameter_step = "1h"'
+    assert load_config(_with(tmp_path, base, base)).runoff.parameter_step == "1h"
+    with pytest.raises(ConfigError, match=r"parameter_step"):
+        load_config(_with(tmp_path, base, 'parameter_step = "hourly"'))
+    cfg0 = load_config(_with(tmp_path, base, base))
+    terrain = analyse(balikpapan_dem(150.0, seed=cfg0.dem.seed), cfg0.terrain.stream_threshold_km2 * 1e6)
+    x3o = {}
+    for step in ("1h", "1D"):
+        cfg = load_config(_with(tmp_path, base, f'parameter_step = "{step}"'))
+        assert cfg.routing.model_step == "30min"
+        model = build_model(cfg, terrain)
+        x3o[step] = float(model.runoff._x3o[0])
+    assert x3o["1h"] == pytest.approx(60.0 * 2.0 ** 0.25, rel=1e-12)
+    assert x3o["1D"] == pytest.approx(60.0 * 48.0 ** 0.25, rel=1e-12)

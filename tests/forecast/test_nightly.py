@@ -111,7 +111,8 @@ def test_manifest_lists_every_output_with_its_hash(chain):
         assert {"runoff/run_gauges.nc", "runoff/peak_discharge.nc", "flood/hand_flood.nc", "alerts.json"} <= names
         assert any(n.startswith("allocation/") for n in names)
         assert not list(r.run_dir.parent.glob("*.partial"))
-    assert (out / "balikpapan" / "latest").resolve() == runs["2025-08-25T00:00Z"].run_dir.resolve()
+    # `latest` is the newest reference time, not the last run: back-filling 25 Aug after 26 Aug leaves it on 26 Aug
+    assert (out / "balikpapan" / "latest").resolve() == runs["2025-08-26T00:00Z"].run_dir.resolve()
 
 
 def test_alerts_follow_the_gauge_peaks(chain):

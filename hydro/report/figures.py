@@ -218,7 +218,7 @@ def _hydrograph_fig(
         levels = sorted(float(v) for v in warning_levels.get(g.id, ()))
         for k, (lv, col) in enumerate(zip(levels, _level_colours(len(levels)))):
             ax.axhline(lv, color=col, ls="--", lw=1.1, zorder=2)
-            ax.text(0.995, lv, f"warning {k + 1}: {format_number(lv)}", transform=ax.get_yaxis_transform(),
+            ax.text(0.995, lv, f"warning {k + 1}: {lv:g}", transform=ax.get_yaxis_transform(),
                     ha="right", va="bottom", fontsize=8, color=col, zorder=5)
             ymax = max(ymax, lv)
         if levels:

@@ -313,6 +313,8 @@ class MinimumDelivery(Agreement):
         st["claimed"] = a
 
     def after(self, m: Any, ctx: Any, st: Any, res: dict[str, Any]) -> None:
+        # against the claim as solved (a delivery cap of the demand may have lowered it after ``before``)
+        st["claimed"] = float(ctx.claim_amount[self._k])
         st["shortfall"] = max(0.0, st["claimed"] - float(res["claims"][self._k]))
 
     def record(self, m: Any, st: Any) -> dict[str, float]:
@@ -1079,7 +1081,9 @@ class MinFlow(Agreement):
     def check(self, net: Any, where: str) -> None:
         self._link(net, self.link, "link")
         if self.natural_node is not None:
-            self._node(net, self.natural_node, "natural_node")
+            # the natural flow is the exogenous inflow of a source node (a junction or demand has none: the
+            # requirement would silently be 0)
+            self._node(net, self.natural_node, "natural_node", ("reservoir", "intake", "inflow"))
 
     def setup(self, m: Any) -> None:
         from hydro.allocation.solver import Claim
@@ -1087,7 +1091,7 @@ class MinFlow(Agreement):
         e = m.link_ix[self.link]
         self._k = m.add_claim(Claim(f"{self.name}:{self.link}", "flow", e, self.priority, "", self.name, self.link))
         if self.flow is not None:
-            self._q = m._series(self.flow, f"{self._where}.flow") * m.dt
+            self._q = m.nonnegative_series(self.flow, f"{self._where}.flow")
 
     def before(self, m: Any, ctx: Any, st: Any) -> None:
         if not self.active(ctx):
@@ -1188,7 +1192,7 @@ class BorderObligation(Agreement):
         self._e = m.link_ix[self.link]
         self._k = m.add_claim(Claim(f"{self.name}:{self.link}", "flow", self._e, self.priority, self.party, self.name, self.link))
         if self.flow is not None:
-            self._o = m._series(self.flow, f"{self._where}.flow") * m.dt
+            self._o = m.nonnegative_series(self.flow, f"{self._where}.flow")
         else:
             u = m.quantity(f"1 {self.table_units}", "flow", f"{self._where}.table_units")  # m3 s-1 per table unit
             self._n = m.node_ix[self.index_node]
@@ -1243,7 +1247,9 @@ class HandsOffFlow(Agreement):
     _v = field_validator("threshold")(_quantity_validator("flow"))
 
     def check(self, net: Any, where: str) -> None:
-        self._node(net, self.node, "node")
+        # decided from the exogenous inflow at ``node``: a junction or demand has none (the links would be
+        # closed every step)
+        self._node(net, self.node, "node", ("reservoir", "intake", "inflow"))
         for j, lid in enumerate(self.links):
             self._link(net, lid, f"links[{j}]")
 

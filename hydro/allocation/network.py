@@ -178,6 +178,9 @@ class ReservoirSpec(_NodeBase):
             raise ValueError(f"initial_storage must be within [0, capacity], got {self.initial_storage!r}")
         if self.evaporation is not None and self.area is None and self.area_table is None:
             raise ValueError("evaporation needs 'area' or 'area_table'")
+        if (self.area is not None and parse_quantity(self.area, "area") < 0) or (
+                self.area_table is not None and min(self.area_table["area"]) < 0):
+            raise ValueError("surface areas must not be negative (evaporation would add water)")
         return self
 
 
@@ -203,6 +206,13 @@ class DemandSpec(_NodeBase):
     cap: str | None = None
     _v_d = field_validator("demand", mode="before")(_series("flow"))
     _v_c = field_validator("cap")(_quantity_validator("flow"))
+
+    @field_validator("cap")
+    @classmethod
+    def _cap_nonneg(cls, v: Any) -> Any:
+        if v is not None and parse_quantity(v, "flow") < 0:
+            raise ValueError(f"cap must not be negative, got {v!r}")
+        return v
 
 
 class PlainNodeSpec(_NodeBase):
@@ -344,6 +354,11 @@ class Network:
             target = getattr(n, "overflow_to", None)
             if target is not None and target not in self.nodes:
                 raise self.error(f"nodes[{i}].overflow_to", f"unknown node {target!r}")
+            if target is not None and (target == n.id or self.nodes[target].type == "demand"):
+                # the overflow would have nowhere to go (a demand takes only its claims): the LP was infeasible
+                raise self.error(f"nodes[{i}].overflow_to", f"node {n.id!r} cannot overflow into "
+                                 f"{'itself' if target == n.id else 'demand ' + repr(target)}: give a junction, "
+                                 f"reservoir, intake or outlet")
         for i, lk in enumerate(self.spec.links):
             for end, nid in (("from", lk.from_), ("to", lk.to)):
                 if nid not in self.nodes:
@@ -591,6 +606,8 @@ def resolve_series(spec: SeriesSpec, times: pd.DatetimeIndex, dt: float, where: 
             units = units or obj.attrs.get("units")
             vals = _step_average(obj["time"].values.astype("datetime64[ns]"), np.asarray(obj.values, float).ravel(), edges)
         elif isinstance(obj, pd.Series) and isinstance(obj.index, pd.DatetimeIndex):
+            # SI per step like arrays unless the Series states its units (``attrs["units"]``)
+            units = units or obj.attrs.get("units") or ("m3/s" if kind == "flow" else "m/s")
             vals = _step_average(obj.index.values.astype("datetime64[ns]"), obj.to_numpy(float), edges)
         else:
             arr = np.atleast_1d(np.asarray(obj, float))

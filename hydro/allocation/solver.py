@@ -357,11 +357,23 @@ class AllocationModel:
         return [i for i, c in enumerate(self.claims) if c.kind == "tranche" and c.target == d and c.priority >= 0]
 
     def quantity(self, value: Any, kind: str, where: str) -> float:
-        """Parse a quantity of an agreement, raising ConfigError naming the file and key."""
+        """Parse a quantity of an agreement (rates, volumes, limits, thresholds: never negative), raising
+        ConfigError naming the file and key."""
         try:
-            return parse_quantity(value, kind)
+            v = parse_quantity(value, kind)
         except ValueError as exc:
             raise self.net.error(where, str(exc)) from None
+        if v < 0:
+            # e.g. a negative entitlement left more than the whole demand to the surplus claim
+            raise self.net.error(where, f"{value!r} must not be negative")
+        return v
+
+    def nonnegative_series(self, spec: Any, where: str) -> np.ndarray:
+        """An agreement's flow series (required flows, obligations) in m3 per step; negative values are an error."""
+        v = self._series(spec, where) * self.dt
+        if (v < 0).any():
+            raise self.net.error(where, f"negative value at step {int(np.argmax(v < 0))}")
+        return v
 
     # ------------------------------------------------------------------ compile series
     def _series(self, spec: Any, where: str) -> np.ndarray:
@@ -376,8 +388,8 @@ class AllocationModel:
             if n.id in self.external and n.type in ("reservoir", "intake", "inflow", "groundwater"):
                 # run-time override by node id (e.g. the routed discharge at this node from ``hydro run``)
                 from hydro.allocation.network import SeriesSpec
-                kind_units = "m3/s" if not hasattr(self.external[n.id], "attrs") else None
-                self.inflow[:, i] = self._series(SeriesSpec(external=n.id, units=kind_units), f"inflows[{n.id!r}]")
+                # units: xarray from its attrs; pandas from attrs["units"] if given, else m3 s-1 as arrays
+                self.inflow[:, i] = self._series(SeriesSpec(external=n.id), f"inflows[{n.id!r}]")
             elif n.type == "reservoir" and n.inflow is not None:
                 self.inflow[:, i] = self._series(n.inflow, f"nodes[{i}].inflow")
             elif n.type in ("intake", "inflow"):
@@ -595,19 +607,75 @@ class AllocationModel:
         self._res_arr = np.asarray(self.res_nodes, dtype=np.int64)
         self._outlet_basis = np.array([lk.capacity_basis == "outlet" for lk in spec.links], bool)
         self._lagged = self.is_return & (self.ret_lag > 0)
-        # uncontrolled overflow into each reservoir: from upstream reservoirs (spill) and sources (unused water)
-        self._ovf_res = [[q for q, m in enumerate(self.res_nodes) if spec.nodes[m].overflow_to == self.node_ids[n]]
-                         for n in self.res_nodes]
-        self._ovf_src = [any(getattr(spec.nodes[m], "overflow_to", None) == self.node_ids[n] for m in self.src_nodes)
-                         for n in self.res_nodes]
-        self._has_ovf = any(self._ovf_res) or any(self._ovf_src)
         dc: list[list[int]] = [[] for _ in range(self.nD)]
         for i, c in enumerate(self.claims):
             if c.kind == "tranche" and c.priority >= 0:
                 dc[c.target].append(i)
         self._dc_cache = dc
+        # uncontrolled water into each reservoir — overflow of upstream reservoirs (spill) and sources (unused
+        # water), same-step return flows — directly or through junctions (a junction must pass on all it gets)
+        reach = self._forced_reach()
+        self._ovf_res: list[list[int]] = [[] for _ in range(nR)]
+        self._ovf_src = [False] * nR
+        for q, m in enumerate(self.res_nodes):
+            if spec.nodes[m].overflow_to is not None:
+                for r in reach(self.node_ix[spec.nodes[m].overflow_to]):
+                    self._ovf_res[r].append(q)
+        for m in self.src_nodes:
+            if getattr(spec.nodes[m], "overflow_to", None) is not None:
+                for r in reach(self.node_ix[spec.nodes[m].overflow_to]):
+                    self._ovf_src[r] = True
+        # same-step return flows: at most (1 − λ) ρ × the claims of the returning demand (per reservoir reached)
+        ret_mat = np.zeros((nR, self.nC))
+        jun_mat = np.zeros((nR, len(self.node_ids)))
+        for d in range(self.nD):
+            e = int(self.dem_return[d])
+            if e < 0:
+                continue
+            to = int(self.link_to[e])
+            if self.ret_lag[e] == 0:
+                for r in reach(to):
+                    for k in self._dc_cache[d]:
+                        ret_mat[r, k] += (1.0 - self.link_loss[e]) * self.ret_frac[e]
+            elif spec.nodes[to].type == "junction":
+                # a lagged return arriving at a junction (its exogenous inflow) must be passed on as well
+                for r in reach(to):
+                    jun_mat[r, to] = 1.0
+        self._ret_mat = ret_mat if ret_mat.any() else None
+        self._jun_mat = jun_mat if jun_mat.any() else None
+        self._has_ovf = any(self._ovf_res) or any(self._ovf_src)
         self._labels()
         self._upstream_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def _forced_reach(self) -> Any:
+        """``reach(node)``: the reservoirs (indices) that water arriving at ``node`` uncontrolled can be forced
+        into — the node itself if a reservoir, else through junctions, which must pass on all they receive
+        (computed on demand: only overflow and return-flow targets are asked)."""
+        spec = self.net.spec
+        outs: list[list[int]] = [[] for _ in self.node_ids]
+        for e in range(self.nL):
+            if not self.is_return[e]:
+                outs[int(self.link_from[e])].append(int(self.link_to[e]))
+        res_of = {n: r for r, n in enumerate(self.res_nodes)}
+        memo: dict[int, set[int]] = {}
+
+        def reach(n0: int) -> set[int]:
+            if n0 not in memo:
+                found: set[int] = set()
+                seen = {n0}
+                stack = [n0]
+                while stack:
+                    n = stack.pop()
+                    if n in res_of:
+                        found.add(res_of[n])
+                    elif spec.nodes[n].type == "junction":
+                        for m in outs[n]:
+                            if m not in seen:
+                                seen.add(m)
+                                stack.append(m)
+                memo[n0] = found
+            return memo[n0]
+        return reach
 
     def _labels(self) -> None:
         spec = self.net.spec
@@ -707,9 +775,12 @@ class AllocationModel:
         ctx.claim_amount[self._default_claim[has]] = ctx.demand[has]
 
     def _apply_caps(self, ctx: StepContext) -> None:
-        """Demand cap R: tranches are cut, most junior first, so their sum is ≤ R·Δt."""
+        """Demand cap R: tranches are cut, most junior first, so their sum is ≤ R·Δt. Within one priority the
+        demand's default tranche is the junior part (a ``minimum_delivery`` claim is the senior part of the
+        request), then later tranches of an agreement before earlier ones."""
         for d in np.flatnonzero(np.isfinite(self.dem_cap)):
-            ks = sorted(self.demand_claims(d), key=lambda k: (self.claims[k].priority, k))
+            dflt = int(self._default_claim[d])
+            ks = sorted(self.demand_claims(d), key=lambda k: (self.claims[k].priority, k == dflt, k))
             left = self.dem_cap[d]
             for k in ks:
                 a = min(ctx.claim_amount[k], left)
@@ -763,18 +834,21 @@ class AllocationModel:
         lb[self.cS:self.cS + nR] = np.maximum(0.0, np.minimum(self.res_dead, avail))
         # spill is the overflow of the step: at most what would exceed capacity with no release at all
         # (it can never serve as an extra outlet that bypasses link capacities)
-        # (plus the overflow that can arrive uncontrolled from upstream reservoirs and sources)
-        forced = np.maximum(0.0, avail - self.res_cap)
-        sp_ub = forced.copy()
+        # (plus the water that can arrive uncontrolled: overflow of upstream reservoirs and sources, same-step
+        # return flows — spill ≤ max(0, avail + that inflow − capacity), so stored water never spills)
+        amt = np.where(self.claims_active, np.maximum(ctx.claim_amount, 0.0), 0.0)
+        ret_in = self._ret_mat @ amt if self._ret_mat is not None else 0.0
+        if self._jun_mat is not None:
+            ret_in = ret_in + self._jun_mat @ ctx.inflow
+        sp_ub = np.maximum(0.0, avail + ret_in - self.res_cap)
         if self._has_ovf:
             for _ in range(nR):
-                new = forced + np.array([sum(sp_ub[q] for q in self._ovf_res[r]) + (INF if self._ovf_src[r] else 0.0)
-                                         for r in range(nR)])
+                new = np.maximum(0.0, avail + ret_in - self.res_cap + np.array(
+                    [sum(sp_ub[q] for q in self._ovf_res[r]) + (INF if self._ovf_src[r] else 0.0) for r in range(nR)]))
                 if np.array_equal(new, sp_ub):
                     break
                 sp_ub = new
         ub[self.cSP:self.cSP + nR] = sp_ub
-        amt = np.where(self.claims_active, np.maximum(ctx.claim_amount, 0.0), 0.0)
         ub[self.cC:self.cC + nC] = amt
         lp.set_col_bounds(lb, ub)
         # ---- row bounds

@@ -69,6 +69,28 @@ def delivery_by_source(res: Any) -> xr.DataArray:
     order = _order(nodes, incoming, link_from, is_source)
     arriving = np.asarray(res.flow, np.float64) - np.asarray(res.loss, np.float64)  # (time, link) m3/step
     nt = arriving.shape[0]
+    # a lagged return link's flow leaves its demand now and arrives ``lag`` steps later, with the
+    # composition the demand's water had when it left
+    lag = {k: int(net.links[lk].lag) for k, lk in enumerate(link_ids)
+           if net.links[lk].return_fraction is not None and int(net.links[lk].lag) > 0}
+
+    def _shift(a: np.ndarray, n: int) -> np.ndarray:
+        out = np.zeros_like(a)
+        if n < a.shape[0]:
+            out[n:] = a[:a.shape[0] - n]
+        return out
+
+    # uncontrolled overflow into non-source nodes (reservoir spill, unused source water with ``overflow_to``)
+    overflow: dict[str, list[tuple[str, np.ndarray]]] = {}
+    for ids, vol in ((list(res.reservoir_ids), getattr(res, "spill", None)), (list(getattr(res, "source_ids", [])),
+                                                                              getattr(res, "unused", None))):
+        if vol is None:
+            continue
+        vol = np.asarray(vol, np.float64)
+        for j, nid in enumerate(ids):
+            tgt = getattr(net.nodes[nid], "overflow_to", None)
+            if tgt is not None and not is_source[tgt]:
+                overflow.setdefault(tgt, []).append((nid, np.clip(vol[:, j], 0.0, None)))
     comp: dict[str, np.ndarray] = {}
     for s in sources:
         c = np.zeros((nt, len(sources)))
@@ -79,8 +101,14 @@ def delivery_by_source(res: Any) -> xr.DataArray:
         mix = np.zeros((nt, len(sources)))
         for k in incoming.get(n, []):
             q = np.clip(arriving[:, k], 0.0, None)
+            c = comp[link_from[k]]
+            if k in lag:
+                q, c = _shift(q, lag[k]), _shift(c, lag[k])
             total += q
-            mix += q[:, None] * comp[link_from[k]]
+            mix += q[:, None] * c
+        for src, q in overflow.get(n, []):
+            total += q
+            mix += q[:, None] * comp[src]
         with np.errstate(invalid="ignore", divide="ignore"):
             comp[n] = np.where(total[:, None] > 0, mix / np.where(total > 0, total, 1.0)[:, None], 0.0)
     delivered = np.asarray(res.delivered, np.float64) / float(res.dt)  # (time, demand) m3 s-1

@@ -76,15 +76,18 @@ def _ids(ds: xr.Dataset, path: Path) -> tuple[str, list[str]]:
     return dim, ids
 
 
-def _discharge(ds: xr.Dataset, path: Path) -> xr.DataArray:
+def _discharge_name(ds: xr.Dataset, path: Path) -> str:
     if "discharge" in ds.data_vars:
-        da = ds["discharge"]
-    else:
-        cands = [n for n in ds.data_vars if ds[n].attrs.get("standard_name") == DISCHARGE_STANDARD_NAME
-                 and "maximum" not in str(ds[n].attrs.get("cell_methods", ""))]
-        if not cands:
-            raise InputDataError(f"{path}: no discharge variable")
-        da = ds[cands[0]]
+        return "discharge"
+    cands = [str(n) for n in ds.data_vars if ds[n].attrs.get("standard_name") == DISCHARGE_STANDARD_NAME
+             and "maximum" not in str(ds[n].attrs.get("cell_methods", ""))]
+    if not cands:
+        raise InputDataError(f"{path}: no discharge variable")
+    return cands[0]
+
+
+def _discharge(ds: xr.Dataset, path: Path) -> xr.DataArray:
+    da = ds[_discharge_name(ds, path)]
     factor = discharge_factor(str(da.attrs.get("units", "")))
     if factor is None:
         raise InputDataError(f"{path}: discharge units {da.attrs.get('units')!r} are not a discharge")
@@ -243,7 +246,8 @@ def export_boundary(
     except (ValueError, TypeError) as exc:
         raise InputDataError(f"{run_dir / 'manifest.json'}: forecast_reference_time {frt!r} is not a time") from exc
     bounds = base["time_bnds"].values if "time_bnds" in base.variables else None
-    cell_methods = str(base["discharge"].attrs.get("cell_methods", "time: mean")) if "discharge" in base else "time: mean"
+    # the cell methods of the variable exported (not of a variable that merely is named "discharge")
+    cell_methods = str(base[_discharge_name(base, gpath)].attrs.get("cell_methods", "time: mean"))
     extra = {k: base.attrs[k] for k in ("hydro_warm_start", "hydro_model", "hydro_parameter_hash", "hydro_run_start", "hydro_run_end")
              if k in base.attrs}
     if members:

@@ -44,6 +44,7 @@ __all__ = [
     "FRT_VAR",
     "ID_VAR",
     "INSTANCE_DIM",
+    "MAX_DISCHARGE",
     "NAME_VAR",
     "PROFILE",
     "PROFILE_ATTR",
@@ -82,6 +83,9 @@ FRT_VAR = "forecast_reference_time"
 CRS_VAR = "crs"
 #: largest incoming file accepted by default [bytes] (50 MiB; ``exchange.inflows[].max_mb``)
 DEFAULT_MAX_BYTES = 50 * 2**20
+#: largest plausible discharge at a border point [m3 s-1]: above any river on Earth (Amazon record
+#: about 3.7e5); larger values are a fill value or a units error, not a flood
+MAX_DISCHARGE = 1.0e6
 #: the coordinates attribute of the discharge variable
 COORDINATES = f"time lat lon x y {ID_VAR} {NAME_VAR} {FRT_VAR}"
 
@@ -95,7 +99,8 @@ def discharge_factor(units: str) -> float | None:
     """Factor converting ``units`` to m3 s-1 (1.0 for any spelling of m3 s-1; None: not a discharge).
 
     Parsed with UDUNITS-2 (cf_units); strings longer than 64 characters are refused unparsed, and so
-    are units with an offset (``"m3 s-1 @ 100"``).
+    are units with an offset (``"m3 s-1 @ 100"``) and units whose factor is not a finite positive
+    number (``"-1 m3 s-1"`` would flip the sign of every value).
     """
     import warnings
 
@@ -113,6 +118,8 @@ def discharge_factor(units: str) -> float | None:
             if float(u.convert(0.0, target)) != 0.0:
                 return None  # an offset ("m3 s-1 @ 100") is not a unit of discharge: no factor converts it
             factor = float(u.convert(1.0, target))
+            if not (np.isfinite(factor) and factor > 0.0):
+                return None  # "-1 m3 s-1": a negative (or zero) scale is not a conversion of discharge
     except Exception:  # noqa: BLE001 - cf_units raises ValueError and others on unparsable input
         return None
     return 1.0 if abs(factor - 1.0) < 1e-12 else factor
@@ -134,7 +141,12 @@ def _crs_variable(crs: Any) -> tuple[dict[str, Any], Any]:
         raise InputDataError(f"exchange: cannot read CRS {crs!r}: {exc}") from exc
     if c.is_geographic:
         raise InputDataError(f"exchange: x/y need a projected CRS, got geographic {c.to_string()}")
-    attrs = {k: v for k, v in c.to_cf().items() if isinstance(v, (str, int, float))}
+    attrs: dict[str, Any] = {}
+    for k, v in c.to_cf().items():
+        if isinstance(v, (str, int, float)):
+            attrs[k] = v
+        elif isinstance(v, (tuple, list)) and v and all(isinstance(e, (int, float)) for e in v):
+            attrs[k] = np.asarray(v, dtype=np.float64)  # e.g. the two standard_parallel of a conic projection
     attrs["crs_wkt"] = c.to_wkt()
     attrs["spatial_ref"] = attrs["crs_wkt"]
     return attrs, c
@@ -188,7 +200,8 @@ def exchange_dataset(
     discharge : xarray.DataArray
         Discharge [m3 s-1] on dims ``(time, point)`` or ``(time, point, realization)`` (any
         order); ``time`` holds UTC labels (end of each averaging period). A ``units`` attribute,
-        when present, must be ``m3 s-1``.
+        when present, must be ``m3 s-1``. A string ``point`` coordinate, when present, labels the
+        columns: it must hold the ``point_ids`` (in any order) and the values are taken by label.
     point_ids : sequence of str
         Agreed border point ids, one per ``point`` (stable, unique, non-empty).
     x, y : sequence of float
@@ -238,9 +251,15 @@ def exchange_dataset(
     if units is not None and discharge_factor(str(units)) != 1.0:
         raise InputDataError(f"exchange: discharge units {units!r}, the profile needs {DISCHARGE_UNITS!r}")
     has_real = REALIZATION_DIM in dims
+    ids = [str(i) for i in point_ids]
+    if "point" in da.coords and np.asarray(da["point"].values).dtype.kind in "USO":
+        # labelled columns: the values of point id k are the column labelled k, whatever the order
+        labels = [v.decode() if isinstance(v, bytes) else str(v) for v in np.asarray(da["point"].values).ravel()]
+        if sorted(labels) != sorted(ids) or len(set(labels)) != len(labels):
+            raise InputDataError(f"exchange: discharge is labelled with points {labels[:10]}, not the point ids {ids[:10]}")
+        da = da.isel(point=[labels.index(i) for i in ids])
     order = ((REALIZATION_DIM,) if has_real else ()) + ("point", "time")
     values = np.asarray(da.transpose(*order).values, dtype=np.float64)
-    ids = [str(i) for i in point_ids]
     n = values.shape[-2]
     if len(ids) != n or len(x) != n or len(y) != n:
         raise InputDataError(f"exchange: {n} points in discharge but {len(ids)} ids, {len(x)} x, {len(y)} y")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import stat
 import warnings
 from collections.abc import Iterable, Sequence
@@ -38,6 +39,7 @@ from hydro.exchange.profile import (
     DEFAULT_MAX_BYTES,
     DISCHARGE_STANDARD_NAME,
     DISCHARGE_UNITS,
+    MAX_DISCHARGE,
     PROFILE,
     PROFILE_ATTR,
     PROFILE_NAME,
@@ -169,6 +171,8 @@ class _Info:
     #: averaging period of each value (from time_bnds, else the time step) and the cell methods
     period: pd.Timedelta | None = None
     cell_methods: str | None = None
+    #: per-point variable of each standard name (latitude, …, projection_y_coordinate)
+    point_vars: dict[str, str] = field(default_factory=dict)
 
 
 def _attr_str(attrs: dict[str, Any], key: str) -> str | None:
@@ -278,11 +282,47 @@ def _find_discharge(ds: xr.Dataset, info: _Info) -> list[Problem]:
     if var.dtype.kind != "f":
         p.append(Problem("error", "variable", f"discharge is stored as {var.dtype}, expected float"))
     cm = var.attrs.get("cell_methods")
-    if isinstance(cm, str):
-        info.cell_methods = cm
-    if not isinstance(cm, str) or not cm.replace(" ", "").startswith(("time:mean", "time:point")):
+    methods = _time_methods(cm[:2000]) if isinstance(cm, str) else []
+    if isinstance(cm, str) and len(cm) > 2000:
+        p.append(Problem("error", "variable", f"discharge cell_methods {_show(cm)} is longer than 2000 characters"))
+    elif not methods:
         p.append(Problem("warning", "variable", f"discharge cell_methods {_show(cm)}: state 'time: mean' or 'time: point'"))
+    elif len(methods) > 1 or methods[0] not in ("mean", "point"):
+        # a peak, a sum or a climatology routed as a flow gives wrong volumes (hydro's own
+        # max_discharge has the discharge standard name and "time: maximum")
+        p.append(Problem("error", "variable", f"discharge cell_methods {_show(cm)}: the profile needs period means "
+                                              "('time: mean') or instantaneous values ('time: point')"))
+    else:
+        assert isinstance(cm, str)
+        info.cell_methods = cm if cm.replace(" ", "").startswith(f"time:{methods[0]}") else f"time: {methods[0]}"
     return p
+
+
+def _time_methods(cm: str) -> list[str]:
+    """The methods a CF ``cell_methods`` string applies to ``time`` (CF §7.3), in order.
+
+    ``"area: mean time: maximum (interval: 1 hour)"`` -> ``["maximum"]``; ``"time: mean within
+    days time: maximum over days"`` -> ``["mean", "maximum"]``; no ``time`` entry -> ``[]``.
+    """
+    text = re.sub(r"\([^)]*\)", " ", cm)  # comments and intervals
+    tokens = re.sub(r"\s*:", ":", text).replace(":", ": ").split()
+    out: list[str] = []
+    names: list[str] = []
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        if tok.endswith(":"):
+            names.append(tok[:-1])
+            i += 1
+            continue
+        if names:  # the method of the names collected so far
+            if "time" in names:
+                out.append(tok.lower())
+            names = []
+        i += 1
+        while i < len(tokens) and tokens[i] in ("where", "over", "within"):  # qualifiers and their type
+            i += 2
+    return out
 
 
 def _check_instances(ds: xr.Dataset, info: _Info, expected_ids: Sequence[str] | None) -> list[Problem]:
@@ -320,10 +360,16 @@ def _check_instances(ds: xr.Dataset, info: _Info, expected_ids: Sequence[str] | 
     coords: dict[str, np.ndarray] = {}
     for name, std, units, required in (("lat", "latitude", "degrees_north", True), ("lon", "longitude", "degrees_east", True),
                                        ("x", "projection_x_coordinate", "m", True), ("y", "projection_y_coordinate", "m", True)):
-        cand = [str(k) for k, v in ds.variables.items() if v.attrs.get("standard_name") == std and v.dims == (info.inst_dim,)]
+        cand = _point_candidates(ds, info, std)
         if not cand:
             p.append(Problem("error", "coordinates", f"no per-point variable with standard_name {std!r}"))
             continue
+        if len(cand) > 1:
+            p.append(Problem("error", "coordinates", f"{len(cand)} per-point variables with standard_name {std!r} "
+                                                     f"({', '.join(_show(c, 30) for c in cand[:4])}) and the discharge's "
+                                                     "coordinates attribute does not name one of them"))
+            continue
+        info.point_vars[std] = cand[0]
         v = ds.variables[cand[0]]
         vals = np.asarray(v.values, dtype=np.float64) if v.dtype.kind in "iuf" else None
         if vals is None or vals.shape != (n,) or not np.all(np.isfinite(vals)):
@@ -460,7 +506,28 @@ def _check_time(ds: xr.Dataset, info: _Info) -> list[Problem]:
             if info.frt > t[-1]:
                 p.append(Problem("error", "reference_time", f"forecast_reference_time {info.frt:%Y-%m-%dT%H:%MZ} is after the last time "
                                                             f"{t[-1]:%Y-%m-%dT%H:%MZ}"))
+            p += _check_global_frt(ds, info.frt)
     return p
+
+
+def _check_global_frt(ds: xr.Dataset, frt: pd.Timestamp) -> list[Problem]:
+    """The informative global ``forecast_reference_time`` must be the variable's time (profile §3):
+    two different reference times in one file (e.g. local time in one place) leave the run unknown."""
+    g = _attr_str(ds.attrs, "forecast_reference_time")
+    if g is None or not g.strip():
+        return []
+    try:
+        ts = pd.Timestamp(g.strip()[:40])
+        if ts.tz is not None:
+            ts = ts.tz_convert("UTC").tz_localize(None)
+        if pd.isna(ts):
+            raise ValueError(g)
+    except (ValueError, TypeError, OverflowError):
+        return [Problem("warning", "reference_time", f"global forecast_reference_time {_show(g)} is not an ISO 8601 time")]
+    if abs(ts - frt) >= pd.Timedelta(1, "s"):  # the attribute is written to the second
+        return [Problem("error", "reference_time", f"global forecast_reference_time {_show(g)} is not the variable's "
+                                                   f"{frt:%Y-%m-%dT%H:%MZ} (UTC)")]
+    return []
 
 
 def _check_values(ds: xr.Dataset, info: _Info) -> list[Problem]:
@@ -493,16 +560,64 @@ def _check_values(ds: xr.Dataset, info: _Info) -> list[Problem]:
         if other:
             p.append(Problem("error", "dims", f"unexpected dimensions {other}"))
     vals = np.asarray(var.values, dtype=np.float64)
-    bad = ~np.isfinite(vals)
+    cf_missing = _missing_by_cf(var, vals)
+    bad = ~np.isfinite(vals) | cf_missing
     if bad.any():
         idx = np.unravel_index(int(np.flatnonzero(bad)[0]), vals.shape)
         where = _where(info, idx, has_real)
-        p.append(Problem("error", "values", f"{int(bad.sum())} missing (NaN/fill) or infinite discharge values, first {where}"))
-    neg = np.isfinite(vals) & (vals < 0)
+        why = f" ({int(cf_missing.sum())} outside the valid range or netCDF's default fill)" if cf_missing.any() else ""
+        p.append(Problem("error", "values", f"{int(bad.sum())} missing (NaN/fill) or infinite discharge values, first {where}{why}"))
+    q = np.where(bad, np.nan, vals) * info.factor  # m3 s-1, as read_exchange returns them
+    neg = np.isfinite(q) & (q < 0)
     if neg.any():
         idx = np.unravel_index(int(np.flatnonzero(neg)[0]), vals.shape)
         p.append(Problem("error", "values", f"{int(neg.sum())} negative discharge values (min {np.min(vals[neg]):g}), first {_where(info, idx, has_real)}"))
+    big = np.isfinite(q) & (q > MAX_DISCHARGE)
+    if big.any():
+        idx = np.unravel_index(int(np.flatnonzero(big)[0]), vals.shape)
+        p.append(Problem("error", "values", f"{int(big.sum())} implausible discharge values above {MAX_DISCHARGE:g} {DISCHARGE_UNITS} "
+                                            f"(max {np.max(q[big]):g}; a fill value or wrong units?), first {_where(info, idx, has_real)}"))
     return p
+
+
+def _missing_by_cf(var: xr.Variable, vals: np.ndarray) -> np.ndarray:
+    """Values CF treats as missing that xarray's decoding leaves in (CF §2.5.1, §8.1).
+
+    ``_FillValue``/``missing_value`` are already NaN. Also missing: values outside ``valid_min``,
+    ``valid_max`` or ``valid_range`` (given in packed units when the variable is packed), and,
+    without any declared fill value, netCDF's default fill of the on-disk type (unwritten values).
+    """
+    enc = var.encoding
+    scale = float(enc.get("scale_factor", 1.0))
+    offset = float(enc.get("add_offset", 0.0))
+    packed = "scale_factor" in enc or "add_offset" in enc
+
+    def unpack(v: Any) -> float:
+        return float(v) * scale + offset if packed else float(v)
+
+    lo, hi = -np.inf, np.inf
+    a = var.attrs
+    try:
+        vr = np.asarray(a["valid_range"], dtype=np.float64).ravel() if "valid_range" in a else None
+        if vr is not None and vr.size == 2:
+            lo, hi = sorted((unpack(vr[0]), unpack(vr[1])))
+        if "valid_min" in a:
+            lo = unpack(np.asarray(a["valid_min"], dtype=np.float64).ravel()[0])
+        if "valid_max" in a:
+            hi = unpack(np.asarray(a["valid_max"], dtype=np.float64).ravel()[0])
+    except (ValueError, TypeError, IndexError):
+        lo, hi = -np.inf, np.inf  # unreadable limits: the other checks still apply
+    with np.errstate(invalid="ignore"):
+        out = (vals < lo) | (vals > hi)
+        if "_FillValue" not in enc and "missing_value" not in enc:
+            import netCDF4
+
+            disk = np.dtype(enc.get("dtype", var.dtype))
+            default = netCDF4.default_fillvals.get(f"{disk.kind}{disk.itemsize}")
+            if default is not None:
+                fill = unpack(np.asarray(default, dtype=disk))
+                out |= np.isclose(vals, fill, rtol=1e-6, atol=0.0)
+    return out
 
 
 def _where(info: _Info, idx: tuple[int, ...], has_real: bool) -> str:
@@ -755,6 +870,17 @@ def _read_exchange_locked(path: Path, point_id: str, *, max_bytes: int, region: 
             nc.close()
 
 
+def _point_candidates(ds: xr.Dataset, info: _Info, std: str) -> list[str]:
+    """Per-point variables with standard name ``std``; when there are several, the one(s) the
+    discharge names in its ``coordinates`` attribute (CF §5: the auxiliary coordinates of the data)."""
+    cand = [str(k) for k, v in ds.variables.items() if v.attrs.get("standard_name") == std and v.dims == (info.inst_dim,)]
+    if len(cand) > 1 and info.discharge is not None:
+        named = ds.variables[info.discharge].attrs.get("coordinates")
+        if isinstance(named, str):
+            listed = set(named[:4000].split())
+            cand = [c for c in cand if c in listed] or cand
+    return cand
+
+
 def _per_point(ds: xr.Dataset, info: _Info, std: str) -> np.ndarray:
-    name = next(str(k) for k, v in ds.variables.items() if v.attrs.get("standard_name") == std and v.dims == (info.inst_dim,))
-    return np.asarray(ds.variables[name].values, dtype=np.float64)
+    return np.asarray(ds.variables[info.point_vars[std]].values, dtype=np.float64)

@@ -104,20 +104,28 @@ def _require(terrain: xr.Dataset, names: tuple[str, ...]) -> None:
         raise InputDataError(f"terrain dataset lacks {missing}; pass the output of hydro.terrain.analyse(dem, ...)")
 
 
-def _cell_size(da: xr.DataArray) -> tuple[float, float]:
-    """Cell width and height in metres (the transform is in the CRS's linear unit: feet are converted)."""
+def _cell_size(da: xr.DataArray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cell width, height and area in metres per row (the transform is in the CRS's linear unit: feet are
+    converted; scale-corrected projected grids such as Web Mercator have true sizes per row, as the cell areas
+    and step lengths of :func:`reaches`)."""
     from hydro.terrain.grid import grid_geometry
 
     if da.rio.crs is not None and da.rio.crs.is_geographic:
         raise InputDataError("HAND rating curves need a projected grid; reproject the DEM first")
     g = grid_geometry(da)
-    return float(g.dx_m[0]), float(g.dy_m)
+    ny = g.shape[0]
+    dx = np.broadcast_to(np.asarray(g.dx_m, dtype=np.float64), (ny,))
+    dy = np.asarray(g.dy_rows_m if g.dy_rows_m is not None else np.full(ny, g.dy_m), dtype=np.float64)
+    area = np.broadcast_to(np.asarray(g.area_m2, dtype=np.float64), (ny,))
+    return dx, dy, area
 
 
-def _cell_slope(elev: np.ndarray, dx: float, dy: float) -> np.ndarray:
-    """Ground slope magnitude (m/m) by central differences (one-sided at edges, 0 next to nodata)."""
+def _cell_slope(elev: np.ndarray, dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
+    """Ground slope magnitude (m/m) by central differences (one-sided at edges, 0 next to nodata); ``dx``,
+    ``dy`` per row (m)."""
     z = np.where(np.isfinite(elev), elev, np.nan).astype(np.float64)
-    gy, gx = np.gradient(z, dy, dx)
+    gx = np.gradient(z, axis=1) / dx[:, None] if z.shape[1] > 1 else np.zeros_like(z)
+    gy = np.gradient(z, axis=0) / dy[:, None] if z.shape[0] > 1 else np.zeros_like(z)
     s = np.hypot(gx, gy)
     return np.where(np.isfinite(s), s, 0.0)
 
@@ -157,6 +165,10 @@ def reaches(
     _require(terrain, ("flow_direction", "streams", "filled_elevation"))
     if not max_length_m > 0:
         raise InputDataError(f"max_length_m must be > 0, not {max_length_m}")
+    if not (np.isfinite(min_slope) and min_slope > 0):
+        # a flat (0) reach has Q = 0 at every stage: any discharge would fill its catchment to stage_max; a
+        # negative one gives NaN discharges
+        raise InputDataError(f"min_slope must be > 0, not {min_slope}")
     net = flow_network(terrain["flow_direction"])
     ny, nx = net.shape
     is_stream = (np.asarray(terrain["streams"].values).ravel() == 1) & net.valid
@@ -263,10 +275,24 @@ def rating_curves(
     hand = np.asarray(terrain["hand"].values, dtype=np.float64)
     if hand.shape != reach_ds["reach_id"].shape:
         raise InputDataError(f"hand {hand.shape} and reach_id {reach_ds['reach_id'].shape} grids differ")
-    dx, dy = _cell_size(terrain["hand"])
-    elev = terrain["elevation"].values if "elevation" in terrain else terrain.get("filled_elevation").values
+    L = reach_ds["length_m"].values[:, None]
+    S = reach_ds["slope"].values[:, None]
+    n = reach_ds["manning_n"].values[:, None]
+    # reach_ds["manning_n"] / ["slope"] may be edited for calibration: Q = A R^2/3 S^1/2 / n needs all > 0
+    for name, v in (("length_m", L), ("slope", S), ("manning_n", n)):
+        bad = ~(np.isfinite(v[:, 0]) & (v[:, 0] > 0))
+        if bad.any():
+            raise InputDataError(f"reach_ds['{name}'] must be finite and > 0 for every reach; reaches "
+                                 f"{list(reach_ds['reach'].values[bad][:5])} have {list(v[bad, 0][:5])}")
+    dx, dy, cell_area = _cell_size(terrain["hand"])
+    if "elevation" in terrain:
+        elev = terrain["elevation"].values
+    elif "filled_elevation" in terrain:
+        elev = terrain["filled_elevation"].values
+    else:
+        raise InputDataError("terrain lacks 'elevation' and 'filled_elevation' (needed for the bed slopes)")
     bed_factor = np.sqrt(1.0 + _cell_slope(np.asarray(elev, dtype=np.float64), dx, dy) ** 2).ravel()
-    area = np.full(hand.size, dx * dy)
+    area = np.repeat(cell_area, hand.shape[1])
     # 0, dy, 2 dy, ... and stage_max itself as the last row (the table ends exactly at stage_max, which the
     # inversion caps at, even when stage_max is not a multiple of the step)
     stages = np.round(np.arange(0.0, stage_max_m, stage_step_m), 10)
@@ -286,9 +312,6 @@ def rating_curves(
     count, surf, bed, ahand = (a[ids] for a in (count, surf, bed, ahand))
     volume = stages[None, :] * surf - ahand
     volume[:, 0] = 0.0
-    L = reach_ds["length_m"].values[:, None]
-    S = reach_ds["slope"].values[:, None]
-    n = reach_ds["manning_n"].values[:, None]
     A = volume / L
     P = bed / L
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -319,6 +342,9 @@ def stage_for_discharge(rating: xr.Dataset, discharge: xr.DataArray) -> tuple[xr
 
     ``Q <= 0`` gives stage 0; above the table's largest discharge the stage is capped at ``stage_max`` and
     flagged (no extrapolation). ``discharge`` has a ``reach`` dim (values = reach ids) and optionally others.
+    Where a table is not monotone (Manning's Q drops when a flat floodplain starts to wet: the wetted perimeter
+    jumps), the stage is the lowest one at which the (linearly interpolated) table reaches ``Q``, so that the
+    table gives back ``Q`` at the returned stage.
 
     Returns
     -------
@@ -339,11 +365,22 @@ def stage_for_discharge(rating: xr.Dataset, discharge: xr.DataArray) -> tuple[xr
     q2 = q.reshape(q.shape[0], -1)
     out = np.zeros_like(q2)
     capped = np.zeros(q2.shape, bool)
+    nst = stages.size
     for r in range(q2.shape[0]):
-        qt = np.maximum.accumulate(q_tab[pos[r]])
-        out[r] = np.interp(q2[r], qt, stages)
-        capped[r] = q2[r] > qt[-1]
+        qt = q_tab[pos[r]]
+        env = np.maximum.accumulate(qt)
+        # first row whose table discharge reaches Q: the crossing lies on the table segment (k-1, k), where
+        # qt[k-1] < Q <= qt[k] (interpolating the running maximum instead gave stages whose Q is too low)
+        k = np.searchsorted(env, q2[r], side="left")
+        cap = k >= nst
+        kk = np.clip(k, 1, nst - 1)
+        q0, q1 = qt[kk - 1], qt[kk]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            f = np.clip(np.where(q1 > q0, (q2[r] - q0) / (q1 - q0), 1.0), 0.0, 1.0)
+        out[r] = np.where(cap, stages[-1], stages[kk - 1] + f * (stages[kk] - stages[kk - 1]))
+        capped[r] = cap
     out[q2 <= 0] = 0.0
+    capped[q2 <= 0] = False
     dims = ("reach", *other)
     coords = {d: discharge[d] for d in dims if d in discharge.coords}
     stage = xr.DataArray(out.reshape(q.shape), dims=dims, coords=coords,
@@ -360,6 +397,13 @@ def discharge_at_reaches(discharge: xr.DataArray, reach_ds: xr.Dataset) -> xr.Da
     ny, nx = reach_ds["reach_id"].shape
     if discharge.sizes["y"] != ny or discharge.sizes["x"] != nx:
         raise InputDataError(f"discharge grid {discharge.sizes['y'], discharge.sizes['x']} differs from {ny, nx}")
+    for c in ("y", "x"):
+        # same shape but another orientation (e.g. a south-up NetCDF) or origin would sample the wrong cells
+        if c in discharge.coords and c in reach_ds.coords and not np.allclose(
+                np.asarray(discharge[c].values, float), np.asarray(reach_ds[c].values, float), rtol=0.0,
+                atol=1e-6 * max(1.0, float(np.abs(np.diff(reach_ds[c].values[:2])).max(initial=1.0)))):
+            raise InputDataError(f"discharge {c} coordinates differ from the terrain grid's (flipped or shifted "
+                                 f"grid?): put the discharge on the terrain grid first")
     o = reach_ds["outlet_index"].values
     iy = xr.DataArray(o // nx, dims="reach", coords={"reach": reach_ds["reach"].values})
     ix = xr.DataArray(o % nx, dims="reach", coords={"reach": reach_ds["reach"].values})
@@ -403,11 +447,25 @@ def hand_inundation(
                                  coords={"reach": np.asarray(discharge.index, dtype=np.int64)})
     if not isinstance(discharge, xr.DataArray) or "reach" not in discharge.dims:
         raise InputDataError("discharge must have a 'reach' dimension (reach ids), see discharge_at_reaches()")
+    took_max = False
+    step_time = None
+    step_s = 0
     if "time" in discharge.dims:
         if time == "max":
+            took_max = True
+            period = ""
+            if "time" in discharge.coords and discharge.sizes["time"] > 0:
+                tt = discharge["time"].values
+                lo, hi = (np.datetime_as_string(t, "s") if tt.dtype.kind == "M" else str(t) for t in (tt.min(), tt.max()))
+                period = f" from {lo} to {hi}"
             discharge = discharge.max("time", skipna=False)  # NaN -> the clear error of stage_for_discharge
         elif isinstance(time, (int, np.integer)):
+            tt = np.asarray(discharge["time"].values) if "time" in discharge.coords else np.array([])
             discharge = discharge.isel(time=int(time))
+            if "time" in discharge.coords:
+                step_time = discharge["time"]  # the step mapped: kept as a scalar coordinate of the output
+                if tt.size > 1 and np.issubdtype(tt.dtype, np.datetime64):
+                    step_s = int(np.median(np.diff(tt)) / np.timedelta64(1, "s"))
         elif time != "all":
             raise InputDataError(f"time must be 'max', 'all' or an int, not {time!r}")
     extra = [d for d in discharge.dims if d not in ("reach", "time")]
@@ -418,6 +476,8 @@ def hand_inundation(
     nreach = int(ids.max())
     hand = np.asarray(terrain["hand"].values, dtype=np.float64)
     label = np.asarray(reach_ds["reach_id"].values, dtype=np.int64)
+    if hand.shape != label.shape:
+        raise InputDataError(f"hand {hand.shape} and reach_id {label.shape} grids differ")
     st = stage.transpose(..., "reach").values
     lookup_shape = st.shape[:-1] + (nreach + 1,)
     lookup = np.zeros(lookup_shape)
@@ -438,8 +498,12 @@ def hand_inundation(
         coords["time"] = stage["time"].values
     ds = xr.Dataset(coords=coords)
     attrs = cf_attrs("flood_depth")
-    if not has_time and time == "max":
-        attrs["comment"] = "depth for the maximum discharge of each reach over the series"
+    if took_max:
+        # the stage rises with Q, so the depth of the maximum discharge is the maximum depth over the series
+        # (no cell_methods: the output has no time coordinate for it to refer to)
+        attrs["comment"] = f"maximum depth: depth for the maximum discharge of each reach over the series{period}"
+    if step_time is not None:
+        ds = ds.assign_coords(time=step_time.variable)
 
     ds["flood_depth"] = xr.DataArray(depth.astype(np.float32), dims=dims, attrs=attrs)
     ext = np.where(valid, (depth > threshold_m).astype(np.int8), -1).astype(np.int8)
@@ -452,6 +516,8 @@ def hand_inundation(
     ds["reach"].attrs.update(long_name="stream reach id (hydro.flood.reaches)", units="1")
     ds = ds.rio.write_crs(terrain["hand"].rio.crs).rio.write_transform(terrain["hand"].rio.transform())
     ds.attrs["method"] = "HAND synthetic rating curves (Zheng et al. 2018, NOAA OWP)"
+    if step_s > 0:
+        ds.attrs["time_coverage_resolution"] = f"PT{step_s}S"  # step of the discharge series (ACDD)
     return ds
 
 

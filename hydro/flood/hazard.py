@@ -64,13 +64,18 @@ def hazard_rating(depth_m, speed_m_s, landuse=2):
 
 
 def hazard_class(rating, max_depth_m=None, h_dry: float = 0.0):
-    """Hazard class 1-4 from a rating (0 where ``max_depth_m <= h_dry``, i.e. never wet)."""
-    hr = np.asarray(rating)
+    """Hazard class 1-4 from a rating (0 where ``max_depth_m <= h_dry``, i.e. never wet; -1 where the rating or
+    the depth is NaN: no data, outside ``valid_range`` of :data:`HAZARD_CLASS_ATTRS`)."""
+    hr = np.asarray(rating, dtype=np.float64)
     cls = np.ones(hr.shape, np.int8)
     # FD2321/TR2 Table 13.1: HR < 0.75 low, 0.75-1.25 moderate, 1.25-2.0 significant, > 2.0 extreme: 0.75 is
     # moderate, 1.25 moderate, 2.0 significant (each class includes its upper bound, the first its lower one)
     lo, mid, hi = HAZARD_CLASS_BOUNDS
     cls += (hr >= lo).astype(np.int8) + (hr > mid).astype(np.int8) + (hr > hi).astype(np.int8)
+    nodata = np.isnan(hr)
     if max_depth_m is not None:
-        cls = np.where(np.asarray(max_depth_m) > h_dry, cls, 0).astype(np.int8)
-    return cls
+        md = np.asarray(max_depth_m, dtype=np.float64)
+        cls = np.where(md > h_dry, cls, 0).astype(np.int8)
+        nodata = nodata | np.isnan(md)
+    # a NaN rating (no data) is not "low hazard": it compared as class 1 before
+    return np.where(nodata, -1, cls).astype(np.int8)

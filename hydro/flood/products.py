@@ -44,6 +44,10 @@ def write_flood_netcdf(ds: xr.Dataset, path: str | os.PathLike[str], **kwargs: A
             ds[name].attrs.update(attrs, flag_values=np.array([0, 1], np.int8), flag_meanings="within_table capped",
                                   units="1")
     if "time" not in ds.dims:
+        if "time" in ds.coords and "time_coverage_resolution" in ds.attrs:
+            # one step of a series (hand_inundation(..., time=i)): a scalar time, resolution = the series' step
+            kwargs["attrs"] = {"time_coverage_resolution": ds.attrs["time_coverage_resolution"],
+                               **dict(kwargs.get("attrs") or {})}
         return [write_netcdf(ds, path, **kwargs)]
     if np.issubdtype(ds["time"].dtype, np.timedelta64):
         raise InputDataError("flood dataset has relative times; run simulate_2d(..., start=...) for CF output")
@@ -69,8 +73,10 @@ def write_cog(da: xr.DataArray, path: str | os.PathLike[str], *, compress: str =
               blocksize: int = 512) -> Path:
     """Write a 2-D map (e.g. ``max_flood_depth``, ``max_hazard_rating``) as a cloud-optimised GeoTIFF, atomically.
 
-    Nodata: NaN for float maps; for integer maps (classes, flags) their ``_FillValue`` (or rioxarray nodata),
-    e.g. -1. Tiles of ``blocksize`` and internal overviews (GDAL COG driver).
+    Nodata: NaN for float maps; for integer maps (classes, flags) their ``_FillValue`` (or rioxarray nodata), else
+    the ``fill`` of their hydro vocabulary entry (``hydro_name``, e.g. ``flood_extent``: -1), else -1 for a signed
+    map whose ``valid_range`` / ``flag_values`` exclude it (e.g. ``hazard_class``, -1 = no data). Tiles of
+    ``blocksize`` and internal overviews (GDAL COG driver).
     """
     import rasterio
     import rioxarray  # noqa: F401
@@ -91,6 +97,8 @@ def write_cog(da: xr.DataArray, path: str | os.PathLike[str], *, compress: str =
             # integer maps (classes, flags): their fill value (e.g. -1 = no data) is the GeoTIFF nodata
             fill = da.rio.nodata if da.rio.nodata is not None else da.attrs.get(
                 "_FillValue", da.encoding.get("_FillValue"))
+            if fill is None:
+                fill = _integer_fill(da)
             if fill is not None:
                 out = out.rio.write_nodata(fill, encoded=False)
         out.attrs = {k: v for k, v in da.attrs.items() if isinstance(v, (str, int, float))}
@@ -106,6 +114,40 @@ def write_cog(da: xr.DataArray, path: str | os.PathLike[str], *, compress: str =
         tmp.unlink(missing_ok=True)
         raise OutputError(f"cannot write {path}: {exc}") from exc
     return path
+
+
+def _integer_fill(da: xr.DataArray) -> int | None:
+    """No-data value of an integer map without a ``_FillValue`` in memory (``cf_attrs`` keeps the vocabulary's
+    fill out of the attributes: flood_extent and hazard_class carry -1 cells that would be written as data)."""
+    from hydro.vocabulary import VOCABULARY
+
+    if da.dtype.kind not in "iu":
+        return None
+    info = np.iinfo(da.dtype)
+    entry = VOCABULARY.get(str(da.attrs.get("hydro_name", "")), {})
+    if entry.get("fill") is not None and info.min <= int(entry["fill"]) <= info.max:
+        return int(entry["fill"])
+    if da.dtype.kind != "i":
+        return None
+    vr = da.attrs.get("valid_range")
+    fv = da.attrs.get("flag_values")
+    if vr is not None and np.asarray(vr).min() > -1:
+        return -1
+    if vr is None and fv is not None and -1 not in np.asarray(fv).tolist():
+        return -1
+    return None
+
+
+def _orient_rings(geom: dict[str, Any]) -> dict[str, Any]:
+    """RFC 7946 right-hand rule: exterior ring counter-clockwise, holes clockwise (in x/y, lon/lat order)."""
+    rings = []
+    for k, ring in enumerate(geom["coordinates"]):
+        xy = np.asarray(ring, dtype=np.float64)
+        signed = 0.5 * (np.dot(xy[:-1, 0], xy[1:, 1]) - np.dot(xy[1:, 0], xy[:-1, 1]))
+        ccw = signed > 0
+        ring = [list(p) for p in ring]
+        rings.append(ring if ccw == (k == 0) else ring[::-1])
+    return {**geom, "coordinates": rings}
 
 
 def _polygon_area(geom: dict[str, Any], crs: Any = None) -> float:
@@ -188,6 +230,10 @@ def extent_polygons(extent: xr.DataArray, *, crs: Any = "EPSG:4326", simplify_m:
             gj = mapping(shape(geom).simplify(simplify_m, preserve_topology=True))
         if crs is not None:
             gj = transform_geom(src_crs, crs, gj)
+        if gj.get("type") == "Polygon":
+            # rasterio traces rings in pixel space: on a south-up grid (transform.e > 0) the exterior came out
+            # clockwise, against RFC 7946 section 3.1.6
+            gj = _orient_rings(gj)
         feats.append({"type": "Feature", "geometry": gj,
                       "properties": {"area_m2": float(area), "cells": cells}})
     out: dict[str, Any] = {"type": "FeatureCollection", "features": feats}

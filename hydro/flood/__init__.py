@@ -16,7 +16,7 @@ from hydro.flood.hand import (
     stage_for_discharge,
 )
 from hydro.flood.hazard import debris_factor, hazard_class, hazard_rating
-from hydro.flood.products import extent_polygons, write_cog, write_extent_geojson, write_flood_netcdf
+from hydro.flood.products import extent_polygons, flooded_area_km2, write_cog, write_extent_geojson, write_flood_netcdf
 from hydro.flood.inertial import (
     EdgeBoundary,
     Simulation2DResult,
@@ -32,6 +32,7 @@ from hydro.flood.inertial import (
 
 __all__ = [
     "adjust_rating",
+    "flooded_area_km2",
     "discharge_at_reaches",
     "hand_inundation",
     "rating_curves",

@@ -11,7 +11,33 @@ import xarray as xr
 
 from hydro.errors import InputDataError, OutputError
 
-__all__ = ["write_flood_netcdf", "write_cog", "extent_polygons", "write_extent_geojson"]
+__all__ = ["write_flood_netcdf", "write_cog", "extent_polygons", "write_extent_geojson", "flooded_area_km2"]
+
+
+def flooded_area_km2(mask: Any, like: xr.DataArray) -> float:
+    """Area [km2] of the cells where ``mask`` is true, with the true cell areas of the grid of ``like``.
+
+    Parameters
+    ----------
+    mask : array-like of bool, shape of ``like``
+        Cells to count (e.g. ``flood_extent == 1`` or a probability above a threshold).
+    like : xarray.DataArray
+        A map on the grid (CRS and transform), e.g. the DEM or HAND.
+
+    Notes
+    -----
+    Areas come from :func:`hydro.terrain.grid.grid_geometry`: the transform's cell size in metres on
+    local projected grids (feet converted), per-row ellipsoidal areas on geographic and Web Mercator
+    grids (``|dx * dy|`` of the transform would be in square feet or degrees, or 1/cos² too large).
+    """
+    from hydro.terrain.grid import grid_geometry
+
+    m = np.asarray(mask, dtype=bool)
+    g = grid_geometry(like)
+    if m.shape != tuple(g.shape):
+        raise InputDataError(f"mask {m.shape} and grid {tuple(g.shape)} differ")
+    area_row = np.broadcast_to(np.asarray(g.area_m2, dtype=np.float64), (g.shape[0],))
+    return float(m.sum(axis=1) @ area_row / 1e6)
 
 
 def write_flood_netcdf(ds: xr.Dataset, path: str | os.PathLike[str], **kwargs: Any) -> list[Path]:

@@ -490,7 +490,7 @@ def run_forecast(
             stage("flood map")
             t1 = time.perf_counter()
             from hydro.flood.hand import hand_inundation, rating_curves, reaches
-            from hydro.flood.products import write_flood_netcdf
+            from hydro.flood.products import flooded_area_km2, write_flood_netcdf
 
             rd = reaches(terrain, max_length_m=2000.0, manning_n=0.05)
             rating = rating_curves(terrain, rd, stage_max_m=10.0, stage_step_m=0.1)
@@ -503,8 +503,8 @@ def run_forecast(
                 return hand_inundation(terrain, rd, rating, q, threshold_m=thr)
 
             hand = hand_for(peak.values)
-            cell_area = float(abs(dem.rio.resolution()[0] * dem.rio.resolution()[1]))
-            flooded_km2 = float((np.asarray(hand["flood_extent"].values) == 1).sum() * cell_area / 1e6)
+            # true cell areas (feet, Web Mercator and degree grids are not |dx * dy| m2)
+            flooded_km2 = flooded_area_km2(np.asarray(hand["flood_extent"].values) == 1, terrain["hand"])
             hand_out = hand.drop_vars([v for v in ("stage", "stage_capped") if v in hand])
             for p in write_flood_netcdf(hand_out, partial / "flood" / "hand_flood.nc",
                                         title=f"{fcfg.title}: HAND flood map of the forecast peak", attrs=common):
@@ -525,7 +525,7 @@ def run_forecast(
                     pda.to_dataset(), partial / "flood" / "flood_probability.nc",
                     title=f"{fcfg.title}: probability of flooding", attrs={**common, "realizations": len(member_peaks)},
                     summary="Fraction of ensemble members whose HAND depth exceeds the threshold."))
-                prob_km2 = float((prob >= 0.5).sum() * cell_area / 1e6)
+                prob_km2 = flooded_area_km2(prob >= 0.5, terrain["hand"])
             timings["flood_s"] = time.perf_counter() - t1
 
             # ---- percentiles, alerts, exchange, allocation, report

@@ -300,9 +300,10 @@ def _run_locked(cfg: ModelConfig, folder: Any, run_id: str, step: Progress, inpu
             flood_ds = fl["plain"].dataset if fl["plain"] is not None else None
             hand_ds = fl["hand"]
             if hand_ds is not None:
+                from hydro.flood.products import flooded_area_km2
+
                 ext = np.asarray(hand_ds["flood_extent"].values) == 1
-                cell_area = float(abs(dem.rio.resolution()[0] * dem.rio.resolution()[1]))
-                flooded_km2 = float(ext.sum() * cell_area / 1e6)
+                flooded_km2 = flooded_area_km2(ext, hand_ds["flood_depth"])  # true cell areas
                 facts["hand_flooded_km2"] = flooded_km2
             exposure = _exposure(cfg, hand_ds, flood_ds)
             if exposure:

@@ -467,11 +467,20 @@ class Licence(Agreement):
     @field_validator("reset")
     @classmethod
     def _reset(cls, v: str) -> str:
+        if v == "02-29":
+            raise ValueError("reset '02-29' exists only in leap years: give '03-01' (or '02-28')")
         try:
             _dt.date(2001, int(v[:2]), int(v[3:5]))
             assert len(v) == 5 and v[2] == "-"
         except (ValueError, AssertionError):
-            raise ValueError(f"reset must be 'MM-DD', got {v!r}") from None
+            raise ValueError(f"reset must be 'MM-DD' (a day of every year), got {v!r}") from None
+        return v
+
+    @field_validator("months")
+    @classmethod
+    def _months(cls, v: list[int] | None) -> list[int] | None:
+        if v is not None and (not v or any(not 1 <= k <= 12 for k in v) or len(set(v)) != len(v)):
+            raise ValueError(f"months must list distinct months 1..12 (January = 1), got {v!r}")
         return v
 
     @model_validator(mode="after")
@@ -526,23 +535,29 @@ class Licence(Agreement):
         # steps of the time axis since the period start, including the current one: ⌊(t − t0)/Δt⌋ + 1
         step = pd.Timedelta(seconds=m.dt)
         self._since = np.array([(t - ps) // step + 1 for t, ps in zip(m.times, starts)], dtype=np.int64)
-        # steps left in the period (incl. the current one)
+        # steps left in the period (incl. the current one) on which the licence may be used: with
+        # ``months`` only the steps starting in those months (a seasonal licence spread evenly over its
+        # season, not over the whole year of which it could use only the season's fraction)
+        months = set(self.months) if self.months is not None else None
+        usable = np.array([months is None or t.month in months for t in m.times], dtype=np.int64)
         n = len(starts)
-        left = np.ones(n, dtype=np.int64)
+        left = usable.copy()
         for t in range(n - 2, -1, -1):
             if starts[t + 1] == starts[t]:
-                left[t] = left[t + 1] + 1
+                left[t] = left[t + 1] + usable[t]
         # the last period may run past the end of the run: count its full length
         if n:
-            step = pd.Timedelta(seconds=m.dt)
             last_start = starts[-1]
             nxt = pd.Timestamp(year=last_start.year + 1, month=mo, day=dd, tz=last_start.tz)
             # steps that start after the last step of the run and before the next reset: ⌈gap / Δt⌉ − 1
-            extra = int(np.ceil((nxt - m.times[-1]) / step)) - 1
+            extra = max(int(np.ceil((nxt - m.times[-1]) / step)) - 1, 0)
+            if months is not None and extra:
+                later = pd.date_range(m.times[-1] + step, periods=extra, freq=step)
+                extra = int(np.isin(later.month, sorted(months)).sum())
             for t in range(n - 1, -1, -1):
                 if starts[t] != last_start:
                     break
-                left[t] += max(extra, 0)
+                left[t] += extra
         self._left = left
 
     def initial_state(self, m: Any) -> Any:

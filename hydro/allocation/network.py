@@ -507,17 +507,94 @@ def load_network(path_or_dict: str | Path | dict[str, Any] | Network, *, base_di
 
 
 # ------------------------------------------------------------------ series resolution
-def _step_average(times: np.ndarray, values: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Mean of the values whose time lies in each [edges[k], edges[k+1]); NaN where none."""
-    order = np.argsort(times, kind="stable")
-    times, values = times[order], values[order]
-    idx = np.searchsorted(edges, times, side="right") - 1
-    n = edges.size - 1
-    ok = (idx >= 0) & (idx < n) & np.isfinite(values)
-    sums = np.bincount(idx[ok], weights=values[ok], minlength=n)
-    counts = np.bincount(idx[ok], minlength=n)
+def _sample_intervals(t: np.ndarray, bounds: np.ndarray | None, step_ns: int) -> tuple[np.ndarray, np.ndarray]:
+    """Period ``[lo, hi)`` (int64 ns) that each sample of a series stands for.
+
+    With CF time ``bounds`` these are the bounds. Otherwise the time label is the **start** of the
+    period (the convention of the allocation module: a daily value labelled ``2024-01-01`` is the
+    mean flow of 1 January) and a sample lasts until the next sample. The last sample lasts one
+    period of the series' frequency (``pd.infer_freq``: a calendar month for month-start labels) or,
+    for an irregular series, as long as the previous one. Irregular series have **gaps** where two
+    labels are more than 1.5 × the median spacing apart: a sample then lasts one median spacing and
+    the rest of the interval is not covered (a run step there is an error, never a silent fill).
+    A single sample without bounds lasts one model step.
+    """
+    if bounds is not None:
+        b = np.asarray(bounds).astype("datetime64[ns]").astype(np.int64)
+        return b[:, 0].copy(), b[:, 1].copy()
+    lo = t.copy()
+    hi = np.empty_like(t)
+    if t.size == 0:
+        return lo, hi
+    if t.size == 1:
+        hi[0] = t[0] + step_ns
+        return lo, hi
+    d = np.diff(t)
+    hi[:-1] = t[1:]
+    freq = None
+    if t.size >= 3:
+        try:
+            freq = pd.infer_freq(pd.DatetimeIndex(t.astype("datetime64[ns]")))
+        except (ValueError, TypeError):
+            freq = None
+    if freq is not None:
+        hi[-1] = (pd.Timestamp(t[-1]) + pd.tseries.frequencies.to_offset(freq)).value
+    else:
+        pos = d[d > 0]
+        med = int(np.median(pos)) if pos.size else step_ns
+        gap = d > 1.5 * med
+        hi[:-1][gap] = t[:-1][gap] + med
+        hi[-1] = t[-1] + (int(d[-1]) if d[-1] > 0 else med)
+    return lo, hi
+
+
+def _step_average(times: np.ndarray, values: np.ndarray, edges: np.ndarray,
+                  bounds: np.ndarray | None = None) -> np.ndarray:
+    """Time-weighted mean of a series over each model step ``[edges[k], edges[k+1])``; NaN where the
+    series does not cover the whole step.
+
+    Each sample holds its value over the period it stands for (:func:`_sample_intervals`: CF time
+    bounds, else period-start labels), so the step value is ``∫ q dt / Δt`` over the step: finer
+    series are averaged, coarser ones (a monthly or daily flow driving a daily or hourly run) give
+    every step inside a period that period's mean, and the volume of every period is conserved.
+    Missing values (NaN) and gaps between samples are not covered.
+    """
+    t = np.asarray(times).astype("datetime64[ns]").astype(np.int64)
+    v = np.asarray(values, float).ravel()
+    e = np.asarray(edges).astype("datetime64[ns]").astype(np.int64)
+    n = e.size - 1
+    if t.size == 0 or n < 1:
+        return np.full(max(n, 0), np.nan)
+    step_ns = int(e[1] - e[0])
+    if bounds is None:
+        order = np.argsort(t, kind="stable")
+        t, v = t[order], v[order]
+        lo, hi = _sample_intervals(t, None, step_ns)
+    else:
+        lo, hi = _sample_intervals(t, bounds, step_ns)
+        order = np.argsort(lo, kind="stable")
+        lo, hi, v = lo[order], hi[order], v[order]
+    # disjoint, non-empty periods (overlapping bounds are cut at the next period's start)
+    hi[:-1] = np.minimum(hi[:-1], lo[1:])
+    hi = np.maximum(hi, lo)
+    ok = np.isfinite(v)
+    ref = e[0]
+    x = np.empty(2 * lo.size)
+    x[0::2] = (lo - ref) / 1e9
+    x[1::2] = (hi - ref) / 1e9
+    dur = np.where(ok, (hi - lo) / 1e9, 0.0)
+    vol = np.where(ok, v, 0.0) * dur
+    cum_v, cum_c = np.cumsum(vol), np.cumsum(dur)
+    fv = np.empty_like(x)
+    fc = np.empty_like(x)
+    fv[1::2], fc[1::2] = cum_v, cum_c
+    fv[0::2], fc[0::2] = cum_v - vol, cum_c - dur
+    xe = (e - ref) / 1e9
+    V = np.diff(np.interp(xe, x, fv))
+    C = np.diff(np.interp(xe, x, fc))
+    length = np.diff(xe)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+        return np.where(C >= length * (1.0 - 1e-9), V / np.where(C > 0, C, 1.0), np.nan)
 
 
 def axis_time(value: Any, tz: Any) -> pd.Timestamp:
@@ -592,7 +669,17 @@ def resolve_series(spec: SeriesSpec, times: pd.DatetimeIndex, dt: float, where: 
             da = _pick_station(ds, spec, path, network, where)
             units = spec.units or da.attrs.get("units")
             t = da["time"].values.astype("datetime64[ns]")
-            vals = _step_average(t, da.values.astype(float), edges)
+            bname = ds["time"].attrs.get("bounds") or ds["time"].encoding.get("bounds")
+            bnds = None
+            if bname:
+                if bname not in ds.variables:
+                    raise InputDataError(f"{network.source}: {where}: {path}: time has bounds {bname!r} but the "
+                                         "file has no such variable")
+                bnds = np.asarray(ds[bname].values)
+                if bnds.shape != (t.size, 2) or not np.issubdtype(bnds.dtype, np.datetime64):
+                    raise InputDataError(f"{network.source}: {where}: {path}: time bounds {bname!r} have shape "
+                                         f"{bnds.shape} ({bnds.dtype}), expected ({t.size}, 2) date-times")
+            vals = _step_average(t, da.values.astype(float), edges, bnds)
         src = f"{path}:{spec.variable}"
     else:
         ext = (external or {})
@@ -627,8 +714,9 @@ def resolve_series(spec: SeriesSpec, times: pd.DatetimeIndex, dt: float, where: 
     if np.isnan(vals).any():
         k = int(np.flatnonzero(np.isnan(vals))[0])
         raise InputDataError(f"{network.source}: {where}: {src} does not cover the run: no value for step {k} "
-                             f"({pd.Timestamp(times[k]).isoformat()}); the run has {n} steps "
-                             f"from {pd.Timestamp(times[0]).isoformat()}")
+                             f"({pd.Timestamp(times[k]).isoformat()}; the series is missing, NaN or has a gap "
+                             f"somewhere in that step — labels are period starts unless the file has CF time "
+                             f"bounds); the run has {n} steps from {pd.Timestamp(times[0]).isoformat()}")
     return vals * conv * factor
 
 

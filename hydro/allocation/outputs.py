@@ -126,7 +126,10 @@ def result_dataset(res: Any, kind: str) -> Any:
         ds = timeseries_dataset(
             variables,
             ids=res.reservoir_ids, names=[n.name or n.id for n in nodes], lat=[p[0] for p in pos],
-            lon=[p[1] for p in pos], instance_dim="reservoir", **com)
+            lon=[p[1] for p in pos], instance_dim="reservoir",
+            attrs={"reservoir_evaporation": {"comment": "net evaporation: evaporation minus rainfall on the water "
+                                                        "surface; negative values are a net gain of water"}},
+            **com)
     elif kind == "account":
         cols = [c for c in res.agreement_state.columns if not c.endswith(":level")]
         if not cols:

@@ -751,9 +751,13 @@ class AllocationModel:
         inflow = self.inflow[t].copy()
         inflow += state["returns"][0]
         evap = np.zeros(self.nR)
-        for r in np.flatnonzero(self.evap_rate[t] > 0):
+        # net evaporation (evaporation minus rainfall on the water surface) × the surface area at
+        # start-of-step storage; at most the water present. A negative rate is a net gain (rain on the
+        # surface exceeds evaporation): negative evaporation, added to the reservoir like inflow.
+        for r in np.flatnonzero(self.evap_rate[t] != 0):
             n = self.res_nodes[r]
-            evap[r] = min(self.evap_rate[t, r] * self.surface_area(r, S[r]), S[r] + inflow[n])
+            e = self.evap_rate[t, r] * self.surface_area(r, S[r])
+            evap[r] = min(e, S[r] + inflow[n]) if e > 0 else e
         # link capacities on the inlet (gross) basis of the link variable: an outlet-basis capacity
         # C limits the delivered flow (1 − λ) f, i.e. f ≤ C / (1 − λ). Agreements then cap ``link_ub``
         # with quantities of water drawn at the link's inlet (shares, shortage allotments).

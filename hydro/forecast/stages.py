@@ -19,7 +19,7 @@ import pandas as pd
 import xarray as xr
 
 from hydro.config import ModelConfig
-from hydro.errors import ConfigError, OutputError
+from hydro.errors import ConfigError, InputDataError, OutputError
 
 __all__ = [
     "RunFolder",
@@ -345,7 +345,12 @@ def allocation_inputs(cfg: ModelConfig, gauges: xr.Dataset | None, start: Any, e
                                   f"a gauge ({ids})")
             q = gauges["discharge"].isel(station=ids.index(gid)).to_series()
             q.index = q.index - pd.Timedelta(cfg.routing.output_step)  # period-start labels
-            daily = q.resample("D").mean().reindex(days).ffill().bfill()
+            daily = q.resample("D").mean().reindex(days)
+            if daily.isna().any():
+                # no simulated value on a day of the run (never held on from a neighbouring day)
+                missing = [d.strftime("%Y-%m-%d") for d in daily.index[daily.isna().to_numpy()][:5]]
+                raise InputDataError(f"allocation.simulated_inflows: {node['id']} = {gid!r}: no routed discharge on "
+                                     f"{missing} of the run period")
             node["inflow"] = {"external": node["id"]}
             external[node["id"]] = daily.values.astype(np.float64)
             notes[node["id"]] = f"simulated: daily mean routed discharge at gauge {gid}"
@@ -361,11 +366,9 @@ def allocation_inputs(cfg: ModelConfig, gauges: xr.Dataset | None, start: Any, e
             try:
                 df = pd.read_csv(csv, parse_dates=[tcol], index_col=tcol)
             except ValueError as exc:
-                from hydro.errors import InputDataError
 
                 raise InputDataError(f"{where}: {csv}: {exc}") from None
             if spec["column"] not in df.columns:
-                from hydro.errors import InputDataError
 
                 raise InputDataError(f"{where}: column {spec['column']!r} not in {csv} (columns: {list(df.columns)})")
             col = df[spec["column"]]

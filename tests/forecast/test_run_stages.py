@@ -83,6 +83,22 @@ def test_allocation_gets_the_simulated_inflow(event_run):
     assert float(r["reservoir_volume"].isel(reservoir=i).values[-1]) == pytest.approx(16.3e6, rel=1e-9)
 
 
+def test_allocation_refuses_a_day_without_simulated_discharge(event_run):
+    """A day of the run with no routed discharge is an error, never held on from a neighbouring day."""
+    from hydro.config import ModelConfig
+    from hydro.errors import InputDataError
+    from hydro.forecast.stages import allocation_inputs
+
+    g = xr.load_dataset(event_run.run_dir / "runoff" / "run_gauges.nc")
+    mcfg = ModelConfig.model_validate(event_run.manifest["config"])
+    object.__setattr__(mcfg, "_source_path", event_run.config_path)
+    start = pd.Timestamp(mcfg.forcing.start)
+    # the run asks for two more days than the gauges hold
+    end = start + pd.Timedelta(hours=mcfg.forcing.duration_h) + pd.Timedelta("2D")
+    with pytest.raises(InputDataError, match="no routed discharge on"):
+        allocation_inputs(mcfg, g, start, end)
+
+
 def test_report_and_alerts_of_the_event(event_run):
     d = event_run.run_dir
     assert not (d / "report.html").exists()  # report = false in this project

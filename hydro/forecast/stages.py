@@ -366,10 +366,8 @@ def allocation_inputs(cfg: ModelConfig, gauges: xr.Dataset | None, start: Any, e
             try:
                 df = pd.read_csv(csv, parse_dates=[tcol], index_col=tcol)
             except ValueError as exc:
-
                 raise InputDataError(f"{where}: {csv}: {exc}") from None
             if spec["column"] not in df.columns:
-
                 raise InputDataError(f"{where}: column {spec['column']!r} not in {csv} (columns: {list(df.columns)})")
             col = df[spec["column"]]
             if not (col.index.min() <= start and col.index.max() >= days[-1]):

@@ -250,6 +250,8 @@ class Inflow:
         interpolation at the step midpoint (it must cover the run).
     source : str
         Where the series came from (file and variable), named in errors.
+    max_snap_distance_m : float, optional
+        Snapping radius [m] (default three cells).
     """
 
     name: str
@@ -274,32 +276,91 @@ class Inflow:
         *,
         variable: str = "water_volume_transport_in_river_channel",
         name: str | None = None,
-        realization: int | None = None,
+        realization: int | str | None = None,
+        ensemble_mean: bool = False,
+        crs: Any = None,
+        region: str | None = None,
     ) -> "Inflow":
         """Read a neighbouring region's border discharge (CF DSG timeSeries, netcdf.md §8/§10).
 
         The variable is found by name or by ``standard_name``; the station by the variable with
-        ``cf_role = "timeseries_id"``. Without ``x``/``y`` the file's projected ``x``/``y`` of the
-        station are used.
+        ``cf_role = "timeseries_id"``. Values in any UDUNITS unit of discharge (``m3 s-1``,
+        ``l s-1``, ``L/s``, ``m3 h-1``…) are converted to m3 s-1
+        (:func:`hydro.exchange.profile.discharge_factor`).
 
-        A file of the exchange profile (global ``hydro_exchange_profile``) is checked with
-        :func:`hydro.exchange.validate_exchange` and read with :func:`hydro.exchange.read_exchange`
-        (profile errors such as time gaps are refused). Values with ``cell_methods = "time: mean"``
-        and ``time_bnds`` are period means (see :func:`series_step_values`).
+        A file of the exchange profile (global ``hydro_exchange_profile``) is read with
+        :func:`hydro.exchange.read_exchange`, which runs the profile checks of
+        :func:`hydro.exchange.validate_exchange` first (profile errors such as time gaps are
+        refused; the size limit is at least the file's size: the caller chose the file). Values with
+        ``cell_methods = "time: mean"`` and ``time_bnds`` are period means (see
+        :func:`series_step_values`).
+
+        Parameters
+        ----------
+        path : str or Path
+            The neighbour's file.
+        station_id : str
+            Border point id (the ``timeseries_id`` value).
+        x, y : float, optional
+            Entry point in the model grid's CRS [m]; used as given. Default: the station's position
+            in the file (see ``crs``).
+        variable : str
+            Name or ``standard_name`` of the discharge variable (plain DSG files; an exchange file's
+            discharge is the variable with the discharge standard name).
+        name : str, optional
+            Inflow name (default ``station_id``).
+        realization : int or str, optional
+            Ensemble member to use, selected by the **value** of the ``realization`` coordinate
+            (member number or label, e.g. ``3`` or ``"m2"``; a string of digits matches an integer
+            member), never by position. Without a ``realization`` coordinate variable the members
+            are numbered 0, 1, … in file order. A file with one member needs no choice.
+        ensemble_mean : bool
+            Use the mean of all members (each time step) instead of one member. Without either
+            choice, a file with several members is refused (never silently the first member). On
+            a file without a ``realization`` dimension the series is used as it is.
+        crs : str, int, pyproj.CRS, rasterio CRS or xarray object with ``.rio.crs``, optional
+            CRS of the receiving model's grid (e.g. ``terrain.rio.crs`` or the DEM). When given and
+            ``x``/``y`` are not, the station's position is transformed to it from the file's
+            ``x``/``y`` and their CRS (an exchange file's ``crs_wkt``; a plain file's projected
+            ``grid_mapping``), or, for a plain file that states no projected CRS, its ``x``/``y``
+            are checked against ``lat``/``lon`` (WGS84) transformed to the model CRS, or, without
+            ``x``/``y``, taken from ``lat``/``lon``. Positions from ``x``/``y`` and ``lat``/``lon``
+            must agree within 250 m (``hydro.exchange.validate.LATLON_TOLERANCE_M``). Without
+            ``crs`` the file's ``x``/``y`` are used unchecked (they must then be in the model CRS).
+        region : str, optional
+            Expected issuing region of an exchange file (``hydro_issuing_region``); a plain file
+            cannot be checked and is refused when ``region`` is given.
+
+        Returns
+        -------
+        Inflow
+            ``discharge_m3s`` [m3 s-1] indexed by UTC time (period means keep ``attrs``
+            ``cell_methods`` and ``period_s`` [s]); ``source`` names the file, variable, station and
+            member (or ``ensemble mean``).
 
         Raises
         ------
         InputMissingError
             File, variable or station absent.
         InputDataError
-            Units not m3 s-1, not a timeSeries file, an exchange file failing the profile checks,
-            or times with a gap (irregular step, time bounds not contiguous).
+            Units that are not a discharge, not a timeSeries file, an exchange file failing the
+            profile checks (or from another region than ``region``), times with a gap (irregular
+            step, time bounds not contiguous), several ensemble members and no choice, a member
+            not in the file (or a member asked of a file without ``realization``), an unreadable
+            model CRS, a position that cannot be transformed to it or whose ``x``/``y`` and
+            ``lat``/``lon`` disagree there (wrong CRS), no position for the station.
+        ConfigError
+            Both ``realization`` and ``ensemble_mean`` given.
         """
-        import xarray as xr
+        from hydro.exchange.profile import discharge_factor
 
+        if realization is not None and ensemble_mean:
+            raise ConfigError(f"inflow {station_id!r}: choose one ensemble member (realization=) or the "
+                              "ensemble mean (ensemble_mean=True), not both")
         path = Path(path)
         if not path.exists():
             raise InputMissingError(f"inflow file not found: {path}")
+        model_crs = _as_crs(crs, f"inflow {station_id!r}") if crs is not None else None
         try:
             ds = open_netcdf(path)
         except Exception as exc:  # garbage, truncated, pickle...: one clear line (exit 65), never a traceback
@@ -313,9 +374,6 @@ class Inflow:
                     break
             if var is None:
                 raise InputMissingError(f"{path}: no variable {variable!r} (by name or standard_name)")
-            units = str(ds[var].attrs.get("units", ""))
-            if units.replace(" ", "").replace("^", "").replace("**", "") not in ("m3s-1", "m3/s", "m3.s-1"):
-                raise InputDataError(f"{path}: variable {var!r} has units {units!r}, expected 'm3 s-1'")
             id_var = [v for v in ds.variables if ds[v].attrs.get("cf_role") == "timeseries_id"]
             if not id_var:
                 raise InputDataError(f"{path}: no timeseries_id variable (not a CF DSG timeSeries file)")
@@ -324,23 +382,37 @@ class Inflow:
                 raise InputMissingError(f"{path}: station {station_id!r} not in {id_var[0]} {ids}")
             exchange = "hydro_exchange_profile" in ds.attrs
             if not exchange:
+                if region is not None:
+                    raise InputDataError(f"{path}: not a hydro-exchange file (no hydro_exchange_profile): its issuing "
+                                         f"region cannot be checked against {region!r}")
+                units = ds[var].attrs.get("units")
+                factor = discharge_factor(units) if isinstance(units, str) else None
+                if factor is None:
+                    raise InputDataError(f"{path}: variable {var!r} has units {units!r}: not a discharge "
+                                         "(units convertible to 'm3 s-1' by a positive factor, e.g. 'l s-1')")
                 i = ids.index(station_id)
                 inst_dim = ds[id_var[0]].dims[0]
-                da = ds[var].isel({inst_dim: i})
-                if "realization" in da.dims:
-                    da = da.isel(realization=realization or 0)
-                if x is None or y is None:
-                    if "x" in ds.variables and "y" in ds.variables and ds["x"].dims == (inst_dim,):
-                        x, y = float(ds["x"].values[i]), float(ds["y"].values[i])
-                    else:
-                        raise InputDataError(f"{path}: no projected x/y for station {station_id!r}: pass x= and y=")
+                what = f"{path}:{var}[{station_id}]"
+                da, member = _select_member(ds[var].isel({inst_dim: i}), realization, ensemble_mean, what)
+                if da.dims != ("time",):
+                    raise InputDataError(f"{what}: dims {da.dims} after choosing the station and member, "
+                                         "expected ('time',)")
+                file_xy = None
+                if all(c in ds.variables and ds[c].dims == (inst_dim,) for c in ("x", "y")):
+                    file_xy = (float(ds["x"].values[i]), float(ds["y"].values[i]))
+                lonlat = _station_lonlat(ds, inst_dim, i)
+                ll_crs = xy_crs = _grid_mapping_crs(ds, var)
+                if xy_crs is not None and xy_crs.is_geographic:
+                    xy_crs = None  # a geographic grid mapping (hydro.io.timeseries_dataset) describes lat/lon
+                else:
+                    ll_crs = "EPSG:4326"
                 times = pd.DatetimeIndex(ds["time"].values).round("ms")
                 d = np.diff(times.asi8)
                 if d.size and (np.any(d <= 0) or np.any(d != d[0])):
                     k = int(np.flatnonzero(d != d[0])[0]) if np.any(d != d[0]) else int(np.flatnonzero(d <= 0)[0])
                     raise InputDataError(f"{path}: times of {var!r} are not regular (gap or irregular step at "
                                          f"{times[k]} .. {times[k + 1]})")
-                series = pd.Series(np.asarray(da.values, float), index=times)
+                series = pd.Series(np.asarray(da.values, float) * factor, index=times)
                 cm = str(ds[var].attrs.get("cell_methods", ""))
                 bname = ds["time"].attrs.get("bounds") or ds["time"].encoding.get("bounds")
                 if cm.replace(" ", "").startswith("time:mean") and bname in ds.variables:
@@ -348,23 +420,212 @@ class Inflow:
                     w = b[:, 1] - b[:, 0]
                     if (b.shape[0] != len(times) or np.any(b[:, 1] != times.asi8) or np.any(w <= 0) or np.any(w != w[0])
                             or np.any(b[1:, 0] != b[:-1, 1])):
-                        raise InputDataError(f"{path}: time bounds {bname!r} are not contiguous periods ending at the times")
+                        raise InputDataError(f"{path}: time bounds {bname!r} are not contiguous periods ending at "
+                                             "the times")
                     series.attrs.update(cell_methods=cm, period_s=float(w[0]) / 1e9)
         if not exchange:
-            return cls(name or station_id, float(x), float(y), series, source=f"{path}:{var}[{station_id}]")
+            if x is None or y is None:
+                if model_crs is not None:
+                    x, y = _entry_point(what, station_id, model_crs, file_xy, xy_crs, lonlat, ll_crs)
+                elif file_xy is not None:
+                    x, y = file_xy
+                else:
+                    raise InputDataError(f"{path}: no projected x/y for station {station_id!r}: pass x= and y= "
+                                         "(or crs= to use its lat/lon)")
+            return cls(name or station_id, float(x), float(y), series, source=what + member)
         from hydro.exchange import read_exchange
         from hydro.exchange.profile import DEFAULT_MAX_BYTES
 
-        # the profile checks (size, layout, ids, time gaps and bounds, values); the user chose this file,
-        # so the size limit is at least its size
-        q = read_exchange(path, station_id, max_bytes=max(DEFAULT_MAX_BYTES, path.stat().st_size))
-        if "realization" in q.dims:
-            q = q.isel(realization=realization or 0)
+        # the profile checks (size, layout, ids, units, time gaps and bounds, values); the user chose this
+        # file, so the size limit is at least its size. Values come back in m3 s-1 (units converted).
+        q = read_exchange(path, station_id, max_bytes=max(DEFAULT_MAX_BYTES, path.stat().st_size), region=region)
+        what = str(q.attrs["source"])
+        q, member = _select_member(q, realization, ensemble_mean, what)
         if x is None or y is None:
-            x, y = q.attrs["x"], q.attrs["y"]
+            if model_crs is not None:
+                from pyproj import CRS
+
+                x, y = _entry_point(what, station_id, model_crs, (float(q.attrs["x"]), float(q.attrs["y"])),
+                                    CRS.from_wkt(q.attrs["crs_wkt"]), (float(q.attrs["lon"]), float(q.attrs["lat"])),
+                                    "EPSG:4326")
+            else:
+                x, y = q.attrs["x"], q.attrs["y"]
         series = q.to_series()
         series.attrs.update({k: q.attrs[k] for k in ("cell_methods", "period_s") if k in q.attrs})
-        return cls(name or station_id, float(x), float(y), series, source=str(q.attrs["source"]))
+        return cls(name or station_id, float(x), float(y), series, source=what + member)
+
+
+def _member_label(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace").strip()
+    if isinstance(value, np.generic):
+        value = value.item()
+    return value.strip() if isinstance(value, str) else value
+
+
+def _same_member(label: Any, want: Any) -> bool:
+    """Does the ``realization`` coordinate value ``label`` name the member ``want``?"""
+    if isinstance(label, (int, float)) and not isinstance(label, bool):
+        try:
+            return float(label) == float(str(want).strip()) if isinstance(want, str) else float(label) == float(want)
+        except (TypeError, ValueError):
+            return False
+    return str(label) == str(want).strip()
+
+
+def _select_member(da: Any, realization: int | str | None, ensemble_mean: bool, what: str) -> tuple[Any, str]:
+    """One member (by its ``realization`` label) or the ensemble mean of ``da``.
+
+    Returns the data without the ``realization`` dimension and a suffix for ``Inflow.source``
+    (``" realization=<label>"``, ``" ensemble mean of N members"`` or ``""``).
+    """
+    from hydro.exchange.profile import REALIZATION_DIM
+
+    ok_type = realization is None or isinstance(realization, (str, int, np.integer))
+    if isinstance(realization, (bool, np.bool_)) or not ok_type:
+        raise ConfigError(f"{what}: realization must be a member number or label, got {realization!r}")
+    if REALIZATION_DIM not in da.dims:
+        if realization is not None:
+            raise InputDataError(f"{what}: no realization dimension (not an ensemble file): "
+                                 f"realization={realization!r} cannot be chosen")
+        return da, ""
+    n = int(da.sizes[REALIZATION_DIM])
+    raw = np.asarray(da[REALIZATION_DIM].values).ravel() if REALIZATION_DIM in da.coords else np.arange(n)
+    labels = [_member_label(v) for v in raw]
+    shown = labels[:20] + (["…"] if n > 20 else [])
+    if n == 0:
+        raise InputDataError(f"{what}: empty realization dimension")
+    if ensemble_mean:
+        return da.mean(REALIZATION_DIM, skipna=False, keep_attrs=True), f" ensemble mean of {n} members"
+    if realization is None:
+        if n == 1:
+            return da.isel({REALIZATION_DIM: 0}, drop=True), f" realization={labels[0]}"
+        raise InputDataError(f"{what}: {n} ensemble members {shown}: choose one with realization=<member> "
+                             "(by its realization value) or use ensemble_mean=True")
+    hits = [k for k, lab in enumerate(labels) if _same_member(lab, realization)]
+    if not hits:
+        raise InputDataError(f"{what}: realization {realization!r} is not in the file (members {shown})")
+    if len(hits) > 1:
+        raise InputDataError(f"{what}: realization {realization!r} names {len(hits)} members (duplicate labels)")
+    return da.isel({REALIZATION_DIM: hits[0]}, drop=True), f" realization={labels[hits[0]]}"
+
+
+def _as_crs(crs: Any, what: str) -> Any:
+    """A pyproj CRS of the model grid from a CRS-like or an xarray object with ``.rio.crs``."""
+    from pyproj import CRS
+
+    obj = crs
+    if hasattr(obj, "rio") and not isinstance(obj, (str, CRS)):
+        try:
+            obj = obj.rio.crs
+        except Exception as exc:  # noqa: BLE001 - rioxarray errors on odd metadata
+            raise InputDataError(f"{what}: cannot read the model CRS of the grid given as crs= ({exc})") from exc
+        if obj is None:
+            raise InputDataError(f"{what}: the grid given as crs= has no CRS (model CRS unknown)")
+    if not isinstance(obj, CRS) and hasattr(obj, "to_wkt"):
+        obj = obj.to_wkt()  # rasterio CRS
+    try:
+        return CRS.from_user_input(obj)
+    except Exception as exc:  # noqa: BLE001 - pyproj.CRSError and others
+        raise InputDataError(f"{what}: cannot read the model CRS {str(crs)[:80]!r}: {exc}") from exc
+
+
+def _grid_mapping_crs(ds: Any, var: str) -> Any:
+    """CRS of the grid-mapping variable of ``var`` (``crs_wkt`` or ``spatial_ref``), or None."""
+    from pyproj import CRS
+
+    gm = ds[var].attrs.get("grid_mapping") or ds[var].encoding.get("grid_mapping")
+    if not isinstance(gm, str) or not gm.strip():
+        return None
+    gname = gm.split(":")[0].strip()
+    if gname not in ds.variables:
+        return None
+    wkt = ds[gname].attrs.get("crs_wkt") or ds[gname].attrs.get("spatial_ref")
+    if not isinstance(wkt, str) or not wkt.strip():
+        return None
+    try:
+        return CRS.from_wkt(wkt)
+    except Exception:  # noqa: BLE001 - an unreadable grid mapping is treated as no stated CRS
+        return None
+
+
+def _station_lonlat(ds: Any, inst_dim: str, i: int) -> tuple[float, float] | None:
+    """(lon, lat) [degrees] of station ``i`` from the per-station latitude/longitude variables, or None."""
+    found: dict[str, float] = {}
+    for std in ("longitude", "latitude"):
+        cand = [v for v in ds.variables if ds[v].attrs.get("standard_name") == std and ds[v].dims == (inst_dim,)]
+        if len(cand) == 1 and np.asarray(ds[cand[0]].values).dtype.kind in "iuf":
+            val = float(np.asarray(ds[cand[0]].values, dtype=np.float64)[i])
+            if np.isfinite(val):
+                found[std] = val
+    return (found["longitude"], found["latitude"]) if len(found) == 2 else None
+
+
+def _transform_point(src: Any, dst: Any, x: float, y: float, what: str, label: str) -> tuple[float, float]:
+    """``(x, y)`` in CRS ``src`` transformed to CRS ``dst`` (pyproj CRSs, axis order x/lon first)."""
+    from pyproj import CRS, Transformer
+
+    src, dst = CRS.from_user_input(src), CRS.from_user_input(dst)
+    if src.equals(dst, ignore_axis_order=True):
+        return float(x), float(y)
+    try:
+        tx, ty = Transformer.from_crs(src, dst, always_xy=True).transform(float(x), float(y), errcheck=True)
+    except Exception as exc:  # noqa: BLE001 - pyproj.ProjError and others
+        raise InputDataError(f"{what}: {label} ({x:g}, {y:g}) cannot be transformed from {src.name!r} to "
+                             f"{dst.name!r}: {exc}") from exc
+    if not (np.isfinite(tx) and np.isfinite(ty)):
+        raise InputDataError(f"{what}: {label} ({x:g}, {y:g}) cannot be transformed from {src.name!r} to "
+                             f"{dst.name!r} (outside the projection's domain)")
+    return float(tx), float(ty)
+
+
+def _distance_m(crs: Any, a: tuple[float, float], lonlat: tuple[float, float], what: str) -> float:
+    """Geodesic distance [m] between point ``a`` (in ``crs``) and ``lonlat`` (WGS84)."""
+    from pyproj import Geod
+
+    lon, lat = _transform_point(crs, "EPSG:4326", a[0], a[1], what, "x/y")
+    return float(Geod(ellps="WGS84").inv(lon, lat, lonlat[0], lonlat[1])[2])
+
+
+def _entry_point(
+    what: str,
+    station: str,
+    model_crs: Any,
+    xy: tuple[float, float] | None,
+    xy_crs: Any,
+    lonlat: tuple[float, float] | None,
+    lonlat_crs: Any,
+) -> tuple[float, float]:
+    """A station's position in the model CRS [m] from its file ``x``/``y`` and/or ``lat``/``lon``.
+
+    ``x``/``y`` with a stated CRS are transformed; ``x``/``y`` without one are taken as model-CRS
+    coordinates only when ``lat``/``lon`` confirm it; ``lat``/``lon`` alone are transformed. Any
+    two positions must agree within ``LATLON_TOLERANCE_M``.
+    """
+    from hydro.exchange.validate import LATLON_TOLERANCE_M
+
+    if lonlat is not None:
+        lonlat = _transform_point(lonlat_crs, "EPSG:4326", lonlat[0], lonlat[1], what, "lon/lat")
+    if xy is not None and xy_crs is None:
+        if lonlat is None:
+            raise InputDataError(f"{what}: the file states no CRS for x/y and has no lat/lon: the station cannot be "
+                                 f"checked against the model CRS {model_crs.name!r}; pass x= and y= in the model CRS")
+        dist = _distance_m(model_crs, xy, lonlat, what)
+        if not dist <= LATLON_TOLERANCE_M:
+            raise InputDataError(f"{what}: x/y of station {station!r} ({xy[0]:g}, {xy[1]:g}) "
+                                 f"are not in the model CRS {model_crs.name!r}: they are {dist:.0f} m from its lat/lon "
+                                 f"(the file states no CRS for x/y; pass x= and y= in the model CRS)")
+        return float(xy[0]), float(xy[1])
+    if xy is not None:
+        if lonlat is not None:
+            dist = _distance_m(xy_crs, xy, lonlat, what)
+            if not dist <= LATLON_TOLERANCE_M:
+                raise InputDataError(f"{what}: x/y ({xy_crs.name!r}) and lat/lon of the station disagree by "
+                                     f"{dist:.0f} m (wrong CRS in the file?)")
+        return _transform_point(xy_crs, model_crs, xy[0], xy[1], what, "x/y")
+    if lonlat is not None:
+        return _transform_point("EPSG:4326", model_crs, lonlat[0], lonlat[1], what, "lon/lat")
+    raise InputDataError(f"{what}: no x/y or lat/lon for the station: pass x= and y= in the model CRS")
 
 
 @dataclass

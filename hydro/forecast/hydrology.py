@@ -88,17 +88,19 @@ def build_model(cfg: ModelConfig, terrain: xr.Dataset, *, reference_time: Any = 
     gauges += [Gauge(gid, x, y, name=gid) for gid, x, y in extra_gauges]
     inflows = []
     for i, spec in enumerate(cfg.exchange.inflows):
-        inflows.append(_exchange_inflow(resolve_path(cfg, spec.file, reference_time, f"exchange.inflows[{i}].file"), spec))
+        inflows.append(_exchange_inflow(resolve_path(cfg, spec.file, reference_time, f"exchange.inflows[{i}].file"), spec,
+                                        model_crs=terrain.rio.crs))
     model = CatchmentModel(terrain, params, rp, gauges=gauges, inflows=inflows, dt=r.model_step)
     cold_start(model, cfg)
     return model
 
 
-def _exchange_inflow(path: Path, spec: Any) -> Any:
+def _exchange_inflow(path: Path, spec: Any, model_crs: Any = None) -> Any:
     """A neighbour's exchange file (untrusted: size limit, profile and CF checks) as an upstream inflow.
 
     The ensemble mean is used when the file has realizations. The entry point defaults to the file's
-    border-point position (which must then be in the model's CRS).
+    border-point position, transformed from the file's CRS (its ``crs`` variable) to ``model_crs``
+    when they differ; ``spec.x``/``spec.y`` are taken as given, in the model CRS.
     """
     from hydro.exchange import read_exchange, validate_exchange
     from hydro.routing import Inflow
@@ -118,6 +120,17 @@ def _exchange_inflow(path: Path, spec: Any) -> Any:
         q = q.mean("realization", keep_attrs=True)
     x = spec.x if spec.x is not None else float(q.attrs["x"])
     y = spec.y if spec.y is not None else float(q.attrs["y"])
+    if spec.x is None and spec.y is None and model_crs is not None:
+        from pyproj import CRS, Transformer
+
+        file_crs, dst = CRS.from_wkt(str(q.attrs["crs_wkt"])), CRS.from_user_input(model_crs)
+        if not file_crs.equals(dst, ignore_axis_order=True):
+            # the neighbour's projected x/y (e.g. another UTM zone) to the model grid's CRS
+            x, y = Transformer.from_crs(file_crs, dst, always_xy=True).transform(x, y)
+            if not (np.isfinite(x) and np.isfinite(y)):
+                raise InputDataError(f"{path}: border point {spec.point!r} cannot be transformed from "
+                                     f"{file_crs.name!r} to the model CRS {dst.name!r}")
+            x, y = float(x), float(y)
     series = q.to_series()
     # period means over their bounds (exchange convention): keep the markers series_step_values reads
     series.attrs.update({k: q.attrs[k] for k in ("cell_methods", "period_s") if k in q.attrs})

@@ -197,7 +197,7 @@ def run_catchment(
         terr, params, rp,
         gauges=gauge_list,
         reservoirs=read_reservoirs(reservoirs) if reservoirs else (),
-        inflows=[Inflow.from_netcdf(p, sid) for p, sid in inflows],
+        inflows=[Inflow.from_netcdf(p, sid, crs=terr.rio.crs) for p, sid in inflows],
         dt=dt,
     )
     if state_in is not None:

@@ -129,8 +129,8 @@ def test_inflow_from_neighbour_netcdf_enters_the_network(tmp_path, make_row):
     litres = timeseries_dataset({"discharge": q[None] * 1000}, ids=["border-1"], time=times, lat=[-1.2], lon=[116.9],
                                 attrs={"discharge": {"units": "l s-1"}})
     lpath = write_netcdf(litres, tmp_path / "litres.nc")
-    with pytest.raises(InputDataError, match="litres.nc.*units 'l s-1'"):
-        Inflow.from_netcdf(lpath, "border-1", x0, y0)
+    # l s-1 converted to m3 s-1
+    np.testing.assert_allclose(Inflow.from_netcdf(lpath, "border-1", x0, y0).discharge_m3s.values, q, rtol=1e-6)
     with pytest.raises(InputDataError, match="covers"):
         series_step_values(inflow.discharge_m3s, starts + pd.Timedelta("2D"), pd.Timedelta("1h"), what=str(path))
     with pytest.raises(InputDataError, match="sorted"):

@@ -298,7 +298,8 @@ def flood(resolution_m: float, start: str, duration_h: float, storm_total_mm: fl
 @click.option("--gauges", type=click.Path(dir_okay=False, path_type=Path), default=None, help="CSV of named gauge points.")
 @click.option("--outlets", type=int, default=0, show_default=True, help="Also report the N largest outlets.")
 @click.option("--reservoirs", type=click.Path(dir_okay=False, path_type=Path), default=None, help="TOML of level-pool reservoirs.")
-@click.option("--inflow", "inflows", multiple=True, help="FILE:STATION_ID of an upstream inflow (repeatable).")
+@click.option("--inflow", "inflows", multiple=True, help="FILE:STATION_ID of an upstream inflow (repeatable); FILE:STATION_ID@MEMBER picks an ensemble "
+              "member by its realization label, FILE:STATION_ID@mean the ensemble mean.")
 @click.option("--state-in", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @click.option("--state-out", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @click.option("--runoff-param", multiple=True, help="KEY=VALUE (repeatable).")
@@ -325,11 +326,14 @@ def run_catchment_cmd(terrain: Path, precipitation: Path, precipitation_var: str
             out[k.strip()] = float(v)
         return out
 
-    def inflow(item: str) -> tuple[str, str]:
+    def inflow(item: str) -> tuple[str, str, str | None]:
         if ":" not in item:
-            raise InputDataError(f"--inflow {item!r} is not FILE:STATION_ID")
+            raise InputDataError(f"--inflow {item!r} is not FILE:STATION_ID[@MEMBER]")
         f, sid = item.rsplit(":", 1)
-        return f, sid
+        sid, _, member = sid.partition("@")
+        if not sid or (_ and not member):
+            raise InputDataError(f"--inflow {item!r} is not FILE:STATION_ID[@MEMBER]")
+        return f, sid, member or None
 
     try:
         evap: str | float = float(evaporation)

@@ -119,6 +119,17 @@ def open_forcing(path: str | Path, variable: str, terrain: xr.Dataset, dt: Any, 
                    vocabulary_name="potential_evaporation" if pet else "precipitation")
 
 
+def _inflow(item: Sequence[Any], model_crs: Any) -> Inflow:
+    """An upstream inflow from ``(path, station_id[, member])`` with its point in ``model_crs``."""
+    path, sid = item[0], item[1]
+    member = item[2] if len(item) > 2 else None
+    if member is None:
+        return Inflow.from_netcdf(path, sid, crs=model_crs)
+    if str(member) == "mean":
+        return Inflow.from_netcdf(path, sid, crs=model_crs, ensemble_mean=True)
+    return Inflow.from_netcdf(path, sid, crs=model_crs, realization=member)
+
+
 def run_catchment(
     terrain: str | Path,
     precipitation: str | Path,
@@ -137,7 +148,7 @@ def run_catchment(
     gauges: str | Path | None = None,
     outlets: int = 0,
     reservoirs: str | Path | None = None,
-    inflows: Sequence[tuple[str | Path, str]] = (),
+    inflows: Sequence[tuple[str | Path, str] | tuple[str | Path, str, str | None]] = (),
     state_in: str | Path | None = None,
     state_out: str | Path | None = None,
     gridded: Sequence[str] = ("runoff", "soil_moisture", "discharge"),
@@ -169,8 +180,9 @@ def run_catchment(
         Also write hydrographs at this many largest outlets (ids ``outlet-1`` …).
     reservoirs : path, optional
         TOML/JSON list of reservoirs.
-    inflows : sequence of (path, station_id)
-        Neighbours' border-discharge DSG files.
+    inflows : sequence of (path, station_id) or (path, station_id, member)
+        Neighbours' border-discharge DSG files; ``member`` picks an ensemble member by its realization
+        label (``"mean"``: the ensemble mean). Border points are transformed to the terrain's CRS.
     state_in, state_out : path, optional
         Warm state to start from / to write at the end.
 
@@ -197,7 +209,7 @@ def run_catchment(
         terr, params, rp,
         gauges=gauge_list,
         reservoirs=read_reservoirs(reservoirs) if reservoirs else (),
-        inflows=[Inflow.from_netcdf(p, sid, crs=terr.rio.crs) for p, sid in inflows],
+        inflows=[_inflow(item, terr.rio.crs) for item in inflows],
         dt=dt,
     )
     if state_in is not None:

@@ -300,3 +300,27 @@ def test_forecast_exchange_inflow_point_in_the_model_crs(tmp_path):
     np.testing.assert_allclose(moved.discharge_m3s.values, 5.0 + 0.25 * np.arange(STEPS))
     given = _exchange_inflow(path, SimpleNamespace(point="B1", x=1.0, y=2.0, max_mb=5.0), model_crs="EPSG:32650")
     assert (given.x, given.y) == (1.0, 2.0)  # spec x/y are in the model CRS already
+
+
+def test_run_catchment_inflow_member_choice(tmp_path):
+    """``hydro run-catchment --inflow FILE:ID@MEMBER`` / ``@mean``: (path, id, member) tuples of run_catchment."""
+    from hydro.model.runner import _inflow
+
+    path = _exchange_file(tmp_path, members=[2, 0, 1])
+    t = 0.25 * np.arange(STEPS)
+    np.testing.assert_allclose(_inflow((path, "B2", "2"), PRODUCER_CRS).discharge_m3s.values, 21.0 + t)
+    np.testing.assert_allclose(_inflow((path, "B2", "mean"), PRODUCER_CRS).discharge_m3s.values, 11.0 + t)
+    with pytest.raises(InputDataError, match="realization"):
+        _inflow((path, "B2"), PRODUCER_CRS)
+
+
+@pytest.mark.parametrize("item", ["nofile", "ex.nc:B1@", "ex.nc:@2"])
+def test_run_catchment_cli_refuses_a_malformed_inflow(tmp_path, item):
+    from click.testing import CliRunner
+
+    from hydro.cli import cli
+
+    r = CliRunner().invoke(cli, ["run-catchment", str(tmp_path / "t.tif"), "--precipitation", str(tmp_path / "p.nc"),
+                                 "--inflow", item, "--output-dir", str(tmp_path / "out")])
+    assert r.exit_code != 0 and "FILE:STATION_ID[@MEMBER]" in r.output
+    assert not (tmp_path / "out").exists()

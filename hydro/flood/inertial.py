@@ -64,8 +64,9 @@ class EdgeBoundary:
         Unit discharge (inflow) or water level (level): a constant, or a DataArray with a ``time`` dim
         (datetime64, or seconds since the start) and optionally a second dim of length ``len(cells)`` for values
         per edge cell. Linear interpolation in time; the series must cover the whole run.
-    cells : slice, sequence of int or None
-        Cells along the edge (row indices on west/east, column indices on north/south); ``None`` = the whole edge.
+    cells : slice, sequence of int, boolean mask or None
+        Cells along the edge (row indices on west/east, column indices on north/south, no repeats), or a boolean
+        mask as long as the edge; ``None`` = the whole edge.
     slope : float, optional
         Friction slope of the ``free`` boundary (m/m); ``None`` = local bed slope towards the edge, floored at
         ``min_slope``.
@@ -126,7 +127,8 @@ def rain_rate_m_per_s(values: np.ndarray, units: str, interval_s: np.ndarray | f
         Rainfall values.
     units : str
         One of mm/h (mm h-1), mm/d (mm d-1, mm day-1), mm/s, m s-1, kg m-2 s-1 (rates) or mm, kg m-2, m
-        (amount per interval, "mm per step").
+        (amount per interval, "mm per step"), or any other spelling :func:`hydro.forcing.parse_water_units`
+        accepts (mm/hour, kg m-2 h-1, mm min-1, cm, ...).
     interval_s : float or array broadcastable to ``values``
         Length of the interval each value covers (s), used for amounts.
 
@@ -146,6 +148,18 @@ def rain_rate_m_per_s(values: np.ndarray, units: str, interval_s: np.ndarray | f
         return values * _RATE_FACTORS[key]
     if key in _AMOUNT_FACTORS:
         return values * _AMOUNT_FACTORS[key] / np.asarray(interval_s, dtype=np.float64)
+    # every other spelling the forcing module accepts (mm/hour, kg m-2 h-1, cm, mm min-1, MM/H, ...): the same
+    # rain must not be refused here after hydro.forcing prepared it
+    from hydro.forcing.units import parse_water_units
+
+    try:
+        kind, factor = parse_water_units(key, "rainfall")  # mm per unit (amount) or mm s-1 per unit (rate)
+    except InputDataError:
+        kind = None
+    if kind == "rate":
+        return values * (factor * 1e-3)
+    if kind == "amount":
+        return values * (factor * 1e-3) / np.asarray(interval_s, dtype=np.float64)
     raise InputDataError(
         f"rainfall units {units!r} unknown; use a rate (mm/h, mm/d, mm/s, m s-1, kg m-2 s-1) "
         "or an amount per interval (mm, kg m-2, m)"
@@ -178,8 +192,8 @@ def effective_rainfall(rainfall: xr.DataArray, loss_model: Any, *, like: xr.Data
     u = rainfall.attrs.get("units", units)
     if u is None:
         raise InputDataError("effective_rainfall: rainfall has no 'units' attribute")
-    t = _to_seconds(rainfall["time"].values, None if not np.issubdtype(rainfall["time"].dtype, np.datetime64)
-                    else rainfall["time"].values[0], "rainfall")
+    tv = _time_values(rainfall["time"])
+    t = _to_seconds(tv, tv[0] if _is_datetime(tv) else None, "rainfall")
     if t.size < 2:
         raise InputDataError("effective_rainfall: need at least two time labels")
     interval = np.diff(np.concatenate([[t[0] - (t[1] - t[0])], t]))
@@ -202,8 +216,29 @@ def effective_rainfall(rainfall: xr.DataArray, loss_model: Any, *, like: xr.Data
                         attrs={"units": "mm", "long_name": "rainfall minus losses per interval"})
 
 
+def _time_values(t: Any) -> np.ndarray:
+    """Time labels as a numpy array. Timezone-aware dates (a pandas ``datetime64[ns, tz]`` coordinate, whose
+    ``.values`` are bare integer nanoseconds, or an object array of Timestamps) become naive UTC ``datetime64``,
+    the convention of ``start``."""
+    if isinstance(getattr(t, "dtype", None), pd.DatetimeTZDtype):
+        data = t.data if isinstance(t, (xr.DataArray, xr.Variable)) else t
+        return pd.DatetimeIndex(np.ravel(data)).tz_convert("UTC").tz_localize(None).values
+    arr = np.asarray(t.values if isinstance(t, (xr.DataArray, xr.Variable, pd.Index, pd.Series)) else t)
+    if arr.dtype == object and arr.size and isinstance(arr.flat[0], (pd.Timestamp, np.datetime64)):
+        idx = pd.to_datetime(arr.ravel(), utc=True).tz_localize(None)
+        arr = np.asarray(idx.values, dtype="datetime64[ns]").reshape(arr.shape)
+    return arr
+
+
+def _is_datetime(arr: np.ndarray) -> bool:
+    return np.issubdtype(arr.dtype, np.datetime64)
+
+
 def _to_seconds(t: Any, start: np.datetime64 | None, what: str) -> np.ndarray:
-    arr = np.asarray(t)
+    arr = _time_values(t)
+    if arr.dtype == object:
+        raise InputDataError(f"{what}: time coordinate of {arr.dtype} values is neither numbers (s since the start), "
+                             "timedeltas nor dates")
     if np.issubdtype(arr.dtype, np.datetime64):
         if start is None:
             raise InputDataError(f"{what}: time coordinate is a date but simulate_2d(start=...) was not given")
@@ -266,10 +301,10 @@ def _series(obj: Any, k: int, start: np.datetime64 | None, t_end: float, what: s
                 raise InputDataError(f"{what}: series has dims {obj.dims}; expected (time,) or (time, cell)")
             o = obj.transpose("time", *other)
             vals = np.asarray(o.values, dtype=np.float64).reshape(o.sizes["time"], -1)
-            times = _to_seconds(obj["time"].values, start, what)
+            times = _to_seconds(obj["time"], start, what)
     elif isinstance(obj, pd.Series):
         vals = np.asarray(obj.values, dtype=np.float64).reshape(-1, 1)
-        times = _to_seconds(obj.index.values, start, what)
+        times = _to_seconds(obj.index, start, what)
     else:
         vals = np.asarray(obj, dtype=np.float64).reshape(1, -1)
         times = None
@@ -366,7 +401,20 @@ def _edge_cells(b: EdgeBoundary, ny: int, nx: int) -> np.ndarray:
     elif isinstance(b.cells, slice):
         idx = np.arange(length)[b.cells]
     else:
-        idx = np.asarray(b.cells, dtype=np.int64).ravel()
+        raw = np.asarray(getattr(b.cells, "values", b.cells)).ravel()
+        if raw.dtype == bool:
+            # a mask along the edge (True = boundary cell); cast to int it would silently pick cells 0 and 1
+            if raw.size != length:
+                raise InputDataError(f"{b.side} {b.kind} boundary: boolean cells mask has {raw.size} values but the "
+                                     f"{b.side} edge has {length} cells")
+            idx = np.flatnonzero(raw)
+        else:
+            if raw.size and (raw.dtype.kind not in "iuf" or np.any(raw != np.round(raw))):
+                raise InputDataError(f"{b.side} {b.kind} boundary: cells {b.cells!r} must be whole cell indices")
+            idx = raw.astype(np.int64)
+            if np.unique(idx).size != idx.size:
+                raise InputDataError(f"{b.side} {b.kind} boundary: cells {b.cells!r} repeat an index (a per-cell "
+                                     "series would be matched to the wrong cells)")
     if idx.size == 0 or idx.min() < 0 or idx.max() >= length:
         raise InputDataError(f"{b.side} {b.kind} boundary: cells {b.cells!r} outside 0..{length - 1}")
     return idx
@@ -419,7 +467,9 @@ def simulate_2d(
         Rain on the grid: a constant, a series ``(time)`` or a grid ``(time, y, x)``. Values are **period-end
         labelled** (CF): the value at ``t_k`` is held constant over ``(t_{k-1}, t_k]``; the first interval has the
         length of the second. The units come from the ``units`` attribute (or ``rainfall_units``): rates mm/h,
-        mm/d, mm/s, m s-1, kg m-2 s-1 or amounts per interval mm, kg m-2, m. Pass the effective rainfall of
+        mm/d, mm/s, m s-1, kg m-2 s-1 or amounts per interval mm, kg m-2, m (and every spelling
+        :func:`hydro.forcing.parse_water_units` accepts). A grid may be NaN on nodata cells of the DEM. Pass the
+        effective rainfall of
         :mod:`hydro.runoff` here (and ``infiltration_mm_per_h=0``) to use its loss model.
     rainfall_units : str, optional
         Units of ``rainfall`` when it carries none (required for plain numbers).
@@ -436,6 +486,7 @@ def simulate_2d(
         covered are closed walls. Later entries override earlier ones on the same cells.
     start : datetime-like, optional
         Start time; required when a series has a date time coordinate; output times are dates when given.
+        Timezone-aware dates (start or series) are compared in UTC; naive dates are taken as UTC.
     output_interval : float or pandas.Timedelta, optional
         Interval (s) of the gridded snapshots and volume-balance rows (default: ``duration``, one snapshot).
     output_variables : iterable of {"depth", "speed", "velocity"}
@@ -592,8 +643,11 @@ def simulate_2d(
         raise InputDataError("initial_depth must be finite and >= 0 m")
     h[~active] = 0.0
     infil = _field(infiltration_mm_per_h, (ny, nx), "infiltration_mm_per_h", np.float64, bed=bed_elevation)
+    if infil.shape == (ny, nx):
+        # a soil/infiltration map is NaN where the DEM is nodata (as manning_n and initial_depth may be): ignored
+        infil = np.where(active, infil, 0.0)
     if np.any(infil < 0) or not np.all(np.isfinite(infil)):
-        raise InputDataError("infiltration_mm_per_h must be finite and >= 0")
+        raise InputDataError("infiltration_mm_per_h must be finite and >= 0 on the active (non-nodata) cells")
     infil = infil * (1e-3 / 3600.0)
 
     if isinstance(landuse, str):
@@ -601,25 +655,42 @@ def simulate_2d(
             raise InputDataError(f"landuse {landuse!r} unknown; use one of {sorted(LANDUSE_CODES)} or a code map")
         lu = np.full((1, 1), LANDUSE_CODES[landuse], dtype=np.int8)
     else:
-        lu = np.ascontiguousarray(np.asarray(getattr(landuse, "values", landuse)), dtype=np.int8)
-        if lu.shape != (ny, nx) or lu.min() < 0 or lu.max() > 2:
+        if isinstance(landuse, xr.DataArray):
+            _same_grid(landuse, bed_elevation, "landuse")
+            landuse = landuse.transpose("y", "x").values if set(landuse.dims) == {"y", "x"} else landuse.values
+        lu_raw = np.asarray(landuse)
+        if lu_raw.shape != (ny, nx):
+            raise InputDataError(f"landuse map shape {lu_raw.shape} does not match the grid {(ny, nx)}")
+        if lu_raw.dtype.kind == "f":  # a float raster: NaN allowed on nodata cells, whole codes elsewhere
+            lu_raw = np.where(active, lu_raw, 0.0)
+            if not np.all(np.isfinite(lu_raw)) or np.any(lu_raw != np.round(lu_raw)):
+                raise InputDataError("landuse map must hold whole codes 0 pasture, 1 woodland, 2 urban (NaN only on "
+                                     "nodata cells of bed_elevation)")
+        if lu_raw.min() < 0 or lu_raw.max() > 2:
             raise InputDataError("landuse map must be (y, x) with codes 0 pasture, 1 woodland, 2 urban")
+        lu = np.ascontiguousarray(lu_raw, dtype=np.int8)
 
     # --- rainfall: piecewise-constant intervals
-    rain_edges, rain_rates, rain_grid = _prepare_rain(rainfall, rainfall_units, bed_elevation, start64, t_end)
+    rain_edges, rain_rates, rain_grid = _prepare_rain(rainfall, rainfall_units, bed_elevation, start64, t_end,
+                                                      active)
 
     # --- point inflows
-    src_rows, src_cols, src_series = _prepare_inflows(inflows, bed_elevation, start64, t_end, active)
+    src_rows, src_cols, src_series = _prepare_inflows(inflows, bed_elevation, start64, t_end, active, transform)
 
     # --- edge boundaries
     bcx_kind = np.zeros((ny, 2), np.int8)
     bcy_kind = np.zeros((2, nx), np.int8)
     bcx_val = np.zeros((ny, 2), np.float64)
     bcy_val = np.zeros((2, nx), np.float64)
-    bc_updates: list[tuple[np.ndarray, Any, _Series]] = []
+    bc_updates: list[tuple[bool, Any, _Series]] = []
+    # which boundary (position in ``boundaries``) owns each edge cell: a later entry overrides an earlier one, so
+    # the earlier one's time series must stop writing there (it overwrote a free edge's slope with a tide level)
+    ownx = np.full((ny, 2), -1, np.int64)
+    owny = np.full((2, nx), -1, np.int64)
+    pending: list[tuple[int, bool, np.ndarray, int, _Series]] = []
     level_max = -np.inf
     series_times: list[np.ndarray] = []
-    for b in boundaries:
+    for ib_, b in enumerate(boundaries):
         if not isinstance(b, EdgeBoundary):
             raise InputDataError(f"boundaries: expected EdgeBoundary objects (see hydro.flood.inflow ...), got {b!r}")
         if b.side not in SIDES:
@@ -644,6 +715,7 @@ def simulate_2d(
         view = (idx, col) if b.side in ("west", "east") else (col, idx)
         kind_arr[view] = _KIND[b.kind]
         val_arr[view] = 0.0
+        (ownx if b.side in ("west", "east") else owny)[view] = ib_
         if b.kind in ("inflow", "level"):
             if b.series is None:
                 raise InputDataError(f"{b.side} {b.kind} boundary needs a value or series")
@@ -652,26 +724,34 @@ def simulate_2d(
                 level_max = max(level_max, float(np.max(s.values)))
             if s.times is not None:
                 series_times.append(s.times)
-            bc_updates.append(((kind_arr is bcx_kind), view, s))
+            pending.append((ib_, kind_arr is bcx_kind, idx, col, s))
         elif b.kind == "free":
             if b.slope is not None:
                 if not b.slope > 0:
                     raise InputDataError(f"{b.side} free-outflow slope must be > 0, not {b.slope}")
                 val_arr[view] = b.slope
             else:
-                if b.side == "west":
-                    sl = (z64[idx, 1] - z64[idx, 0]) / dx
-                elif b.side == "east":
-                    sl = (z64[idx, nx - 2] - z64[idx, nx - 1]) / dx
-                elif b.side == "north":
-                    sl = (z64[1, idx] - z64[0, idx]) / dx
-                else:
-                    sl = (z64[ny - 2, idx] - z64[ny - 1, idx]) / dx
-                val_arr[view] = np.maximum(sl, b.min_slope)
+                inner = {"west": (idx, 1), "east": (idx, nx - 2), "north": (1, idx), "south": (ny - 2, idx)}[b.side]
+                sl = (z64[inner] - z64[edge]) / dx
+                # no bed slope next to a nodata cell (its elevation is a 0 m fill): use the floor there
+                val_arr[view] = np.where(active[inner] & active[edge], np.maximum(sl, b.min_slope), b.min_slope)
+    for ib_, is_x, idx, col, s in pending:
+        owner = ownx[idx, col] if is_x else owny[col, idx]
+        keep = owner == ib_
+        if not keep.any():
+            continue  # wholly overridden by later entries
+        if not keep.all():
+            idx = idx[keep]
+            s = _Series(s.times, s.values[:, keep], "boundary series", t_end)
+        bc_updates.append((is_x, (idx, col) if is_x else (col, idx), s))
     has_level = bool(np.any(bcx_kind == K.BC_LEVEL) or np.any(bcy_kind == K.BC_LEVEL))
     has_inflow = bool(np.any(bcx_kind == K.BC_INFLOW) or np.any(bcy_kind == K.BC_INFLOW))
     if n.shape == (1, 1) and n[0, 0] == 0 and (np.any(bcx_kind == K.BC_FREE) or np.any(bcy_kind == K.BC_FREE)):
         raise InputDataError("free-outflow boundaries need manning_n > 0")
+
+    # edge elevations for the ghost depth of level boundaries: a nodata edge cell (0 m fill) exchanges no water and
+    # must not set the time step (a tide at 100.5 m over a DEM at 100 m took 10x the steps)
+    z_ghost = np.where(active, z64, np.inf)
 
     if depth_bound is None:
         relief = float(np.nanmax(z64[active]) - np.nanmin(z64[active]))
@@ -750,7 +830,7 @@ def simulate_2d(
                 for is_x, view, s in bc_updates:
                     (bcx_val if is_x else bcy_val)[view] = s.at(t)
                 if has_level:
-                    hm = max(hm, _ghost_depth_max(bcx_kind, bcx_val, bcy_kind, bcy_val, z64))
+                    hm = max(hm, _ghost_depth_max(bcx_kind, bcx_val, bcy_kind, bcy_val, z_ghost))
                 if has_inflow:  # critical depth of the inflow unit discharge (a dry domain must not take dt_max)
                     qmax = max(float(np.max(np.abs(bcx_val[bcx_kind == K.BC_INFLOW]), initial=0.0)),
                                float(np.max(np.abs(bcy_val[bcy_kind == K.BC_INFLOW]), initial=0.0)))
@@ -838,7 +918,7 @@ def simulate_2d(
                         max_hazard, active, threshold_m, h_dry, rows, permanent_water, bool(summary_maps),
                         dict(theta=theta, alpha=alpha, dt_max=dt_max, advective_dt=int(advective_dt), h_dry=h_dry,
                              dtype=dtype,
-                             froude_limit=froude, velocity_limit=ulim, friction=friction))
+                             froude_limit=froude, velocity_limit=ulim, friction=friction), transform)
     balance = pd.DataFrame(rows).set_index("time_s")
     return Simulation2DResult(ds, balance)
 
@@ -879,7 +959,7 @@ def _raise_unstable(bad: np.ndarray, what: str, t: float, bed: xr.DataArray, sta
     )
 
 
-def _prepare_rain(rainfall, units, bed, start64, t_end):
+def _prepare_rain(rainfall, units, bed, start64, t_end, active=None):
     """Rain as interval edges (s) and rates (m s-1): (edges, rates (nt,) or None, grid (nt, ny, nx) or None)."""
     if rainfall is None:
         return None, None, None
@@ -901,7 +981,7 @@ def _prepare_rain(rainfall, units, bed, start64, t_end):
         raise InputDataError(f"rainfall {rainfall.name or ''}: no 'units' attribute and no rainfall_units given")
     if "time" not in rainfall.dims:
         raise InputDataError(f"rainfall has dims {rainfall.dims}; expected (time,) or (time, y, x)")
-    times = _to_seconds(rainfall["time"].values, start64, "rainfall")
+    times = _to_seconds(rainfall["time"], start64, "rainfall")
     if times.size < 2:
         raise InputDataError("rainfall series needs at least two time labels (period-end labelled)")
     if np.any(np.diff(times) <= 0):
@@ -923,18 +1003,22 @@ def _prepare_rain(rainfall, units, bed, start64, t_end):
         if r.shape[1:] != (ny, nx):
             raise InputDataError(f"gridded rainfall {r.shape[1:]} does not match the grid {(ny, nx)}; regrid first")
         grid = rain_rate_m_per_s(np.asarray(r.values, dtype=np.float64), u, interval[:, None, None])
+        if active is not None:
+            # gridded rain is NaN on the DEM's nodata cells (design_storm(target_grid=dem), radar masks): never used
+            grid[:, ~active] = 0.0
         rates = None
     else:
         raise InputDataError(f"rainfall has dims {rainfall.dims}; expected (time,) or (time, y, x)")
     check = grid if grid is not None else rates
     if not np.all(np.isfinite(check)) or np.any(check < 0):
-        raise InputDataError("rainfall contains NaN or negative values")
+        raise InputDataError("rainfall contains NaN or negative values" +
+                             (" on active (non-nodata) cells" if grid is not None else ""))
     if grid is not None:
         return edges, None, grid
     return edges, rates, None
 
 
-def _prepare_inflows(inflows, bed, start64, t_end, active):
+def _prepare_inflows(inflows, bed, start64, t_end, active, transform=None):
     if inflows is None:
         return None, None, None
     if not isinstance(inflows, xr.DataArray) or "point" not in inflows.dims:
@@ -945,13 +1029,20 @@ def _prepare_inflows(inflows, bed, start64, t_end, active):
     units = inflows.attrs.get("units", "m3 s-1")
     if " ".join(str(units).split()) not in ("m3 s-1", "m3/s", "m^3/s", "m3 s**-1"):
         raise InputDataError(f"inflows units {units!r}: give discharge in m3 s-1")
-    transform = bed.rio.transform()
+    # the grid's transform from its coordinates (hydro.io.raster.grid_transform): the stored GeoTransform goes stale
+    # after coarsen(), and with it a point landed in the wrong cell or "outside the domain"
+    if transform is None:
+        from hydro.io.raster import grid_transform
+
+        transform = grid_transform(bed)
     xs = np.asarray(inflows["x"].values, dtype=np.float64).ravel()
     ys = np.asarray(inflows["y"].values, dtype=np.float64).ravel()
     inv = ~transform
     cols = np.empty(xs.size, np.int64)
     rows = np.empty(xs.size, np.int64)
     ny, nx = bed.shape
+    x0, y1 = transform * (0, 0)
+    x1, y0 = transform * (nx, ny)
     for k, (x, y) in enumerate(zip(xs, ys)):
         c, r = inv * (x, y)
         ci, ri = int(math.floor(c)), int(math.floor(r))
@@ -959,8 +1050,7 @@ def _prepare_inflows(inflows, bed, start64, t_end, active):
             pid = inflows["point"].values[k] if "point" in inflows.coords else k
             raise InputDataError(
                 f"inflow point {pid!r} at x={x:.1f}, y={y:.1f} lies outside the active domain "
-                f"(bounds x {bed.rio.bounds()[0]:.1f}..{bed.rio.bounds()[2]:.1f}, "
-                f"y {bed.rio.bounds()[1]:.1f}..{bed.rio.bounds()[3]:.1f})"
+                f"(bounds x {x0:.1f}..{x1:.1f}, y {y0:.1f}..{y1:.1f})"
             )
         cols[k] = ci
         rows[k] = ri
@@ -972,7 +1062,7 @@ def _prepare_inflows(inflows, bed, start64, t_end, active):
 
 
 def _build_dataset(bed, out_times, start64, snaps, max_depth, max_speed, t_wet, duration_s, max_hazard, active,
-                   threshold, h_dry, rows, permanent_water, summary_maps, options) -> xr.Dataset:
+                   threshold, h_dry, rows, permanent_water, summary_maps, options, transform=None) -> xr.Dataset:
     if start64 is None:
         time = pd.to_timedelta(out_times, unit="s").values
     else:
@@ -1006,7 +1096,14 @@ def _build_dataset(bed, out_times, start64, snaps, max_depth, max_speed, t_wet, 
         return a
 
     if not summary_maps:
-        return _finish_dataset(ds, bed, rows, options, threshold, start64)
+        return _finish_dataset(ds, bed, rows, options, threshold, start64, transform)
+    # the kernel stamps the first wetting with the END of the step that wetted the cell but adds that whole step to
+    # the duration: a cell wet from t_wet on showed t_wet + duration > run length by one step (2.26 s + 600 s in a
+    # 600 s run). The duration above threshold cannot exceed the time since first wetting: clamp it.
+    wet = t_wet >= 0
+    if wet.any():
+        t_run = float(out_times[-1])
+        duration_s[wet] = np.minimum(duration_s[wet], np.maximum(t_run - t_wet[wet].astype(np.float64), 0.0))
     t_wet[t_wet < 0] = nan
     put("max_flood_depth", masked(max_depth), "max_flood_depth")
     put("max_flood_speed", masked(max_speed), "max_flood_speed")
@@ -1029,10 +1126,10 @@ def _build_dataset(bed, out_times, start64, snaps, max_depth, max_speed, t_wet, 
         attrs["comment"] = "permanent water (sea, channels) is not_flooded; the summary maps are NaN there"
     attrs["ancillary_variables"] = "max_flood_depth"
     ds["flood_extent"] = xr.DataArray(ext, dims=("y", "x"), attrs=attrs)
-    return _finish_dataset(ds, bed, rows, options, threshold, start64)
+    return _finish_dataset(ds, bed, rows, options, threshold, start64, transform)
 
 
-def _finish_dataset(ds, bed, rows, options, threshold, start64) -> xr.Dataset:
+def _finish_dataset(ds, bed, rows, options, threshold, start64, transform=None) -> xr.Dataset:
     """Volume-balance series, georeference and run attributes (with or without the summary maps)."""
     bal = pd.DataFrame(rows)
     for col, long in [("storage", "water volume stored on the grid"),
@@ -1046,7 +1143,12 @@ def _finish_dataset(ds, bed, rows, options, threshold, start64) -> xr.Dataset:
         ds[f"volume_{col}"] = xr.DataArray(bal[col].to_numpy(), dims=("time",),
                                            attrs={"long_name": long, "units": "m3",
                                                   "coverage_content_type": "auxiliaryInformation"})
-    ds = ds.rio.write_crs(bed.rio.crs).rio.write_transform(bed.rio.transform())
+    if transform is None:
+        from hydro.io.raster import grid_transform
+
+        transform = grid_transform(bed)
+    # the transform of the grid's coordinates: the bed's stored GeoTransform may be stale (after coarsen())
+    ds = ds.rio.write_crs(bed.rio.crs).rio.write_transform(transform)
     ds.attrs.update({f"hydro_flood_{k}": (str(v) if isinstance(v, str) else v) for k, v in options.items()})
     ds.attrs["hydro_flood_threshold_m"] = threshold
     if start64 is not None:

@@ -14,10 +14,10 @@ import xarray as xr
 from hydro.errors import InputDataError, InputMissingError
 from hydro.io.netcdf import open_netcdf
 from hydro.forcing.grid import GridSpec, grid_of, regrid_weights
-from hydro.forcing.units import parse_water_units
+from hydro.forcing.units import check_standard_name, parse_water_units
 
 __all__ = ["open_forcing", "prepare", "to_mm_per_step", "change_step", "source_name", "check_time_axis",
-           "period_end_times", "grid_centre_longitude"]
+           "period_end_times", "grid_centre_longitude", "real_times"]
 
 _FILL_POLICIES = (None, "zero")
 
@@ -28,9 +28,47 @@ def source_name(da: xr.DataArray) -> str:
     return f"{src}:{da.name}"
 
 
+#: CF calendars whose date labels are real (proleptic Gregorian) dates and are read as such; a
+#: ``noleap``/``365_day`` series over a leap year then lacks 29 February, which is a gap (an error)
+_REAL_DATE_CALENDARS = ("standard", "gregorian", "proleptic_gregorian", "noleap", "365_day", "all_leap", "366_day")
+
+
+def real_times(time: Any, where: str) -> np.ndarray:
+    """Time labels as ``datetime64[ns]`` (UTC, naive), also from CF non-standard calendars (cftime).
+
+    ``noleap``/``365_day``/``all_leap``/``366_day`` labels are real dates and are kept as they are (a
+    label that is no real date, e.g. 29 February 2023 of ``all_leap``, is an error). ``360_day`` and
+    ``julian`` labels are not real dates: :class:`InputDataError` (convert the file first, e.g. with
+    ``xarray``'s ``convert_calendar``, choosing how days are dropped or added).
+    """
+    v = np.asarray(time)
+    if v.dtype.kind == "M":
+        return v.astype("datetime64[ns]")
+    if v.dtype == object and v.size and hasattr(v.flat[0], "calendar"):
+        cal = str(getattr(v.flat[0], "calendar", "") or "standard").lower()
+        if cal not in _REAL_DATE_CALENDARS:
+            raise InputDataError(f"{where}: CF calendar {cal!r} has dates that are not real dates; the model runs on "
+                                 f"the real (proleptic Gregorian) calendar: convert the file first (e.g. xarray "
+                                 f"convert_calendar, choosing how days are dropped or added)")
+        out = np.empty(v.shape, "datetime64[ns]")
+        for i, c in enumerate(v.flat):
+            if cal in ("standard", "gregorian") and (c.year, c.month, c.day) < (1582, 10, 15):
+                raise InputDataError(f"{where}: date {c} before 1582-10-15 in the mixed Julian/Gregorian calendar")
+            try:
+                out.flat[i] = np.datetime64(pd.Timestamp(c.year, c.month, c.day, c.hour, c.minute, c.second,
+                                                         c.microsecond), "ns")
+            except ValueError as exc:
+                raise InputDataError(f"{where}: time {c} (calendar {cal!r}) is not a real date") from exc
+        return out
+    try:
+        return pd.DatetimeIndex(v).values.astype("datetime64[ns]")
+    except (TypeError, ValueError) as exc:
+        raise InputDataError(f"{where}: time values are not date-times ({v.dtype})") from exc
+
+
 def check_time_axis(time: Any, where: str) -> pd.Timedelta | None:
     """Raise on duplicate, unsorted or irregular times; return the step (None for one value)."""
-    t = pd.DatetimeIndex(time)
+    t = pd.DatetimeIndex(real_times(time, where))
     if t.has_duplicates:
         raise InputDataError(f"{where}: duplicate times, e.g. {t[t.duplicated()][0]}")
     if not t.is_monotonic_increasing:
@@ -51,14 +89,11 @@ def period_end_times(time: Any, bounds: Any, where: str) -> pd.DatetimeIndex:
     Each period must be non-empty and contain its time label; with more than one time, every period
     must last one time step (a field of amounts per step), else :class:`InputDataError`.
     """
-    t = pd.DatetimeIndex(np.asarray(time))
+    t = pd.DatetimeIndex(real_times(time, where))
     b = np.asarray(bounds)
     if b.ndim != 2 or b.shape != (t.size, 2):
         raise InputDataError(f"{where}: time bounds have shape {b.shape}, expected ({t.size}, 2)")
-    try:
-        b = b.astype("datetime64[ns]")
-    except (TypeError, ValueError) as exc:
-        raise InputDataError(f"{where}: time bounds are not date-times ({b.dtype})") from exc
+    b = real_times(b, where + " (time bounds)")
     lo, hi = pd.DatetimeIndex(b.min(axis=1)), pd.DatetimeIndex(b.max(axis=1))
     if lo.hasnans or hi.hasnans:
         raise InputDataError(f"{where}: missing values in the time bounds")
@@ -75,6 +110,17 @@ def period_end_times(time: Any, bounds: Any, where: str) -> pd.DatetimeIndex:
             raise InputDataError(f"{where}: time-bounds period {lo[k]} … {hi[k]} lasts {length[k]}, not the time step "
                                  f"{step}: not a series of amounts per step")
     return hi
+
+
+def _with_real_times(da: xr.DataArray, where: str) -> xr.DataArray:
+    """``da`` with a ``datetime64`` time coordinate (CF non-standard calendars converted, see :func:`real_times`)."""
+    if "time" not in da.coords or da["time"].dtype.kind == "M":
+        return da
+    attrs, enc = dict(da["time"].attrs), dict(da["time"].encoding)
+    out = da.assign_coords(time=real_times(da["time"].values, where))
+    out["time"].attrs.update(attrs)
+    out["time"].encoding.update({k: v for k, v in enc.items() if k in ("bounds", "source")})
+    return out
 
 
 def _bounds_name(time: xr.DataArray) -> str | None:
@@ -101,7 +147,8 @@ def _bounds_from_source(da: xr.DataArray, name: str, where: str) -> np.ndarray:
         try:
             with open_netcdf(src, decode_coords="all") as ds:
                 if name in ds.variables and "time" in ds.coords:
-                    pos = pd.DatetimeIndex(ds["time"].values).get_indexer(pd.DatetimeIndex(da["time"].values))
+                    pos = pd.DatetimeIndex(real_times(ds["time"].values, where)).get_indexer(
+                        pd.DatetimeIndex(real_times(da["time"].values, where)))
                     if np.all(pos >= 0):  # the rows of da's times (da may be a subset of the file)
                         return np.asarray(ds[name].values)[pos]
         except (OSError, ValueError):
@@ -135,6 +182,7 @@ def open_forcing(path: str | os.PathLike[str], variable: str, *, time_chunk: int
     da.attrs["hydro_source"] = str(path)
     if "time" not in da.dims:
         raise InputDataError(f"{path}:{variable}: no time dimension")
+    da = _with_real_times(da, f"{path}:{variable}")
     bname = _bounds_name(ds["time"])
     if bname:
         if bname not in ds.variables:
@@ -142,6 +190,20 @@ def open_forcing(path: str | os.PathLike[str], variable: str, *, time_chunk: int
         da = _relabel_to_period_end(da, ds[bname].values, f"{path}:{variable}", bname)
     check_time_axis(da["time"].values, f"{path}:{variable}")
     return da
+
+
+def _source_step(da: xr.DataArray, source_step: Any, where: str) -> pd.Timedelta | None:
+    """The source step: the regular spacing of ``da``'s times (a gap or irregular step is an error even
+    when ``source_step`` is given) or ``source_step``, which must equal that spacing."""
+    step = check_time_axis(da["time"].values, where)
+    if source_step is None:
+        return step
+    ss = pd.Timedelta(source_step)
+    if ss <= pd.Timedelta(0):
+        raise InputDataError(f"{where}: source_step {ss} must be positive")
+    if step is not None and step != ss:
+        raise InputDataError(f"{where}: source_step {ss} differs from the spacing of the times ({step})")
+    return ss
 
 
 def _validate_block(block: np.ndarray, where: str, fill_policy: str | None) -> np.ndarray:
@@ -161,6 +223,7 @@ def to_mm_per_step(da: xr.DataArray, source_step: pd.Timedelta | None = None) ->
     """Convert to mm per **source** step from the ``units`` attribute (rates × step; amounts as is)."""
     where = source_name(da)
     kind, factor = parse_water_units(da.attrs.get("units"), where)
+    check_standard_name(kind, da.attrs.get("standard_name"), da.attrs.get("units"), where)
     if kind == "rate":
         step = source_step if source_step is not None else check_time_axis(da["time"].values, where)
         if step is None:
@@ -235,7 +298,8 @@ def change_step(da: xr.DataArray, model_step: Any, *, source_step: Any = None, p
     """
     where = source_name(da)
     ms = pd.Timedelta(model_step)
-    ss = pd.Timedelta(source_step) if source_step is not None else check_time_axis(da["time"].values, where)
+    da = _with_real_times(da, where)
+    ss = _source_step(da, source_step, where)
     if ss is None:
         raise InputDataError(f"{where}: one time step: pass source_step")
     t = pd.DatetimeIndex(da["time"].values)
@@ -364,10 +428,11 @@ def prepare(
         raise InputDataError(f"fill_policy {fill_policy!r}: expected one of {_FILL_POLICIES}")
     if "time" not in da.dims:
         raise InputDataError(f"{where}: no time dimension")
+    da = _with_real_times(da, where)
     bname = _bounds_name(da["time"])
     if bname:  # CF time bounds not yet applied (open_forcing applies them and drops the attribute)
         da = _relabel_to_period_end(da, _bounds_from_source(da, bname, where), where, bname)
-    ss = pd.Timedelta(source_step) if source_step is not None else check_time_axis(da["time"].values, where)
+    ss = _source_step(da, source_step, where)
     src = grid_of(da, where, crs=crs)
     tgt, mask = _target_spec(target_grid)
     W = regrid_weights(src, tgt, method, where, mask=mask)  # coverage checked on the domain cells only
@@ -383,7 +448,10 @@ def prepare(
         flat = block.reshape(nt, -1)
         # NaN source cells only matter where they carry weight
         nan_src = ~np.isfinite(flat)
-        if nan_src.any():
+        if nan_src.any() and fill_policy == "zero":
+            # missing source cells are no rain: a target cell partly on them keeps the rain of the rest
+            vals = (W @ np.where(nan_src, 0.0, flat).T).T
+        elif nan_src.any():
             touched = (W @ nan_src.T.astype(np.float64)).T > 0
             vals = (W @ np.where(nan_src, 0.0, flat).T).T
             vals[touched] = np.nan

@@ -114,36 +114,26 @@ def regrid_weights(src: GridSpec, tgt: GridSpec, method: str, where: str, mask: 
         raise InputDataError(f"{where}: domain mask has {domain.size} cells, the target grid {ny_t * nx_t}")
     sx_e, sy_e = cell_edges(src.x, where + " x"), cell_edges(src.y, where + " y")
     same = src.crs == tgt.crs
+    # longitudes: a 0…360 source and a −180…180 target (or the reverse) describe the same places
+    wrap_lo = float(sx_e.min()) if src.crs.is_geographic and np.ptp(sx_e) <= 360.0 + 1e-6 else None
+    tgt_x = tgt.x
+    if same and wrap_lo is not None:
+        tgt_x = tgt.x + _lon_shift(cell_edges(tgt.x, "target x"), sx_e, domain.reshape(ny_t, nx_t).any(axis=0))
     if method == "conservative":
         if same:
-            wx = _overlap_1d(cell_edges(tgt.x, "target x"), sx_e)
+            wx = _overlap_1d(cell_edges(tgt_x, "target x"), sx_e)
             wy = _overlap_1d(cell_edges(tgt.y, "target y"), sy_e)
             W = sp.kron(wy, wx, format="csr")
         else:
-            k = 5
-            tx_e, ty_e = cell_edges(tgt.x, "target x"), cell_edges(tgt.y, "target y")
-            fr = (np.arange(k) + 0.5) / k
-            xs = (tx_e[:-1, None] + (tx_e[1:] - tx_e[:-1])[:, None] * fr[None, :]).ravel()
-            ys = (ty_e[:-1, None] + (ty_e[1:] - ty_e[:-1])[:, None] * fr[None, :]).ravel()
-            X, Y = np.meshgrid(xs, ys)
-            tr = Transformer.from_crs(tgt.crs, src.crs, always_xy=True)
-            sxp, syp = tr.transform(X.ravel(), Y.ravel())
-            ix = _locate(np.asarray(sxp), sx_e)
-            iy = _locate(np.asarray(syp), sy_e)
-            ok = (ix >= 0) & (iy >= 0)
-            ny, nx = tgt.shape
-            rows_y = np.repeat(np.arange(ny), k)[:, None].repeat(nx * k, axis=1).ravel()
-            rows_x = np.tile(np.repeat(np.arange(nx), k), ny * k)
-            rows = rows_y * nx + rows_x
-            cols = iy * src.x.size + ix
-            W = sp.csr_matrix((np.full(ok.sum(), 1.0 / (k * k)), (rows[ok], cols[ok])),
-                              shape=(ny * nx, src.x.size * src.y.size))
+            W = _supersampled_weights(src, tgt, sx_e, sy_e, domain, wrap_lo)
     elif method == "bilinear":
-        X, Y = np.meshgrid(tgt.x, tgt.y)
+        X, Y = np.meshgrid(tgt_x, tgt.y)
         if same:
             px, py = X.ravel(), Y.ravel()
         else:
             px, py = transform_points(Transformer.from_crs(tgt.crs, src.crs, always_xy=True), X.ravel(), Y.ravel())
+            if wrap_lo is not None:
+                px = _wrap_lon(px, wrap_lo)
         fx = _frac_index(px, src.x)
         fy = _frac_index(py, src.y)
         outside = ~(np.isfinite(fx) & np.isfinite(fy))
@@ -171,6 +161,87 @@ def regrid_weights(src: GridSpec, tgt: GridSpec, method: str, where: str, mask: 
     if bad.any():
         raise InputDataError(f"{where}: forcing does not cover the domain ({int(bad.sum())} of {int(domain.sum())} "
                              f"domain cells not fully inside the forcing grid)")
+    return W
+
+
+def _wrap_lon(lon: np.ndarray, lo: float) -> np.ndarray:
+    """Longitudes moved by multiples of 360° into [lo, lo + 360) (NaN/inf stay)."""
+    lon = np.asarray(lon, dtype=np.float64)
+    return np.where(np.isfinite(lon), lo + np.mod(lon - lo, 360.0), lon)
+
+
+def _lon_shift(tgt_edges: np.ndarray, src_edges: np.ndarray, cols: np.ndarray) -> float:
+    """0, −360 or +360: the shift of a geographic target's longitudes that puts most of its domain
+    columns ``cols`` inside the source's longitude range (0 on ties)."""
+    lo, hi = float(src_edges.min()), float(src_edges.max())
+    a, b = np.minimum(tgt_edges[:-1], tgt_edges[1:])[cols], np.maximum(tgt_edges[:-1], tgt_edges[1:])[cols]
+    best, best_n = 0.0, -1
+    for shift in (0.0, -360.0, 360.0):
+        n = int(np.sum((a + shift >= lo - 1e-9) & (b + shift <= hi + 1e-9)))
+        if n > best_n:
+            best, best_n = shift, n
+    return best
+
+
+#: samples per source cell width along each axis for cross-CRS conservative weights (at least 5 × 5
+#: samples per target cell), and the cap on the total number of samples
+SAMPLES_PER_SOURCE_CELL = 4
+MAX_SAMPLES = 40_000_000
+
+
+def _supersampling_factor(src: GridSpec, tgt: GridSpec, tx_e: np.ndarray, ty_e: np.ndarray,
+                          tr: Transformer, n_cells: int) -> int:
+    """k for k × k samples per target cell: at least 5 and ``SAMPLES_PER_SOURCE_CELL`` per source cell
+    width across the largest target cell (a target cell much larger than the source cells is otherwise
+    represented by a few source cells only and the volume is not kept)."""
+    iy = np.unique(np.linspace(0, ty_e.size - 2, min(ty_e.size - 1, 15)).round().astype(int))
+    ix = np.unique(np.linspace(0, tx_e.size - 2, min(tx_e.size - 1, 15)).round().astype(int))
+    J, I = np.meshgrid(iy, ix, indexing="ij")
+    cx = np.stack([tx_e[I], tx_e[I + 1], tx_e[I], tx_e[I + 1]])
+    cy = np.stack([ty_e[J], ty_e[J], ty_e[J + 1], ty_e[J + 1]])
+    px, py = transform_points(tr, cx, cy)
+    ext = np.maximum(np.nanmax(px, axis=0) - np.nanmin(px, axis=0), 0.0) / abs(float(src.x[1] - src.x[0]))
+    ext = np.maximum(ext, (np.nanmax(py, axis=0) - np.nanmin(py, axis=0)) / abs(float(src.y[1] - src.y[0])))
+    ratio = float(np.nanmax(ext)) if np.isfinite(ext).any() else 1.0
+    k = max(5, int(np.ceil(SAMPLES_PER_SOURCE_CELL * ratio)))
+    kmax = max(5, int(np.sqrt(MAX_SAMPLES / max(n_cells, 1))))
+    return min(k, kmax)
+
+
+def _supersampled_weights(src: GridSpec, tgt: GridSpec, sx_e: np.ndarray, sy_e: np.ndarray,
+                          domain: np.ndarray, wrap_lo: float | None) -> sp.csr_matrix:
+    """Approximately conservative weights across CRSs: each target cell is sampled with k × k points
+    (projected into the source CRS), each weighing 1/k² of the cell. Built in blocks of target rows;
+    only the domain's cells are sampled."""
+    ny, nx = tgt.shape
+    tx_e, ty_e = cell_edges(tgt.x, "target x"), cell_edges(tgt.y, "target y")
+    tr = Transformer.from_crs(tgt.crs, src.crs, always_xy=True)
+    k = _supersampling_factor(src, tgt, tx_e, ty_e, tr, int(domain.sum()))
+    fr = (np.arange(k) + 0.5) / k
+    xs = (tx_e[:-1, None] + (tx_e[1:] - tx_e[:-1])[:, None] * fr[None, :]).ravel()  # nx*k
+    dom = domain.reshape(ny, nx)
+    rows_all, cols_all = [], []
+    block = max(1, int(4_000_000 // max(nx * k * k, 1)))
+    for r0 in range(0, ny, block):
+        r1 = min(ny, r0 + block)
+        ys = (ty_e[r0:r1, None] + (ty_e[r0 + 1:r1 + 1] - ty_e[r0:r1])[:, None] * fr[None, :]).ravel()
+        X, Y = np.meshgrid(xs, ys)
+        cell_r = np.repeat(np.arange(r0, r1), k)[:, None].repeat(nx * k, axis=1)
+        cell_c = np.broadcast_to(np.repeat(np.arange(nx), k)[None, :], X.shape)
+        keep = dom[cell_r, cell_c]
+        if not keep.any():
+            continue
+        sxp, syp = transform_points(tr, X[keep], Y[keep])
+        if wrap_lo is not None:
+            sxp = _wrap_lon(sxp, wrap_lo)
+        ix, iy = _locate(sxp, sx_e), _locate(syp, sy_e)
+        ok = (ix >= 0) & (iy >= 0)
+        rows_all.append((cell_r[keep] * nx + cell_c[keep])[ok])
+        cols_all.append((iy * src.x.size + ix)[ok])
+    rows = np.concatenate(rows_all) if rows_all else np.zeros(0, np.int64)
+    cols = np.concatenate(cols_all) if cols_all else np.zeros(0, np.int64)
+    W = sp.csr_matrix((np.full(rows.size, 1.0 / (k * k)), (rows, cols)), shape=(ny * nx, src.x.size * src.y.size))
+    W.sum_duplicates()
     return W
 
 

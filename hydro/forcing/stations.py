@@ -1,7 +1,9 @@
 """Station rainfall (CSV) interpolated to the model grid: inverse distance or Thiessen polygons."""
 from __future__ import annotations
 
+import csv as _csv
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,21 @@ def station_weights(cell_xy: np.ndarray, station_xy: np.ndarray, method: str = "
     return w / w.sum(axis=1, keepdims=True)
 
 
+def _utc_dates(col: pd.Series, where: Any) -> pd.DatetimeIndex:
+    """Dates of a CSV column as naive UTC: dates with an offset (``2024-01-01 08:00+08:00``) are
+    converted to UTC, dates without one are taken as UTC (the model's clock); a mix is an error."""
+    s = col.astype(str).str.strip()
+    has_tz = s.str.contains(r"(?:[+-]\d{2}:?\d{2}|Z)$", regex=True)
+    if has_tz.any() and not has_tz.all():
+        raise InputDataError(f"{where}: some dates have a UTC offset and some not")
+    try:
+        if has_tz.any():
+            return pd.DatetimeIndex(pd.to_datetime(s, utc=True)).tz_convert(None).rename(None)
+        return pd.DatetimeIndex(pd.to_datetime(s)).rename(None)
+    except (ValueError, TypeError) as exc:
+        raise InputDataError(f"{where}: dates not understood: {exc}") from exc
+
+
 def stations_to_grid(
     csv: str | os.PathLike[str],
     stations_csv: str | os.PathLike[str],
@@ -49,9 +66,13 @@ def stations_to_grid(
 ) -> xr.DataArray:
     """Grid station rainfall [mm per record step] onto ``target_grid`` (y, x with a CRS).
 
-    ``csv``: a ``date_column`` and one column per station id (amounts in ``units``, "mm" only).
-    ``stations_csv``: ``id, x, y`` in ``station_crs`` (default lon/lat EPSG:4326). At each time the
-    stations with a value are used (weights renormalised); a time with no station is an error.
+    ``csv``: a ``date_column`` and one column per station id (amounts in ``units``, "mm" only; empty
+    cells are missing values, other text is an error; duplicate columns are an error). Dates with a
+    UTC offset are converted to UTC, dates without one are UTC.
+    ``stations_csv``: ``id, x, y`` in ``station_crs`` (default lon/lat EPSG:4326); duplicate ids and
+    missing coordinates are errors; rain columns without a station are ignored with a warning.
+    At each time the stations with a value are used (weights renormalised); a time with no station
+    is an error. Stations outside the grid count like the others (IDW/Thiessen use distances only).
 
     ``label`` says what the dates of the CSV mark: ``"end"`` (default, the package's convention: the
     amount fell in the step *ending* at the date) or ``"start"`` (the step beginning at it, e.g. daily
@@ -69,10 +90,26 @@ def stations_to_grid(
     for c in ("id", "x", "y"):
         if c not in st.columns:
             raise InputDataError(f"{stations_csv}: column {c!r} missing (need id, x, y)")
-    df = pd.read_csv(csv)
+    st["id"] = st["id"].str.strip()
+    dup = st["id"][st["id"].duplicated()]
+    if len(dup):
+        raise InputDataError(f"{stations_csv}: duplicate station ids {sorted(set(dup))}")
+    for c in ("x", "y"):
+        xy = pd.to_numeric(st[c], errors="coerce")
+        if not np.all(np.isfinite(xy)):
+            bad = st["id"][~np.isfinite(xy.to_numpy(float))].tolist()
+            raise InputDataError(f"{stations_csv}: missing or non-numeric {c} for stations {bad}")
+        st[c] = xy
+    with open(csv, newline="", encoding="utf-8-sig") as fh:
+        header = [c.strip() for c in next(_csv.reader(fh), [])]
+    dup_cols = sorted({c for c in header if header.count(c) > 1})
+    if dup_cols:
+        raise InputDataError(f"{csv}: duplicate columns {dup_cols} (one column per station)")
+    df = pd.read_csv(csv, dtype={date_column: str})
+    df.columns = [str(c).strip() for c in df.columns]
     if date_column not in df.columns:
         raise InputDataError(f"{csv}: no column {date_column!r}")
-    t = pd.DatetimeIndex(pd.to_datetime(df[date_column]).to_numpy())
+    t = _utc_dates(df[date_column], csv)
     step = check_time_axis(t, str(csv))
     if label not in ("end", "start"):
         raise InputDataError(f"{csv}: label {label!r}: expected 'end' (dates mark period ends) or 'start'")
@@ -84,9 +121,24 @@ def stations_to_grid(
     missing = [i for i in st["id"] if i not in df.columns]
     if missing:
         raise InputDataError(f"{csv}: no column for stations {missing}")
-    values = df[ids].to_numpy(np.float64)
+    unused = [c for c in df.columns if c != date_column and c not in set(ids)]
+    if unused:
+        warnings.warn(f"{csv}: columns {unused} have no station in {stations_csv.name}: not used", UserWarning,
+                      stacklevel=2)
+    values = np.empty((len(df), len(ids)))
+    for j, i in enumerate(ids):
+        col = df[i]
+        num = pd.to_numeric(col, errors="coerce")
+        bad = num.isna() & col.notna() & (col.astype(str).str.strip() != "")
+        if bad.any():
+            k = int(np.flatnonzero(bad.to_numpy())[0])
+            raise InputDataError(f"{csv}: station {i}: value {col.iloc[k]!r} at {t[k]} is not a number "
+                                 f"(leave missing values empty)")
+        values[:, j] = num.to_numpy(np.float64)
     if np.any(values[np.isfinite(values)] < 0):
-        raise InputDataError(f"{csv}: negative rainfall values")
+        r, c = np.argwhere(np.isfinite(values) & (values < 0))[0]
+        raise InputDataError(f"{csv}: negative rainfall values, e.g. {values[r, c]:g} at station {ids[c]} on {t[r]} "
+                             f"(a missing-value code such as -999 must be an empty cell)")
     tgt = grid_of(target_grid, "target grid")
     tr = Transformer.from_crs(CRS.from_user_input(station_crs), tgt.crs, always_xy=True)
     sx, sy = transform_points(tr, st["x"].to_numpy(float), st["y"].to_numpy(float))

@@ -32,6 +32,8 @@ def _depth_curve(idf: Any, total_mm: float | None, duration_h: float) -> Callabl
             raise ConfigError("design_storm table needs 'depth_mm' or 'intensity_mm_h'")
         tab["depth_mm"] = tab["intensity_mm_h"] * tab["duration_h"]
     tab = tab.sort_values("duration_h")
+    if tab["duration_h"].duplicated().any():
+        raise ConfigError(f"design_storm table: duplicate durations {sorted(set(tab['duration_h'][tab['duration_h'].duplicated()]))}")
     d = tab["duration_h"].to_numpy(float)
     D = tab["depth_mm"].to_numpy(float)
     if np.any(d <= 0) or np.any(D <= 0) or np.any(np.diff(D) < 0):
@@ -108,6 +110,8 @@ def design_storm(
     """
     from hydro.vocabulary import cf_attrs
 
+    if total_mm is not None and not (np.isfinite(total_mm) and total_mm > 0):
+        raise ConfigError(f"design_storm: total_mm {total_mm} must be a positive number of mm")
     dur = pd.Timedelta(duration)
     st = pd.Timedelta(step)
     if st <= pd.Timedelta(0) or dur <= pd.Timedelta(0) or dur % st:

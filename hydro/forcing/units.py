@@ -5,7 +5,7 @@ import re
 
 from hydro.errors import InputDataError
 
-__all__ = ["parse_water_units", "WATER_UNITS"]
+__all__ = ["parse_water_units", "check_standard_name", "WATER_UNITS"]
 
 # kind "amount": factor to mm per source step; kind "rate": factor to mm s-1
 _AMOUNT = {"mm": 1.0, "millimeter": 1.0, "millimeters": 1.0, "millimetre": 1.0, "millimetres": 1.0,
@@ -44,3 +44,25 @@ def parse_water_units(units: str | None, where: str) -> tuple[str, float]:
             return "rate", _AMOUNT[num] / _PER[per]
     raise InputDataError(f"{where}: units {units!r} not recognised as a precipitation/evaporation unit "
                          f"(accepted e.g. mm, m, kg m-2, mm/h, mm d-1, kg m-2 s-1, m s-1)")
+
+
+def check_standard_name(kind: str, standard_name: str | None, units: str | None, where: str) -> None:
+    """Raise when a CF ``standard_name`` contradicts the kind of ``units``.
+
+    A flux/rate standard name (``precipitation_flux``, ``lwe_precipitation_rate``,
+    ``water_potential_evaporation_flux`` …) needs a rate unit (``kg m-2 s-1``, ``mm/h`` …); an amount
+    (``precipitation_amount``, ``lwe_thickness_of_precipitation_amount`` …) needs an amount unit
+    (``mm``, ``kg m-2``, ``m``). A file saying ``precipitation_flux`` in ``mm`` is ambiguous (mm per
+    step or per second?) and is never guessed. Names that are not CF names are not checked.
+    """
+    if not standard_name:
+        return
+    sn = str(standard_name).strip().lower()
+    is_rate = sn.endswith("_flux") or sn.endswith("_rate")
+    is_amount = sn.endswith("_amount")
+    if is_rate and kind == "amount":
+        raise InputDataError(f"{where}: standard_name {standard_name!r} is a rate but units {units!r} are an amount "
+                             f"per step: fix the units (e.g. kg m-2 s-1) or the standard_name")
+    if is_amount and kind == "rate":
+        raise InputDataError(f"{where}: standard_name {standard_name!r} is an amount but units {units!r} are a rate: "
+                             f"fix the units (e.g. mm, kg m-2) or the standard_name")

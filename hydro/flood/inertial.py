@@ -259,6 +259,27 @@ def _as_seconds(value: Any, what: str) -> float:
         raise InputDataError(f"{what} must be seconds or a timedelta, not {value!r}") from exc
 
 
+def _check_gaps(times: np.ndarray, what: str) -> None:
+    """Refuse missing samples in a regularly sampled series (e.g. a tide gauge record with a hole).
+
+    A series is regular when at least 75 % (and at least 4) of its (≥ 5) intervals equal its most common
+    interval (to 1 s); an interval longer than twice that is then a gap, never bridged by interpolation.
+    Irregular breakpoint series (a hydrograph given by its turning points) are interpolated as given.
+    """
+    if times.size < 6:
+        return
+    dt = np.round(np.diff(times), 0)
+    vals, counts = np.unique(dt, return_counts=True)
+    step = float(vals[np.argmax(counts)])
+    if step <= 0 or counts.max() < max(4, 0.75 * dt.size):
+        return
+    big = np.flatnonzero(dt > 2.0 * step)
+    if big.size:
+        k = int(big[0])
+        raise InputDataError(f"{what}: gap of {dt[k]:.0f} s after {times[k]:.0f} s from the start in a series sampled "
+                             f"every {step:.0f} s ({big.size} gap(s)); fill or resample the series explicitly")
+
+
 class _Series:
     """Piecewise-linear series (time in s since start) for k values; constant if time is None."""
 
@@ -277,6 +298,7 @@ class _Series:
                 )
             if not np.all(np.isfinite(values)):
                 raise InputDataError(f"{what}: series contains NaN/inf")
+            _check_gaps(times, what)
 
     def at(self, t: float) -> np.ndarray:
         if self.times is None:

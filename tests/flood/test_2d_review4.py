@@ -178,3 +178,20 @@ def test_irregular_coarse_rain_amounts_and_an_output_interval_not_dividing_the_r
     mm = [1 + 2 + 3 * 400 / 900, 6 + 4 * 500 / 2100, 6 + 4 * 1500 / 2100, 10.0]  # (600, 1500]: 3 mm ...
     np.testing.assert_allclose(res.balance["rain"].to_numpy(), np.array(mm) * 1e-3 * 3600.0, rtol=1e-12)
     assert np.abs(res.balance["relative_residual"]).max() < 1e-9
+
+
+def test_a_tide_record_with_missing_samples_is_refused_but_breakpoints_are_interpolated():
+    """A 10-min tide record with a 40-min hole is a gap (never bridged); a hydrograph given by its turning
+    points (irregular spacing) is interpolated as given."""
+    bed = make_grid(np.zeros((4, 6)), dx=10.0)
+    t = np.arange(0.0, 7201.0, 600.0)
+    tide = xr.DataArray(0.2 + 0.1 * np.sin(t / 3600.0), dims="time", coords={"time": t})
+    ok = simulate_2d(bed, 7200.0, boundaries=[water_level("west", tide)], output_variables=())
+    assert abs(ok.balance["relative_residual"]).max() < 1e-6
+    holed = tide.drop_isel(time=[4, 5, 6])  # 2400 s -> 4200 s
+    with pytest.raises(InputDataError, match=r"gap of 2400 s after 1800 s .* every 600 s"):
+        simulate_2d(bed, 7200.0, boundaries=[water_level("west", holed)], output_variables=())
+    hydrograph = xr.DataArray([0.0, 0.02, 0.0, 0.0], dims="time", coords={"time": [0.0, 600.0, 3000.0, 7200.0]})
+    res = simulate_2d(bed, 7200.0, boundaries=[inflow("west", hydrograph)], output_variables=(), dtype="float64")
+    # triangle 0 -> 0.02 m2 s-1 at 600 s -> 0 at 3000 s: 0.02 * 3000 / 2 = 30 m3 per metre, 4 cells x 10 m wide
+    assert res.balance["boundary_inflow"].iloc[-1] == pytest.approx(30.0 * 40.0, rel=1e-3)

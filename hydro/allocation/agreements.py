@@ -535,6 +535,10 @@ class Licence(Agreement):
         # steps of the time axis since the period start, including the current one: ⌊(t − t0)/Δt⌋ + 1
         step = pd.Timedelta(seconds=m.dt)
         self._since = np.array([(t - ps) // step + 1 for t, ps in zip(m.times, starts)], dtype=np.int64)
+        if self.months is not None and self.period == "running_average":
+            # a seasonal running average accrues its allowance only on the steps that start in ``months``
+            # (the allowance of the months the licence cannot be used in is not saved up for the season)
+            self._since = self._steps_in_months(m.times, starts, self._since, step)
         # steps left in the period (incl. the current one) on which the licence may be used: with
         # ``months`` only the steps starting in those months (a seasonal licence spread evenly over its
         # season, not over the whole year of which it could use only the season's fraction)
@@ -559,6 +563,23 @@ class Licence(Agreement):
                     break
                 left[t] += extra
         self._left = left
+
+    def _steps_in_months(self, times: Any, starts: list[Any], since: np.ndarray, step: pd.Timedelta) -> np.ndarray:
+        """Steps of the time axis from each step's period start to it (inclusive) that start in ``months``."""
+        assert self.months is not None
+        out = np.zeros(len(times), dtype=np.int64)
+        i, n = 0, len(times)
+        while i < n:
+            j = i
+            while j + 1 < n and starts[j + 1] == starts[i]:
+                j += 1
+            first = times[i] - (int(since[i]) - 1) * step  # first step of the axis on or after the period start
+            grid = pd.date_range(first, times[j], freq=step)
+            cum = np.cumsum(np.isin(grid.month, sorted(self.months)))
+            for t in range(i, j + 1):
+                out[t] = int(cum[(times[t] - first) // step])
+            i = j + 1
+        return out
 
     def initial_state(self, m: Any) -> Any:
         return {"used": 0.0, "carry": 0.0, "history": [], "remaining": self._V}

@@ -248,3 +248,12 @@ def test_minimum_delivery_conflicts_and_bad_input():
         run(nodes, links, [_minimum(party="b")])
     with pytest.raises(ConfigError, match=r"agreements\[0\]\.priority"):
         run(nodes, links, [_minimum(priority=0)])
+
+
+def test_seasonal_running_average_accrues_only_in_its_months():
+    # r̄ = 1 m3/s, reset 01-01, usable in March only: on 1 March n = 1 step in season (not 60 calendar days),
+    # so 1 of the 5 m3/s requested; 2 March: n = 2, U = 1 -> 1 again; February (outside the months): 0
+    res = run([intake("river", "10 m3/s"), dem("A", "a", "5 m3/s")], [link("la", "river", "A")],
+              [_ra(months=[3])], steps=3, start="2024-02-29")
+    np.testing.assert_allclose(q(res, "A"), [0, 1, 1], atol=TOL)
+    assert_balanced(res)

@@ -32,6 +32,8 @@ __all__ = [
     "GR4J_EQUIVALENT",
     "DEFAULTS",
     "score_all",
+    "PHYSICAL_RANGE",
+    "MIN_OBSERVED",
 ]
 
 #: search ranges (GR4J-usual; X4 in model steps)
@@ -54,6 +56,32 @@ DEFAULTS: dict[str, float] = {
 #: default calibrated set at a daily step: interception capacity fixed at 0 (GR4J neutralisation)
 GR4J_EQUIVALENT = ("production_capacity_mm", "exchange_mm", "routing_capacity_mm", "unit_hydrograph_steps")
 OBJECTIVES: dict[str, Callable[..., dict]] = {"nse": metrics.nse, "kge": metrics.kge, "kge_prime": metrics.kge_prime}
+
+
+#: physical range of each parameter: (lowest, highest, lowest is allowed)
+PHYSICAL_RANGE: dict[str, tuple[float, float, bool]] = {
+    "production_capacity_mm": (0.0, math.inf, False),
+    "exchange_mm": (-math.inf, math.inf, True),
+    "routing_capacity_mm": (0.0, math.inf, False),
+    "unit_hydrograph_steps": (0.0, math.inf, False),
+    "interception_capacity_mm": (0.0, math.inf, True),
+}
+
+
+def _check_physical(name: str, b: Any, what: str) -> None:
+    """``b`` = (lower, upper) finite, lower ≤ upper, inside :data:`PHYSICAL_RANGE` of ``name``."""
+    try:
+        lo, hi = (float(v) for v in b)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{what} of {name!r}: {b!r}: expected numbers") from exc
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise ConfigError(f"{what} of {name!r}: {b!r}: not finite")
+    if hi < lo:
+        raise ConfigError(f"{what} of {name!r}: lower {lo} > upper {hi} (inverted)")
+    pmin, pmax, closed = PHYSICAL_RANGE[name]
+    if lo < pmin or (lo == pmin and not closed) or hi > pmax:
+        rng = f"{'≥' if closed else '>'} {pmin:g}"
+        raise ConfigError(f"{what} of {name!r}: {b if what == 'bounds' else lo!r} outside the physical range ({rng})")
 
 
 def simulate_lumped(
@@ -133,6 +161,39 @@ def _period_mask(index: pd.DatetimeIndex, period: Sequence[Any] | None, name: st
     return np.asarray((index >= a) & (index <= b))
 
 
+#: fewest observed discharge values (finite) a scored period may have
+MIN_OBSERVED = 10
+
+
+def _check_index(index: pd.DatetimeIndex) -> pd.Timedelta | None:
+    """The regular step of the run's dates (unique, sorted, no gaps), else :class:`InputDataError`."""
+    if index.has_duplicates:
+        raise InputDataError(f"dates: duplicates, e.g. {index[index.duplicated()][0]}")
+    if not index.is_monotonic_increasing:
+        raise InputDataError("dates are not sorted")
+    if index.size < 2:
+        return None
+    d = np.diff(index.values)
+    if np.any(d != d[0]):
+        k = int(np.flatnonzero(d != d[0])[0])
+        raise InputDataError(f"dates: gap or irregular step after {index[k]} ({pd.Timedelta(d[k])} instead of "
+                             f"{pd.Timedelta(d[0])}); the model runs on a regular step")
+    return pd.Timedelta(d[0])
+
+
+def _check_scorable(o: np.ndarray, period: str, objective: str | None) -> None:
+    """At least :data:`MIN_OBSERVED` observed values, not all equal (NSE/KGE undefined), in ``period``."""
+    ok = o[np.isfinite(o)]
+    if ok.size < MIN_OBSERVED:
+        raise InputDataError(f"{ok.size} observed discharge values in the {period} period: at least "
+                             f"{MIN_OBSERVED} needed (missing days are not scored)")
+    if np.all(ok == ok[0]):
+        raise InputDataError(f"observed discharge is constant ({ok[0]}) on the {period} period: NSE and KGE are "
+                             f"undefined (zero variance)")
+    if ok.mean() == 0:
+        raise InputDataError(f"observed discharge has zero mean on the {period} period: KGE undefined")
+
+
 def score_all(sim: np.ndarray, obs: np.ndarray, mask: np.ndarray) -> dict[str, dict[str, float]]:
     """NSE, KGE and KGE' (with components) on the steps of ``mask``."""
     return {k: f(sim[mask], obs[mask]) for k, f in OBJECTIVES.items()}
@@ -170,21 +231,38 @@ def calibrate_series(
     if objective not in OBJECTIVES:
         raise ConfigError(f"objective {objective!r}: expected one of {sorted(OBJECTIVES)}")
     obs = np.asarray(observed, dtype=np.float64)
+    index = pd.DatetimeIndex(index)
     if obs.shape != (index.size,):
         raise InputDataError("observed discharge and forcing differ in length")
+    _check_index(index)
+    if np.any(np.isinf(obs)):
+        raise InputDataError(f"observed discharge has {int(np.isinf(obs).sum())} infinite values (first "
+                             f"{index[np.flatnonzero(np.isinf(obs))[0]]}); leave missing values as NaN")
+    if np.any(obs < 0):
+        raise InputDataError(f"observed discharge has {int((obs < 0).sum())} negative values (first "
+                             f"{index[np.flatnonzero(obs < 0)[0]]}); give missing values as NaN")
     cal = _period_mask(index, calibration, "calibration")
     val = _period_mask(index, validation, "validation")
-    if np.isfinite(obs[cal]).sum() < 10:
-        raise InputDataError("fewer than 10 observed discharge values in the calibration period")
+    # the objective uses only the steps with an observation (NaN gaps are not scored), at least MIN_OBSERVED
+    _check_scorable(obs[cal], "calibration", objective)
+    if val.any():
+        _check_scorable(obs[val], "validation", None)
     fixed = dict(fixed or {})
     names = list(parameters)
     for n in names:
         if n not in bounds:
             raise ConfigError(f"no bounds for calibrated parameter {n!r}")
-    lo = np.array([math.log(bounds[n][0]) if n in log_parameters else bounds[n][0] for n in names])
-    hi = np.array([math.log(bounds[n][1]) if n in log_parameters else bounds[n][1] for n in names])
-    if np.any(~(hi > lo)):
-        raise ConfigError(f"bounds must have lower < upper: {dict(bounds)}")
+    for n in names:
+        b = bounds[n]
+        if len(b) != 2 or not all(isinstance(v, (int, float, np.integer, np.floating)) for v in b) \
+                or not np.all(np.isfinite(np.asarray(b, dtype=np.float64))):
+            raise ConfigError(f"bounds of {n!r}: {b!r}: expected two finite numbers [lower, upper]")
+        if not b[1] > b[0]:
+            raise ConfigError(f"bounds of {n!r}: lower {b[0]} must be < upper {b[1]}")
+        if n in log_parameters and b[0] <= 0:
+            raise ConfigError(f"bounds of {n!r}: {b[0]} … {b[1]}: searched in log space, the lower bound must be > 0")
+    lo = np.array([math.log(bounds[n][0]) if n in log_parameters else bounds[n][0] for n in names], dtype=np.float64)
+    hi = np.array([math.log(bounds[n][1]) if n in log_parameters else bounds[n][1] for n in names], dtype=np.float64)
     score_fn = OBJECTIVES[objective]
     obs_cal = obs[cal]
     count = [0]
@@ -195,10 +273,15 @@ def calibrate_series(
             d[n] = float(math.exp(v)) if n in log_parameters else float(v)
         return d
 
+    scored = np.isfinite(obs_cal)
+
     def cost(x: np.ndarray) -> float:
         count[0] += 1
-        sim = simulate(decode(x))
-        s = score_fn(sim[cal], obs_cal)["score"]
+        sim = np.asarray(simulate(decode(x)), dtype=np.float64)
+        sc = sim[cal]
+        if not np.all(np.isfinite(sc[scored])):  # a failed simulation is never scored on fewer days
+            return 1e9
+        s = score_fn(sc, obs_cal)["score"]
         return 1.0 - s if np.isfinite(s) else 1e9
 
     if optimiser in ("differential_evolution", "de"):
@@ -242,20 +325,43 @@ def calibrate(
     seed: int = 0,
     maxiter: int = 50,
     popsize: int = 12,
-    dt_seconds: float = 86400.0,
+    dt_seconds: float | None = None,
     evaluate: Callable[[Callable[[Any], float], Sequence[Any]], Sequence[float]] | None = None,
 ) -> CalibrationResult:
     """Calibrate the lumped hydro model on series of P, PET and observed Q (all mm per step).
+
+    ``index`` holds the dates of the steps (regular, no gaps); the model step is their spacing
+    (``dt_seconds`` None) or ``dt_seconds``, which must equal it. Observed NaN are missing days: not
+    scored; each scored period needs :data:`MIN_OBSERVED` values that are not all equal. Bounds and
+    fixed values must lie in the physical range of each parameter (:data:`PHYSICAL_RANGE`), bounds
+    with lower < upper; unknown parameter names are errors.
 
     Parameters not calibrated take ``fixed`` values or :data:`DEFAULTS`; set
     ``fixed={"unit_hydrograph_steps": None}`` to drop the unit hydrographs. The default set is
     :data:`GR4J_EQUIVALENT` (``interception_capacity_mm`` = 0: at a daily step the interception
     store reduces to GR4J's neutralisation; add it to ``parameters`` for sub-daily runs).
     """
-    b = {**DEFAULT_BOUNDS, **(bounds or {})}
-    for n in parameters:
+    for n in list(parameters) + list(bounds or {}) + list(fixed or {}):
         if n not in DEFAULTS:
             raise ConfigError(f"unknown parameter {n!r}: expected some of {sorted(DEFAULTS)}")
+    b = {**DEFAULT_BOUNDS, **{k: tuple(v) for k, v in (bounds or {}).items()}}
+    for n in parameters:
+        _check_physical(n, b[n], "bounds")
+    for n, v in (fixed or {}).items():
+        if n in parameters:
+            raise ConfigError(f"parameter {n!r} is both calibrated and fixed")
+        if v is None and n == "unit_hydrograph_steps":
+            continue
+        _check_physical(n, (v, v), "fixed value")
+    idx = pd.DatetimeIndex(index)
+    step = _check_index(idx)
+    if dt_seconds is None:
+        if step is None:
+            raise InputDataError("one date: pass dt_seconds")
+        dt_seconds = step.total_seconds()
+    elif step is not None and step.total_seconds() != float(dt_seconds):
+        raise InputDataError(f"the dates are {step} apart but dt_seconds = {dt_seconds}: P, PET and discharge must "
+                             f"be amounts per model step (pass dt_seconds={step.total_seconds():g} or daily data)")
     P = np.asarray(precip_mm, dtype=np.float64)
     E = np.asarray(pet_mm, dtype=np.float64)
     # validate the forcing once, before the optimiser (errors inside it would be wrapped)

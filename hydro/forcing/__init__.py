@@ -1,4 +1,5 @@
 """Forcing: units, regridding, station interpolation, design storms, PET, time-step changes."""
+from hydro.forcing.accumulation import deaccumulate
 from hydro.forcing.core import change_step, check_time_axis, open_forcing, prepare, to_mm_per_step
 from hydro.forcing.grid import regrid_weights
 from hydro.forcing.pet import extraterrestrial_radiation, pet_from_temperature, pet_hargreaves, pet_oudin
@@ -11,6 +12,7 @@ __all__ = [
     "prepare",
     "to_mm_per_step",
     "change_step",
+    "deaccumulate",
     "check_time_axis",
     "regrid_weights",
     "parse_water_units",

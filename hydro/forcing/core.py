@@ -221,8 +221,11 @@ def _validate_block(block: np.ndarray, where: str, fill_policy: str | None) -> n
 
 def to_mm_per_step(da: xr.DataArray, source_step: pd.Timedelta | None = None) -> xr.DataArray:
     """Convert to mm per **source** step from the ``units`` attribute (rates × step; amounts as is)."""
+    from hydro.forcing.accumulation import check_not_accumulated
+
     where = source_name(da)
     kind, factor = parse_water_units(da.attrs.get("units"), where)
+    check_not_accumulated(da)  # forecast accumulations since a reset are never read as amounts per step
     check_standard_name(kind, da.attrs.get("standard_name"), da.attrs.get("units"), where)
     if kind == "rate":
         step = source_step if source_step is not None else check_time_axis(da["time"].values, where)
@@ -293,7 +296,12 @@ def change_step(da: xr.DataArray, model_step: Any, *, source_step: Any = None, p
     centre of the grid (from its CRS) or ``longitude`` [degrees east], unless ``utc_offset`` (hours
     or a duration, e.g. ``8`` for WITA) is given. A diurnal split with neither a grid CRS, a longitude
     nor an offset is an error (it is never taken on the UTC clock).
-    Finer source: complete blocks of n source steps are summed.
+    Finer source: the source steps are summed into model steps that end **on the clock**: at
+    multiples of the model step from 00:00 UTC (daily totals are UTC calendar days, 3-hourly totals
+    end at 00, 03, … UTC), or from local midnight when ``utc_offset`` is given (``utc_offset=8``:
+    days end at 16:00 UTC). Source steps before the first or after the last complete model step are
+    dropped with a ``UserWarning`` (a partial day is never presented as a full day); no complete
+    model step, or source periods that straddle model-step boundaries, is an error.
     The source step must be a multiple/divisor of the model step.
     """
     where = source_name(da)
@@ -345,8 +353,32 @@ def change_step(da: xr.DataArray, model_step: Any, *, source_step: Any = None, p
     if ms % ss:
         raise InputDataError(f"{where}: model step {ms} is not a multiple of the source step {ss}")
     n = int(ms // ss)
-    if t.size % n:
-        raise InputDataError(f"{where}: {t.size} source steps do not fill whole model steps of {n}")
+    # model steps end on the clock: multiples of the model step from 00:00 UTC (daily steps = UTC
+    # calendar days), or from local midnight when utc_offset is given (e.g. 8 → days end 16:00 UTC)
+    off_ns = 0 if utc_offset is None else int(round(-_utc_offset_hours(utc_offset, where) * 3600e9))
+    tv = t.values.astype("datetime64[ns]").astype(np.int64)
+    if np.any((tv - off_ns) % ss.value):
+        raise InputDataError(f"{where}: source periods ending at {t[0]} (step {ss}) straddle the boundaries of the "
+                             f"{ms} model steps (which end at multiples of {ms} from "
+                             f"{'00:00 UTC' if utc_offset is None else 'local midnight'})")
+    starts = tv - ss.value  # period starts
+    first = int(np.flatnonzero((starts - off_ns) % ms.value == 0)[0]) if np.any((starts - off_ns) % ms.value == 0) else t.size
+    nfull = (t.size - first) // n
+    if nfull == 0:
+        raise InputDataError(f"{where}: {t[0] - ss} … {t[-1]} holds no complete model step of {ms} "
+                             f"(model steps end at multiples of {ms} from "
+                             f"{'00:00 UTC' if utc_offset is None else 'local midnight'})")
+    last = first + nfull * n  # exclusive
+    if first > 0 or last < t.size:
+        parts = []
+        if first > 0:
+            parts.append(f"{first} leading source step(s) {t[0] - ss} … {t[first - 1]}")
+        if last < t.size:
+            parts.append(f"{t.size - last} trailing source step(s) {t[last] - ss} … {t[-1]}")
+        warnings.warn(f"{where}: dropped {' and '.join(parts)}: they do not fill a whole model step of {ms} "
+                      f"(a partial total is never presented as a full step)", UserWarning, stacklevel=2)
+        da = da.isel(time=slice(first, last))
+        t = t[first:last]
     out = da.coarsen(time=n, boundary="exact").sum()
     out = out.assign_coords(time=t[n - 1::n])
     out.attrs = da.attrs
@@ -408,8 +440,9 @@ def prepare(
     start, end : optional period (period-end labels) the forcing must cover.
     profile : "uniform" or "diurnal" (PET) for disaggregation; "diurnal" follows local solar time at
         the centre of the target grid (longitude from its CRS), see :func:`change_step`.
-    utc_offset : optional, hours (or a duration) of local time ahead of UTC for the diurnal profile,
-        instead of local solar time.
+    utc_offset : optional, hours (or a duration) of local time ahead of UTC: for the diurnal profile,
+        instead of local solar time; when aggregating (finer source), model steps end at multiples of
+        the model step from local midnight instead of 00:00 UTC (see :func:`change_step`).
     vocabulary_name : vocabulary entry whose CF attributes are attached.
 
     Returns

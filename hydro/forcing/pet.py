@@ -8,7 +8,8 @@ import pandas as pd
 
 from hydro.errors import InputDataError
 
-__all__ = ["extraterrestrial_radiation", "pet_oudin", "pet_hargreaves", "pet_from_temperature"]
+__all__ = ["extraterrestrial_radiation", "pet_oudin", "pet_hargreaves", "pet_from_temperature", "temperature_to_degc",
+           "days_covered"]
 
 _GSC = 0.0820  # MJ m-2 min-1
 _LAMBDA = 2.45  # MJ kg-1
@@ -23,7 +24,8 @@ def extraterrestrial_radiation(lat_deg: Any, dates: Any) -> np.ndarray:
     """Daily extraterrestrial radiation Ra [MJ m-2 d-1] (FAO-56 eqs. 21–25).
 
     ``lat_deg`` scalar or array (broadcast against time on the trailing axes); result shape
-    (time, *lat.shape).
+    (time, *lat.shape). ``dates`` are the calendar days covered (their day of year is used); for
+    period-end labels use :func:`days_covered` (as :func:`pet_from_temperature` does).
     """
     lat = np.asarray(lat_deg, dtype=np.float64)
     if np.any(np.abs(lat) > 90) or not np.all(np.isfinite(lat)):
@@ -68,20 +70,72 @@ def pet_hargreaves(tmin_degc: Any, tmax_degc: Any, lat_deg: Any, dates: Any) -> 
     return np.maximum(0.0023 * Ra * (tm + 17.8) * np.sqrt(tx - tn), 0.0)
 
 
+#: spellings UDUNITS does not parse as the temperature they mean ("degrees Celsius" parses as
+#: angle degrees × Celsius, "deg C" fails, "C" is the coulomb)
+_TEMPERATURE_ALIASES = {"degrees celsius": "degC", "degree celsius": "degC", "deg c": "degC", "deg_c": "degC",
+                        "degrees c": "degC", "degrees kelvin": "K", "degrees fahrenheit": "degF"}
+
+
+def temperature_to_degc(values: Any, units: Any, where: str) -> np.ndarray:
+    """Temperatures in ``units`` (anything UDUNITS/cf_units reads as a temperature: ``degC``,
+    ``degree_Celsius``, ``Celsius``, ``°C``, ``K``, ``kelvin``, ``degF`` …, plus the spellings
+    ``degrees Celsius`` and ``deg C``) converted to °C with the right offset (K − 273.15).
+
+    A missing unit, a unit that is not a temperature (``mm``, ``1``, ``C`` = coulomb, ``K-1``,
+    ``degC/day``) is :class:`InputDataError`.
+    """
+    import cf_units
+
+    u = "" if units is None else str(units).strip()
+    if not u:
+        raise InputDataError(f"{where}: temperature has no units attribute (give e.g. 'degC' or 'K')")
+    u = _TEMPERATURE_ALIASES.get(" ".join(u.lower().split()), u)
+    hint = " ('C' is the coulomb in UDUNITS: write 'degC')" if u == "C" else ""
+    try:
+        unit = cf_units.Unit(u)
+    except ValueError as exc:
+        raise InputDataError(f"{where}: temperature units {units!r} not recognised (e.g. degC or K)") from exc
+    kelvin = cf_units.Unit("K")
+    ok = unit.is_convertible(kelvin) and not unit.is_time_reference()
+    if ok:  # an absolute temperature scale converts to K affinely with slope 1 (K, °C) or 5/9 (°F, °R)
+        probe = np.asarray(unit.convert(np.array([0.0, 1.0, 2.0]), kelvin), dtype=np.float64)
+        slope = probe[1] - probe[0]
+        ok = bool(np.isclose(probe[2] - probe[1], slope, rtol=1e-9)
+                  and (np.isclose(slope, 1.0, rtol=1e-9) or np.isclose(slope, 5.0 / 9.0, rtol=1e-9)))
+    if not ok:
+        raise InputDataError(f"{where}: temperature units {units!r} are not a temperature{hint} (e.g. degC or K)")
+    v = np.asarray(values, dtype=np.float64)
+    return np.asarray(unit.convert(v, cf_units.Unit("degC")), dtype=np.float64)
+
+
 def _to_degc(da, where: str) -> np.ndarray:
-    u = str(da.attrs.get("units", "")).strip()
-    if u in ("degC", "degree_Celsius", "Celsius", "celsius", "C", "deg C", "°C"):
-        return np.asarray(da.values, dtype=np.float64)
-    if u in ("K", "kelvin", "Kelvin"):
-        return np.asarray(da.values, dtype=np.float64) - 273.15
-    raise InputDataError(f"{where}: temperature units {u!r} not recognised (degC or K)")
+    return temperature_to_degc(da.values, da.attrs.get("units"), where)
+
+
+def days_covered(time: Any, where: str) -> pd.DatetimeIndex:
+    """The calendar day each **daily** value covers, from period-end labels: the day of the middle of
+    the period ``[label − 1 d, label)``. A value stamped 2024-01-02 00:00 covers 1 January.
+
+    More than one time must be daily and regular, else :class:`InputDataError`.
+    """
+    t = pd.DatetimeIndex(time)
+    if t.size > 1:
+        d = np.diff(t.values)
+        if np.any(d != np.timedelta64(1, "D")):
+            raise InputDataError(f"{where}: temperature must be daily with period-end labels "
+                                 f"(steps {sorted(set(pd.to_timedelta(d).astype(str)))[:3]})")
+    return (t - pd.Timedelta("12h")).normalize()
 
 
 def pet_from_temperature(tmean=None, *, tmin=None, tmax=None, method: str = "oudin", crs=None):
     """Daily PET grid [mm/day] from daily temperature grids (time, y, x), latitude per cell from the CRS.
 
-    ``method="oudin"`` needs ``tmean``; ``"hargreaves"`` needs ``tmin`` and ``tmax``. The result has
-    ``units = "mm/day"`` and can go through :func:`hydro.forcing.prepare` (daily → model step).
+    ``method="oudin"`` needs ``tmean``; ``"hargreaves"`` needs ``tmin`` and ``tmax`` on the same times
+    and grid. Temperature units are read with UDUNITS (cf_units), see :func:`temperature_to_degc`.
+    Time labels are period ends (the package convention): the value stamped 2024-01-02 00:00 covers
+    1 January, and the extraterrestrial radiation is that of 1 January (:func:`days_covered`). The
+    result keeps the labels, has ``units = "mm/day"`` and can go through
+    :func:`hydro.forcing.prepare` (daily → model step).
     """
     import xarray as xr
     from pyproj import Transformer
@@ -101,12 +155,20 @@ def pet_from_temperature(tmean=None, *, tmin=None, tmax=None, method: str = "oud
         lat = Y
     else:
         _, lat = transform_points(Transformer.from_crs(g.crs, "EPSG:4326", always_xy=True), X, Y)
-    dates = pd.DatetimeIndex(ref["time"].values)
+    dates = days_covered(ref["time"].values, where)  # Ra of the day each value covers (period-end labels)
     ref = ref.transpose("time", g.ydim, g.xdim)
     if method == "oudin":
         pe = pet_oudin(_to_degc(ref, where), lat, dates)
     else:
+        wx = str(tmax.attrs.get("hydro_source", "<in memory>")) + f":{tmax.name}"
+        if "time" not in tmax.dims or tmax.sizes["time"] != ref.sizes["time"] or not np.array_equal(
+                pd.DatetimeIndex(tmax["time"].values).values, pd.DatetimeIndex(ref["time"].values).values):
+            raise InputDataError(f"pet_from_temperature: tmin ({where}) and tmax ({wx}) have different times")
         tx = tmax.transpose("time", g.ydim, g.xdim)
+        for dim in (g.ydim, g.xdim):
+            if tx.sizes[dim] != ref.sizes[dim] or not np.allclose(tx[dim].values, ref[dim].values):
+                raise InputDataError(f"pet_from_temperature: tmin ({where}) and tmax ({wx}) are on different grids "
+                                     f"({dim})")
         pe = pet_hargreaves(_to_degc(ref, where), _to_degc(tx, where), lat, dates)
     out = xr.DataArray(pe, dims=ref.dims, coords=ref.coords, name="potential_evaporation",
                        attrs={"units": "mm/day", "long_name": f"potential evaporation ({method})"})

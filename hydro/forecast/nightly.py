@@ -439,17 +439,28 @@ def run_forecast(
             parts = []
             peak = None
             done = 0
-            for n in ([split, nsteps - split] if split < nsteps else [nsteps]):
-                t_start = T + done * mstep
-                h = run_hydrology(model, fcfg, rain, t_start, n)
-                parts.append(h.result)
-                peak = h.peak_discharge if peak is None else np.fmax(peak, h.peak_discharge)
-                done += n
-                if done == split and split < nsteps or (done == nsteps and si == lead):
-                    p = model.save_state(partial / "state" / f"state_{model.valid_time:%Y%m%dT%H%MZ}.nc")
-                    folder.add(f"state/{model.valid_time:%Y%m%dT%H%MZ}", p)
-                    states.append({"valid_time": model.valid_time.isoformat(), "path": p.relative_to(partial).as_posix()})
+            from hydro.forecast.pipeline import _RunoffRecorder
+
+            recorder = _RunoffRecorder(model)  # the forecast period only (not the warm-start gap or spin-up)
+            try:
+                for n in ([split, nsteps - split] if split < nsteps else [nsteps]):
+                    t_start = T + done * mstep
+                    h = run_hydrology(model, fcfg, rain, t_start, n)
+                    parts.append(h.result)
+                    peak = h.peak_discharge if peak is None else np.fmax(peak, h.peak_discharge)
+                    done += n
+                    if done == split and split < nsteps or (done == nsteps and si == lead):
+                        p = model.save_state(partial / "state" / f"state_{model.valid_time:%Y%m%dT%H%MZ}.nc")
+                        folder.add(f"state/{model.valid_time:%Y%m%dT%H%MZ}", p)
+                        states.append({"valid_time": model.valid_time.isoformat(), "path": p.relative_to(partial).as_posix()})
+            finally:
+                recorder.close()
             result = _concat_results(parts)
+            from hydro.forecast.pipeline import catchment_balance
+
+            balances = {"runoff_routing": catchment_balance(result.summary, "runoff/run_water_balance.nc"),
+                        **recorder.balances(result.summary)}
+            transfers: dict[str, Any] = {}
             common = {"id": run_id, "hydro_config_hash": config_hash(fcfg), "hydro_warm_start": warm["source"],
                       "hydro_warm_start_level": int(warm["level"]),
                       "forecast_reference_time": T.strftime("%Y-%m-%dT%H:%M:%SZ")}
@@ -541,19 +552,37 @@ def run_forecast(
                 exceed = _exceedance(ens_gauges, fcfg)
             alerts = gauge_alerts(fcfg, gauges, exceedance=exceed, ensemble_members=len(ens_gauges))
             alerts += flood_area_alert(fcfg, flooded_km2, source="hand")
-            folder.add("alerts", write_alerts(partial / "alerts.json", alerts, run_id=run_id, reference_time=T))
             if fcfg.exchange.export and any(g.border for g in fcfg.gauges):
                 folder.add("exchange/boundary", _export(fcfg, gauges, ens_gauges, partial, run_id, T, dem))
             alloc = None
             if fcfg.allocation.enabled:
                 stage("allocation")
-                from hydro.allocation import allocate
+                from hydro.forecast.pipeline import _allocate, _routed_volume, _transfer, allocation_balance
                 from hydro.forecast.stages import allocation_inputs
 
                 net, external, notes = allocation_inputs(fcfg, gauges, T, T + lead)
-                alloc = allocate(net, inflows=external)
+                amodel, alloc = _allocate(net, external)
+                balances["allocation"] = allocation_balance(amodel, alloc, "allocation/water_*.nc")
+                a0 = pd.Timestamp(alloc.times[0])
+                a1 = pd.Timestamp(alloc.times[-1]) + pd.Timedelta(seconds=alloc.dt)
+                for node, gid in (fcfg.allocation.simulated_inflows or {}).items():
+                    if node in amodel.node_ids and gid in [str(s) for s in gauges["station_id"].values]:
+                        transfers[f"routing_to_allocation_{node}"] = _transfer(
+                            _routed_volume(gauges, gid, a0, a1, pd.Timedelta(fcfg.routing.output_step)),
+                            float(np.sum(amodel.inflow[:, amodel.node_ids.index(node)])),
+                            f"routed volume at gauge {gid} vs the allocation inflow of node {node}")
                 for f in alloc.write(partial / "allocation" / "water", id=run_id):
                     folder.add(f"allocation/{Path(f).name}", f)
+            from hydro.forecast.pipeline import BALANCE_FILE, balance_alert, summarise_balances, write_balance_file
+
+            wb = summarise_balances(balances, transfers, {"hand": "HAND flood map: a mapping of the routed peak "
+                                                                  "discharge to depths (no balance)"},
+                                    domain=result.summary)
+            alerts += balance_alert(wb)
+            if not wb["closed"]:
+                logger.warning("forecast %s: water balance does not close: %s", run_id, ", ".join(wb["not_closed"]))
+            folder.add("water_balance", write_balance_file(partial / BALANCE_FILE, wb))
+            folder.add("alerts", write_alerts(partial / "alerts.json", alerts, run_id=run_id, reference_time=T))
             if fcfg.outputs.report:
                 stage("report")
                 from hydro.forecast.report import make_report
@@ -580,7 +609,8 @@ def run_forecast(
                 "alert": bool(alerts),
                 "alert_level": max((int(a.get("level", 1)) for a in alerts), default=0),
                 "facts": {"hand_flooded_km2": flooded_km2, "flood_probability_ge_50pct_km2": prob_km2,
-                          "water_balance": {k: v for k, v in result.summary.items() if isinstance(v, (int, float))}},
+                          "water_balance": wb},
+                "water_balance_closed": wb["closed"],
                 "timings": timings,
                 "finished": pd.Timestamp.now("UTC").isoformat(),
                 "exit_code": 0,

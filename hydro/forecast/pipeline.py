@@ -209,6 +209,9 @@ def _run_locked(cfg: ModelConfig, folder: Any, run_id: str, step: Progress, inpu
             complevel=cfg.outputs.compression_level,
         ))
         facts: dict[str, Any] = {}
+        balances: dict[str, dict[str, Any]] = {}
+        transfers: dict[str, dict[str, Any]] = {}
+        not_applicable: dict[str, str] = {}
         hyd = None
         gauges = None
         rain = None
@@ -224,7 +227,11 @@ def _run_locked(cfg: ModelConfig, folder: Any, run_id: str, step: Progress, inpu
             extra_gauges = [(f"flood_inflow_{k}", x, y) for k, (x, y, _) in enumerate(inflow_points)]
             model = build_model(cfg, terrain, extra_gauges=extra_gauges)
             rain = open_rain(cfg, terrain, start, start + nsteps * mstep)
-            hyd = run_hydrology(model, cfg, rain, start, nsteps)
+            recorder = _RunoffRecorder(model)
+            try:
+                hyd = run_hydrology(model, cfg, rain, start, nsteps)
+            finally:
+                recorder.close()
             gauges = hyd.result.gauges
             paths = hyd.result.write(partial / "runoff", prefix="run", **common)
             for k, p in paths.items():
@@ -238,7 +245,8 @@ def _run_locked(cfg: ModelConfig, folder: Any, run_id: str, step: Progress, inpu
                 summary="Largest instantaneous routed discharge of each grid cell over the run (kinematic wave).",
                 attrs=common, complevel=cfg.outputs.compression_level))
             folder.add("state/end", model.save_state(partial / "state" / f"state_{model.valid_time:%Y%m%dT%H%MZ}.nc"))
-            facts["water_balance"] = {k: v for k, v in hyd.result.summary.items() if isinstance(v, (int, float))}
+            balances["runoff_routing"] = catchment_balance(hyd.result.summary, "runoff/run_water_balance.nc")
+            balances.update(recorder.balances(hyd.result.summary))
             timings["hydrology_s"] = time.perf_counter() - t1
         flood_ds = None
         hand_ds = None
@@ -255,12 +263,10 @@ def _run_locked(cfg: ModelConfig, folder: Any, run_id: str, step: Progress, inpu
                 ids = [str(s) for s in np.asarray(gauges["station_id"].values)]
                 for k, (x, y, _) in enumerate(inflow_points):
                     q = gauges["discharge"].isel(station=ids.index(f"flood_inflow_{k}"))
-                    # step means labelled at period end -> values at the period midpoints, plus the start value
-                    times = pd.DatetimeIndex(q["time"].values) - pd.Timedelta(cfg.routing.output_step) / 2
-                    vals = np.asarray(q.values, np.float64)
-                    t_all = pd.DatetimeIndex([f_start]).append(times).append(pd.DatetimeIndex(q["time"].values[-1:]))
-                    rivers[f"river_{k}"] = (x, y, xr.DataArray(np.concatenate([[vals[0]], vals, [vals[-1]]]), dims="time",
-                                                              coords={"time": t_all.values}))
+                    # step means labelled at period end -> a series that passes on each period's routed volume
+                    # exactly (linear through the period midpoints lost ~0.2 % of the river at the peak)
+                    rivers[f"river_{k}"] = (x, y, conservative_hydrograph(q, pd.Timedelta(cfg.routing.output_step),
+                                                                          f_start))
                 peak_q = hyd.peak_discharge
             else:  # no routing: screening discharge by the rational method (C = 0.5) with the storm's peak intensity
                 peak_i = 2.0 * fc.storm_total_mm / 1000.0 / (fc.storm_duration_h * 3600.0)
@@ -308,13 +314,28 @@ def _run_locked(cfg: ModelConfig, folder: Any, run_id: str, step: Progress, inpu
             exposure = _exposure(cfg, hand_ds, flood_ds)
             if exposure:
                 facts["exposure"] = exposure
-            if flood_ds is not None:
-                facts["plain_volume_balance"] = flood_ds.attrs.get("hydro_volume_balance_max_relative_error")
+            if hand_ds is not None:
+                not_applicable["hand"] = ("HAND flood map: a mapping of the routed peak discharge to depths (no water "
+                                          "is moved, so there is no balance)")
+            if fl["plain"] is not None:
+                bal = fl["plain"].balance
+                balances["flood_2d"] = _flood_balance(bal, "flood/plain_flood.nc")
+                facts["plain_volume_balance"] = balances["flood_2d"]["stated_max_relative_residual"]
                 facts["plain_river_inflows"] = {k: [v[0], v[1]] for k, v in rivers.items()}
+                if rivers and gauges is not None:
+                    f_end = f_start + pd.Timedelta(hours=fc.duration_h)
+                    sent = 0.0
+                    for k in range(len(inflow_points)):
+                        sent += _routed_volume(gauges, f"flood_inflow_{k}", f_start, f_end,
+                                               pd.Timedelta(cfg.routing.output_step))
+                    transfers["routing_to_flood_2d"] = _transfer(
+                        sent, float(bal["point_inflow"].iloc[-1]),
+                        f"routed river volume at the 2-D inflow points {f_start:%Y-%m-%dT%H:%M} to {f_end:%Y-%m-%dT%H:%M} "
+                        "vs the 2-D run's point inflow")
             timings["flood_s"] = time.perf_counter() - t1
         alloc = None
         if cfg.allocation.enabled:
-            from hydro.allocation import allocate, load_network
+            from hydro.allocation import load_network
 
             step("allocation")
             t1 = time.perf_counter()
@@ -322,13 +343,23 @@ def _run_locked(cfg: ModelConfig, folder: Any, run_id: str, step: Progress, inpu
                 from hydro.forecast.stages import allocation_inputs
 
                 net, external, notes = allocation_inputs(cfg, gauges, start, start + nsteps * mstep)
-                alloc = allocate(net, inflows=external)
                 facts["allocation_inflows"] = notes
             else:
                 from hydro.config import resolve_input
 
-                net_path = resolve_input(cfg, cfg.allocation.network, "allocation.network")
-                alloc = allocate(load_network(net_path))
+                net, external = load_network(resolve_input(cfg, cfg.allocation.network, "allocation.network")), {}
+            amodel, alloc = _allocate(net, external)
+            balances["allocation"] = allocation_balance(amodel, alloc, "allocation/water_*.nc")
+            if cfg.runoff.enabled and gauges is not None:
+                a0 = pd.Timestamp(alloc.times[0])
+                a1 = pd.Timestamp(alloc.times[-1]) + pd.Timedelta(seconds=alloc.dt)
+                for node, gid in (cfg.allocation.simulated_inflows or {}).items():
+                    if node in amodel.node_ids and gid in [str(s) for s in gauges["station_id"].values]:
+                        transfers[f"routing_to_allocation_{node}"] = _transfer(
+                            _routed_volume(gauges, gid, a0, a1, pd.Timedelta(cfg.routing.output_step)),
+                            float(np.sum(amodel.inflow[:, amodel.node_ids.index(node)])),
+                            f"routed volume at gauge {gid} {a0:%Y-%m-%dT%H:%M} to {a1:%Y-%m-%dT%H:%M} vs the "
+                            f"allocation inflow of node {node}")
             for f in alloc.write(partial / "allocation" / "water", id=run_id):
                 folder.add(f"allocation/{Path(f).name}", f)
             timings["allocation_s"] = time.perf_counter() - t1
@@ -339,6 +370,13 @@ def _run_locked(cfg: ModelConfig, folder: Any, run_id: str, step: Progress, inpu
         alerts = (gauge_alerts(cfg, gauges) if gauges is not None else [])
         if flooded_km2 is not None:
             alerts += flood_area_alert(cfg, flooded_km2, source="hand")
+        wb = summarise_balances(balances, transfers, not_applicable,
+                                domain=hyd.result.summary if hyd is not None else None)
+        facts["water_balance"] = wb
+        alerts += balance_alert(wb)
+        if not wb["closed"]:
+            logger.warning("run %s: water balance does not close: %s", run_id, ", ".join(wb["not_closed"]))
+        folder.add("water_balance", write_balance_file(partial / BALANCE_FILE, wb))
         folder.add("alerts", write_alerts(partial / "alerts.json", alerts, run_id=run_id))
         if cfg.outputs.report:
             from hydro.forecast.report import make_report
@@ -360,6 +398,7 @@ def _run_locked(cfg: ModelConfig, folder: Any, run_id: str, step: Progress, inpu
             "warm_start": {"level": 3, "source": "cold", "detail": "event run from the configured initial stores"},
             "alert": bool(alerts),
             "alert_level": max((int(a.get("level", 1)) for a in alerts), default=0),
+            "water_balance_closed": wb["closed"],
             "facts": facts,
             "timings": timings,
             "exit_code": 0,
@@ -368,3 +407,317 @@ def _run_locked(cfg: ModelConfig, folder: Any, run_id: str, step: Progress, inpu
         folder.discard()  # a failed run leaves nothing behind
         raise
     return RunResult(run_id, folder.final, manifest, folder.final_outputs())
+
+
+# ------------------------------------------------------------------------------------------ water balance
+#: relative closure every process of a run must reach; the modules guarantee 1e-9 in float64 (runoff and
+#: routing: hydro.model.BALANCE_TOLERANCE; 2-D flood and allocation: their tests), so 1e-6 leaves room for
+#: the float32 depths of the 2-D grid and still catches any real loss or gain of water.
+BALANCE_TOLERANCE = 1e-6
+#: file (in the run folder) holding the same summary as ``manifest["facts"]["water_balance"]``
+BALANCE_FILE = "water_balance.json"
+
+
+def _closure(inputs: dict[str, float], outputs: dict[str, float], storage_change: float, *,
+             extra: dict[str, Any] | None = None, scale: float | None = None, stated_residual: float | None = None,
+             stated_relative: float | None = None, tolerance: float = BALANCE_TOLERANCE) -> dict[str, Any]:
+    """One process's balance: ``residual = Σ inputs − Σ outputs − storage change`` [m3], relative to the largest of
+    gross inputs, gross outputs and |storage change| (or ``scale``, the module's own, when larger).
+
+    ``stated_residual``/``stated_relative`` are what the module itself wrote; the larger of the stated and the
+    recomputed relative residual decides ``closed``.
+    """
+    tin = float(sum(inputs.values()))
+    tout = float(sum(outputs.values()))
+    resid = tin - tout - float(storage_change)
+    sc = max(abs(tin), abs(tout), abs(float(storage_change)), float(scale or 0.0))
+    rel = abs(resid) / sc if sc > 0 else 0.0
+    if not np.isfinite(resid):  # a NaN or infinite term never closes
+        rel = float("inf")
+    worst = max(rel, float(stated_relative or 0.0))
+    out: dict[str, Any] = {
+        "units": "m3",
+        "inputs": {k: float(v) for k, v in inputs.items()},
+        "outputs": {k: float(v) for k, v in outputs.items()},
+        "storage_change": float(storage_change),
+        "total_in": tin,
+        "total_out": tout,
+        "residual": resid,
+        "relative_residual": rel,
+    }
+    if stated_residual is not None:
+        out["stated_residual"] = float(stated_residual)
+    if stated_relative is not None:
+        out["stated_max_relative_residual"] = float(stated_relative)
+    out.update(extra or {})
+    out["tolerance"] = tolerance
+    out["closed"] = bool(np.isfinite(worst) and worst <= tolerance)
+    return out
+
+
+class _RunoffRecorder:
+    """Per-step volumes [m3, valid cells] of the runoff generation of a :class:`hydro.model.CatchmentModel` run.
+
+    Wraps ``model.runoff.step`` (this instance only) to sum precipitation, actual evaporation, exchange and the
+    runoff each step hands to the routing, and reads the cell stores before/after: the runoff-generation balance
+    then closes on its own, and the routing balance is the domain balance minus it.
+    """
+
+    def __init__(self, model: Any):
+        self.model = model
+        self.idx = np.asarray(model.valid_idx)
+        self.area = np.asarray(model.cell_area_m2, np.float64)[self.idx] * 1e-3  # mm -> m3
+        self.terms = dict(precipitation=0.0, evaporation=0.0, exchange=0.0, runoff=0.0)
+        self.soil0 = self._soil()
+        self.reach0 = float(model.routing.reach_storage_m3())
+        self.res0 = float(np.sum(model.routing.reservoir_storage_m3))
+        self._step = model.runoff.step
+        model.runoff.step = self._wrapped
+
+    def _vol(self, mm: Any) -> float:
+        a = np.broadcast_to(np.asarray(mm, np.float64), (self.model.runoff.ncell,))
+        return float(np.dot(a[self.idx], self.area))
+
+    def _soil(self) -> float:
+        return self._vol(self.model.runoff.storage_mm())
+
+    def _wrapped(self, p: Any, e: Any) -> Any:
+        q = self._step(p, e)
+        ro = self.model.runoff
+        self.terms["precipitation"] += self._vol(p)
+        self.terms["evaporation"] += self._vol(ro.actual_evaporation_mm)
+        self.terms["exchange"] += self._vol(ro.exchange_mm)
+        self.terms["runoff"] += self._vol(q)
+        return q
+
+    def close(self) -> None:
+        self.model.runoff.__dict__.pop("step", None)  # the class's method again
+
+    def balances(self, summary: dict[str, Any]) -> dict[str, Any]:
+        """``runoff_generation`` and ``routing`` balances of the run; ``summary`` is the model's domain balance."""
+        m = self.model
+        t = self.terms
+        d_soil = self._soil() - self.soil0
+        d_reach = float(m.routing.reach_storage_m3()) - self.reach0
+        d_res = float(np.sum(m.routing.reservoir_storage_m3)) - self.res0
+        gain, loss = (t["exchange"], 0.0) if t["exchange"] >= 0 else (0.0, -t["exchange"])
+        runoff = _closure({"precipitation": t["precipitation"], "exchange_gain": gain},
+                          {"actual_evaporation": t["evaporation"], "exchange_loss": loss, "runoff_to_routing": t["runoff"]},
+                          d_soil, extra={"source": "GR cell operator, summed over the valid cells each model step"})
+        res_evap = float(summary.get("evaporation", 0.0)) - t["evaporation"]
+        if not len(getattr(m.routing, "reservoirs", ()) or ()):
+            res_evap = 0.0  # no reservoir: the difference is round-off of two sums of the same fluxes
+        routing = _closure({"runoff_from_cells": t["runoff"], "upstream_boundary_inflow": float(summary.get("inflow", 0.0))},
+                           {"outflow_at_outlets": float(summary.get("outflow", 0.0)), "reservoir_evaporation": res_evap,
+                            "reservoir_abstraction": float(summary.get("abstraction", 0.0))},
+                           d_reach + d_res,
+                           extra={"reach_storage_change": d_reach, "reservoir_storage_change": d_res,
+                                  "source": "kinematic wave + reservoirs; outflow from runoff/run_water_balance.nc"})
+        return {"runoff_generation": runoff, "routing": routing}
+
+
+def catchment_balance(summary: dict[str, Any], file: str | None = None) -> dict[str, Any]:
+    """The domain balance (runoff + routing + reservoirs) of :class:`hydro.model.catchment.RunResult` ``summary``."""
+    s = {k: float(summary.get(k, 0.0)) for k in ("precipitation", "inflow", "exchange", "evaporation", "outflow",
+                                                  "abstraction", "storage_change", "residual")}
+    extra: dict[str, Any] = {"max_step_relative_residual": float(summary.get("max_step_relative_residual", 0.0)),
+                             "steps": int(summary.get("steps", 0))}
+    if file:
+        extra["file"] = file
+    return _closure({"precipitation": s["precipitation"], "upstream_boundary_inflow": s["inflow"], "exchange": s["exchange"]},
+                    {"evaporation": s["evaporation"], "outflow_at_outlets": s["outflow"], "abstraction": s["abstraction"]},
+                    s["storage_change"], stated_residual=s["residual"],
+                    stated_relative=max(float(summary.get("relative_residual", 0.0)),
+                                        float(summary.get("max_step_relative_residual", 0.0))),
+                    extra=extra)
+
+
+def _flood_balance(balance: pd.DataFrame, file: str | None = None) -> dict[str, Any]:
+    """The 2-D run's balance from its cumulative table (:attr:`hydro.flood.Simulation2DResult.balance`).
+
+    The module does not write the initial volume: it is taken as ``storage − (net inflow) − residual`` at the
+    first output time (``initial_storage_derived``).
+    """
+    b = balance.iloc[-1]
+    first = balance.iloc[0]
+    net_first = (first["rain"] - first["infiltration"] + first["point_inflow"] + first["boundary_inflow"]
+                 - first["boundary_outflow"] + first["clipped"])
+    v0 = float(first["storage"] - net_first - first["residual"])
+    stated_rel = float(np.abs(balance["relative_residual"]).max()) if "relative_residual" in balance else None
+    extra: dict[str, Any] = {"initial_storage_derived": v0, "final_storage": float(b["storage"]),
+                             "clipped_note": "water created by zeroing round-off negative depths (counted as an input)"}
+    if file:
+        extra["file"] = file
+    return _closure({"rain": float(b["rain"]), "river_inflows": float(b["point_inflow"]),
+                     "boundary_inflow": float(b["boundary_inflow"]), "clipped": float(b["clipped"])},
+                    {"infiltration": float(b["infiltration"]), "boundary_outflow": float(b["boundary_outflow"])},
+                    float(b["storage"]) - v0, scale=max(v0, float(b["storage"])), stated_residual=float(b["residual"]),
+                    stated_relative=stated_rel, extra=extra)
+
+
+def allocation_balance(model: Any, res: Any, file: str | None = None) -> dict[str, Any]:
+    """System balance of an allocation run from :class:`hydro.allocation.solver.AllocationModel` ``model`` (its
+    exogenous inflows and initial storage) and its result ``res`` (volumes per step, m3).
+
+    Water leaves the system as consumption (delivered minus return flows), conveyance losses, spills and
+    unused source water that go nowhere in the network, outlets and reservoir evaporation; returns still in
+    transit at the end (lagged return links) count as storage.
+    """
+    nt = len(res.times)
+    rho = np.where(model.dem_return >= 0, model.ret_frac[np.maximum(model.dem_return, 0)], 0.0)
+    spill_free = np.array([model.net.spec.nodes[n].overflow_to is None for n in model.res_nodes], bool)
+    unused_free = np.array([getattr(model.net.spec.nodes[n], "overflow_to", None) is None for n in model.src_nodes], bool)
+    transit_end = 0.0
+    for e in np.flatnonzero(model.is_return & (model.ret_lag > 0)):
+        lag = int(model.ret_lag[e])
+        transit_end += float(((1.0 - model.link_loss[e]) * res.flow[max(nt - lag, 0):, e]).sum())
+    s0 = float(np.sum(model.res_init))
+    s1 = float(np.sum(res.storage[-1])) if nt and res.storage.size else s0
+    stated = float(np.sum(res.mass_residual))
+    inflow = float(np.sum(model.inflow))
+    extra: dict[str, Any] = {
+        "delivered_gross": float(np.sum(res.delivered)),
+        "returned": float(np.sum(res.delivered * rho)),
+        "reservoir_storage_change": s1 - s0,
+        "returns_in_transit_end": transit_end,
+        "steps": int(nt),
+        "max_step_abs_residual": float(np.abs(res.mass_residual).max(initial=0.0)),
+    }
+    if file:
+        extra["file"] = file
+    return _closure({"source_inflows": inflow},
+                    {"consumed_deliveries": float(np.sum(res.delivered * (1.0 - rho))), "conveyance_losses": float(np.sum(res.loss)),
+                     "spills": float(np.sum(res.spill[:, spill_free])) if res.spill.size else 0.0,
+                     "unused_source_water": float(np.sum(res.unused[:, unused_free])) if res.unused.size else 0.0,
+                     "outlets": float(np.sum(res.outlet)), "reservoir_evaporation": float(np.sum(res.evaporation))},
+                    (s1 - s0) + transit_end, stated_residual=stated, extra=extra)
+
+
+def _transfer(sent: float, received: float, what: str, tolerance: float = BALANCE_TOLERANCE) -> dict[str, Any]:
+    """Water handed from one process to the next: what left one must enter the other."""
+    diff = received - sent
+    rel = abs(diff) / max(abs(sent), abs(received)) if max(abs(sent), abs(received)) > 0 else 0.0
+    return {"units": "m3", "what": what, "sent": float(sent), "received": float(received), "difference": float(diff),
+            "relative_difference": rel, "tolerance": tolerance, "closed": bool(rel <= tolerance)}
+
+
+def summarise_balances(modules: dict[str, dict[str, Any]], transfers: dict[str, dict[str, Any]] | None = None,
+                       notes: dict[str, str] | None = None, domain: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``manifest["facts"]["water_balance"]``: every process's balance and the transfers between them, in m3.
+
+    ``domain`` (the catchment model's run summary) adds its totals at the top level under their old names
+    (``precipitation``, ``outflow``, ``storage_change``, ``residual``, ``steps`` ...), as earlier manifests had them;
+    ``relative_residual`` is the largest over every process.
+    """
+    transfers = transfers or {}
+    rels = [max(m["relative_residual"], m.get("stated_max_relative_residual", 0.0)) for m in modules.values()]
+    open_ = [f"process {k}" for k, m in modules.items() if not m["closed"]]
+    open_ += [f"transfer {k}" for k, m in transfers.items() if not m["closed"]]
+    legacy = {k: v for k, v in (domain or {}).items()
+              if isinstance(v, (int, float)) and k not in ("relative_residual",)}
+    return {
+        **legacy,
+        "units": "m3",
+        "convention": "residual = total_in - total_out - storage_change; relative to the largest of total_in, "
+                      "total_out, |storage_change| (or the module's own scale)",
+        "tolerance": BALANCE_TOLERANCE,
+        "closed": not open_,
+        "not_closed": open_,
+        "relative_residual": max(rels, default=0.0),
+        "processes": modules,
+        "transfers": transfers,
+        "not_applicable": dict(notes or {}),
+    }
+
+
+def balance_alert(wb: dict[str, Any]) -> list[dict[str, Any]]:
+    """An ``alerts.json`` record (level 2, red) when a process or a transfer does not close."""
+    if wb.get("closed", True):
+        return []
+    worst = []
+    for k, m in wb.get("processes", {}).items():
+        if not m["closed"]:
+            worst.append(f"{k}: residual {m['residual']:.4g} m3 (relative "
+                         f"{max(m['relative_residual'], m.get('stated_max_relative_residual', 0.0)):.3g})")
+    for k, m in wb.get("transfers", {}).items():
+        if not m["closed"]:
+            worst.append(f"{k}: {m['difference']:+.4g} m3 (relative {m['relative_difference']:.3g})")
+    return [{"type": "water_balance", "id": "water_balance", "name": "water balance", "level": 2,
+             "tolerance": wb.get("tolerance"), "not_closed": list(wb.get("not_closed", [])),
+             "message": f"water balance does not close (tolerance {wb.get('tolerance')}): " + "; ".join(worst)}]
+
+
+def write_balance_file(path: Path, wb: dict[str, Any]) -> Path:
+    """``water_balance.json`` (atomic): the same summary as the manifest's ``facts.water_balance``."""
+    import json
+
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(wb, indent=2, allow_nan=True))
+    os.replace(tmp, path)
+    return path
+
+
+def conservative_hydrograph(q: xr.DataArray, period: pd.Timedelta, start: Any) -> xr.DataArray:
+    """Point series (linear between knots) whose integral over every period equals its mean ``q`` × period.
+
+    ``q`` holds period means labelled at the period end. Each period goes from the edge value ``a_k`` (the smaller
+    of the two neighbouring means, so the plateau is never negative) through a plateau ``c_k`` (a quarter period
+    ramps on each side) back to ``a_{k+1}``: ``(Δ − δ) c_k + δ (a_k + a_{k+1}) / 2 = Δ q_k``. Volume passed on to a
+    model that integrates the series exactly (the 2-D engine steps on its knots) is the routed volume.
+    """
+    vals = np.maximum(np.asarray(q.values, np.float64), 0.0)
+    ends = pd.DatetimeIndex(q["time"].values)
+    n = vals.size
+    edges = np.empty(n + 1)
+    edges[0] = vals[0]
+    edges[-1] = vals[-1]
+    if n > 1:
+        edges[1:-1] = np.minimum(vals[:-1], vals[1:])
+    dt = period.total_seconds()
+    d = dt / 4.0
+    plateau = (dt * vals - d * 0.5 * (edges[:-1] + edges[1:])) / (dt - d)
+    times: list[pd.Timestamp] = []
+    values: list[float] = []
+    for k in range(n):
+        t0 = ends[k] - period
+        if k == 0:
+            times.append(t0)
+            values.append(edges[0])
+        times += [t0 + pd.Timedelta(seconds=d), ends[k] - pd.Timedelta(seconds=d), ends[k]]
+        values += [plateau[k], plateau[k], edges[k + 1]]
+    t = pd.DatetimeIndex(times)
+    v = np.asarray(values)
+    if pd.Timestamp(start) < t[0]:  # hold the first edge value back to the flood start
+        t = pd.DatetimeIndex([pd.Timestamp(start)]).append(t)
+        v = np.concatenate([[v[0]], v])
+    return xr.DataArray(v, dims="time", coords={"time": t.values})
+
+
+def _routed_volume(gauges: xr.Dataset, gid: str, t0: Any, t1: Any, period: pd.Timedelta) -> float:
+    """Volume [m3] through gauge ``gid`` from ``t0`` to ``t1`` (period means labelled at the period end; a period
+    partly inside counts pro rata)."""
+    ids = [str(s) for s in gauges["station_id"].values]
+    q = np.asarray(gauges["discharge"].isel(station=ids.index(gid)).values, np.float64)
+    ends = pd.DatetimeIndex(gauges["time"].values)
+    t0, t1 = pd.Timestamp(t0), pd.Timestamp(t1)
+    vol = 0.0
+    for e, v in zip(ends, q):
+        s = e - period
+        overlap = (min(e, t1) - max(s, t0)).total_seconds()
+        if overlap > 0:
+            vol += v * overlap
+    return float(vol)
+
+
+def _allocate(net: Any, external: dict[str, Any]) -> tuple[Any, Any]:
+    """:func:`hydro.allocation.allocate` keeping the built model (its inflows and initial storage enter the
+    balance)."""
+    from hydro.allocation import load_network
+    from hydro.allocation.core import _time_axis
+    from hydro.allocation.core import run_model as run_allocation
+    from hydro.allocation.solver import AllocationModel
+
+    net = load_network(net)
+    times, dt = _time_axis(net, None, None)
+    model = AllocationModel(net, times, dt, dict(external or {}), explain=True)
+    return model, run_allocation(model)

@@ -178,6 +178,50 @@ def _numbers_html(kn: Mapping[str, Any]) -> str:
     return '<div class="grid">' + "".join(blocks) + "</div>"
 
 
+_PROCESS = {"runoff_routing": "Runoff + routing (domain)", "runoff_generation": "Runoff generation (cells)",
+            "routing": "Routing (reaches, reservoirs)", "flood_2d": "2-D flood (coastal plain)",
+            "allocation": "Allocation (supply network)"}
+
+#: the balance summary a run writes next to the report (same as ``manifest["facts"]["water_balance"]``)
+BALANCE_NAME = "water_balance.json"
+
+
+def _terms(d: Mapping[str, Any]) -> str:
+    return "; ".join(f"{k.replace('_', ' ')} {format_number(v)}" for k, v in d.items() if v)
+
+
+def _balance_html(wb: Mapping[str, Any]) -> str:
+    """The water balance of every process (m³): inputs, outputs, storage change, residual, closed or not."""
+    procs = wb.get("processes") or {}
+    if not procs:
+        return "<p>No water balance was recorded.</p>"
+    tol = wb.get("tolerance")
+    rows = []
+    for k, m in procs.items():
+        rel = max(float(m.get("relative_residual", 0.0)), float(m.get("stated_max_relative_residual", 0.0)))
+        ok = bool(m.get("closed"))
+        rows.append(((_PROCESS.get(k, k), format_number(m.get("total_in")), format_number(m.get("total_out")),
+                      format_number(m.get("storage_change")), f"{float(m.get('residual', 0.0)):.3g}", f"{rel:.2g}",
+                      "yes" if ok else "NO"), "" if ok else "short"))
+    parts = [_table([("Process", False), ("In (m³)", True), ("Out (m³)", True), ("Storage change (m³)", True),
+                     ("Residual (m³)", True), ("Relative residual", True), ("Closes", False)], rows)]
+    detail = []
+    for k, m in procs.items():
+        detail.append(f"<li><b>{_e(_PROCESS.get(k, k))}</b>: in: {_e(_terms(m.get('inputs') or {}) or '0')}; "
+                      f"out: {_e(_terms(m.get('outputs') or {}) or '0')}</li>")
+    for k, t in (wb.get("transfers") or {}).items():
+        ok = bool(t.get("closed"))
+        detail.append(f"<li><b>{_e(k.replace('_', ' '))}</b>: sent {_e(format_number(t.get('sent')))} m³, received "
+                      f"{_e(format_number(t.get('received')))} m³ (relative difference "
+                      f"{float(t.get('relative_difference', 0.0)):.2g}{'' if ok else ', DOES NOT CLOSE'})</li>")
+    for k, why in (wb.get("not_applicable") or {}).items():
+        detail.append(f"<li><b>{_e(k)}</b>: {_e(why)}</li>")
+    head = ("All balances close" if wb.get("closed", True) else
+            "Water balance does NOT close: " + ", ".join(str(x) for x in wb.get("not_closed", [])))
+    return (f"<p>{_e(head)} (relative tolerance {_e(tol)}; residual = in − out − storage change).</p>"
+            + "".join(parts) + f"<ul>{''.join(detail)}</ul>")
+
+
 def _status_html(alerts: Sequence[Mapping[str, Any]]) -> str:
     status = overall_status(alerts)
     counts = {c: sum(1 for a in alerts if alert_level(a) == c) for c in ("red", "amber")}
@@ -207,6 +251,7 @@ def write_report(
     files: Sequence[str | os.PathLike[str]],
     warm_start: str | None = None,
     reference_time: Any = None,
+    water_balance: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write ``run_dir/report.html``: the night's situation on one self-contained page.
 
@@ -235,6 +280,9 @@ def write_report(
         Where the initial state came from (state file, "cold start with spin-up" ...).
     reference_time : datetime-like, optional
         Forecast reference time (UTC).
+    water_balance : mapping, optional
+        The run's water balance (``manifest["facts"]["water_balance"]``); default: ``run_dir/water_balance.json``
+        when the run wrote one. Shown as a table of every process (a "Water balance" section).
 
     Returns
     -------
@@ -255,6 +303,15 @@ def write_report(
     if not run_dir.is_dir():
         raise OutputError(f"report: run folder {run_dir} does not exist")
     out = run_dir / REPORT_NAME
+    if water_balance is None and (run_dir / BALANCE_NAME).is_file():
+        import json
+
+        try:
+            water_balance = json.loads((run_dir / BALANCE_NAME).read_text())
+        except (OSError, ValueError) as exc:
+            raise OutputError(f"report: cannot read {run_dir / BALANCE_NAME}: {exc}") from exc
+    balance_html = ("" if water_balance is None else
+                    f'<section id="water-balance"><h2>Water balance</h2>{_balance_html(water_balance)}</section>\n')
     ref = iso_time(reference_time if reference_time is not None else key_numbers.get("reference_time"))
     figs = []
     for f in figures:
@@ -287,7 +344,7 @@ def write_report(
 <header><h1>{_e(title)}</h1><div class="meta">{meta}</div></header>
 {_status_html(alerts)}
 <section id="numbers"><h2>Key numbers</h2>{_numbers_html(key_numbers)}</section>
-<section id="figures"><h2>Figures</h2>{f'<div class="figs">{"".join(figs)}</div>' if figs else '<p>No figures.</p>'}</section>
+{balance_html}<section id="figures"><h2>Figures</h2>{f'<div class="figs">{"".join(figs)}</div>' if figs else '<p>No figures.</p>'}</section>
 <section id="files"><h2>Files</h2>{f'<ul class="files">{"".join(items)}</ul>' if items else '<p>No files.</p>'}</section>
 </body>
 </html>

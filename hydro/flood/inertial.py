@@ -917,7 +917,7 @@ def simulate_2d(
                 rows.append(dict(time_s=t, storage=storage, rain=rain_v, infiltration=infil_v,
                                  point_inflow=vol["point_inflow"], boundary_inflow=bin_v,
                                  boundary_outflow=bout_v, clipped=clip_v, residual=resid,
-                                 relative_residual=resid / scale, steps=nsteps, last_dt=dt))
+                                 relative_residual=resid / scale, initial_storage=v0, steps=nsteps, last_dt=dt))
                 if "depth" in out_vars:
                     snapshots["depth"].append(h.astype(np.float32))
                 if "speed" in out_vars or "velocity" in out_vars:
@@ -1165,6 +1165,19 @@ def _finish_dataset(ds, bed, rows, options, threshold, start64, transform=None) 
         ds[f"volume_{col}"] = xr.DataArray(bal[col].to_numpy(), dims=("time",),
                                            attrs={"long_name": long, "units": "m3",
                                                   "coverage_content_type": "auxiliaryInformation"})
+    if len(bal):
+        ds["volume_relative_residual"] = xr.DataArray(
+            bal["relative_residual"].to_numpy(), dims=("time",),
+            attrs={"long_name": "volume balance residual relative to the largest of initial storage, storage and "
+                                "inflow volume", "units": "1", "coverage_content_type": "auxiliaryInformation"})
+        ds["volume_initial_storage"] = xr.DataArray(
+            float(bal["initial_storage"].iloc[0]),
+            attrs={"long_name": "water volume stored on the grid at the start", "units": "m3",
+                   "coverage_content_type": "auxiliaryInformation"})
+        ds.attrs["hydro_volume_balance"] = ("volume_storage = volume_initial_storage + volume_rain - volume_infiltration"
+                                            " + volume_point_inflow + volume_boundary_inflow - volume_boundary_outflow"
+                                            " + volume_clipped + volume_residual")
+        ds.attrs["hydro_volume_balance_max_relative_residual"] = float(np.abs(bal["relative_residual"]).max())
     if transform is None:
         from hydro.io.raster import grid_transform
 

@@ -77,8 +77,9 @@ def write_flood_netcdf(ds: xr.Dataset, path: str | os.PathLike[str], **kwargs: A
         return [write_netcdf(ds, path, **kwargs)]
     if np.issubdtype(ds["time"].dtype, np.timedelta64):
         raise InputDataError("flood dataset has relative times; run simulate_2d(..., start=...) for CF output")
-    timed = [v for v in ds.data_vars if "time" in ds[v].dims]
-    maps = [v for v in ds.data_vars if "time" not in ds[v].dims]
+    # scalars (the initial stored volume of the balance) go with the balance series
+    timed = [v for v in ds.data_vars if "time" in ds[v].dims or ds[v].ndim == 0]
+    maps = [v for v in ds.data_vars if v not in timed]
     out = [write_netcdf(ds[timed], path, **kwargs)]
     if maps:
         start = ds.attrs.get("hydro_flood_start")

@@ -535,16 +535,12 @@ def catchment_balance(summary: dict[str, Any], file: str | None = None) -> dict[
 def _flood_balance(balance: pd.DataFrame, file: str | None = None) -> dict[str, Any]:
     """The 2-D run's balance from its cumulative table (:attr:`hydro.flood.Simulation2DResult.balance`).
 
-    The module does not write the initial volume: it is taken as ``storage − (net inflow) − residual`` at the
-    first output time (``initial_storage_derived``).
+    The initial volume is the module's ``initial_storage`` (also written to the file as ``volume_initial_storage``).
     """
     b = balance.iloc[-1]
-    first = balance.iloc[0]
-    net_first = (first["rain"] - first["infiltration"] + first["point_inflow"] + first["boundary_inflow"]
-                 - first["boundary_outflow"] + first["clipped"])
-    v0 = float(first["storage"] - net_first - first["residual"])
+    v0 = float(balance["initial_storage"].iloc[0])
     stated_rel = float(np.abs(balance["relative_residual"]).max()) if "relative_residual" in balance else None
-    extra: dict[str, Any] = {"initial_storage_derived": v0, "final_storage": float(b["storage"]),
+    extra: dict[str, Any] = {"initial_storage": v0, "final_storage": float(b["storage"]),
                              "clipped_note": "water created by zeroing round-off negative depths (counted as an input)"}
     if file:
         extra["file"] = file

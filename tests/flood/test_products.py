@@ -100,3 +100,30 @@ def test_permanent_water_is_left_out_of_the_summary_maps():
     # the sea is still water in the depth snapshots, and the volume balance still closes
     assert (ds["flood_depth"].values[-1][sea] > 1.9).all()
     assert abs(res.balance["relative_residual"]).max() < 1e-9
+
+
+def test_netcdf_volume_balance_closes_from_the_file_alone(tmp_path):
+    """The written file carries every term: initial storage + inputs - outputs - storage = residual, per output step."""
+    import xarray as xr
+
+    from tests.flood.conftest import make_grid
+
+    ny, nx = 10, 14
+    yy, xx = np.mgrid[0:ny, 0:nx]
+    bed = make_grid(0.04 * xx + 0.2 * np.cos(yy / 2.0), dx=5.0)
+    h0 = np.full((ny, nx), 0.05)
+    res = simulate_2d(bed, 1200.0, manning_n=0.05, rainfall=40.0, rainfall_units="mm/h", start="2025-08-25T01:00",
+                      initial_depth=h0, infiltration_mm_per_h=5.0,
+                      boundaries=[water_level("west", 0.1), free_outflow("east")], output_interval=300.0)
+    path, _ = write_flood_netcdf(res.dataset, tmp_path / "flood.nc")
+    with xr.open_dataset(path) as ds:
+        v0 = float(ds["volume_initial_storage"])
+        assert v0 == pytest.approx(0.05 * ny * nx * 25.0, rel=1e-6)  # 5 cm on 140 cells of 25 m2
+        expected = (v0 + ds["volume_rain"] - ds["volume_infiltration"] + ds["volume_point_inflow"]
+                    + ds["volume_boundary_inflow"] - ds["volume_boundary_outflow"] + ds["volume_clipped"])
+        resid = (ds["volume_storage"] - expected).values
+        np.testing.assert_allclose(resid, ds["volume_residual"].values, atol=1e-6 * v0)
+        assert np.abs(ds["volume_relative_residual"].values).max() < 1e-9
+        assert ds["volume_relative_residual"].attrs["units"] == "1"
+        assert ds.attrs["hydro_volume_balance_max_relative_residual"] < 1e-9
+        assert float(ds["volume_rain"][-1]) == pytest.approx(40e-3 / 3600 * 1200 * ny * nx * 25.0, rel=1e-9)

@@ -41,6 +41,16 @@ class AllocationResult:
         Per claim: amount and delivered volume per step (long format).
     mass_residual : ndarray (time,)
         System water balance ``in − (out + ΔS + losses + Δtransit)`` [m3/step] (≈ 0).
+    balance : DataFrame
+        The system balance of every step [m3/step], columns :data:`BALANCE_TERMS`:
+        ``exogenous_inflow + returns_arriving − consumed − returns_into_transit − conveyance_loss − spill
+        − unused_source_water − outlet − reservoir_evaporation − storage_change = residual``. Water leaves
+        the system where it goes nowhere else in the network: the consumed part of deliveries (delivered
+        minus return flows), spills and unused source water without an ``overflow_to``, outlets, net
+        evaporation and losses; lagged return flows leave into transit and arrive ℓ steps later.
+        Written as ``<stem>_balance.csv``.
+    initial_storage : ndarray (reservoir,)
+        Storage at the start of the run [m3].
     agreement_state : DataFrame
         Recorded agreement quantities (account balances, licence use, tiers) per step.
     explanations : DataFrame
@@ -89,8 +99,8 @@ class AllocationResult:
 
     def write(self, path: str, **attrs: Any) -> list[Any]:
         """Write all DSG files (``<stem>_demand.nc``, ``_link.nc``, ``_reservoir.nc``,
-        ``_account.nc``, ``_region.nc``) plus ``<stem>_metrics.csv``, ``_explanations.csv`` and
-        ``_delivery_by_source.csv`` (see :mod:`hydro.allocation.sources`).
+        ``_account.nc``, ``_region.nc``) plus ``<stem>_metrics.csv``, ``_explanations.csv``,
+        ``_delivery_by_source.csv`` and ``_balance.csv`` (:attr:`balance`) (see :mod:`hydro.allocation.sources`).
 
         Every dataset is built before the first file is written: a failure leaves no output.
         """
@@ -101,6 +111,11 @@ class AllocationResult:
     def __repr__(self) -> str:
         return (f"<AllocationResult {self.network.name!r}: {len(self.times)} steps, {len(self.demand_ids)} demands, "
                 f"max |mass residual| {np.abs(self.mass_residual).max(initial=0):.3g} m3>")
+
+
+#: columns of :attr:`AllocationResult.balance` (m3 per step; residual = inputs − outputs − storage change)
+BALANCE_TERMS = ("exogenous_inflow", "returns_arriving", "consumed", "returns_into_transit", "conveyance_loss",
+                 "spill", "unused_source_water", "outlet", "reservoir_evaporation", "storage_change", "residual")
 
 
 def _time_axis(network: Network, start: Any, steps: int | None) -> tuple[pd.DatetimeIndex, float]:
@@ -167,6 +182,8 @@ def run_model(model: AllocationModel) -> AllocationResult:
     amounts = np.zeros((nt, nC))
     cvals = np.zeros((nt, nC))
     residual = np.zeros(nt)
+    #: per-step system balance terms [m3/step], in the order of BALANCE_TERMS
+    terms = np.zeros((nt, len(BALANCE_TERMS)))
     records: list[dict[str, float]] = []
     expl: list[dict[str, Any]] = []
     claim_of_demand = [[k for k in model.demand_claims(d)] for d in range(nD)]
@@ -211,6 +228,9 @@ def run_model(model: AllocationModel) -> AllocationResult:
         dS = float((Send - ctx.storage).sum())
         residual[t] = inflow_in - (consumed + transit_out + spill_out + unused_out + ab.sum() + ctx.evap.sum()
                                    + loss.sum() + dS)
+        arriving = float(state["returns"][0].sum())
+        terms[t] = (inflow_in - arriving, arriving, consumed, transit_out, float(loss.sum()), spill_out, unused_out,
+                    float(ab.sum()), float(ctx.evap.sum()), dS, residual[t])
         res = dict(flow=f, delivered=dl, storage=Send, spill=sp, claims=c)
         for ag in model.agreements:
             ag.after(model, ctx, state[ag.name], res)
@@ -251,6 +271,8 @@ def run_model(model: AllocationModel) -> AllocationResult:
         shortfall=np.maximum(requested - delivered, 0.0), flow=flow, loss=flow * model.link_loss,
         storage=storage, spill=spill, evaporation=evap, unused=unused, outlet=absorbed,
         claims=claims, mass_residual=residual,
+        balance=pd.DataFrame(terms, index=pd.Index(model.times, name="time"), columns=list(BALANCE_TERMS)),
+        initial_storage=model.res_init.copy(),
         agreement_state=pd.DataFrame(records, index=model.times),
         explanations=explanations, metrics=metrics,
         setup_time=model.setup_time, solve_time=solve_time,

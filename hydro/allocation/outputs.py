@@ -44,6 +44,7 @@ def _attrs(res: Any) -> dict[str, Any]:
         "hydro_network": res.network.name,
         "hydro_network_file": str(res.network.source),
         "hydro_mass_balance_max_abs_residual_m3": float(np.abs(res.mass_residual).max(initial=0.0)),
+        "hydro_initial_storage_m3": float(np.sum(res.initial_storage)),
         "hydro_allocation_conventions": ("volumes per step, same-step mass balance; priority 0 = environmental "
                                          "flows, 1 = most senior; rules evaluated from start-of-step storage; link "
                                          "flow = inlet (gross) flow, loss = loss_fraction x inlet flow; spill = water "
@@ -127,7 +128,9 @@ def result_dataset(res: Any, kind: str) -> Any:
             variables,
             ids=res.reservoir_ids, names=[n.name or n.id for n in nodes], lat=[p[0] for p in pos],
             lon=[p[1] for p in pos], instance_dim="reservoir",
-            attrs={"reservoir_evaporation": {"comment": "net evaporation: evaporation minus rainfall on the water "
+            instance_variables={"initial_volume": [float(v) for v in res.initial_storage]},
+            attrs={"initial_volume": {"long_name": "reservoir volume at the start of the run", "units": "m3"},
+                   "reservoir_evaporation": {"comment": "net evaporation: evaporation minus rainfall on the water "
                                                         "surface; negative values are a net gain of water"}},
             **com)
     elif kind == "account":
@@ -211,6 +214,7 @@ def write_result(res: Any, path: str | Path, **attrs: Any) -> list[Path]:
         f"{stem.name}_metrics.csv": (res.metrics, True),
         f"{stem.name}_explanations.csv": (res.explanations, False),
         f"{stem.name}_delivery_by_source.csv": (delivery_by_source_frame(res), False),
+        f"{stem.name}_balance.csv": (res.balance, True),
     }
     for name, (df, index) in tables.items():
         p = stem.parent / name

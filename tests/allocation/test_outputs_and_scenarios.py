@@ -53,7 +53,7 @@ def test_external_inflow_as_dataarray_and_netcdf_round_trip(tmp_path):
     assert reg.sizes["region"] == 3
     for d in (ds, lk, rs, acc, reg):
         d.close()
-    assert len(files) == 8
+    assert len(files) == 9  # 5 NetCDF + metrics, explanations, delivery by source, balance
     # daily mean of the hourly series is what the intake received
     hourly = q.values.reshape(6, 24).mean(axis=1)
     np.testing.assert_allclose(res.flow[:, 0] / res.dt + res.unused[:, 0] / res.dt, hourly, rtol=1e-9)

@@ -286,7 +286,7 @@ def grid_centre_longitude(da: xr.DataArray, crs: Any = None) -> float | None:
 
 
 def change_step(da: xr.DataArray, model_step: Any, *, source_step: Any = None, profile: str = "uniform",
-                utc_offset: Any = None, longitude: float | None = None) -> xr.DataArray:
+                utc_offset: Any = None, longitude: float | None = None, anchor: Any = None) -> xr.DataArray:
     """Aggregate (sum) or disaggregate a mm-per-step series to ``model_step`` (period-end labels).
 
     Coarser source: each source amount is split over the n model steps it contains, uniformly or,
@@ -301,7 +301,10 @@ def change_step(da: xr.DataArray, model_step: Any, *, source_step: Any = None, p
     end at 00, 03, … UTC), or from local midnight when ``utc_offset`` is given (``utc_offset=8``:
     days end at 16:00 UTC). Source steps before the first or after the last complete model step are
     dropped with a ``UserWarning`` (a partial day is never presented as a full day); no complete
-    model step, or source periods that straddle model-step boundaries, is an error.
+    model step, or source periods that straddle model-step boundaries, is an error. ``anchor`` (a
+    time at which a model step ends, e.g. the first label of the run) overrides both: model steps
+    then end at ``anchor + k·model_step`` (:func:`prepare` passes its ``start``, so a daily model that
+    starts at local midnight gets local days).
     The source step must be a multiple/divisor of the model step.
     """
     where = source_name(da)
@@ -355,19 +358,24 @@ def change_step(da: xr.DataArray, model_step: Any, *, source_step: Any = None, p
     n = int(ms // ss)
     # model steps end on the clock: multiples of the model step from 00:00 UTC (daily steps = UTC
     # calendar days), or from local midnight when utc_offset is given (e.g. 8 → days end 16:00 UTC)
-    off_ns = 0 if utc_offset is None else int(round(-_utc_offset_hours(utc_offset, where) * 3600e9))
+    if anchor is not None:
+        a = pd.Timestamp(anchor)
+        off_ns = int((a.tz_convert("UTC").tz_localize(None) if a.tzinfo is not None else a).value) % ms.value
+    else:
+        off_ns = 0 if utc_offset is None else int(round(-_utc_offset_hours(utc_offset, where) * 3600e9))
+    clock = ("00:00 UTC" if utc_offset is None else "local midnight") if anchor is None else f"{pd.Timestamp(anchor)}"
     tv = t.values.astype("datetime64[ns]").astype(np.int64)
     if np.any((tv - off_ns) % ss.value):
         raise InputDataError(f"{where}: source periods ending at {t[0]} (step {ss}) straddle the boundaries of the "
                              f"{ms} model steps (which end at multiples of {ms} from "
-                             f"{'00:00 UTC' if utc_offset is None else 'local midnight'})")
+                             f"{clock})")
     starts = tv - ss.value  # period starts
     first = int(np.flatnonzero((starts - off_ns) % ms.value == 0)[0]) if np.any((starts - off_ns) % ms.value == 0) else t.size
     nfull = (t.size - first) // n
     if nfull == 0:
         raise InputDataError(f"{where}: {t[0] - ss} … {t[-1]} holds no complete model step of {ms} "
                              f"(model steps end at multiples of {ms} from "
-                             f"{'00:00 UTC' if utc_offset is None else 'local midnight'})")
+                             f"{clock})")
     last = first + nfull * n  # exclusive
     if first > 0 or last < t.size:
         parts = []
@@ -437,7 +445,9 @@ def prepare(
     model_step : str or Timedelta, 5 minutes to 1 day.
     method : "conservative" (area-weighted, default) or "bilinear".
     fill_policy : None (NaN inside the domain is an error when computed) or "zero".
-    start, end : optional period (period-end labels) the forcing must cover.
+    start, end : optional period (period-end labels) the forcing must cover. When the source is finer
+        than the model step, model steps are summed so that they end at ``start + k·model_step``
+        (the run's own labels), whatever the clock time of ``start``.
     profile : "uniform" or "diurnal" (PET) for disaggregation; "diurnal" follows local solar time at
         the centre of the target grid (longitude from its CRS), see :func:`change_step`.
     utc_offset : optional, hours (or a duration) of local time ahead of UTC: for the diurnal profile,
@@ -504,7 +514,9 @@ def prepare(
     lon = None
     if profile == "diurnal" and utc_offset is None:
         lon = _spec_centre_longitude(tgt, mask)
-    out = change_step(out, ms, source_step=ss, profile=profile, utc_offset=utc_offset, longitude=lon)
+    # model steps end on the run's own labels when the run is known (start), else on the clock
+    anchor = start if (start is not None and ss < ms) else None
+    out = change_step(out, ms, source_step=ss, profile=profile, utc_offset=utc_offset, longitude=lon, anchor=anchor)
     if start is not None or end is not None:
         t = pd.DatetimeIndex(out["time"].values)
         a = pd.Timestamp(start) if start is not None else t[0]

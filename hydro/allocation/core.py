@@ -48,7 +48,8 @@ class AllocationResult:
         the system where it goes nowhere else in the network: the consumed part of deliveries (delivered
         minus return flows), spills and unused source water without an ``overflow_to``, outlets, net
         evaporation and losses; lagged return flows leave into transit and arrive ℓ steps later.
-        Written as ``<stem>_balance.csv``.
+        Indexed by step start like the other frames; written as ``<stem>_balance.csv`` with ``time`` = the
+        step end, as in the NetCDF files.
     initial_storage : ndarray (reservoir,)
         Storage at the start of the run [m3].
     agreement_state : DataFrame

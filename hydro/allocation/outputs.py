@@ -175,6 +175,13 @@ def result_dataset(res: Any, kind: str) -> Any:
     return ds
 
 
+def _end_labelled(df: pd.DataFrame, dt: float) -> pd.DataFrame:
+    """A per-step table indexed by step starts (as in memory) with ``time`` = the step end, as in the NetCDF files."""
+    out = df.copy()
+    out.index = pd.Index(pd.DatetimeIndex(df.index) + pd.Timedelta(seconds=float(dt)), name="time")
+    return out
+
+
 def write_result(res: Any, path: str | Path, **attrs: Any) -> list[Path]:
     """Write every DSG file of a run plus the metrics and explanation tables.
 
@@ -214,7 +221,7 @@ def write_result(res: Any, path: str | Path, **attrs: Any) -> list[Path]:
         f"{stem.name}_metrics.csv": (res.metrics, True),
         f"{stem.name}_explanations.csv": (res.explanations, False),
         f"{stem.name}_delivery_by_source.csv": (delivery_by_source_frame(res), False),
-        f"{stem.name}_balance.csv": (res.balance, True),
+        f"{stem.name}_balance.csv": (_end_labelled(res.balance, res.dt), True),
     }
     for name, (df, index) in tables.items():
         p = stem.parent / name

@@ -536,6 +536,8 @@ def _flood_balance(balance: pd.DataFrame, file: str | None = None) -> dict[str, 
     """The 2-D run's balance from its cumulative table (:attr:`hydro.flood.Simulation2DResult.balance`).
 
     The initial volume is the module's ``initial_storage`` (also written to the file as ``volume_initial_storage``).
+    The module's residual is ``storage − expected`` (water created > 0), the opposite sign of the audit's
+    ``in − out − storage change``: it is stated here with the audit's sign.
     """
     b = balance.iloc[-1]
     v0 = float(balance["initial_storage"].iloc[0])
@@ -547,7 +549,7 @@ def _flood_balance(balance: pd.DataFrame, file: str | None = None) -> dict[str, 
     return _closure({"rain": float(b["rain"]), "river_inflows": float(b["point_inflow"]),
                      "boundary_inflow": float(b["boundary_inflow"]), "clipped": float(b["clipped"])},
                     {"infiltration": float(b["infiltration"]), "boundary_outflow": float(b["boundary_outflow"])},
-                    float(b["storage"]) - v0, scale=max(v0, float(b["storage"])), stated_residual=float(b["residual"]),
+                    float(b["storage"]) - v0, scale=max(v0, float(b["storage"])), stated_residual=-float(b["residual"]),
                     stated_relative=stated_rel, extra=extra)
 
 

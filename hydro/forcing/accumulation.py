@@ -31,10 +31,14 @@ def _where(da: xr.DataArray) -> str:
     return f"{src}:{da.name}"
 
 
-def accumulation_resets(series: Any, times: Any) -> list[int] | None:
+def accumulation_resets(series: Any, times: Any, *, min_repeats: int = 1) -> list[int] | None:
     """UTC hours after which a (domain-mean) series drops back, if it looks like accumulations since a
     reset: it never falls except at a few fixed hours of the day (at most 2 in 24 steps on average,
-    always at the same hours) and it rises in between. None when it does not look like that."""
+    always at the same hours) and it rises in between. None when it does not look like that.
+
+    ``min_repeats``: the most frequent reset hour must show a drop at least this many times (on
+    different days). One storm that stops at once (``0, 1, 2, 3, 0``) looks like one reset: it takes
+    a drop that recurs at the same hour to tell accumulations from rain per step."""
     v = np.asarray(series, dtype=np.float64)
     t = pd.DatetimeIndex(times)
     ok = np.isfinite(v)
@@ -57,12 +61,17 @@ def accumulation_resets(series: Any, times: Any) -> list[int] | None:
     hours = sorted(set(int(h) for h in starts.hour))
     if len(hours) > 2:
         return None
+    repeats = max(int(np.sum(starts.hour == h)) for h in hours)
+    if repeats < min_repeats:
+        return None
     return hours
 
 
 def check_not_accumulated(da: xr.DataArray) -> None:
     """:class:`InputDataError` if ``da`` says it holds GRIB accumulations (``GRIB_stepType = "accum"``)
-    and its first steps show accumulations since a reset (see :func:`accumulation_resets`)."""
+    and its first steps show accumulations since a reset (see :func:`accumulation_resets`): drops back
+    at one or two fixed hours, one of them on at least two days. A single drop is a ``UserWarning``
+    only (one storm that stops at once looks the same)."""
     if str(da.attrs.get("GRIB_stepType", "")).strip().lower() != "accum" or da.attrs.get("hydro_deaccumulated"):
         return
     if "time" not in da.dims or da.sizes["time"] < 6:
@@ -70,7 +79,17 @@ def check_not_accumulated(da: xr.DataArray) -> None:
     head = da.isel(time=slice(0, _PROBE_STEPS))
     other = [d for d in head.dims if d != "time"]
     m = head.mean(dim=other, skipna=True) if other else head
-    hours = accumulation_resets(np.asarray(m.values), m["time"].values)
+    series, times = np.asarray(m.values), m["time"].values
+    hours = accumulation_resets(series, times, min_repeats=2)
+    if hours is None:
+        weak = accumulation_resets(series, times, min_repeats=1)
+        if weak is not None:  # one drop only: as likely one storm that stopped at once as one reset
+            warnings.warn(
+                f"{_where(da)}: GRIB_stepType = 'accum' and the values only rise in the first {series.size} steps "
+                f"except once, after {', '.join(f'{h:02d}' for h in weak)} UTC: read as amounts per step (as ERA5 "
+                f"reanalysis hourly tp is). If these are totals since a forecast reset, convert first: "
+                f"hydro.forcing.deaccumulate(da, reset_hours=...)", UserWarning, stacklevel=3)
+        return
     if hours is not None:
         raise InputDataError(
             f"{_where(da)}: GRIB_stepType = 'accum' and the values accumulate, dropping back after "

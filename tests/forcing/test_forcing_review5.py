@@ -191,3 +191,22 @@ def test_reanalysis_hourly_tp_with_accum_attribute_passes():
     da.attrs["GRIB_stepType"] = "accum"
     out = prepare(da, make_target(X4, Y3), "1h")
     np.testing.assert_allclose(out.values, da.values * 1000.0, rtol=1e-12)
+
+
+def test_one_storm_that_stops_at_once_is_not_taken_for_accumulations():
+    """Per-step rain 0…, 1, 2, 3, 0… (one drop) with GRIB_stepType 'accum' (ERA5 reanalysis): read as it is, with a
+    warning; accumulations that drop back at the same hour on two days are still refused."""
+    t = pd.date_range("2024-01-01 01:00", periods=72, freq="1h")
+    v = np.zeros(72)
+    v[10:13] = [1e-3, 2e-3, 3e-3]  # rises, then stops at once after 13:00
+    da = make_source(np.broadcast_to(v[:, None, None], (72, 3, 4)).copy(), X4, Y3, t, units="m")
+    da.attrs["GRIB_stepType"] = "accum"
+    with pytest.warns(UserWarning, match="only rise.*except once"):
+        out = prepare(da, make_target(X4, Y3), "1h")
+    np.testing.assert_allclose(out.values[:, 0, 0], v * 1000.0, rtol=1e-12)
+    v2 = v.copy()
+    v2[34:37] = [1e-3, 2e-3, 3e-3]  # the same pattern 24 h later: a drop after 13:00 on two days
+    da2 = make_source(np.broadcast_to(v2[:, None, None], (72, 3, 4)).copy(), X4, Y3, t, units="m")
+    da2.attrs["GRIB_stepType"] = "accum"
+    with pytest.raises(InputDataError, match="13 UTC"):
+        prepare(da2, make_target(X4, Y3), "1h")

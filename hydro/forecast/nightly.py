@@ -373,7 +373,7 @@ def run_forecast(
     """
     from hydro.forecast.hydrology import build_model, members_of, open_rain, run_hydrology
     from hydro.forecast.stages import (RunFolder, completed_manifest, flood_area_alert, gauge_alerts, load_dem,
-                                       sha256, write_alerts)
+                                       sha256, whole_days, write_alerts)
     from hydro.io import write_netcdf
     from hydro.terrain import analyse
 
@@ -555,7 +555,13 @@ def run_forecast(
             if fcfg.exchange.export and any(g.border for g in fcfg.gauges):
                 folder.add("exchange/boundary", _export(fcfg, gauges, ens_gauges, partial, run_id, T, dem))
             alloc = None
-            if fcfg.allocation.enabled:
+            allocation_skipped = None
+            if fcfg.allocation.enabled and whole_days(T, T + lead)[1] < 1:
+                # daily allocation steps need one whole UTC day of routed discharge; a short lead is no failure
+                allocation_skipped = (f"allocation skipped: the forecast {T:%Y-%m-%dT%H:%MZ} + {fcfg.forecast.lead_time_h:g} h "
+                                      "holds no whole UTC day (the allocation runs in daily steps)")
+                logger.warning("forecast %s: %s", run_id, allocation_skipped)
+            elif fcfg.allocation.enabled:
                 stage("allocation")
                 from hydro.forecast.pipeline import _allocate, _routed_volume, _transfer, allocation_balance
                 from hydro.forecast.stages import allocation_inputs
@@ -609,7 +615,8 @@ def run_forecast(
                 "alert": bool(alerts),
                 "alert_level": max((int(a.get("level", 1)) for a in alerts), default=0),
                 "facts": {"hand_flooded_km2": flooded_km2, "flood_probability_ge_50pct_km2": prob_km2,
-                          "water_balance": wb},
+                          "water_balance": wb,
+                          **({"allocation_skipped": allocation_skipped} if allocation_skipped else {})},
                 "water_balance_closed": wb["closed"],
                 "timings": timings,
                 "finished": pd.Timestamp.now("UTC").isoformat(),

@@ -613,7 +613,7 @@ def summarise_balances(modules: dict[str, dict[str, Any]], transfers: dict[str, 
     open_ += [f"transfer {k}" for k, m in transfers.items() if not m["closed"]]
     legacy = {k: v for k, v in (domain or {}).items()
               if isinstance(v, (int, float)) and k not in ("relative_residual",)}
-    return {
+    return _json_safe({
         **legacy,
         "units": "m3",
         "convention": "residual = total_in - total_out - storage_change; relative to the largest of total_in, "
@@ -625,24 +625,39 @@ def summarise_balances(modules: dict[str, dict[str, Any]], transfers: dict[str, 
         "processes": modules,
         "transfers": transfers,
         "not_applicable": dict(notes or {}),
-    }
+    })
 
 
 def balance_alert(wb: dict[str, Any]) -> list[dict[str, Any]]:
     """An ``alerts.json`` record (level 2, red) when a process or a transfer does not close."""
     if wb.get("closed", True):
         return []
+    def g(v: Any, spec: str) -> str:  # non-finite terms are null in the (strict JSON) summary
+        return "not finite" if v is None else format(v, spec)
+
     worst = []
     for k, m in wb.get("processes", {}).items():
         if not m["closed"]:
-            worst.append(f"{k}: residual {m['residual']:.4g} m3 (relative "
-                         f"{max(m['relative_residual'], m.get('stated_max_relative_residual', 0.0)):.3g})")
+            rel = (m["relative_residual"], m.get("stated_max_relative_residual", 0.0))
+            worst.append(f"{k}: residual {g(m['residual'], '.4g')} m3 (relative "
+                         f"{g(None if None in rel else max(rel), '.3g')})")
     for k, m in wb.get("transfers", {}).items():
         if not m["closed"]:
-            worst.append(f"{k}: {m['difference']:+.4g} m3 (relative {m['relative_difference']:.3g})")
+            worst.append(f"{k}: {g(m['difference'], '+.4g')} m3 (relative {g(m['relative_difference'], '.3g')})")
     return [{"type": "water_balance", "id": "water_balance", "name": "water balance", "level": 2,
              "tolerance": wb.get("tolerance"), "not_closed": list(wb.get("not_closed", [])),
              "message": f"water balance does not close (tolerance {wb.get('tolerance')}): " + "; ".join(worst)}]
+
+
+def _json_safe(obj: Any) -> Any:
+    """``obj`` with every non-finite float (a NaN or infinite balance term) as ``None``: strict JSON (``null``)."""
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj
 
 
 def write_balance_file(path: Path, wb: dict[str, Any]) -> Path:
@@ -650,7 +665,7 @@ def write_balance_file(path: Path, wb: dict[str, Any]) -> Path:
     import json
 
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(wb, indent=2, allow_nan=True))
+    tmp.write_text(json.dumps(_json_safe(wb), indent=2, allow_nan=False))
     os.replace(tmp, path)
     return path
 

@@ -300,6 +300,12 @@ def write_alerts(path: Path, alerts: Sequence[Mapping[str, Any]], *, run_id: str
 
 
 # ---------------------------------------------------------------------------------------- allocation
+def whole_days(start: Any, end: Any) -> tuple[pd.Timestamp, int]:
+    """First midnight at or after ``start`` and the number of whole UTC days from it to ``end``."""
+    first = pd.Timestamp(start).ceil("D")
+    return first, max(int((pd.Timestamp(end).floor("D") - first) // pd.Timedelta("1D")), 0)
+
+
 def allocation_inputs(cfg: ModelConfig, gauges: xr.Dataset | None, start: Any, end: Any) -> tuple[Any, dict[str, Any], dict[str, str]]:
     """The allocation network of ``cfg`` for the run period, fed with the simulated inflows.
 
@@ -307,6 +313,11 @@ def allocation_inputs(cfg: ModelConfig, gauges: xr.Dataset | None, start: Any, e
     routed discharge at that gauge. Series of other nodes that do not cover the run period (a scenario
     year's CSV) are replaced by their calendar-month means (a monthly climatology), and the manifest
     records which. Returns ``(network, external inflows, substitutions)``.
+
+    The allocation runs in daily steps over the **whole UTC days** inside ``[start, end]``: a partly
+    simulated first or last day (a run starting at 12 UTC) is left out and noted (``"_period"``), since
+    the mean of part of a day applied to the whole day would create or lose water. A run holding no
+    whole day is an :class:`InputDataError`.
     """
     from hydro.allocation import load_network
     from hydro.config import config_source, resolve_input
@@ -314,8 +325,13 @@ def allocation_inputs(cfg: ModelConfig, gauges: xr.Dataset | None, start: Any, e
 
     net_path = resolve_input(cfg, cfg.allocation.network, "allocation.network")
     raw = _read_network_toml(net_path)
-    start, end = pd.Timestamp(start).floor("D"), pd.Timestamp(end)
-    ndays = max(int(np.ceil((end - start) / pd.Timedelta("1D"))), 1)
+    t0, t1 = pd.Timestamp(start), pd.Timestamp(end)
+    start, ndays = whole_days(t0, t1)
+    last = start + ndays * pd.Timedelta("1D")
+    if ndays < 1:
+        raise InputDataError(f"allocation: the run {t0} … {t1} holds no whole UTC day; the allocation runs in daily "
+                             f"steps (run at least from one midnight to the next)")
+    end = last
     try:
         step = pd.Timedelta(str(raw.get("network", {}).get("timestep", "1D")))
     except (ValueError, TypeError):
@@ -375,6 +391,9 @@ def allocation_inputs(cfg: ModelConfig, gauges: xr.Dataset | None, start: Any, e
                 node["inflow"] = {"monthly": [float(v) for v in monthly.values], "units": spec.get("units", "m3/s"),
                                   "factor": spec.get("factor", 1.0)}
                 notes[node["id"]] = f"monthly climatology of {csv.name}:{spec['column']} (series does not cover the run)"
+    if start != t0 or last != t1:
+        notes["_period"] = (f"allocation over the whole days {start:%Y-%m-%d} … {last - pd.Timedelta('1D'):%Y-%m-%d} "
+                            f"of the run {t0:%Y-%m-%dT%H:%M} … {t1:%Y-%m-%dT%H:%M} (partial days left out)")
     try:
         net = load_network(raw, base_dir=net_path.parent)
     except ConfigError as exc:  # validated from a dict: name the file, not "<dict>"

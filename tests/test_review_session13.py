@@ -42,3 +42,25 @@ def test_allocation_balance_csv_is_labelled_at_the_step_end_like_the_reservoir_f
     np.testing.assert_allclose(csv.loc["2024-01-03", "exogenous_inflow"], 2.0 * DAY, rtol=1e-12)
     # the in-memory table keeps the step starts, like the other AllocationResult frames
     assert list(res.balance.index) == list(pd.DatetimeIndex(["2024-01-01", "2024-01-02"]))
+
+
+def test_every_allocation_csv_labels_the_step_end_like_the_netcdf_files(tmp_path):
+    """Explanations, delivery by source and balance tables of one run share the NetCDF files' step-end labels."""
+    import pandas as pd
+    import xarray as xr
+
+    from hydro.allocation import allocate, load_network
+
+    from pathlib import Path
+
+    res = allocate(load_network(Path(__file__).resolve().parents[1] / "models" / "balikpapan_water.toml"), steps=3)
+    files = {p.name: p for p in res.write(str(tmp_path / "w"))}
+    with xr.open_dataset(files["w_demand.nc"]) as ds:
+        nc_times = set(pd.DatetimeIndex(ds["time"].values))
+    assert min(nc_times) == pd.Timestamp(res.times[0]) + pd.Timedelta(seconds=res.dt)
+    for name in ("w_balance.csv", "w_delivery_by_source.csv", "w_explanations.csv"):
+        df = pd.read_csv(files[name])
+        if len(df):
+            assert set(pd.to_datetime(df["time"])) <= nc_times, name
+    dbs = pd.read_csv(files["w_delivery_by_source.csv"])
+    assert len(dbs) > 0 and pd.to_datetime(dbs["time"]).min() == min(nc_times)

@@ -182,6 +182,14 @@ def _end_labelled(df: pd.DataFrame, dt: float) -> pd.DataFrame:
     return out
 
 
+def _end_column(df: pd.DataFrame, dt: float) -> pd.DataFrame:
+    """A long table whose ``time`` column holds step starts (as in memory) with ``time`` = the step end."""
+    out = df.copy()
+    if "time" in out.columns and len(out):
+        out["time"] = pd.to_datetime(out["time"]) + pd.Timedelta(seconds=float(dt))
+    return out
+
+
 def write_result(res: Any, path: str | Path, **attrs: Any) -> list[Path]:
     """Write every DSG file of a run plus the metrics and explanation tables.
 
@@ -219,8 +227,8 @@ def write_result(res: Any, path: str | Path, **attrs: Any) -> list[Path]:
 
     tables = {
         f"{stem.name}_metrics.csv": (res.metrics, True),
-        f"{stem.name}_explanations.csv": (res.explanations, False),
-        f"{stem.name}_delivery_by_source.csv": (delivery_by_source_frame(res), False),
+        f"{stem.name}_explanations.csv": (_end_column(res.explanations, res.dt), False),
+        f"{stem.name}_delivery_by_source.csv": (_end_column(delivery_by_source_frame(res), res.dt), False),
         f"{stem.name}_balance.csv": (_end_labelled(res.balance, res.dt), True),
     }
     for name, (df, index) in tables.items():

@@ -1,9 +1,10 @@
 """The nightly forecast with a neighbour's border-flow file as an upstream inflow.
 
 Kutai Kartanegara publishes its discharge at the agreed border point KKR-WAIN-1 (inputs/exchange/, the
-hydro-exchange-1.0 profile). This script checks that file like any untrusted input, runs two nights of
-`hydro forecast` (the second warm-starts from the first), shows the alerts and our own exchange file, and
-shows what happens on a night whose inputs are not published yet (exit 75 in the CLI: retry later).
+hydro-exchange-1.0 profile, one file per night). This script checks the first night's file like any
+untrusted input, runs two nights of `hydro forecast` (25 and 26 August 2025: the second warm-starts
+from the state the first saved), shows the alerts and our own exchange file, and shows what happens
+on a night whose inputs are not published yet (27 August: exit 75 in the CLI, retry later).
 
     python examples/05_nightly_forecast.py [--resolution-m 90] [--out outputs/example_forecast]
 """
@@ -35,7 +36,7 @@ cfg = base.model_copy(update={
 })
 object.__setattr__(cfg, "_source_path", REPO / "models" / "balikpapan.toml")
 
-for night in ("2025-08-25T00:00Z", "2025-08-26T00:00Z"):
+for night in ("2025-08-25T00:00Z", "2025-08-26T00:00Z", "2025-08-27T00:00Z"):
     try:
         r = run_forecast(cfg, night, output_root=args.out)
     except InputNotReadyError as exc:

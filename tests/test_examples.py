@@ -41,6 +41,8 @@ def test_nightly_forecast_with_a_neighbours_file(tmp_path):
     out = run("05_nightly_forecast.py", "--resolution-m", "150", "--out", str(tmp_path))
     assert "neighbour file kukar_20250825T0000Z_border_discharge.nc: valid" in out
     assert "warm start level 3 (cold)" in out and "retry later (exit 75)" in out
+    # the second night starts from the state the first saved
+    assert "2025-08-26T00:00Z: balikpapan_20250826T0000Z" in out and "warm start level 1 (warm)" in out
     inflow = float(out.split("neighbour inflow over the forecast:")[1].split("Mm3")[0])
     assert inflow > 0.1  # the neighbour's water entered the catchment
     assert list(tmp_path.rglob("*_border_discharge.nc"))

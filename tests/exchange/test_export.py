@@ -172,3 +172,10 @@ def test_shipped_sample_neighbour_file_is_valid_and_reproducible(tmp_path):
     np.testing.assert_allclose(q.values, expected.values, rtol=6e-8)
     assert float(q.max()) == 25.0 and q["time"].values[int(np.argmax(q.values))] == np.datetime64("2025-08-25T12:00")
     assert q.attrs["forecast_reference_time"] == "2025-08-25T00:00:00Z"
+    # the next night's file: the same event seen from 26 August
+    nxt = repo / "inputs" / "exchange" / "kukar_20250826T0000Z_border_discharge.nc"
+    assert validate_exchange(nxt, expected_ids=["KKR-WAIN-1"], region="kukar") == []
+    q2 = read_exchange(nxt, "KKR-WAIN-1")
+    np.testing.assert_allclose(q2.values, gen["sample_discharge"](0, gen["pd"].Timestamp("2025-08-26")).isel(point=0).values,
+                               rtol=6e-8)
+    assert q2.attrs["forecast_reference_time"] == "2025-08-26T00:00:00Z"

@@ -167,18 +167,9 @@ MIN_OBSERVED = 10
 
 def _check_index(index: pd.DatetimeIndex) -> pd.Timedelta | None:
     """The regular step of the run's dates (unique, sorted, no gaps), else :class:`InputDataError`."""
-    if index.has_duplicates:
-        raise InputDataError(f"dates: duplicates, e.g. {index[index.duplicated()][0]}")
-    if not index.is_monotonic_increasing:
-        raise InputDataError("dates are not sorted")
-    if index.size < 2:
-        return None
-    d = np.diff(index.values)
-    if np.any(d != d[0]):
-        k = int(np.flatnonzero(d != d[0])[0])
-        raise InputDataError(f"dates: gap or irregular step after {index[k]} ({pd.Timedelta(d[k])} instead of "
-                             f"{pd.Timedelta(d[0])}); the model runs on a regular step")
-    return pd.Timedelta(d[0])
+    from hydro.forcing import check_time_axis
+
+    return check_time_axis(index, "dates (the model runs on a regular step)")
 
 
 def _check_scorable(o: np.ndarray, period: str, objective: str | None) -> None:

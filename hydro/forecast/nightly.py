@@ -563,20 +563,13 @@ def run_forecast(
                 logger.warning("forecast %s: %s", run_id, allocation_skipped)
             elif fcfg.allocation.enabled:
                 stage("allocation")
-                from hydro.forecast.pipeline import _allocate, _routed_volume, _transfer, allocation_balance
+                from hydro.forecast.pipeline import _allocate, allocation_balance, allocation_transfers
                 from hydro.forecast.stages import allocation_inputs
 
                 net, external, notes = allocation_inputs(fcfg, gauges, T, T + lead)
                 amodel, alloc = _allocate(net, external)
                 balances["allocation"] = allocation_balance(amodel, alloc, "allocation/water_*.nc")
-                a0 = pd.Timestamp(alloc.times[0])
-                a1 = pd.Timestamp(alloc.times[-1]) + pd.Timedelta(seconds=alloc.dt)
-                for node, gid in (fcfg.allocation.simulated_inflows or {}).items():
-                    if node in amodel.node_ids and gid in [str(s) for s in gauges["station_id"].values]:
-                        transfers[f"routing_to_allocation_{node}"] = _transfer(
-                            _routed_volume(gauges, gid, a0, a1, pd.Timedelta(fcfg.routing.output_step)),
-                            float(np.sum(amodel.inflow[:, amodel.node_ids.index(node)])),
-                            f"routed volume at gauge {gid} vs the allocation inflow of node {node}")
+                transfers.update(allocation_transfers(fcfg, gauges, amodel, alloc))
                 for f in alloc.write(partial / "allocation" / "water", id=run_id):
                     folder.add(f"allocation/{Path(f).name}", f)
             from hydro.forecast.pipeline import BALANCE_FILE, balance_alert, summarise_balances, write_balance_file

@@ -351,15 +351,7 @@ def _run_locked(cfg: ModelConfig, folder: Any, run_id: str, step: Progress, inpu
             amodel, alloc = _allocate(net, external)
             balances["allocation"] = allocation_balance(amodel, alloc, "allocation/water_*.nc")
             if cfg.runoff.enabled and gauges is not None:
-                a0 = pd.Timestamp(alloc.times[0])
-                a1 = pd.Timestamp(alloc.times[-1]) + pd.Timedelta(seconds=alloc.dt)
-                for node, gid in (cfg.allocation.simulated_inflows or {}).items():
-                    if node in amodel.node_ids and gid in [str(s) for s in gauges["station_id"].values]:
-                        transfers[f"routing_to_allocation_{node}"] = _transfer(
-                            _routed_volume(gauges, gid, a0, a1, pd.Timedelta(cfg.routing.output_step)),
-                            float(np.sum(amodel.inflow[:, amodel.node_ids.index(node)])),
-                            f"routed volume at gauge {gid} {a0:%Y-%m-%dT%H:%M} to {a1:%Y-%m-%dT%H:%M} vs the "
-                            f"allocation inflow of node {node}")
+                transfers.update(allocation_transfers(cfg, gauges, amodel, alloc))
             for f in alloc.write(partial / "allocation" / "water", id=run_id):
                 folder.add(f"allocation/{Path(f).name}", f)
             timings["allocation_s"] = time.perf_counter() - t1
@@ -589,6 +581,23 @@ def allocation_balance(model: Any, res: Any, file: str | None = None) -> dict[st
                      "unused_source_water": float(np.sum(res.unused[:, unused_free])) if res.unused.size else 0.0,
                      "outlets": float(np.sum(res.outlet)), "reservoir_evaporation": float(np.sum(res.evaporation))},
                     (s1 - s0) + transit_end, stated_residual=stated, extra=extra)
+
+
+def allocation_transfers(cfg: ModelConfig, gauges: xr.Dataset, amodel: Any, alloc: Any) -> dict[str, dict[str, Any]]:
+    """``routing_to_allocation_<node>`` transfers: the routed volume at each ``simulated_inflows`` gauge over the
+    allocation's days vs that node's allocation inflow."""
+    a0 = pd.Timestamp(alloc.times[0])
+    a1 = pd.Timestamp(alloc.times[-1]) + pd.Timedelta(seconds=alloc.dt)
+    ids = [str(s) for s in gauges["station_id"].values]
+    out = {}
+    for node, gid in (cfg.allocation.simulated_inflows or {}).items():
+        if node in amodel.node_ids and gid in ids:
+            out[f"routing_to_allocation_{node}"] = _transfer(
+                _routed_volume(gauges, gid, a0, a1, pd.Timedelta(cfg.routing.output_step)),
+                float(np.sum(amodel.inflow[:, amodel.node_ids.index(node)])),
+                f"routed volume at gauge {gid} {a0:%Y-%m-%dT%H:%M} to {a1:%Y-%m-%dT%H:%M} vs the allocation inflow "
+                f"of node {node}")
+    return out
 
 
 def _transfer(sent: float, received: float, what: str, tolerance: float = BALANCE_TOLERANCE) -> dict[str, Any]:

@@ -316,6 +316,8 @@ def _concat_results(parts: list[Any]) -> Any:
         return out
     summary: dict[str, Any] = {}
     for p in parts:
+        for k, v in p.summary.get("process_split", {}).items():
+            summary.setdefault("process_split", {})[k] = summary.get("process_split", {}).get(k, 0.0) + v
         for k, v in p.summary.items():
             if not isinstance(v, (int, float)):
                 continue
@@ -439,27 +441,22 @@ def run_forecast(
             parts = []
             peak = None
             done = 0
-            from hydro.forecast.pipeline import _RunoffRecorder
-
-            recorder = _RunoffRecorder(model)  # the forecast period only (not the warm-start gap or spin-up)
-            try:
-                for n in ([split, nsteps - split] if split < nsteps else [nsteps]):
-                    t_start = T + done * mstep
-                    h = run_hydrology(model, fcfg, rain, t_start, n)
-                    parts.append(h.result)
-                    peak = h.peak_discharge if peak is None else np.fmax(peak, h.peak_discharge)
-                    done += n
-                    if done == split and split < nsteps or (done == nsteps and si == lead):
-                        p = model.save_state(partial / "state" / f"state_{model.valid_time:%Y%m%dT%H%MZ}.nc")
-                        folder.add(f"state/{model.valid_time:%Y%m%dT%H%MZ}", p)
-                        states.append({"valid_time": model.valid_time.isoformat(), "path": p.relative_to(partial).as_posix()})
-            finally:
-                recorder.close()
+            # the forecast period only (not the warm-start gap or spin-up)
+            for n in ([split, nsteps - split] if split < nsteps else [nsteps]):
+                t_start = T + done * mstep
+                h = run_hydrology(model, fcfg, rain, t_start, n)
+                parts.append(h.result)
+                peak = h.peak_discharge if peak is None else np.fmax(peak, h.peak_discharge)
+                done += n
+                if done == split and split < nsteps or (done == nsteps and si == lead):
+                    p = model.save_state(partial / "state" / f"state_{model.valid_time:%Y%m%dT%H%MZ}.nc")
+                    folder.add(f"state/{model.valid_time:%Y%m%dT%H%MZ}", p)
+                    states.append({"valid_time": model.valid_time.isoformat(), "path": p.relative_to(partial).as_posix()})
             result = _concat_results(parts)
-            from hydro.forecast.pipeline import catchment_balance
+            from hydro.forecast.pipeline import catchment_balance, process_balances
 
             balances = {"runoff_routing": catchment_balance(result.summary, "runoff/run_water_balance.nc"),
-                        **recorder.balances(result.summary)}
+                        **process_balances(result.summary)}
             transfers: dict[str, Any] = {}
             common = {"id": run_id, "hydro_config_hash": config_hash(fcfg), "hydro_warm_start": warm["source"],
                       "hydro_warm_start_level": int(warm["level"]),

@@ -227,11 +227,7 @@ def _run_locked(cfg: ModelConfig, folder: Any, run_id: str, step: Progress, inpu
             extra_gauges = [(f"flood_inflow_{k}", x, y) for k, (x, y, _) in enumerate(inflow_points)]
             model = build_model(cfg, terrain, extra_gauges=extra_gauges)
             rain = open_rain(cfg, terrain, start, start + nsteps * mstep)
-            recorder = _RunoffRecorder(model)
-            try:
-                hyd = run_hydrology(model, cfg, rain, start, nsteps)
-            finally:
-                recorder.close()
+            hyd = run_hydrology(model, cfg, rain, start, nsteps)
             gauges = hyd.result.gauges
             paths = hyd.result.write(partial / "runoff", prefix="run", **common)
             for k, p in paths.items():
@@ -246,7 +242,7 @@ def _run_locked(cfg: ModelConfig, folder: Any, run_id: str, step: Progress, inpu
                 attrs=common, complevel=cfg.outputs.compression_level))
             folder.add("state/end", model.save_state(partial / "state" / f"state_{model.valid_time:%Y%m%dT%H%MZ}.nc"))
             balances["runoff_routing"] = catchment_balance(hyd.result.summary, "runoff/run_water_balance.nc")
-            balances.update(recorder.balances(hyd.result.summary))
+            balances.update(process_balances(hyd.result.summary))
             timings["hydrology_s"] = time.perf_counter() - t1
         flood_ds = None
         hand_ds = None
@@ -447,65 +443,31 @@ def _closure(inputs: dict[str, float], outputs: dict[str, float], storage_change
     return out
 
 
-class _RunoffRecorder:
-    """Per-step volumes [m3, valid cells] of the runoff generation of a :class:`hydro.model.CatchmentModel` run.
+def process_balances(summary: dict[str, Any]) -> dict[str, Any]:
+    """``runoff_generation`` and ``routing`` balances from a catchment run's ``summary`` (its ``process_split``:
+    the domain balance split where the cells hand their runoff to the network, summed by the model each step).
 
-    Wraps ``model.runoff.step`` (this instance only) to sum precipitation, actual evaporation, exchange and the
-    runoff each step hands to the routing, and reads the cell stores before/after: the runoff-generation balance
-    then closes on its own, and the routing balance is the domain balance minus it.
+    Runoff generation: precipitation and exchange gains in; actual evaporation of the cells, exchange losses and
+    the runoff handed to the routing out; the cell stores change. Routing: that runoff and upstream boundary inflow
+    in; outflow at the outlets, reservoir evaporation and abstraction out; reaches and reservoirs change.
     """
-
-    def __init__(self, model: Any):
-        self.model = model
-        self.idx = np.asarray(model.valid_idx)
-        self.area = np.asarray(model.cell_area_m2, np.float64)[self.idx] * 1e-3  # mm -> m3
-        self.terms = dict(precipitation=0.0, evaporation=0.0, exchange=0.0, runoff=0.0)
-        self.soil0 = self._soil()
-        self.reach0 = float(model.routing.reach_storage_m3())
-        self.res0 = float(np.sum(model.routing.reservoir_storage_m3))
-        self._step = model.runoff.step
-        model.runoff.step = self._wrapped
-
-    def _vol(self, mm: Any) -> float:
-        a = np.broadcast_to(np.asarray(mm, np.float64), (self.model.runoff.ncell,))
-        return float(np.dot(a[self.idx], self.area))
-
-    def _soil(self) -> float:
-        return self._vol(self.model.runoff.storage_mm())
-
-    def _wrapped(self, p: Any, e: Any) -> Any:
-        q = self._step(p, e)
-        ro = self.model.runoff
-        self.terms["precipitation"] += self._vol(p)
-        self.terms["evaporation"] += self._vol(ro.actual_evaporation_mm)
-        self.terms["exchange"] += self._vol(ro.exchange_mm)
-        self.terms["runoff"] += self._vol(q)
-        return q
-
-    def close(self) -> None:
-        self.model.runoff.__dict__.pop("step", None)  # the class's method again
-
-    def balances(self, summary: dict[str, Any]) -> dict[str, Any]:
-        """``runoff_generation`` and ``routing`` balances of the run; ``summary`` is the model's domain balance."""
-        m = self.model
-        t = self.terms
-        d_soil = self._soil() - self.soil0
-        d_reach = float(m.routing.reach_storage_m3()) - self.reach0
-        d_res = float(np.sum(m.routing.reservoir_storage_m3)) - self.res0
-        gain, loss = (t["exchange"], 0.0) if t["exchange"] >= 0 else (0.0, -t["exchange"])
-        runoff = _closure({"precipitation": t["precipitation"], "exchange_gain": gain},
-                          {"actual_evaporation": t["evaporation"], "exchange_loss": loss, "runoff_to_routing": t["runoff"]},
-                          d_soil, extra={"source": "GR cell operator, summed over the valid cells each model step"})
-        res_evap = float(summary.get("evaporation", 0.0)) - t["evaporation"]
-        if not len(getattr(m.routing, "reservoirs", ()) or ()):
-            res_evap = 0.0  # no reservoir: the difference is round-off of two sums of the same fluxes
-        routing = _closure({"runoff_from_cells": t["runoff"], "upstream_boundary_inflow": float(summary.get("inflow", 0.0))},
-                           {"outflow_at_outlets": float(summary.get("outflow", 0.0)), "reservoir_evaporation": res_evap,
-                            "reservoir_abstraction": float(summary.get("abstraction", 0.0))},
-                           d_reach + d_res,
-                           extra={"reach_storage_change": d_reach, "reservoir_storage_change": d_res,
-                                  "source": "kinematic wave + reservoirs; outflow from runoff/run_water_balance.nc"})
-        return {"runoff_generation": runoff, "routing": routing}
+    sp = summary["process_split"]
+    exchange = float(summary.get("exchange", 0.0))
+    gain, loss = (exchange, 0.0) if exchange >= 0 else (0.0, -exchange)
+    runoff = _closure({"precipitation": float(summary.get("precipitation", 0.0)), "exchange_gain": gain},
+                      {"actual_evaporation": sp["cell_evaporation"], "exchange_loss": loss,
+                       "runoff_to_routing": sp["runoff_to_routing"]},
+                      sp["soil_storage_change"], extra={"source": "GR cell stores, valid cells, summed each model step"})
+    routing = _closure({"runoff_from_cells": sp["runoff_to_routing"],
+                        "upstream_boundary_inflow": float(summary.get("inflow", 0.0))},
+                       {"outflow_at_outlets": float(summary.get("outflow", 0.0)),
+                        "reservoir_evaporation": sp["reservoir_evaporation"],
+                        "reservoir_abstraction": float(summary.get("abstraction", 0.0))},
+                       sp["reach_storage_change"] + sp["reservoir_storage_change"],
+                       extra={"reach_storage_change": sp["reach_storage_change"],
+                              "reservoir_storage_change": sp["reservoir_storage_change"],
+                              "source": "kinematic wave + reservoirs; outflow from runoff/run_water_balance.nc"})
+    return {"runoff_generation": runoff, "routing": routing}
 
 
 def catchment_balance(summary: dict[str, Any], file: str | None = None) -> dict[str, Any]:

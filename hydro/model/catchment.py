@@ -463,6 +463,9 @@ class CatchmentModel:
         wb = {k: np.zeros(steps) for k in WATER_BALANCE_TERMS}
         rel = np.zeros(steps)
         turnover = np.zeros(steps)
+        # the domain balance split at the hand-over from the cells to the network [m3]
+        split = dict.fromkeys(("cell_evaporation", "runoff_to_routing", "soil_storage_change", "reach_storage_change",
+                               "reservoir_storage_change", "reservoir_evaporation"), 0.0)
         acc_runoff = np.zeros(self.ncell) if "runoff" in gridded else None
         acc_q = np.zeros(rn.nvalid) if "discharge" in gridded else None
         acc_qmax = np.zeros(rn.nvalid) if (keep_peak and "discharge" in gridded) else None
@@ -519,6 +522,12 @@ class CatchmentModel:
                 # relative to the gross water moved in the step: inputs, outputs, or the turnover of
                 # the stores (Σ|ΔS| of every cell, reach volumes and reservoirs), whichever is largest
                 turnover[t] = sums[4] + abs(routing1 - routing0) + abs(res1 - res0)
+                split["cell_evaporation"] += float(sums[1])
+                split["runoff_to_routing"] += float(lateral.sum()) * self.dt_seconds
+                split["soil_storage_change"] += float(sums[3])
+                split["reach_storage_change"] += routing1 - routing0
+                split["reservoir_storage_change"] += res1 - res0
+                split["reservoir_evaporation"] += float(r["reservoir_evaporation_m3"])
                 scale = max(gross_in, gross_out, turnover[t])
                 rel[t] = abs(wb["residual"][t]) / scale if scale > 0 else 0.0
                 routing0, res0 = routing1, res1
@@ -562,7 +571,7 @@ class CatchmentModel:
             logger.warning("kinematic wave: %d Newton solves did not converge in %d steps", nonconv, steps)
         self.valid_time = labels[-1]
         return self._result(labels, per_out, g, gauge_mean, gauge_max if keep_peak else None, res_series, wb, rel,
-                            nonconv, start, turnover)
+                            nonconv, start, turnover, split)
 
     def _snapshot(self) -> tuple[Any, ...]:
         return ({k: np.array(v, copy=True) for k, v in self.runoff.state.items()}, self.routing.q.copy(),
@@ -576,7 +585,8 @@ class CatchmentModel:
         self.routing.volume_m3 = snap[4]
 
     # ------------------------------------------------------------------------------------
-    def _result(self, labels, per_out, g, gauge_mean, gauge_max, res_series, wb, rel, nonconv, start, turnover) -> RunResult:
+    def _result(self, labels, per_out, g, gauge_mean, gauge_max, res_series, wb, rel, nonconv, start, turnover,
+                split) -> RunResult:
         out_labels = labels[per_out - 1 :: per_out]
         out_td = self.dt * per_out
         bnds = np.stack([(out_labels - out_td).values, out_labels.values], axis=1)
@@ -669,6 +679,8 @@ class CatchmentModel:
         summary["max_step_relative_residual"] = float(np.max(rel)) if rel.size else 0.0
         summary["steps"] = int(len(labels))
         summary["nonconverged_newton"] = int(nonconv)
+        #: the same balance split into runoff generation (cells) and routing (reaches, reservoirs), m3
+        summary["process_split"] = {k: float(v) for k, v in split.items()}
         wbds.attrs.update({f"total_{k}_m3": summary[k] for k in WATER_BALANCE_TERMS})
         wbds.attrs["run_relative_residual"] = summary["relative_residual"]
         wbds.attrs["max_step_relative_residual"] = summary["max_step_relative_residual"]

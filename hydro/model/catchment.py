@@ -95,7 +95,10 @@ class RunResult:
         ``storage_change``, ``residual``) and ``relative_residual``; per-run totals in its
         attributes.
     summary : dict
-        Per-run totals [m3], maximum relative residual, steps, non-converged Newton solves.
+        Per-run totals [m3], maximum relative residual, steps, non-converged Newton solves, and
+        ``process_split`` [m3]: the same balance split where the cells hand their runoff to the network
+        (``cell_evaporation``, ``runoff_to_routing``, ``soil_storage_change``, ``reach_storage_change``,
+        ``reservoir_storage_change``, ``reservoir_evaporation``).
     """
 
     gridded: xr.Dataset | None

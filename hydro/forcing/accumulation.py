@@ -61,7 +61,7 @@ def accumulation_resets(series: Any, times: Any, *, min_repeats: int = 1) -> lis
     hours = sorted(set(int(h) for h in starts.hour))
     if len(hours) > 2:
         return None
-    repeats = max(int(np.sum(starts.hour == h)) for h in hours)
+    repeats = max(len(set(starts[starts.hour == h].normalize())) for h in hours)  # days, not drops (sub-hourly steps)
     if repeats < min_repeats:
         return None
     return hours

@@ -553,6 +553,7 @@ def run_forecast(
                 folder.add("exchange/boundary", _export(fcfg, gauges, ens_gauges, partial, run_id, T, dem))
             alloc = None
             allocation_skipped = None
+            allocation_notes = None
             if fcfg.allocation.enabled and whole_days(T, T + lead)[1] < 1:
                 # daily allocation steps need one whole UTC day of routed discharge; a short lead is no failure
                 allocation_skipped = (f"allocation skipped: the forecast {T:%Y-%m-%dT%H:%MZ} + {fcfg.forecast.lead_time_h:g} h "
@@ -564,6 +565,7 @@ def run_forecast(
                 from hydro.forecast.stages import allocation_inputs
 
                 net, external, notes = allocation_inputs(fcfg, gauges, T, T + lead)
+                allocation_notes = notes
                 amodel, alloc = _allocate(net, external)
                 balances["allocation"] = allocation_balance(amodel, alloc, "allocation/water_*.nc")
                 transfers.update(allocation_transfers(fcfg, gauges, amodel, alloc))
@@ -606,7 +608,8 @@ def run_forecast(
                 "alert_level": max((int(a.get("level", 1)) for a in alerts), default=0),
                 "facts": {"hand_flooded_km2": flooded_km2, "flood_probability_ge_50pct_km2": prob_km2,
                           "water_balance": wb,
-                          **({"allocation_skipped": allocation_skipped} if allocation_skipped else {})},
+                          **({"allocation_skipped": allocation_skipped} if allocation_skipped else {}),
+                          **({"allocation_inflows": allocation_notes} if allocation_notes is not None else {})},
                 "water_balance_closed": wb["closed"],
                 "timings": timings,
                 "finished": pd.Timestamp.now("UTC").isoformat(),

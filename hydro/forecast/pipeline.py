@@ -423,6 +423,8 @@ def _closure(inputs: dict[str, float], outputs: dict[str, float], storage_change
     if not np.isfinite(resid):  # a NaN or infinite term never closes
         rel = float("inf")
     worst = max(rel, float(stated_relative or 0.0))
+    if stated_relative is not None and not np.isfinite(stated_relative):  # max(rel, nan) is rel: a NaN stated closed
+        worst = float("inf")
     out: dict[str, Any] = {
         "units": "m3",
         "inputs": {k: float(v) for k, v in inputs.items()},
@@ -566,6 +568,8 @@ def _transfer(sent: float, received: float, what: str, tolerance: float = BALANC
     """Water handed from one process to the next: what left one must enter the other."""
     diff = received - sent
     rel = abs(diff) / max(abs(sent), abs(received)) if max(abs(sent), abs(received)) > 0 else 0.0
+    if not np.isfinite(diff):  # a NaN sent or received volume never closes (max(nan, x) is nan: rel was 0)
+        rel = float("inf")
     return {"units": "m3", "what": what, "sent": float(sent), "received": float(received), "difference": float(diff),
             "relative_difference": rel, "tolerance": tolerance, "closed": bool(rel <= tolerance)}
 

@@ -325,7 +325,8 @@ def allocation_inputs(cfg: ModelConfig, gauges: xr.Dataset | None, start: Any, e
 
     net_path = resolve_input(cfg, cfg.allocation.network, "allocation.network")
     raw = _read_network_toml(net_path)
-    t0, t1 = pd.Timestamp(start), pd.Timestamp(end)
+    t0, t1 = (pd.Timestamp(t) for t in (start, end))
+    t0, t1 = (t.tz_convert("UTC").tz_localize(None) if t.tzinfo is not None else t for t in (t0, t1))  # gauges: naive UTC
     start, ndays = whole_days(t0, t1)
     last = start + ndays * pd.Timedelta("1D")
     if ndays < 1:
@@ -361,7 +362,8 @@ def allocation_inputs(cfg: ModelConfig, gauges: xr.Dataset | None, start: Any, e
                                   f"a gauge ({ids})")
             q = gauges["discharge"].isel(station=ids.index(gid)).to_series()
             q.index = q.index - pd.Timedelta(cfg.routing.output_step)  # period-start labels
-            daily = q.resample("D").mean().reindex(days)
+            by_day = q.resample("D")  # a day with a NaN step has no daily mean (a part-day mean would create water)
+            daily = by_day.mean().where(by_day.count() == by_day.size()).reindex(days)
             if daily.isna().any():
                 # no simulated value on a day of the run (never held on from a neighbouring day)
                 missing = [d.strftime("%Y-%m-%d") for d in daily.index[daily.isna().to_numpy()][:5]]

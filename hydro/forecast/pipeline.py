@@ -330,7 +330,14 @@ def _run_locked(cfg: ModelConfig, folder: Any, run_id: str, step: Progress, inpu
                         "vs the 2-D run's point inflow")
             timings["flood_s"] = time.perf_counter() - t1
         alloc = None
-        if cfg.allocation.enabled:
+        from hydro.forecast.stages import whole_days
+
+        if cfg.allocation.enabled and cfg.runoff.enabled and whole_days(start, start + nsteps * mstep)[1] < 1:
+            # daily allocation steps need one whole UTC day of routed discharge: say so, keep the rest of the run
+            facts["allocation_skipped"] = (f"allocation skipped: the run {start:%Y-%m-%dT%H:%M} + {nsteps * mstep} holds "
+                                           "no whole UTC day (the allocation runs in daily steps)")
+            logger.warning("run %s: %s", run_id, facts["allocation_skipped"])
+        elif cfg.allocation.enabled:
             from hydro.allocation import load_network
 
             step("allocation")

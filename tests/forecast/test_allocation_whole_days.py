@@ -72,3 +72,20 @@ def test_a_nan_balance_term_is_strict_json_and_a_red_alert(tmp_path):
     assert doc["closed"] is False and doc["processes"]["flood_2d"]["residual"] is None
     alert = balance_alert(wb)
     assert alert[0]["level"] == 2 and "not finite" in alert[0]["message"]
+
+
+def test_event_run_off_midnight_without_a_whole_day_skips_the_allocation(tmp_path):
+    """hydro run of 24 h from 04:00 UTC: runoff and floods are kept, the allocation is skipped and says why."""
+    from hydro.config import load_config
+    from hydro.forecast.pipeline import run_model
+    from tests.forecast.conftest import make_project
+
+    cfg_path = make_project(tmp_path / "p", allocation=True)
+    text = cfg_path.read_text()
+    assert 'start = "2025-08-25T00:00"' in text
+    cfg_path.write_text(text.replace('start = "2025-08-25T00:00"', 'start = "2025-08-25T04:00"', 1))
+    r = run_model(load_config(cfg_path), output_root=tmp_path / "out")
+    assert "holds no whole UTC day" in r.manifest["facts"]["allocation_skipped"]
+    assert not (r.run_dir / "allocation").exists()
+    assert (r.run_dir / "runoff" / "run_gauges.nc").exists()
+    assert r.manifest["water_balance_closed"]

@@ -60,7 +60,7 @@ def test_every_allocation_csv_labels_the_step_end_like_the_netcdf_files(tmp_path
     assert min(nc_times) == pd.Timestamp(res.times[0]) + pd.Timedelta(seconds=res.dt)
     for name in ("w_balance.csv", "w_delivery_by_source.csv", "w_explanations.csv"):
         df = pd.read_csv(files[name])
-        if len(df):
-            assert set(pd.to_datetime(df["time"])) <= nc_times, name
+        assert len(df) > 0, name  # the Balikpapan network is short somewhere every day: explanations exist
+        assert set(pd.to_datetime(df["time"])) <= nc_times, name
     dbs = pd.read_csv(files["w_delivery_by_source.csv"])
     assert len(dbs) > 0 and pd.to_datetime(dbs["time"]).min() == min(nc_times)

@@ -339,6 +339,10 @@ def allocation_inputs(cfg: ModelConfig, gauges: xr.Dataset | None, start: Any, e
         raise ConfigError(f"{net_path}: network.timestep = {raw['network'].get('timestep')!r} is not a duration") from None
     if step != pd.Timedelta("1D"):
         raise ConfigError(f"{net_path}: hydro run allocates in daily steps, the network has timestep {step}")
+    out_step = pd.Timedelta(cfg.routing.output_step)
+    if cfg.allocation.simulated_inflows and pd.Timedelta("1D") % out_step != pd.Timedelta(0):
+        raise ConfigError(f"{config_source(cfg)}: routing.output_step = {cfg.routing.output_step} does not divide a day: "
+                          "the daily means of allocation.simulated_inflows need whole output steps in every day")
     raw.setdefault("network", {})["start"] = start.strftime("%Y-%m-%d")
     raw["network"]["steps"] = ndays
     external: dict[str, Any] = {}

@@ -89,3 +89,16 @@ def test_event_run_off_midnight_without_a_whole_day_skips_the_allocation(tmp_pat
     assert not (r.run_dir / "allocation").exists()
     assert (r.run_dir / "runoff" / "run_gauges.nc").exists()
     assert r.manifest["water_balance_closed"]
+
+
+def test_output_step_that_does_not_divide_a_day_is_a_config_error(tmp_path):
+    from hydro.config import load_config
+    from hydro.errors import ConfigError
+    from hydro.forecast import stages
+    from tests.forecast.conftest import make_project
+
+    cfg = load_config(make_project(tmp_path / "p", allocation=True))
+    cfg = cfg.model_copy(update={"routing": cfg.routing.model_copy(update={"output_step": "5h"})})
+    object.__setattr__(cfg, "_source_path", tmp_path / "p" / "models" / "small.toml")
+    with pytest.raises(ConfigError, match="does not divide a day"):
+        stages.allocation_inputs(cfg, _gauges("2025-08-25T00:00", 48, np.ones(48)), "2025-08-25", "2025-08-27")

@@ -83,10 +83,11 @@ def check_not_accumulated(da: xr.DataArray) -> None:
     hours = accumulation_resets(series, times, min_repeats=2)
     if hours is None:
         weak = accumulation_resets(series, times, min_repeats=1)
-        if weak is not None:  # one drop only: as likely one storm that stopped at once as one reset
+        if weak is not None:  # drops on one day only: as likely storms that stopped at once as resets
             warnings.warn(
                 f"{_where(da)}: GRIB_stepType = 'accum' and the values only rise in the first {series.size} steps "
-                f"except once, after {', '.join(f'{h:02d}' for h in weak)} UTC: read as amounts per step (as ERA5 "
+                f"except on one day after {', '.join(f'{h:02d}' for h in weak)} UTC (a file shorter than two days "
+                f"shows each reset once): read as amounts per step (as ERA5 "
                 f"reanalysis hourly tp is). If these are totals since a forecast reset, convert first: "
                 f"hydro.forcing.deaccumulate(da, reset_hours=...)", UserWarning, stacklevel=3)
         return

@@ -201,7 +201,7 @@ def test_one_storm_that_stops_at_once_is_not_taken_for_accumulations():
     v[10:13] = [1e-3, 2e-3, 3e-3]  # rises, then stops at once after 13:00
     da = make_source(np.broadcast_to(v[:, None, None], (72, 3, 4)).copy(), X4, Y3, t, units="m")
     da.attrs["GRIB_stepType"] = "accum"
-    with pytest.warns(UserWarning, match="only rise.*except once"):
+    with pytest.warns(UserWarning, match="only rise.*except on one day after 13 UTC"):
         out = prepare(da, make_target(X4, Y3), "1h")
     np.testing.assert_allclose(out.values[:, 0, 0], v * 1000.0, rtol=1e-12)
     v2 = v.copy()

@@ -367,7 +367,8 @@ def allocation_inputs(cfg: ModelConfig, gauges: xr.Dataset | None, start: Any, e
             q = gauges["discharge"].isel(station=ids.index(gid)).to_series()
             q.index = q.index - pd.Timedelta(cfg.routing.output_step)  # period-start labels
             by_day = q.resample("D")  # a day with a NaN step has no daily mean (a part-day mean would create water)
-            daily = by_day.mean().where(by_day.count() == by_day.size()).reindex(days)
+            # every output step of the day present and finite (a part-day mean would create or lose water)
+            daily = by_day.mean().where(by_day.count() == int(pd.Timedelta("1D") / out_step)).reindex(days)
             if daily.isna().any():
                 # no simulated value on a day of the run (never held on from a neighbouring day)
                 missing = [d.strftime("%Y-%m-%d") for d in daily.index[daily.isna().to_numpy()][:5]]

@@ -102,3 +102,19 @@ def test_output_step_that_does_not_divide_a_day_is_a_config_error(tmp_path):
     object.__setattr__(cfg, "_source_path", tmp_path / "p" / "models" / "small.toml")
     with pytest.raises(ConfigError, match="does not divide a day"):
         stages.allocation_inputs(cfg, _gauges("2025-08-25T00:00", 48, np.ones(48)), "2025-08-25", "2025-08-27")
+
+
+def test_a_day_with_missing_routed_steps_has_no_daily_mean(tmp_path):
+    """Gauges that end at noon of the last run day: that day has 12 of 24 steps and is reported missing."""
+    from hydro.config import load_config
+    from hydro.forecast import stages
+    from tests.forecast.conftest import make_project
+
+    cfg = load_config(make_project(tmp_path / "p", allocation=True))
+    node = next(iter(cfg.allocation.simulated_inflows))
+    gid = cfg.allocation.simulated_inflows[node]
+    g = _gauges("2025-08-25T00:00", 36, np.full(36, 10.0)).assign_coords(station_id=("station", [gid]))
+    with pytest.raises(InputDataError, match="no routed discharge on.*2025-08-26"):
+        stages.allocation_inputs(cfg, g, "2025-08-25T00:00", "2025-08-27T00:00")
+    _, external, _ = stages.allocation_inputs(cfg, g, "2025-08-25T00:00", "2025-08-26T00:00")
+    assert external[node] == pytest.approx([10.0], rel=1e-12)

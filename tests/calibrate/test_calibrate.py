@@ -40,11 +40,13 @@ def test_sce_ua_finds_quadratic_minimum():
     np.testing.assert_array_equal(x, x2)
 
 
-def synthetic(n=1461, seed=1):
+def synthetic(n=1461, seed=1, **params):
+    """Daily rain, PET and the lumped model's discharge with known parameters (``params`` override them)."""
     rng = np.random.default_rng(seed)
     P = np.where(rng.random(n) < 0.5, rng.gamma(0.7, 12.0, n), 0.0)
     E = 2.5 + 1.5 * np.sin(np.arange(n) * 2 * np.pi / 365.25)
     true = dict(production_capacity_mm=350.0, exchange_mm=-0.5, routing_capacity_mm=70.0, unit_hydrograph_steps=2.2)
+    true.update(params)
     return P, E, simulate_lumped(P, E, true), pd.date_range("2001-01-01", periods=n, freq="D"), true
 
 

@@ -42,11 +42,9 @@ def test_objectives_against_hand_computation():
 
 
 def synthetic(n=730, seed=5):
-    rng = np.random.default_rng(seed)
-    P = np.where(rng.random(n) < 0.5, rng.gamma(0.7, 12.0, n), 0.0)
-    E = 2.5 + 1.5 * np.sin(np.arange(n) * 2 * np.pi / 365.25)
-    true = dict(production_capacity_mm=300.0, exchange_mm=-0.5, routing_capacity_mm=70.0, unit_hydrograph_steps=2.0)
-    return P, E, simulate_lumped(P, E, true), pd.date_range("2001-01-01", periods=n, freq="D"), true
+    from tests.calibrate.test_calibrate import synthetic as base
+
+    return base(n, seed, production_capacity_mm=300.0, unit_hydrograph_steps=2.0)
 
 
 KW = dict(calibration=("2001-07-01", "2002-12-31"), maxiter=4, popsize=5, seed=3)

@@ -172,7 +172,7 @@ def _check_index(index: pd.DatetimeIndex) -> pd.Timedelta | None:
     return check_time_axis(index, "dates (the model runs on a regular step)")
 
 
-def _check_scorable(o: np.ndarray, period: str, objective: str | None) -> None:
+def _check_scorable(o: np.ndarray, period: str) -> None:
     """At least :data:`MIN_OBSERVED` observed values, not all equal (NSE/KGE undefined), in ``period``."""
     ok = o[np.isfinite(o)]
     if ok.size < MIN_OBSERVED:
@@ -181,8 +181,6 @@ def _check_scorable(o: np.ndarray, period: str, objective: str | None) -> None:
     if np.all(ok == ok[0]):
         raise InputDataError(f"observed discharge is constant ({ok[0]}) on the {period} period: NSE and KGE are "
                              f"undefined (zero variance)")
-    if ok.mean() == 0:
-        raise InputDataError(f"observed discharge has zero mean on the {period} period: KGE undefined")
 
 
 def score_all(sim: np.ndarray, obs: np.ndarray, mask: np.ndarray) -> dict[str, dict[str, float]]:
@@ -235,9 +233,9 @@ def calibrate_series(
     cal = _period_mask(index, calibration, "calibration")
     val = _period_mask(index, validation, "validation")
     # the objective uses only the steps with an observation (NaN gaps are not scored), at least MIN_OBSERVED
-    _check_scorable(obs[cal], "calibration", objective)
+    _check_scorable(obs[cal], "calibration")
     if val.any():
-        _check_scorable(obs[val], "validation", None)
+        _check_scorable(obs[val], "validation")
     fixed = dict(fixed or {})
     names = list(parameters)
     for n in names:

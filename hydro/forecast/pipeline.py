@@ -410,7 +410,7 @@ def _run_locked(cfg: ModelConfig, folder: Any, run_id: str, step: Progress, inpu
 #: the float32 depths of the 2-D grid and still catches any real loss or gain of water.
 BALANCE_TOLERANCE = 1e-6
 #: file (in the run folder) holding the same summary as ``manifest["facts"]["water_balance"]``
-BALANCE_FILE = "water_balance.json"
+from hydro.report.html import BALANCE_NAME as BALANCE_FILE  # noqa: E402  (the report reads the same file)
 
 
 def _closure(inputs: dict[str, float], outputs: dict[str, float], storage_change: float, *,

@@ -197,11 +197,15 @@ def _balance_html(wb: Mapping[str, Any]) -> str:
         return "<p>No water balance was recorded.</p>"
     tol = wb.get("tolerance")
     rows = []
+    def g(v: Any, spec: str) -> str:  # non-finite terms are null in the (strict JSON) summary
+        return "not finite" if v is None else format(float(v), spec)
+
     for k, m in procs.items():
-        rel = max(float(m.get("relative_residual", 0.0)), float(m.get("stated_max_relative_residual", 0.0)))
+        rels = (m.get("relative_residual", 0.0), m.get("stated_max_relative_residual", 0.0))
+        rel = None if None in rels else max(float(r) for r in rels)
         ok = bool(m.get("closed"))
         rows.append(((_PROCESS.get(k, k), format_number(m.get("total_in")), format_number(m.get("total_out")),
-                      format_number(m.get("storage_change")), f"{float(m.get('residual', 0.0)):.3g}", f"{rel:.2g}",
+                      format_number(m.get("storage_change")), g(m.get("residual", 0.0), ".3g"), g(rel, ".2g"),
                       "yes" if ok else "NO"), "" if ok else "short"))
     parts = [_table([("Process", False), ("In (m³)", True), ("Out (m³)", True), ("Storage change (m³)", True),
                      ("Residual (m³)", True), ("Relative residual", True), ("Closes", False)], rows)]
@@ -213,7 +217,7 @@ def _balance_html(wb: Mapping[str, Any]) -> str:
         ok = bool(t.get("closed"))
         detail.append(f"<li><b>{_e(k.replace('_', ' '))}</b>: sent {_e(format_number(t.get('sent')))} m³, received "
                       f"{_e(format_number(t.get('received')))} m³ (relative difference "
-                      f"{float(t.get('relative_difference', 0.0)):.2g}{'' if ok else ', DOES NOT CLOSE'})</li>")
+                      f"{g(t.get('relative_difference', 0.0), '.2g')}{'' if ok else ', DOES NOT CLOSE'})</li>")
     for k, why in (wb.get("not_applicable") or {}).items():
         detail.append(f"<li><b>{_e(k)}</b>: {_e(why)}</li>")
     head = ("All balances close" if wb.get("closed", True) else

@@ -118,3 +118,14 @@ def test_a_day_with_missing_routed_steps_has_no_daily_mean(tmp_path):
         stages.allocation_inputs(cfg, g, "2025-08-25T00:00", "2025-08-27T00:00")
     _, external, _ = stages.allocation_inputs(cfg, g, "2025-08-25T00:00", "2025-08-26T00:00")
     assert external[node] == pytest.approx([10.0], rel=1e-12)
+
+
+def test_report_shows_a_non_finite_balance_term(tmp_path):
+    """A NaN balance term (null in water_balance.json) is shown as 'not finite' in the report, never a crash."""
+    from hydro.forecast.pipeline import _closure, summarise_balances, write_balance_file
+    from hydro.report.html import write_report
+
+    wb = summarise_balances({"flood_2d": _closure({"rain": float("nan")}, {"outflow": 1.0}, 0.0)})
+    write_balance_file(tmp_path / "water_balance.json", wb)
+    page = write_report(tmp_path, title="t", run_id="r", key_numbers={}, alerts=[], figures=[], files=[]).read_text()
+    assert "not finite" in page and "does NOT close" in page

@@ -567,7 +567,7 @@ def run_forecast(
                 net, external, notes = allocation_inputs(fcfg, gauges, T, T + lead)
                 allocation_notes = notes
                 amodel, alloc = _allocate(net, external)
-                balances["allocation"] = allocation_balance(amodel, alloc, "allocation/water_*.nc")
+                balances["allocation"] = allocation_balance(alloc, "allocation/water_*.nc")
                 transfers.update(allocation_transfers(fcfg, gauges, amodel, alloc))
                 for f in alloc.write(partial / "allocation" / "water", id=run_id):
                     folder.add(f"allocation/{Path(f).name}", f)

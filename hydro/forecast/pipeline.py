@@ -352,7 +352,7 @@ def _run_locked(cfg: ModelConfig, folder: Any, run_id: str, step: Progress, inpu
 
                 net, external = load_network(resolve_input(cfg, cfg.allocation.network, "allocation.network")), {}
             amodel, alloc = _allocate(net, external)
-            balances["allocation"] = allocation_balance(amodel, alloc, "allocation/water_*.nc")
+            balances["allocation"] = allocation_balance(alloc, "allocation/water_*.nc")
             if cfg.runoff.enabled and gauges is not None:
                 transfers.update(allocation_transfers(cfg, gauges, amodel, alloc))
             for f in alloc.write(partial / "allocation" / "water", id=run_id):
@@ -516,42 +516,31 @@ def _flood_balance(balance: pd.DataFrame, file: str | None = None) -> dict[str, 
                     stated_relative=stated_rel, extra=extra)
 
 
-def allocation_balance(model: Any, res: Any, file: str | None = None) -> dict[str, Any]:
-    """System balance of an allocation run from :class:`hydro.allocation.solver.AllocationModel` ``model`` (its
-    exogenous inflows and initial storage) and its result ``res`` (volumes per step, m3).
+def allocation_balance(res: Any, file: str | None = None) -> dict[str, Any]:
+    """System balance of an allocation run over all its steps, from its per-step balance table
+    (:attr:`hydro.allocation.AllocationResult.balance`, m3) and initial storage.
 
     Water leaves the system as consumption (delivered minus return flows), conveyance losses, spills and
     unused source water that go nowhere in the network, outlets and reservoir evaporation; returns still in
-    transit at the end (lagged return links) count as storage.
+    transit at the end (lagged return links: sent minus arrived) count as storage.
     """
-    nt = len(res.times)
-    rho = np.where(model.dem_return >= 0, model.ret_frac[np.maximum(model.dem_return, 0)], 0.0)
-    spill_free = np.array([model.net.spec.nodes[n].overflow_to is None for n in model.res_nodes], bool)
-    unused_free = np.array([getattr(model.net.spec.nodes[n], "overflow_to", None) is None for n in model.src_nodes], bool)
-    transit_end = 0.0
-    for e in np.flatnonzero(model.is_return & (model.ret_lag > 0)):
-        lag = int(model.ret_lag[e])
-        transit_end += float(((1.0 - model.link_loss[e]) * res.flow[max(nt - lag, 0):, e]).sum())
-    s0 = float(np.sum(model.res_init))
-    s1 = float(np.sum(res.storage[-1])) if nt and res.storage.size else s0
-    stated = float(np.sum(res.mass_residual))
-    inflow = float(np.sum(model.inflow))
+    b = res.balance.sum()
+    transit_end = float(b["returns_into_transit"] - b["returns_arriving"])
     extra: dict[str, Any] = {
         "delivered_gross": float(np.sum(res.delivered)),
-        "returned": float(np.sum(res.delivered * rho)),
-        "reservoir_storage_change": s1 - s0,
+        "initial_storage": float(np.sum(res.initial_storage)),
+        "reservoir_storage_change": float(b["storage_change"]),
         "returns_in_transit_end": transit_end,
-        "steps": int(nt),
+        "steps": int(len(res.times)),
         "max_step_abs_residual": float(np.abs(res.mass_residual).max(initial=0.0)),
     }
     if file:
         extra["file"] = file
-    return _closure({"source_inflows": inflow},
-                    {"consumed_deliveries": float(np.sum(res.delivered * (1.0 - rho))), "conveyance_losses": float(np.sum(res.loss)),
-                     "spills": float(np.sum(res.spill[:, spill_free])) if res.spill.size else 0.0,
-                     "unused_source_water": float(np.sum(res.unused[:, unused_free])) if res.unused.size else 0.0,
-                     "outlets": float(np.sum(res.outlet)), "reservoir_evaporation": float(np.sum(res.evaporation))},
-                    (s1 - s0) + transit_end, stated_residual=stated, extra=extra)
+    return _closure({"source_inflows": float(b["exogenous_inflow"])},
+                    {"consumed_deliveries": float(b["consumed"]), "conveyance_losses": float(b["conveyance_loss"]),
+                     "spills": float(b["spill"]), "unused_source_water": float(b["unused_source_water"]),
+                     "outlets": float(b["outlet"]), "reservoir_evaporation": float(b["reservoir_evaporation"])},
+                    float(b["storage_change"]) + transit_end, stated_residual=float(b["residual"]), extra=extra)
 
 
 def allocation_transfers(cfg: ModelConfig, gauges: xr.Dataset, amodel: Any, alloc: Any) -> dict[str, dict[str, Any]]:

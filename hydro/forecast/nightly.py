@@ -316,8 +316,9 @@ def _concat_results(parts: list[Any]) -> Any:
         return out
     summary: dict[str, Any] = {}
     for p in parts:
+        split = summary.setdefault("process_split", {})
         for k, v in p.summary.get("process_split", {}).items():
-            summary.setdefault("process_split", {})[k] = summary.get("process_split", {}).get(k, 0.0) + v
+            split[k] = split.get(k, 0.0) + v
         for k, v in p.summary.items():
             if not isinstance(v, (int, float)):
                 continue
@@ -375,7 +376,7 @@ def run_forecast(
     """
     from hydro.forecast.hydrology import build_model, members_of, open_rain, run_hydrology
     from hydro.forecast.stages import (RunFolder, completed_manifest, flood_area_alert, gauge_alerts, load_dem,
-                                       sha256, whole_days, write_alerts)
+                                       sha256, allocation_skip_reason, write_alerts)
     from hydro.io import write_netcdf
     from hydro.terrain import analyse
 
@@ -552,12 +553,10 @@ def run_forecast(
             if fcfg.exchange.export and any(g.border for g in fcfg.gauges):
                 folder.add("exchange/boundary", _export(fcfg, gauges, ens_gauges, partial, run_id, T, dem))
             alloc = None
-            allocation_skipped = None
             allocation_notes = None
-            if fcfg.allocation.enabled and whole_days(T, T + lead)[1] < 1:
-                # daily allocation steps need one whole UTC day of routed discharge; a short lead is no failure
-                allocation_skipped = (f"allocation skipped: the forecast {T:%Y-%m-%dT%H:%MZ} + {fcfg.forecast.lead_time_h:g} h "
-                                      "holds no whole UTC day (the allocation runs in daily steps)")
+            # daily allocation steps need one whole UTC day of routed discharge; a short lead is no failure
+            allocation_skipped = allocation_skip_reason(T, T + lead) if fcfg.allocation.enabled else None
+            if allocation_skipped:
                 logger.warning("forecast %s: %s", run_id, allocation_skipped)
             elif fcfg.allocation.enabled:
                 stage("allocation")

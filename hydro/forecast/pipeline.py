@@ -330,13 +330,14 @@ def _run_locked(cfg: ModelConfig, folder: Any, run_id: str, step: Progress, inpu
                         "vs the 2-D run's point inflow")
             timings["flood_s"] = time.perf_counter() - t1
         alloc = None
-        from hydro.forecast.stages import whole_days
+        from hydro.forecast.stages import allocation_skip_reason
 
-        if cfg.allocation.enabled and cfg.runoff.enabled and whole_days(start, start + nsteps * mstep)[1] < 1:
-            # daily allocation steps need one whole UTC day of routed discharge: say so, keep the rest of the run
-            facts["allocation_skipped"] = (f"allocation skipped: the run {start:%Y-%m-%dT%H:%M} + {nsteps * mstep} holds "
-                                           "no whole UTC day (the allocation runs in daily steps)")
-            logger.warning("run %s: %s", run_id, facts["allocation_skipped"])
+        # daily allocation steps need one whole UTC day of routed discharge: say so, keep the rest of the run
+        skipped = allocation_skip_reason(start, start + nsteps * mstep) if cfg.allocation.enabled and cfg.runoff.enabled \
+            else None
+        if skipped:
+            facts["allocation_skipped"] = skipped
+            logger.warning("run %s: %s", run_id, skipped)
         elif cfg.allocation.enabled:
             from hydro.allocation import load_network
 

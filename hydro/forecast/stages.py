@@ -306,6 +306,14 @@ def whole_days(start: Any, end: Any) -> tuple[pd.Timestamp, int]:
     return first, max(int((pd.Timestamp(end).floor("D") - first) // pd.Timedelta("1D")), 0)
 
 
+def allocation_skip_reason(start: Any, end: Any) -> str | None:
+    """Why a run from ``start`` to ``end`` cannot allocate (no whole UTC day for the daily steps), or None."""
+    if whole_days(start, end)[1] >= 1:
+        return None
+    return (f"allocation skipped: the run {pd.Timestamp(start):%Y-%m-%dT%H:%M} … {pd.Timestamp(end):%Y-%m-%dT%H:%M} "
+            "holds no whole UTC day (the allocation runs in daily steps)")
+
+
 def allocation_inputs(cfg: ModelConfig, gauges: xr.Dataset | None, start: Any, end: Any) -> tuple[Any, dict[str, Any], dict[str, str]]:
     """The allocation network of ``cfg`` for the run period, fed with the simulated inflows.
 

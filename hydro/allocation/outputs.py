@@ -176,17 +176,14 @@ def result_dataset(res: Any, kind: str) -> Any:
 
 
 def _end_labelled(df: pd.DataFrame, dt: float) -> pd.DataFrame:
-    """A per-step table indexed by step starts (as in memory) with ``time`` = the step end, as in the NetCDF files."""
+    """A per-step table labelled by step starts (as in memory: a ``time`` column, else the index) relabelled with
+    ``time`` = the step end, as in the NetCDF files."""
     out = df.copy()
-    out.index = pd.Index(pd.DatetimeIndex(df.index) + pd.Timedelta(seconds=float(dt)), name="time")
-    return out
-
-
-def _end_column(df: pd.DataFrame, dt: float) -> pd.DataFrame:
-    """A long table whose ``time`` column holds step starts (as in memory) with ``time`` = the step end."""
-    out = df.copy()
-    if "time" in out.columns and len(out):
-        out["time"] = pd.to_datetime(out["time"]) + pd.Timedelta(seconds=float(dt))
+    shift = pd.Timedelta(seconds=float(dt))
+    if "time" in out.columns:
+        out["time"] = pd.to_datetime(out["time"]) + shift
+    else:
+        out.index = pd.Index(pd.DatetimeIndex(df.index) + shift, name="time")
     return out
 
 
@@ -227,8 +224,8 @@ def write_result(res: Any, path: str | Path, **attrs: Any) -> list[Path]:
 
     tables = {
         f"{stem.name}_metrics.csv": (res.metrics, True),
-        f"{stem.name}_explanations.csv": (_end_column(res.explanations, res.dt), False),
-        f"{stem.name}_delivery_by_source.csv": (_end_column(delivery_by_source_frame(res), res.dt), False),
+        f"{stem.name}_explanations.csv": (_end_labelled(res.explanations, res.dt), False),
+        f"{stem.name}_delivery_by_source.csv": (_end_labelled(delivery_by_source_frame(res), res.dt), False),
         f"{stem.name}_balance.csv": (_end_labelled(res.balance, res.dt), True),
     }
     for name, (df, index) in tables.items():

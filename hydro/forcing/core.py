@@ -370,7 +370,8 @@ def change_step(da: xr.DataArray, model_step: Any, *, source_step: Any = None, p
                              f"{ms} model steps (which end at multiples of {ms} from "
                              f"{clock})")
     starts = tv - ss.value  # period starts
-    first = int(np.flatnonzero((starts - off_ns) % ms.value == 0)[0]) if np.any((starts - off_ns) % ms.value == 0) else t.size
+    on_boundary = (starts - off_ns) % ms.value == 0  # source periods that start a model step
+    first = int(np.argmax(on_boundary)) if on_boundary.any() else t.size
     nfull = (t.size - first) // n
     if nfull == 0:
         raise InputDataError(f"{where}: {t[0] - ss} … {t[-1]} holds no complete model step of {ms} "

@@ -21,6 +21,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hydro.errors import ConfigError, InputMissingError
+from hydro.times import naive_utc
 
 __all__ = [
     "ModelConfig",
@@ -196,10 +197,7 @@ class ForcingConfig(StrictModel):
         if not re.fullmatch(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?", v.strip()):
             raise ValueError(f"start {v!r}: give an ISO 8601 time in UTC such as '2025-08-25T00:00' (or with 'Z' or an "
                              "offset such as '+08:00' for WITA, converted to UTC)")
-        ts = pd.Timestamp(v.strip())
-        if ts.tzinfo is not None:
-            ts = ts.tz_convert("UTC").tz_localize(None)
-        return ts.strftime("%Y-%m-%dT%H:%M:%S")
+        return naive_utc(v.strip()).strftime("%Y-%m-%dT%H:%M:%S")
 
     @field_validator("path")
     @classmethod

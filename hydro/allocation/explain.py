@@ -99,7 +99,7 @@ def _elastic(model: Any) -> list[str]:
     ub = np.concatenate([np.maximum(lp.col_lb, lp.col_ub), np.full(2 * nrow, np.inf)])
     cost = np.concatenate([np.zeros(ncol), np.ones(2 * nrow)])
     rl, ru = lp.row_lb, lp.row_ub
-    A_ub, b_ub, A_eq, b_eq = [], [], [], []
+    A_eq, b_eq = [], []
     eq = rl == ru
     if eq.any():
         A_eq, b_eq = M[eq], rl[eq]

@@ -27,6 +27,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hydro.errors import ConfigError, InputDataError, InputMissingError
+from hydro.times import naive_utc
 from hydro.io.netcdf import open_netcdf
 from hydro.allocation.units import QuantityError, parse_quantity, to_si
 
@@ -364,7 +365,7 @@ class Network:
                 if nid not in self.nodes:
                     raise self.error(f"links[{i}].{end}", f"unknown node {nid!r} in link {lk.id!r} "
                                      f"(known nodes: {sorted(self.nodes)})")
-            src, dst = self.nodes[lk.from_], self.nodes[lk.to]
+            src = self.nodes[lk.from_]
             if lk.from_ == lk.to:
                 raise self.error(f"links[{i}]", f"link {lk.id!r} connects node {lk.from_!r} to itself")
             if src.type == "demand" and lk.return_fraction is None:
@@ -606,7 +607,7 @@ def axis_time(value: Any, tz: Any) -> pd.Timestamp:
     """
     ts = pd.Timestamp(value)
     if tz is None:
-        return ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo is not None else ts
+        return naive_utc(ts)
     return ts.tz_localize(tz) if ts.tzinfo is None else ts.tz_convert(tz)
 
 
@@ -660,8 +661,6 @@ def resolve_series(spec: SeriesSpec, times: pd.DatetimeIndex, dt: float, where: 
         src = f"{path}:{spec.column}"
         units = spec.units
     elif spec.netcdf is not None:
-        import xarray as xr
-
         path = network.resolve_path(spec.netcdf)
         if not path.exists():
             raise InputMissingError(f"{network.source}: {where}: NetCDF file {path} not found")

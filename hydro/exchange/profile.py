@@ -33,6 +33,7 @@ import pandas as pd
 import xarray as xr
 
 from hydro.errors import InputDataError, OutputError
+from hydro.times import naive_utc
 from hydro.vocabulary import cf_attrs
 
 __all__ = [
@@ -92,7 +93,7 @@ COORDINATES = f"time lat lon x y {ID_VAR} {NAME_VAR} {FRT_VAR}"
 
 def exchange_filename(region: str, reference_time: Any) -> str:
     """Conventional file name ``<region>_<YYYYmmddTHHMMZ>_border_discharge.nc`` (netcdf.md §10)."""
-    return f"{region}_{_utc(reference_time):%Y%m%dT%H%MZ}_border_discharge.nc"
+    return f"{region}_{naive_utc(reference_time):%Y%m%dT%H%MZ}_border_discharge.nc"
 
 
 def discharge_factor(units: str) -> float | None:
@@ -123,13 +124,6 @@ def discharge_factor(units: str) -> float | None:
     except Exception:  # noqa: BLE001 - cf_units raises ValueError and others on unparsable input
         return None
     return 1.0 if abs(factor - 1.0) < 1e-12 else factor
-
-
-def _utc(t: Any) -> pd.Timestamp:
-    ts = pd.Timestamp(t)
-    if ts.tz is not None:
-        ts = ts.tz_convert("UTC").tz_localize(None)
-    return ts
 
 
 def _crs_variable(crs: Any) -> tuple[dict[str, Any], Any]:
@@ -274,9 +268,7 @@ def exchange_dataset(
         raise InputDataError(f"exchange: discharge has {int(np.sum(~np.isfinite(values)))} NaN/infinite values")
     if np.any(values < 0):
         raise InputDataError(f"exchange: discharge has {int(np.sum(values < 0))} negative values (min {values.min():g} m3 s-1)")
-    time = pd.DatetimeIndex(pd.to_datetime(np.asarray(da["time"].values)))
-    if time.tz is not None:
-        time = time.tz_convert("UTC").tz_localize(None)
+    time = naive_utc(pd.DatetimeIndex(pd.to_datetime(np.asarray(da["time"].values))))
     if len(time) == 0:
         raise InputDataError("exchange: empty time axis")
     if time.has_duplicates or not time.is_monotonic_increasing:
@@ -297,7 +289,7 @@ def exchange_dataset(
                                  "(no gap, no overlap)")
     if cell_methods not in ("time: mean", "time: point") and not cell_methods.startswith(("time: mean (", "time: point (")):
         raise InputDataError(f"exchange: cell_methods {cell_methods!r} is not 'time: mean' or 'time: point'")
-    frt = _utc(reference_time)
+    frt = naive_utc(reference_time)
     if frt > time[-1]:
         raise InputDataError(f"exchange: forecast reference time {frt} is after the last time {time[-1]}")
     if not str(issuing_region).strip():
@@ -340,7 +332,7 @@ def exchange_dataset(
                                    {"standard_name": "realization", "long_name": "ensemble member number", "units": "1",
                                     "coverage_content_type": "coordinate"})
     ds = xr.Dataset(data_vars, coords=coords)
-    created = _utc(date_created) if date_created is not None else _utc(_dt.datetime.now(_dt.UTC))
+    created = naive_utc(date_created) if date_created is not None else naive_utc(_dt.datetime.now(_dt.UTC))
     ds.attrs.update(
         featureType="timeSeries",
         cdm_data_type="Station",

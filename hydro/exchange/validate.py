@@ -33,6 +33,7 @@ import pandas as pd
 import xarray as xr
 
 from hydro.errors import InputDataError, InputMissingError
+from hydro.times import naive_utc
 from hydro.io.netcdf import NETCDF_LOCK
 from hydro.exchange.profile import (
     CONFIG_HASH_ATTR,
@@ -204,9 +205,7 @@ def _decode_times(var: xr.Variable, units: Any = None, calendar: Any = None) -> 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         out = decode_cf_datetime(raw.ravel(), units, str(calendar))
-    idx = pd.DatetimeIndex(pd.to_datetime(np.asarray(out)))
-    if idx.tz is not None:
-        idx = idx.tz_convert("UTC").tz_localize(None)
+    idx = naive_utc(pd.DatetimeIndex(pd.to_datetime(np.asarray(out))))
     if raw.dtype.kind == "f":
         # float offsets (e.g. 10-minute steps in "hours since") decode a few ns off: 02:09:59.999999999
         idx = idx.round("ms")
@@ -517,9 +516,7 @@ def _check_global_frt(ds: xr.Dataset, frt: pd.Timestamp) -> list[Problem]:
     if g is None or not g.strip():
         return []
     try:
-        ts = pd.Timestamp(g.strip()[:40])
-        if ts.tz is not None:
-            ts = ts.tz_convert("UTC").tz_localize(None)
+        ts = naive_utc(g.strip()[:40])
         if pd.isna(ts):
             raise ValueError(g)
     except (ValueError, TypeError, OverflowError):

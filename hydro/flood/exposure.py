@@ -145,8 +145,6 @@ def read_roads(path: str | Path, crs: Any, *, max_bytes: int = 50 * 2**20) -> li
 
 def read_population(path: str | Path) -> xr.DataArray:
     """A population-count raster (people per cell) with its georeference."""
-    import rioxarray
-
     path = Path(path)
     if not path.is_file():
         raise InputMissingError(f"{path}: population raster not found")

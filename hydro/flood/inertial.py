@@ -16,6 +16,7 @@ import pandas as pd
 import xarray as xr
 
 from hydro.errors import HydroError, InputDataError
+from hydro.times import naive_utc
 from hydro.flood import _inertial as K
 from hydro.flood.hazard import HAZARD_CLASS_ATTRS, LANDUSE_CODES, hazard_class
 from hydro.vocabulary import cf_attrs
@@ -638,10 +639,7 @@ def simulate_2d(
     fdt = np.dtype(dtype)
     start64 = None
     if start is not None:
-        ts = pd.Timestamp(start)
-        if ts.tzinfo is not None:  # keep UTC, naive (CF writer convention)
-            ts = ts.tz_convert("UTC").tz_localize(None)
-        start64 = np.datetime64(ts, "ns")
+        start64 = np.datetime64(naive_utc(start), "ns")  # naive UTC (CF writer convention)
 
     z64 = np.asarray(bed_elevation.values, dtype=np.float64)
     active = np.isfinite(z64)

@@ -12,6 +12,7 @@ import pandas as pd
 import xarray as xr
 
 from hydro.errors import InputDataError, InputMissingError
+from hydro.times import naive_utc
 from hydro.io.netcdf import open_netcdf
 from hydro.forcing.grid import GridSpec, grid_of, regrid_weights
 from hydro.forcing.units import check_standard_name, parse_water_units
@@ -359,8 +360,7 @@ def change_step(da: xr.DataArray, model_step: Any, *, source_step: Any = None, p
     # model steps end on the clock: multiples of the model step from 00:00 UTC (daily steps = UTC
     # calendar days), or from local midnight when utc_offset is given (e.g. 8 → days end 16:00 UTC)
     if anchor is not None:
-        a = pd.Timestamp(anchor)
-        off_ns = int((a.tz_convert("UTC").tz_localize(None) if a.tzinfo is not None else a).value) % ms.value
+        off_ns = int(naive_utc(anchor).value) % ms.value
     else:
         off_ns = 0 if utc_offset is None else int(round(-_utc_offset_hours(utc_offset, where) * 3600e9))
     clock = ("00:00 UTC" if utc_offset is None else "local midnight") if anchor is None else f"{pd.Timestamp(anchor)}"

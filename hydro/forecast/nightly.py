@@ -36,6 +36,7 @@ import xarray as xr
 from hydro import __version__
 from hydro.config import ModelConfig, config_hash
 from hydro.errors import ConfigError, InputDataError, InputNotReadyError, OutputError, StateError
+from hydro.times import naive_utc
 
 __all__ = ["run_forecast", "forecast_run_id", "ForecastResult", "find_states", "forecast_config"]
 
@@ -61,9 +62,7 @@ def _utc(t: Any) -> pd.Timestamp:
         raise ConfigError(f"reference time {t!r}: not an ISO 8601 date-time") from exc
     if pd.isna(ts):
         raise ConfigError(f"reference time {t!r}: not a date-time")
-    if ts.tz is not None:
-        ts = ts.tz_convert("UTC").tz_localize(None)
-    return ts
+    return naive_utc(ts)
 
 
 def forecast_config(cfg: ModelConfig) -> ModelConfig:
@@ -149,7 +148,7 @@ def _when(value: Any) -> pd.Timestamp | None:
         return None
     if pd.isna(t):
         return None
-    return t.tz_convert("UTC").tz_localize(None) if t.tz is not None else t
+    return naive_utc(t)
 
 
 def _current_runs(region_root: Path) -> dict[pd.Timestamp, tuple[Path, dict[str, Any]]]:

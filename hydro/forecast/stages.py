@@ -20,6 +20,7 @@ import xarray as xr
 
 from hydro.config import ModelConfig
 from hydro.errors import ConfigError, InputDataError, OutputError
+from hydro.times import naive_utc
 
 __all__ = [
     "RunFolder",
@@ -333,8 +334,7 @@ def allocation_inputs(cfg: ModelConfig, gauges: xr.Dataset | None, start: Any, e
 
     net_path = resolve_input(cfg, cfg.allocation.network, "allocation.network")
     raw = _read_network_toml(net_path)
-    t0, t1 = (pd.Timestamp(t) for t in (start, end))
-    t0, t1 = (t.tz_convert("UTC").tz_localize(None) if t.tzinfo is not None else t for t in (t0, t1))  # gauges: naive UTC
+    t0, t1 = naive_utc(start), naive_utc(end)  # gauges: naive UTC
     start, ndays = whole_days(t0, t1)
     last = start + ndays * pd.Timedelta("1D")
     if ndays < 1:

@@ -24,6 +24,7 @@ import pandas as pd
 import xarray as xr
 
 from hydro.errors import InputMissingError, OutputError
+from hydro.times import naive_utc
 from hydro.vocabulary import VOCABULARY
 
 __all__ = ["write_netcdf", "open_netcdf", "netcdf4_dataset", "NETCDF_LOCK", "sha256_file", "atomic_path", "CONVENTIONS",
@@ -473,9 +474,7 @@ def _attr_value(value: Any) -> Any:
     if isinstance(value, (bool, np.bool_)):
         return int(value)
     if isinstance(value, (pd.Timestamp, _dt.datetime, np.datetime64)):
-        ts = pd.Timestamp(value)
-        if ts.tz is not None:
-            ts = ts.tz_convert("UTC").tz_localize(None)
+        ts = naive_utc(value)
         return ts.strftime("%Y-%m-%dT%H:%M:%SZ") if ts == ts.floor("s") else ts.isoformat() + "Z"
     if isinstance(value, _dt.date):
         return value.isoformat()

@@ -18,6 +18,7 @@ import pandas as pd
 import xarray as xr
 
 from hydro.errors import ConfigError, InputDataError, InputMissingError, StateError
+from hydro.times import naive_utc
 from hydro.io.netcdf import open_netcdf
 from hydro.model import _kernels as mk
 from hydro.routing import Gauge, Inflow, Reservoir, RoutingNetwork, RoutingParameters, series_step_values
@@ -409,9 +410,7 @@ class CatchmentModel:
             if self.valid_time is None:
                 raise ConfigError("start is required for a cold start (the model has no valid time yet)")
             start = self.valid_time
-        start = pd.Timestamp(start)
-        if start.tz is not None:
-            start = start.tz_convert("UTC").tz_localize(None)
+        start = naive_utc(start)
         if self.valid_time is not None and start != self.valid_time:
             raise StateError(f"run starts at {start} but the model state is valid at {self.valid_time}")
         if steps is None:
@@ -858,7 +857,7 @@ class CatchmentModel:
             vt = pd.Timestamp(ds.attrs.get("hydro_state_valid_time", "NaT"))
             if pd.isna(vt):
                 raise StateError(f"state file {path}: attribute 'hydro_state_valid_time' missing or invalid")
-            vt = vt.tz_convert("UTC").tz_localize(None) if vt.tz is not None else vt
+            vt = naive_utc(vt)
         q = new_state.pop("channel_discharge")
         vol = new_state.pop("channel_water_volume", None)
         if np.any(q[self.valid_idx] < 0) or (vol is not None and np.any(vol[self.valid_idx] < 0)):

@@ -21,6 +21,7 @@ import pandas as pd
 import xarray as xr
 
 from hydro.errors import InputDataError, OutputError
+from hydro.times import naive_utc
 from hydro.report._data import (
     GaugeSeries,
     RegionSeries,
@@ -141,10 +142,7 @@ def _level_colours(n: int) -> list[str]:
 
 
 def _dt64(t: Any) -> np.datetime64:
-    ts = pd.Timestamp(t)
-    if ts.tz is not None:
-        ts = ts.tz_convert("UTC").tz_localize(None)
-    return np.datetime64(ts.to_datetime64(), "ns")
+    return np.datetime64(naive_utc(t).to_datetime64(), "ns")
 
 
 def _select_gauges(series: list[GaugeSeries], levels: Mapping[str, Sequence[float]], max_panels: int) -> list[GaugeSeries]:

@@ -10,6 +10,7 @@ import pandas as pd
 import xarray as xr
 
 from hydro.errors import InputDataError
+from hydro.times import naive_utc
 from hydro.report._data import (
     DEFAULT_FLOOD_THRESHOLD_M,
     cell_area_m2,
@@ -29,9 +30,7 @@ def iso_time(t: Any) -> str | None:
     ts = pd.Timestamp(t)
     if pd.isna(ts):
         return None
-    if ts.tz is not None:
-        ts = ts.tz_convert("UTC").tz_localize(None)
-    return ts.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return naive_utc(ts).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def format_number(value: Any) -> str:

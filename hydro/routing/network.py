@@ -19,6 +19,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from hydro.errors import ConfigError, InputDataError, InputMissingError
+from hydro.times import naive_utc
 from hydro.io.netcdf import open_netcdf
 from hydro.routing import _kernels as k
 
@@ -80,10 +81,8 @@ def series_step_values(series: pd.Series, starts: pd.DatetimeIndex, dt: pd.Timed
         Times unsorted/duplicated, NaN inside the period, the series not covering it, or (period
         means) periods that overlap or leave a gap inside the run.
     """
-    idx = pd.DatetimeIndex(series.index).as_unit("ns")
+    idx = naive_utc(pd.DatetimeIndex(series.index).as_unit("ns"))
     starts = pd.DatetimeIndex(starts).as_unit("ns")
-    if idx.tz is not None:
-        idx = idx.tz_convert("UTC").tz_localize(None)
     if idx.has_duplicates:
         raise InputDataError(f"{what}: duplicate times {list(idx[idx.duplicated()][:3])}")
     if not idx.is_monotonic_increasing:

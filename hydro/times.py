@@ -1,0 +1,42 @@
+"""The package's one time convention: times are naive UTC.
+
+Every time axis hydro reads or writes (forcing, gauges, states, exchange files, allocation steps, NetCDF
+``time``) is held as naive ``datetime64[ns]`` in UTC, the convention of the CF writer (``units = "... since
+1970-01-01 00:00:00"`` without a zone). Time-zone-aware input (``2025-08-25T08:00+08:00`` for WITA, a pandas
+``datetime64[ns, Asia/Makassar]`` index) is converted to UTC on the way in; naive input is taken as UTC.
+"""
+from __future__ import annotations
+
+from typing import Any, overload
+
+import pandas as pd
+
+__all__ = ["naive_utc"]
+
+
+@overload
+def naive_utc(t: pd.DatetimeIndex) -> pd.DatetimeIndex: ...
+
+
+@overload
+def naive_utc(t: Any) -> pd.Timestamp: ...
+
+
+def naive_utc(t: Any) -> pd.Timestamp | pd.DatetimeIndex:
+    """A time or a time index as naive UTC.
+
+    Parameters
+    ----------
+    t
+        A :class:`pandas.DatetimeIndex` (returned as an index), or anything :class:`pandas.Timestamp` accepts
+        (an ISO 8601 string, ``datetime``, ``numpy.datetime64``, a Timestamp; NaT stays NaT).
+
+    Returns
+    -------
+    pandas.Timestamp or pandas.DatetimeIndex
+        Time-zone-aware values converted to UTC with the zone dropped; naive values unchanged (already UTC).
+    """
+    if isinstance(t, pd.DatetimeIndex):
+        return t.tz_convert("UTC").tz_localize(None) if t.tz is not None else t
+    ts = pd.Timestamp(t)
+    return ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo is not None else ts

@@ -16,6 +16,8 @@ __all__ = [
     "gr_routing",
     "gr_step_grid",
     "gr_run_lumped",
+    "gr_step_cells",
+    "tanh_nonneg",
     "uh_ordinates",
     "count_invalid",
     "scs_step_grid",
@@ -23,9 +25,57 @@ __all__ = [
 ]
 
 _TANH_CAP = 13.0
+#: numba options of the GR kernels: no Python zero-division checks (they block vectorisation; every divisor is a
+#: validated parameter > 0 or a sum with 1)
+_OPTS = dict(cache=True, error_model="numpy")
+
+# Cephes tanh for 0 <= x < 0.625: tanh(x) = x + x^3 P(x^2) / Q(x^2)
+_TP0, _TP1, _TP2 = -9.64399179425052238628e-1, -9.92877231001918586564e1, -1.61468768441708447952e3
+_TQ0, _TQ1, _TQ2 = 1.12811678491632931402e2, 2.23548839060100448583e3, 4.84406305325125486048e3
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(inline="always", **_OPTS)
+def _exp_reduced(r):
+    """``e^r`` for ``0 <= r <= 0.41``: Taylor series to ``r^14/14!`` (truncation < 1e-16 relative), Horner."""
+    p = 1.0 / 87178291200.0
+    p = p * r + 1.0 / 6227020800.0
+    p = p * r + 1.0 / 479001600.0
+    p = p * r + 1.0 / 39916800.0
+    p = p * r + 1.0 / 3628800.0
+    p = p * r + 1.0 / 362880.0
+    p = p * r + 1.0 / 40320.0
+    p = p * r + 1.0 / 5040.0
+    p = p * r + 1.0 / 720.0
+    p = p * r + 1.0 / 120.0
+    p = p * r + 1.0 / 24.0
+    p = p * r + 1.0 / 6.0
+    p = p * r + 0.5
+    p = p * r + 1.0
+    return p * r + 1.0
+
+
+@numba.njit(inline="always", **_OPTS)
+def tanh_nonneg(x):
+    """``tanh(x)`` for ``0 <= x <= 13`` in plain arithmetic, no branch (max error 7e-15 relative).
+
+    ``math.tanh`` is a libm call, which keeps LLVM from vectorising the cell loop (numba's pip builds have no
+    SVML). Below 0.625 the Cephes rational form; above, ``1 - 2/(e^(2x) + 1)`` with ``e^(2x) = (e^(x/32))^64``
+    (six squarings of a Taylor series). Both are evaluated and one is selected, so the loop if-converts.
+    """
+    z = x * x
+    small = x + x * z * (((_TP0 * z + _TP1) * z + _TP2) / (((z + _TQ0) * z + _TQ1) * z + _TQ2))
+    e = _exp_reduced(x * (1.0 / 32.0))
+    e = e * e
+    e = e * e
+    e = e * e
+    e = e * e
+    e = e * e
+    e = e * e
+    large = 1.0 - 2.0 / (e + 1.0)
+    return small if x < 0.625 else large
+
+
+@numba.njit(inline="always", **_OPTS)
 def gr_production(P, E, I, S, ci, x1, K):
     """Interception + GR production store + percolation for one cell and one step.
 
@@ -44,7 +94,7 @@ def gr_production(P, E, I, S, ci, x1, K):
     # 1.2 production store: evaporation first, then rain
     Es = 0.0
     if En > 0.0 and S > 0.0:
-        tE = math.tanh(min(En / x1, _TANH_CAP))
+        tE = tanh_nonneg(min(En / x1, _TANH_CAP))
         sr = S / x1
         Es = S * (2.0 - sr) * tE / (1.0 + (1.0 - sr) * tE)
         if Es > S:
@@ -52,7 +102,7 @@ def gr_production(P, E, I, S, ci, x1, K):
         S = S - Es
     Ps = 0.0
     if Pn > 0.0:
-        tP = math.tanh(min(Pn / x1, _TANH_CAP))
+        tP = tanh_nonneg(min(Pn / x1, _TANH_CAP))
         sr = S / x1
         Ps = x1 * (1.0 - sr * sr) * tP / (1.0 + sr * tP)
         if Ps > Pn:
@@ -71,7 +121,7 @@ def gr_production(P, E, I, S, ci, x1, K):
     return I, S, Ei, Es, Pr
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(inline="always", **_OPTS)
 def gr_routing(q9, q1, R, x2, x3, x3_out):
     """Exchange + routing store + direct branch. Returns (R, Qr, Qd, exchange_actual).
 
@@ -82,7 +132,8 @@ def gr_routing(q9, q1, R, x2, x3, x3_out):
     """
     F = 0.0
     if x2 != 0.0:
-        F = x2 * (R / x3) ** 3.5
+        r = R / x3
+        F = x2 * (r * r * r * math.sqrt(r))  # (R/x3)^3.5 without pow (a libm call)
     R0 = R + q9
     R1 = R0 + F
     if R1 < 0.0:
@@ -99,7 +150,7 @@ def gr_routing(q9, q1, R, x2, x3, x3_out):
     return R, Qr, Qd, exch
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(parallel=True, **_OPTS)
 def gr_step_grid(P, E, I, S, R, ci, x1, x2, x3, x3o, fimp, K, uh1_ord, uh2_ord, uh1, uh2, runoff, aet, exch):
     """One step of the GR cell operator on every cell (in place on the state arrays).
 
@@ -142,7 +193,29 @@ def gr_step_grid(P, E, I, S, R, ci, x1, x2, x3, x3o, fimp, K, uh1_ord, uh2_ord, 
     return 0
 
 
-@numba.njit(cache=True)
+@numba.njit(parallel=True, **_OPTS)
+def gr_step_cells(P, E, I, S, R, ci, x1, x2, x3, x3o, fimp, K, runoff, aet, exch):
+    """:func:`gr_step_grid` without unit hydrographs (the gridded scheme: routing does the lag).
+
+    The cell loop then holds no inner loop and no call, so LLVM vectorises it (1.85x faster on one AVX2 core).
+    """
+    for c in numba.prange(P.shape[0]):
+        p = P[c]
+        f = fimp[c]
+        ii, ss, ei, es, pr = gr_production(p, E[c], I[c], S[c], ci[c], x1[c], K[c])
+        q9 = 0.9 * pr
+        rr, qr, qd, fx = gr_routing(q9, pr - q9, R[c], x2[c], x3[c], x3o[c])
+        I[c] = ii
+        S[c] = ss
+        R[c] = rr
+        g = 1.0 - f
+        runoff[c] = f * p + g * (qr + qd)
+        aet[c] = g * (ei + es)
+        exch[c] = g * fx
+    return 0
+
+
+@numba.njit(**_OPTS)
 def gr_run_lumped(P, E, I, S, R, ci, x1, x2, x3, x3o, K, uh1_ord, uh2_ord, uh1, uh2):
     """Time loop of the same cell operator for one cell (calibration); returns runoff series [mm].
 

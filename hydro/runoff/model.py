@@ -302,8 +302,11 @@ class RunoffModel:
         runoff = np.empty(self.ncell)
         aet = np.empty(self.ncell)
         exch = np.empty(self.ncell)
-        K.gr_step_grid(P, E, self._I, self._S, self._R, self._ci, self._x1, self._x2, self._x3, self._x3o, self._fimp, self._K,
-                       self._o1, self._o2, self._uh1, self._uh2, runoff, aet, exch)
+        stores = (self._I, self._S, self._R, self._ci, self._x1, self._x2, self._x3, self._x3o, self._fimp, self._K)
+        if self._o1.size == 0 and self._o2.size == 0:  # gridded scheme: no unit hydrographs, a vectorised loop
+            K.gr_step_cells(P, E, *stores, runoff, aet, exch)
+        else:
+            K.gr_step_grid(P, E, *stores, self._o1, self._o2, self._uh1, self._uh2, runoff, aet, exch)
         self.actual_evaporation_mm = aet
         self.exchange_mm = exch
         return runoff

@@ -150,6 +150,19 @@ def gr_routing(q9, q1, R, x2, x3, x3_out):
     return R, Qr, Qd, exch
 
 
+@numba.njit(inline="always", **_OPTS)
+def _route_and_store(c, p, f, ii, ss, ei, es, q9, q1, I, S, R, x2, x3, x3o, runoff, aet, exch):
+    """Routing store of cell ``c`` and its new state and outputs (shared by the two cell loops)."""
+    rr, qr, qd, fx = gr_routing(q9, q1, R[c], x2[c], x3[c], x3o[c])
+    I[c] = ii
+    S[c] = ss
+    R[c] = rr
+    g = 1.0 - f
+    runoff[c] = f * p + g * (qr + qd)
+    aet[c] = g * (ei + es)
+    exch[c] = g * fx
+
+
 @numba.njit(parallel=True, **_OPTS)
 def gr_step_grid(P, E, I, S, R, ci, x1, x2, x3, x3o, fimp, K, uh1_ord, uh2_ord, uh1, uh2, runoff, aet, exch):
     """One step of the GR cell operator on every cell (in place on the state arrays).
@@ -164,7 +177,6 @@ def gr_step_grid(P, E, I, S, R, ci, x1, x2, x3, x3o, fimp, K, uh1_ord, uh2_ord, 
     n2 = uh2_ord.shape[0]
     for c in numba.prange(n):
         p = P[c]
-        f = fimp[c]
         ii, ss, ei, es, pr = gr_production(p, E[c], I[c], S[c], ci[c], x1[c], K[c])
         q9 = 0.9 * pr
         q1 = pr - q9
@@ -182,14 +194,7 @@ def gr_step_grid(P, E, I, S, R, ci, x1, x2, x3, x3o, fimp, K, uh1_ord, uh2_ord, 
             for j in range(n2 - 1):
                 uh2[c, j] = uh2[c, j + 1]
             uh2[c, n2 - 1] = 0.0
-        rr, qr, qd, fx = gr_routing(q9, q1, R[c], x2[c], x3[c], x3o[c])
-        I[c] = ii
-        S[c] = ss
-        R[c] = rr
-        g = 1.0 - f
-        runoff[c] = f * p + g * (qr + qd)
-        aet[c] = g * (ei + es)
-        exch[c] = g * fx
+        _route_and_store(c, p, fimp[c], ii, ss, ei, es, q9, q1, I, S, R, x2, x3, x3o, runoff, aet, exch)
     return 0
 
 
@@ -201,17 +206,9 @@ def gr_step_cells(P, E, I, S, R, ci, x1, x2, x3, x3o, fimp, K, runoff, aet, exch
     """
     for c in numba.prange(P.shape[0]):
         p = P[c]
-        f = fimp[c]
         ii, ss, ei, es, pr = gr_production(p, E[c], I[c], S[c], ci[c], x1[c], K[c])
         q9 = 0.9 * pr
-        rr, qr, qd, fx = gr_routing(q9, pr - q9, R[c], x2[c], x3[c], x3o[c])
-        I[c] = ii
-        S[c] = ss
-        R[c] = rr
-        g = 1.0 - f
-        runoff[c] = f * p + g * (qr + qd)
-        aet[c] = g * (ei + es)
-        exch[c] = g * fx
+        _route_and_store(c, p, fimp[c], ii, ss, ei, es, q9, pr - q9, I, S, R, x2, x3, x3o, runoff, aet, exch)
     return 0
 
 

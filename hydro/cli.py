@@ -26,7 +26,7 @@ from typing import Any, Callable
 import click
 
 from hydro import __version__
-from hydro.errors import HydroError, exit_code_for
+from hydro.errors import EXIT_BALANCE_NOT_CLOSED, HydroError, exit_code_for
 
 __all__ = ["main", "cli"]
 
@@ -126,6 +126,18 @@ def _fail(exc: BaseException) -> None:
     sys.exit(code)
 
 
+def _exit_if_balance_open(manifest: dict[str, Any], run_dir: Path) -> None:
+    """Exit :data:`~hydro.errors.EXIT_BALANCE_NOT_CLOSED` (3) after a published run whose water balance does not
+    close (also when it was "already done": the same run, the same code); the outputs stay."""
+    if manifest.get("water_balance_closed", True) is not False:
+        return
+    wb = manifest.get("facts", {}).get("water_balance", {})
+    click.echo(f"hydro: water balance does not close (tolerance {wb.get('tolerance')}): "
+               f"{', '.join(wb.get('not_closed', [])) or 'see water_balance.json'}; outputs kept in {run_dir}",
+               err=True)
+    sys.exit(EXIT_BALANCE_NOT_CLOSED)
+
+
 def _guard(func: Callable[..., Any]) -> Callable[..., Any]:
     """Run a command body, turning package errors into a one-line message and an exit code."""
     import functools
@@ -150,8 +162,9 @@ def _guard(func: Callable[..., Any]) -> Callable[..., Any]:
 def cli(log_level: str, json_logs: bool) -> None:
     """hydro: terrain, rainfall-runoff, flood maps and water allocation.
 
-    Exit codes: 0 ok, 1 bug, 2 usage, 65 bad input data, 66 missing input, 73 cannot write
-    output, 75 input not ready (retry later), 78 bad configuration.
+    Exit codes: 0 ok, 1 bug, 2 usage, 3 run published but its water balance does not close,
+    65 bad input data, 66 missing input, 73 cannot write output, 75 input not ready (retry later),
+    78 bad configuration.
     """
     _setup_logging(log_level, json_logs)
 
@@ -230,6 +243,7 @@ def run(config: Path, output_root: Path | None, force: bool) -> None:
     click.echo(f"run {result.run_id}: {status} in {time.perf_counter() - t0:.1f} s -> {result.run_dir}")
     for name, path in result.outputs.items():
         click.echo(f"  {name}: {path}")
+    _exit_if_balance_open(result.manifest, result.run_dir)
 
 
 @cli.command()
@@ -408,6 +422,7 @@ def forecast(config: Path, reference_time: str, output_root: Path | None, force:
     if not result.already_done:
         ws = result.manifest.get("warm_start", {})
         click.echo(f"  warm start: level {ws.get('level')} ({ws.get('source')})")
+    _exit_if_balance_open(result.manifest, result.run_dir)
 
 
 def _register_subsystem_commands() -> None:

@@ -15,6 +15,10 @@ exception                  exit  meaning
 ``ConfigError``            78    invalid configuration
 ``ResourceError``          65    the job would not fit in memory
 =========================  ====  ==========================================
+
+Not an exception: ``hydro run`` and ``hydro forecast`` exit with :data:`EXIT_BALANCE_NOT_CLOSED` (3) when the run
+completed and was published but its water balance does not close (a red alert; ``water_balance.json`` names the
+process or hand-over). The outputs stay: they are the evidence of the fault.
 """
 from __future__ import annotations
 
@@ -28,6 +32,7 @@ __all__ = [
     "ConfigError",
     "ResourceError",
     "EXIT_CODES",
+    "EXIT_BALANCE_NOT_CLOSED",
     "exit_code_for",
 ]
 
@@ -75,6 +80,12 @@ EXIT_CODES: dict[type[BaseException], int] = {
     OutputError: 73,
     HydroError: 1,
 }
+
+
+#: exit code of a run or forecast that completed and was published, but whose water balance does not close
+#: (not 1: the outputs are complete and an "already done" rerun reports the same code; not 0: a scheduler must
+#: see that water was lost or created)
+EXIT_BALANCE_NOT_CLOSED = 3
 
 
 def exit_code_for(exc: BaseException) -> int:

@@ -35,7 +35,8 @@ import xarray as xr
 
 from hydro import __version__
 from hydro.config import ModelConfig, config_hash
-from hydro.errors import ConfigError, InputDataError, InputNotReadyError, OutputError, StateError
+from hydro.errors import (EXIT_BALANCE_NOT_CLOSED, ConfigError, InputDataError, InputNotReadyError, OutputError,
+                          StateError)
 from hydro.times import naive_utc
 
 __all__ = ["run_forecast", "forecast_run_id", "ForecastResult", "find_states", "forecast_config"]
@@ -611,7 +612,7 @@ def run_forecast(
                 "water_balance_closed": wb["closed"],
                 "timings": timings,
                 "finished": pd.Timestamp.now("UTC").isoformat(),
-                "exit_code": 0,
+                "exit_code": 0 if wb["closed"] else EXIT_BALANCE_NOT_CLOSED,
             })
         except BaseException:
             folder.discard()  # a failed run leaves nothing behind

@@ -14,7 +14,7 @@ import xarray as xr
 
 from hydro import __version__
 from hydro.config import ModelConfig, config_hash
-from hydro.errors import ConfigError
+from hydro.errors import EXIT_BALANCE_NOT_CLOSED, ConfigError
 
 __all__ = ["run_model", "RunResult", "load_dem", "run_id_for"]
 
@@ -397,7 +397,7 @@ def _run_locked(cfg: ModelConfig, folder: Any, run_id: str, step: Progress, inpu
             "water_balance_closed": wb["closed"],
             "facts": facts,
             "timings": timings,
-            "exit_code": 0,
+            "exit_code": 0 if wb["closed"] else EXIT_BALANCE_NOT_CLOSED,
         })
     except BaseException:
         folder.discard()  # a failed run leaves nothing behind

@@ -101,6 +101,9 @@ def simulate_lumped(
     :class:`hydro.runoff.RunoffModel` does (:func:`hydro.runoff.step_parameters`).
     """
     p = {**DEFAULTS, **params}
+    for name in PHYSICAL_RANGE:  # the kernels do not check (a zero capacity divides by zero: NaN runoff)
+        if p.get(name) is not None:
+            _check_physical(name, (p[name], p[name]), "value")
     P = np.ascontiguousarray(precip_mm, dtype=np.float64)
     E = np.ascontiguousarray(pet_mm, dtype=np.float64)
     if P.shape != E.shape or P.ndim != 1:

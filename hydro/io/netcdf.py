@@ -470,7 +470,10 @@ def _reorder_dims(ds: xr.Dataset) -> xr.Dataset:
 
 
 def _attr_value(value: Any) -> Any:
-    """A global attribute netCDF can store: bool -> int, times -> ISO 8601, paths -> str."""
+    """A global attribute netCDF can store: bool -> int, times -> ISO 8601, paths -> str; None for a missing time
+    (NaT: the attribute is left out, as for None)."""
+    if value is pd.NaT or (isinstance(value, np.datetime64) and np.isnat(value)):
+        return None
     if isinstance(value, (bool, np.bool_)):
         return int(value)
     if isinstance(value, (pd.Timestamp, _dt.datetime, np.datetime64)):
@@ -678,7 +681,7 @@ def write_netcdf(
         global_attrs["hydro_input_files"] = json.dumps(files)
     if attrs:
         global_attrs.update(attrs)
-    ds.attrs = {k: _attr_value(v) for k, v in global_attrs.items() if v is not None}
+    ds.attrs = {k: a for k, v in global_attrs.items() if (a := _attr_value(v)) is not None}
 
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -45,8 +45,8 @@ def percolation_constant(dt_seconds: float | str) -> float:
             return _BETA_HOURLY**4
         raise ConfigError(f"percolation step {dt_seconds!r}: expected 'hourly', 'daily' or seconds")
     dt = float(dt_seconds)
-    if not dt > 0:
-        raise ConfigError(f"model step {dt_seconds!r} s must be positive")
+    if not (dt > 0 and math.isfinite(dt)):
+        raise ConfigError(f"model step {dt_seconds!r} s must be positive and finite")
     a = math.log(_BETA_HOURLY / _BETA_DAILY) / math.log(24.0)
     beta = _BETA_DAILY * (_DAY / dt) ** a
     return beta**4
@@ -69,8 +69,9 @@ def step_parameters(exchange_mm: Any, routing_capacity_mm: Any, dt_seconds: floa
     """
     dt = float(dt_seconds)
     ref = float(parameter_step_s)
-    if not (dt > 0 and ref > 0):
-        raise ConfigError(f"model step {dt_seconds!r} s and parameter step {parameter_step_s!r} s must be positive")
+    if not (dt > 0 and ref > 0 and math.isfinite(dt) and math.isfinite(ref)):
+        raise ConfigError(f"model step {dt_seconds!r} s and parameter step {parameter_step_s!r} s must be positive "
+                          f"and finite")
     return np.multiply(exchange_mm, dt / ref), np.multiply(routing_capacity_mm, (ref / dt) ** 0.25)
 
 

@@ -167,3 +167,15 @@ def test_real_catchment_with_discharge_gaps():
     beta = s.mean() / o.mean()
     assert r.scores["calibration"]["kge"]["beta"] == pytest.approx(beta, rel=1e-12)
     assert r.scores["calibration"]["kge"]["score"] > 0.5
+
+
+@pytest.mark.parametrize("name,value", [("production_capacity_mm", 0.0), ("routing_capacity_mm", 0.0),
+                                        ("routing_capacity_mm", -5.0), ("exchange_mm", math.nan),
+                                        ("interception_capacity_mm", -1.0), ("unit_hydrograph_steps", math.inf)])
+def test_simulate_lumped_refuses_parameters_outside_their_physical_range(name, value):
+    """The kernels do not check their parameters (a zero capacity divides by zero: NaN or wrong runoff, silently
+    with numba's numpy error model): simulate_lumped refuses them, naming the parameter."""
+    P, E = np.full(5, 3.0), np.full(5, 1.0)
+    with pytest.raises(ConfigError, match=name):
+        simulate_lumped(P, E, {name: value})
+    assert np.all(np.isfinite(simulate_lumped(P, E, {})))

@@ -185,6 +185,15 @@ def test_bool_time_and_path_attributes_are_converted(tmp_path):
         assert nc.pair == '[1, "a"]'
 
 
+def test_a_missing_time_attribute_is_left_out(tmp_path):
+    """NaT is no time: the attribute is left out like None (it was written as the string 'NaTZ')."""
+    attrs = {"hydro_state_time": pd.NaT, "hydro_other_time": np.datetime64("NaT"), "hydro_kept": "yes"}
+    path = write_netcdf(grid().to_dataset(), tmp_path / "nat.nc", attrs=attrs)
+    with netCDF4.Dataset(path) as nc:
+        assert "hydro_state_time" not in nc.ncattrs() and "hydro_other_time" not in nc.ncattrs()
+        assert nc.hydro_kept == "yes"
+
+
 def test_coordinates_carry_no_fill_value(tmp_path):
     scalar = grid(name="flood_depth").assign_coords(time=np.datetime64("2026-01-10T06:00", "ns"))
     path = write_netcdf(scalar.to_dataset(), tmp_path / "scalar.nc")

@@ -27,6 +27,11 @@ def test_percolation_constants():
     assert 2.25**4 < percolation_constant(900.0 * 4 * 6) < 5.25**4
     with pytest.raises(ConfigError):
         percolation_constant(-1.0)
+    for dt in (math.inf, math.nan, 0.0):  # an infinite step gave K = 0 and NaN stores (not an error)
+        with pytest.raises(ConfigError, match="positive and finite"):
+            percolation_constant(dt)
+        with pytest.raises(ConfigError, match="positive and finite"):
+            RunoffModel(GRParameters(), 3, dt)
 
 
 def test_production_store_hand_computed_rain_step():

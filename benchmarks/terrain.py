@@ -26,7 +26,6 @@ import gc
 import json
 import multiprocessing as mp
 import os
-import resource
 import statistics
 import subprocess
 import sys

@@ -101,7 +101,6 @@ def test_nightly_forecast_records_the_allocation_period_in_the_manifest(tmp_path
     """The nightly manifest says which inflows the allocation used and which whole days it covers, like `hydro run`
     (the notes of allocation_inputs were dropped)."""
     from hydro.config import load_config
-    from hydro.forecast import stages
     from hydro.forecast.nightly import run_forecast
     from tests.forecast.conftest import make_project
 

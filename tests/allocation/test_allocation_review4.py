@@ -11,8 +11,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from alloc_helpers import DAY, assert_balanced, dem, intake, link, make_net, q, run
-from hydro.allocation import allocate, load_network
+from alloc_helpers import DAY, assert_balanced, dem, intake, link, q, run
 from hydro.errors import ConfigError, InputDataError
 
 TOL = 1e-6

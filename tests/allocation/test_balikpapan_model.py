@@ -63,6 +63,7 @@ def test_simulated_inflows_override_by_node_id():
 
 def test_cli_function_writes_cf_files(tmp_path):
     files = cli_allocate(MODEL, tmp_path / "bpn", steps=10)
+    assert {"bpn_demand.nc", "bpn_explanations.csv"} <= {Path(f).name for f in files}
     ds = xr.open_dataset(tmp_path / "bpn_demand.nc")
     assert ds.sizes["demand"] == 4 and ds.sizes["time"] == 10
     assert "metric_balikpapan_reliability_volume" in ds.attrs

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -180,7 +179,7 @@ def test_run_calibration_from_gridded_netcdf(tmp_path):
     pr.to_dataset().to_netcdf(tmp_path / "pr.nc")
     pe.to_dataset().to_netcdf(tmp_path / "pet.nc")
     pd.DataFrame({"date": idx.strftime("%Y-%m-%d"), "q": Q}).to_csv(tmp_path / "q.csv", index=False)
-    (tmp_path / "c.toml").write_text(f"""
+    (tmp_path / "c.toml").write_text("""
 [input]
 precipitation_netcdf = "pr.nc"
 precipitation_variable = "pr"

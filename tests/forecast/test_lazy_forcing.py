@@ -7,7 +7,6 @@ import tracemalloc
 
 import numpy as np
 import pandas as pd
-import xarray as xr
 
 from hydro.datasets import synthetic_dem
 from hydro.forcing import open_forcing, prepare

@@ -15,7 +15,6 @@ import xarray as xr
 
 from hydro.config import load_config
 from hydro.errors import ConfigError, InputMissingError, OutputError
-from hydro.forecast import nightly
 from hydro.forecast.nightly import find_states, run_forecast
 from hydro.forecast.stages import RunFolder, sha256
 from tests.forecast.conftest import make_project
@@ -93,6 +92,7 @@ def test_find_states_uses_only_the_current_run_of_earlier_nights(nights):
     # r24 (24T00, 25T00 states) is superseded by r24s (24T00, 24T12); the 25 Aug runs are the same night
     assert [(str(vt), rid) for vt, _, rid in states] == [("2025-08-24 12:00:00", r24s.run_id),
                                                          ("2025-08-24 00:00:00", r24s.run_id)]
+    assert r24.run_id != r24s.run_id and r24.run_id not in {rid for _, _, rid in states}
     assert all(p.parent.parent == r24s.run_dir for _, p, _ in states)
     # a later night sees the 25 Aug states (the current 25 Aug run is r25b, finished last)
     later = find_states(region, pd.Timestamp("2025-08-26"), pd.Timedelta("3D"))

@@ -124,7 +124,6 @@ def test_lumped_runoffmodel_equals_series_kernel():
     m = RunoffModel(GRParameters(**prm), 1, 86400.0,
                     state={"interception_store": [0.0], "production_store": [75.0], "routing_store": [35.0],
                            "uh1": np.zeros((1, 3)), "uh2": np.zeros((1, 5))})
-    s0 = m.storage_mm()
     out = []
     for p, e in zip(P, E):
         out.append(m.step(np.array([p]), np.array([e]))[0])

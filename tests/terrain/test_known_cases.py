@@ -125,7 +125,7 @@ def test_dem_touching_nodata_edge_drains_into_the_sea():
 def test_strahler_and_catchments_on_a_hand_built_network():
     # 5 x 5 D8 grid built by hand: two order-1 branches (columns 1 and 3) meet at (3, 2),
     # a third order-1 branch enters at (4, 2), which drains off the south edge.
-    E, SE, S, SW, W, N = 1, 2, 4, 8, 16, 64
+    E, SE, S, SW, W = 1, 2, 4, 8, 16
     fdir = np.array(
         [
             [S, S, SW, S, S],

@@ -2,12 +2,11 @@
 
 Pure functions on a maximum-depth map (y, x) with a rioxarray georeference:
 
-* :func:`people_affected` — a population-count raster (people per cell, any resolution, same CRS): a coarser one
-  spread uniformly over its cells (density at each flooded map cell's centre × the map cell's area), a finer one
-  counted cell by cell in the map cell holding the population cell's centre;
+* :func:`people_affected` — a population-count raster (people per cell, any resolution and CRS), each cell's people
+  spread uniformly over it: exact area overlaps on the same CRS, sampled true areas across CRSs;
 * :func:`roads_affected_km` — road centrelines (GeoJSON LineString / MultiLineString, lon/lat as the GeoJSON
   standard says, or already in the map's CRS), cut into pieces of at most 1/20 of a cell, summed where the piece's
-  midpoint lies in a flooded cell.
+  midpoint lies in a flooded cell, lengths in metres whatever the map's CRS (degrees, feet, Web Mercator).
 """
 from __future__ import annotations
 
@@ -46,8 +45,95 @@ def _cell_index(transform: Any, x: np.ndarray, y: np.ndarray, shape: tuple[int, 
     return row, col, inside
 
 
+def _overlap_1d(lo: np.ndarray, hi: np.ndarray, edges: np.ndarray) -> Any:
+    """Sparse matrix ``(len(lo), len(edges) - 1)`` of the overlap lengths of the intervals ``[lo, hi]`` with the cells
+    between consecutive ``edges`` (monotone, either direction; cell ``k`` lies between ``edges[k]`` and
+    ``edges[k + 1]``)."""
+    from scipy import sparse
+
+    ascending = edges[-1] > edges[0]
+    b = edges if ascending else edges[::-1]
+    nb = b.size - 1
+    first = np.clip(np.searchsorted(b, lo, side="right") - 1, 0, nb - 1)
+    stop = np.clip(np.searchsorted(b, hi, side="left"), 0, nb)
+    counts = np.maximum(stop - first, 0)
+    rows = np.repeat(np.arange(lo.size), counts)
+    j = first[rows] + (np.arange(rows.size) - np.repeat(np.cumsum(counts) - counts, counts))
+    length = np.minimum(hi[rows], b[j + 1]) - np.maximum(lo[rows], b[j])
+    keep = length > 0
+    k = j if ascending else nb - 1 - j
+    return sparse.csr_matrix((length[keep], (rows[keep], k[keep])), shape=(lo.size, nb))
+
+
+def _cell_edges(transform: Any, n: int, axis: str) -> np.ndarray:
+    """The ``n + 1`` cell edges of a rectilinear grid along ``x`` or ``y`` (CRS units, the grid's own order)."""
+    if transform.b != 0 or transform.d != 0:
+        raise InputDataError(f"exposure: rotated grid ({transform!r}); warp it to a north-up grid first")
+    step, origin = (transform.a, transform.c) if axis == "x" else (transform.e, transform.f)
+    return origin + step * np.arange(n + 1, dtype=np.float64)
+
+
+def _people_same_crs(flooded: np.ndarray, tr: Any, pop: np.ndarray, ptr: Any, block_rows: int = 512) -> float:
+    """Exact for people spread uniformly over each population cell: sum over the population cells of their count
+    times the flooded share of their area (overlaps of the two grids' cells, any resolutions and offsets)."""
+    rows = np.flatnonzero(flooded.any(axis=1))
+    cols = np.flatnonzero(flooded.any(axis=0))
+    r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1  # the flooded window
+    ye, xe = _cell_edges(tr, flooded.shape[0], "y")[r0:r1 + 1], _cell_edges(tr, flooded.shape[1], "x")[c0:c1 + 1]
+    oy = _overlap_1d(np.minimum(ye[:-1], ye[1:]), np.maximum(ye[:-1], ye[1:]), _cell_edges(ptr, pop.shape[0], "y"))
+    ox = _overlap_1d(np.minimum(xe[:-1], xe[1:]), np.maximum(xe[:-1], xe[1:]), _cell_edges(ptr, pop.shape[1], "x"))
+    keep_r, keep_c = np.flatnonzero(oy.getnnz(axis=0)), np.flatnonzero(ox.getnnz(axis=0))
+    if keep_r.size == 0 or keep_c.size == 0:
+        return 0.0
+    oy, oxt = oy[:, keep_r].tocsr(), ox[:, keep_c].T.tocsr()
+    # flooded area [CRS units^2] inside each population cell: Oy^T F Ox, by blocks of map rows (bounded memory)
+    area = np.zeros((keep_r.size, keep_c.size))
+    for b in range(0, r1 - r0, block_rows):
+        window = flooded[r0 + b:min(r0 + b + block_rows, r1), c0:c1].astype(np.float64)
+        area += oy[b:b + window.shape[0]].T @ (oxt @ window.T).T
+    share = area / abs(ptr.a * ptr.e)
+    return float(np.sum(pop[np.ix_(keep_r, keep_c)] * share))
+
+
+def _people_other_crs(depth: xr.DataArray, flooded: np.ndarray, population: xr.DataArray, pop: np.ndarray,
+                      chunk: int = 200_000) -> float:
+    """People on a population grid of another CRS: each flooded map cell sampled at k x k points, each point taking
+    its share of the map cell's true area times the people per m2 of the population cell under it (true areas on
+    the ellipsoid, :func:`hydro.terrain.grid.grid_geometry`)."""
+    from pyproj import CRS, Transformer
+
+    from hydro.io.raster import grid_transform
+    from hydro.terrain.grid import grid_geometry
+
+    gm, gp = grid_geometry(depth), grid_geometry(population)
+    density = pop / gp.area_m2[:, None]  # people per m2
+    tr, ptr = grid_transform(depth), grid_transform(population)
+    # k x k samples per map cell: at least 2, about 3 per population cell width, at most 8
+    k = int(np.clip(np.ceil(3.0 * np.sqrt(np.median(gm.area_m2)) / np.sqrt(np.median(gp.area_m2))), 2, 8))
+    off = (np.arange(k) + 0.5) / k
+    tf = Transformer.from_crs(CRS.from_user_input(depth.rio.crs), CRS.from_user_input(population.rio.crs),
+                              always_xy=True)
+    ys, xs = np.nonzero(flooded)
+    total = 0.0
+    for s in range(0, ys.size, chunk):
+        yy, xx = ys[s:s + chunk], xs[s:s + chunk]
+        sx = (xx[:, None, None] + off[None, None, :]).repeat(k, axis=1)
+        sy = (yy[:, None, None] + off[None, :, None]).repeat(k, axis=2)
+        mx, my = tr * (sx.ravel(), sy.ravel())
+        px, py = tf.transform(np.asarray(mx), np.asarray(my))
+        row, col, inside = _cell_index(ptr, np.asarray(px), np.asarray(py), pop.shape)
+        weight = np.repeat(gm.area_m2[yy] / (k * k), k * k)  # true area of each sample [m2]
+        total += float(np.sum(density[row[inside], col[inside]] * weight[inside]))
+    return total
+
+
 def people_affected(depth: xr.DataArray, population: xr.DataArray, threshold_m: float = 0.1) -> float:
-    """People living in flooded cells [persons].
+    """People living in flooded cells [persons], the people of each population cell spread uniformly over it.
+
+    Same CRS: exact area overlaps of the two grids' cells (any resolutions and offsets: a population cell half
+    under flooded cells counts half its people; a finer population grid is split where its cells straddle map
+    cells). Another CRS (e.g. WorldPop in EPSG:4326 under a UTM map): each flooded cell sampled at k x k points
+    (k = 2..8, about three per population cell) carrying their true (ellipsoidal) areas.
 
     Parameters
     ----------
@@ -60,49 +146,72 @@ def people_affected(depth: xr.DataArray, population: xr.DataArray, threshold_m: 
     """
     if depth.rio.crs is None or population.rio.crs is None:
         raise InputDataError("exposure: depth map and population raster need a CRS")
-    if depth.rio.crs != population.rio.crs:
-        raise InputDataError(f"exposure: population raster CRS {population.rio.crs} differs from the map's "
-                             f"{depth.rio.crs}: reproject it first")
     flooded = _flooded(depth, threshold_m)
-    ys, xs = np.nonzero(flooded)
-    if ys.size == 0:
+    if not flooded.any():
         return 0.0
-    tr = depth.rio.transform()
-    ptr = population.rio.transform()
     pop = np.nan_to_num(np.asarray(population.squeeze().values, dtype=np.float64), nan=0.0)
+    if pop.ndim != 2:
+        raise InputDataError(f"exposure: population must be a (y, x) raster, got dims {population.dims}")
     if np.any(pop < 0):
         raise InputDataError("exposure: negative population counts")
-    if abs(ptr.a * ptr.e) < abs(tr.a * tr.e):
-        # population finer than the map: each population cell counts in the map cell holding its centre
-        # (sampling the population at map-cell centres would see one of several population cells)
-        pr, pc = np.nonzero(pop > 0)
-        px, py = ptr * (pc + 0.5, pr + 0.5)
-        row, col, inside = _cell_index(tr, np.asarray(px), np.asarray(py), flooded.shape)
-        people = pop[pr[inside], pc[inside]]
-        return float(np.sum(people[flooded[row[inside], col[inside]]]))
-    cx, cy = tr * (xs + 0.5, ys + 0.5)
-    row, col, inside = _cell_index(ptr, np.asarray(cx), np.asarray(cy), pop.shape)
-    density = pop[row[inside], col[inside]] / abs(ptr.a * ptr.e)  # people per m2
-    return float(np.sum(density) * abs(tr.a * tr.e))
+    if depth.rio.crs != population.rio.crs:
+        return _people_other_crs(depth, flooded, population, pop)
+    from hydro.io.raster import grid_transform
+
+    return _people_same_crs(flooded, grid_transform(depth), pop, grid_transform(population))
+
+
+def _piece_lengths_m(geo: Any, x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray) -> np.ndarray:
+    """Lengths [m] of straight pieces given in the map's CRS: in the plane times the CRS's unit when its cells have
+    their nominal size (``grid_geometry(...).planar``, e.g. UTM, feet grids), else geodesic on the ellipsoid
+    (degree grids, Web Mercator). ``geo``: :func:`hydro.terrain.grid.grid_geometry` of the map."""
+    from hydro.terrain.grid import _geod
+
+    if geo.planar:
+        unit = geo.crs.axis_info[0].unit_conversion_factor if geo.crs.axis_info else 1.0
+        return np.hypot(x1 - x0, y1 - y0) * float(unit or 1.0)
+    from pyproj import Transformer
+
+    if geo.geographic:
+        lon0, lat0, lon1, lat1 = x0, y0, x1, y1
+    else:
+        tf = Transformer.from_crs(geo.crs, geo.crs.geodetic_crs, always_xy=True)
+        lon0, lat0 = tf.transform(x0, y0)
+        lon1, lat1 = tf.transform(x1, y1)
+    return np.asarray(_geod(geo.crs).inv(lon0, lat0, lon1, lat1)[2], dtype=np.float64)
 
 
 def roads_affected_km(depth: xr.DataArray, roads: Sequence[Line], threshold_m: float = 0.1) -> float:
-    """Length of road centrelines over flooded cells [km] (pieces of at most 1/20 cell: error below one piece per crossing)."""
+    """Length of road centrelines over flooded cells [km] (pieces of at most 1/20 cell: error below one piece per
+    crossing); lengths in metres whatever the map's CRS (:func:`_piece_lengths_m`)."""
     flooded = _flooded(depth, threshold_m)
+    if not flooded.any():
+        return 0.0
+    from hydro.terrain.grid import grid_geometry
+
     tr = depth.rio.transform()
     step = 0.05 * min(abs(tr.a), abs(tr.e))
-    total = 0.0
+    pieces: list[tuple[np.ndarray, ...]] = []
     for line in roads:
         pts = np.asarray(line, dtype=np.float64)
-        for (xa, ya), (xb, yb) in zip(pts[:-1], pts[1:]):
-            seg = float(np.hypot(xb - xa, yb - ya))
-            if seg == 0:
-                continue
-            n = max(int(np.ceil(seg / step)), 1)
-            f = (np.arange(n) + 0.5) / n
-            row, col, inside = _cell_index(tr, xa + f * (xb - xa), ya + f * (yb - ya), flooded.shape)
-            total += seg / n * float(np.count_nonzero(flooded[row[inside], col[inside]]))
-    return total / 1000.0
+        xa, ya, xb, yb = pts[:-1, 0], pts[:-1, 1], pts[1:, 0], pts[1:, 1]
+        n = np.maximum(np.ceil(np.hypot(xb - xa, yb - ya) / step).astype(np.int64), 1)
+        seg = np.repeat(np.arange(n.size), n)
+        i = np.arange(seg.size) - np.repeat(np.cumsum(n) - n, n)  # piece index within its segment
+        f0, f1 = i / n[seg], (i + 1) / n[seg]
+        dxs, dys = (xb - xa)[seg], (yb - ya)[seg]
+        fm = 0.5 * (f0 + f1)
+        row, col, inside = _cell_index(tr, xa[seg] + fm * dxs, ya[seg] + fm * dys, flooded.shape)
+        wet = np.zeros(seg.size, bool)
+        wet[inside] = flooded[row[inside], col[inside]]
+        if wet.any():
+            s = seg[wet]
+            pieces.append((xa[s] + f0[wet] * dxs[wet], ya[s] + f0[wet] * dys[wet],
+                           xa[s] + f1[wet] * dxs[wet], ya[s] + f1[wet] * dys[wet]))
+    if not pieces:
+        return 0.0
+    ends = [np.concatenate(v) for v in zip(*pieces)]
+    return float(np.sum(_piece_lengths_m(grid_geometry(depth), *ends))) / 1000.0
 
 
 def read_roads(path: str | Path, crs: Any, *, max_bytes: int = 50 * 2**20) -> list[Line]:

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from hydro.errors import InputDataError
+
 __all__ = [
     "LANDUSE_CODES",
     "HAZARD_CLASS_BOUNDS",
@@ -46,18 +48,35 @@ HAZARD_CLASS_ATTRS = {
 }
 
 
+def _landuse_codes(landuse) -> np.ndarray:
+    """Land-use codes 0, 1, 2 from codes or names of :data:`LANDUSE_CODES` (scalar or array); anything else
+    (another code, NaN, an unknown name) is an :class:`~hydro.errors.InputDataError`, not "urban"."""
+    lu = np.asarray(landuse)
+    if lu.dtype.kind in "USO":
+        names = np.vectorize(lambda v: str(v).strip().lower(), otypes=[object])(lu)
+        unknown = sorted({str(v) for v in np.ravel(names) if v not in LANDUSE_CODES})
+        if unknown:
+            raise InputDataError(f"land use {unknown[:5]}: expected codes 0, 1, 2 or names {sorted(LANDUSE_CODES)}")
+        return np.vectorize(LANDUSE_CODES.__getitem__, otypes=[np.int64])(names)
+    if lu.dtype.kind not in "iuf" or not np.all(np.isin(lu, (0, 1, 2))):
+        bad = np.unique(lu[~np.isin(lu, (0, 1, 2))])[:5] if lu.dtype.kind in "iuf" else lu.dtype
+        raise InputDataError(f"land-use codes {bad}: expected 0 (pasture/arable), 1 (woodland) or 2 (urban)")
+    return lu.astype(np.int64)
+
+
 def debris_factor(depth_m, speed_m_s, landuse=2):
-    """Debris factor (0, 0.5 or 1) for depth (m), speed (m s-1) and land-use code(s) (0, 1, 2)."""
+    """Debris factor (0, 0.5 or 1) for depth (m), speed (m s-1) and land-use code(s) (0, 1, 2) or names
+    (``"pasture"``, ``"arable"``, ``"woodland"``, ``"urban"``)."""
     d = np.asarray(depth_m, dtype=np.float64)
     v = np.asarray(speed_m_s, dtype=np.float64)
-    lu = np.asarray(landuse)
+    lu = _landuse_codes(landuse)
     mid = np.select([lu == 0, lu == 1], [0.0, 0.5], 1.0)
     high = np.where(lu == 0, 0.5, 1.0)
     return np.where(d <= 0.25, 0.0, np.where((d <= 0.75) & (v <= 2.0), mid, high))
 
 
 def hazard_rating(depth_m, speed_m_s, landuse=2):
-    """Hazard rating ``HR = d (v + 0.5) + DF`` (dimensionless) of FD2321."""
+    """Hazard rating ``HR = d (v + 0.5) + DF`` (dimensionless) of FD2321; ``landuse`` as :func:`debris_factor`."""
     d = np.asarray(depth_m, dtype=np.float64)
     v = np.asarray(speed_m_s, dtype=np.float64)
     return d * (v + 0.5) + debris_factor(d, v, landuse)

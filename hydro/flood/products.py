@@ -103,7 +103,9 @@ def write_cog(da: xr.DataArray, path: str | os.PathLike[str], *, compress: str =
     Nodata: NaN for float maps; for integer maps (classes, flags) their ``_FillValue`` (or rioxarray nodata), else
     the ``fill`` of their hydro vocabulary entry (``hydro_name``, e.g. ``flood_extent``: -1), else -1 for a signed
     map whose ``valid_range`` / ``flag_values`` exclude it (e.g. ``hazard_class``, -1 = no data). Tiles of
-    ``blocksize`` and internal overviews (GDAL COG driver).
+    ``blocksize`` and internal overviews (GDAL COG driver) resampled by the mean of valid cells for float maps and by
+    the nearest cell for integer maps (classes keep their values); a south-up map is written north-up; a boolean
+    mask as 0/1 bytes.
     """
     import rasterio
     import rioxarray  # noqa: F401
@@ -116,6 +118,13 @@ def write_cog(da: xr.DataArray, path: str | os.PathLike[str], *, compress: str =
         raise InputDataError(f"{da.name}: no CRS; cannot write a GeoTIFF")
     path = Path(path)
     tmp = atomic_path(path)
+    if da.dtype.kind == "b":  # a mask: 0/1 bytes (GDAL has no boolean type), no nodata (a comparison keeps the
+        da = da.astype(np.uint8)  # float map's NaN _FillValue and units)
+        da.attrs = {k: v for k, v in da.attrs.items() if k not in ("_FillValue", "missing_value", "units")}
+    from hydro.io.raster import grid_transform
+
+    if grid_transform(da).e > 0:  # rows running south: written north-up, as GDAL and web maps expect
+        da = da.isel({da.dims[0]: slice(None, None, -1)})
     try:
         out = da.astype(np.float32) if da.dtype.kind == "f" else da
         if da.dtype.kind == "f":
@@ -124,12 +133,16 @@ def write_cog(da: xr.DataArray, path: str | os.PathLike[str], *, compress: str =
             # integer maps (classes, flags): their fill value (e.g. -1 = no data) is the GeoTIFF nodata
             fill = da.rio.nodata if da.rio.nodata is not None else da.attrs.get(
                 "_FillValue", da.encoding.get("_FillValue"))
-            if fill is None:
-                fill = _integer_fill(da)
+            if fill is None or (isinstance(fill, (float, np.floating)) and not np.isfinite(fill)):
+                fill = _integer_fill(da)  # (a NaN fill inherited from a float map cannot be an integer nodata)
             if fill is not None:
                 out = out.rio.write_nodata(fill, encoded=False)
         out.attrs = {k: v for k, v in da.attrs.items() if isinstance(v, (str, int, float))}
-        out.rio.to_raster(tmp, driver="COG", compress=compress, blocksize=blocksize)
+        # overviews: the mean of the valid cells for quantities (GDAL's default, cubic, overshoots: negative depths),
+        # the nearest cell for classes and flags (no class that is not in the map)
+        resampling = "AVERAGE" if da.dtype.kind == "f" else "NEAREST"
+        out.rio.to_raster(tmp, driver="COG", compress=compress, blocksize=blocksize, resampling=resampling,
+                          overview_resampling=resampling)
         with rasterio.open(tmp) as src:
             if src.tags(ns="IMAGE_STRUCTURE").get("LAYOUT", "").upper() != "COG":
                 raise OutputError(f"{path}: GDAL did not write a COG layout")

@@ -30,8 +30,8 @@ def test_people_in_flooded_cells_by_hand():
     # flooded (> 0.1 m): cell (0,0) in pop cell (0,0): 40/4 = 10; cell (2,2) in pop cell (1,1): 60/4 = 15
     assert people_affected(depth, pop, 0.1) == pytest.approx(25.0)
     assert people_affected(depth, pop, 0.0) == pytest.approx(25.0 + 60 / 4)  # the 0.05 m cell joins
-    with pytest.raises(InputDataError, match="reproject"):
-        people_affected(depth, pop.rio.write_crs("EPSG:32650"), 0.1)
+    with pytest.raises(InputDataError, match="CRS"):
+        people_affected(depth, xr.DataArray(pop.values, dims=("y", "x")), 0.1)
 
 
 def test_people_on_a_finer_population_grid_are_counted_cell_by_cell():
@@ -87,3 +87,78 @@ def test_embedded_population_totals_the_city():
     pop = balikpapan_population(600.0)
     assert float(pop.sum()) == pytest.approx(BALIKPAPAN_POPULATION, rel=1e-5)
     assert pop.rio.crs.to_epsg() == 32750
+
+
+@pytest.mark.parametrize("x_offset", [0.0, 10.0, 17.5])
+def test_people_on_a_coarser_grid_of_another_size_are_conserved(x_offset):
+    """1 km2 flooded at 10 m cells under 25 m population cells (sizes that do not divide) whose columns hold
+    200, 0, 200, 0, ... people: each population column counts with the share of its width under the flood
+    (sampling densities at map-cell centres gave up to +-44 % depending on the offset of the grids)."""
+    west = 500000.0 - 250.0 + x_offset
+    counts = np.tile(np.where(np.arange(50) % 2 == 0, 200.0, 0.0), (50, 1))
+    pop = _map(counts, x0=west, y0=9850000.0 + 250.0, res=25.0)
+    edges = west - 500000.0 + 25.0 * np.arange(51)  # population column edges, metres east of the map's west edge
+
+    def expected(east_m):  # 40 full population rows (1000 m / 25 m) times each column's flooded width share
+        share = np.clip(np.minimum(edges[1:], east_m) - np.maximum(edges[:-1], 0.0), 0.0, None) / 25.0
+        return 40.0 * float(np.sum(counts[0] * share))
+
+    depth = _map(np.ones((100, 100)), x0=500000.0, y0=9850000.0, res=10.0)
+    assert people_affected(depth, pop, 0.1) == pytest.approx(expected(1000.0), rel=1e-12)
+    half = np.zeros((100, 100))
+    half[:, :41] = 1.0  # the west 410 m only: the edge cuts population cells
+    assert people_affected(_map(half, x0=500000.0, y0=9850000.0, res=10.0), pop, 0.1) == pytest.approx(
+        expected(410.0), rel=1e-12)
+
+
+def test_people_on_a_finer_grid_are_split_where_their_cells_straddle():
+    """4 m population cells (1 person each) under 10 m map cells: a flooded block of 3 x 2 map cells holds
+    600 m2 / 16 m2 = 37.5 people (cells straddling the block's edges count with their flooded share)."""
+    depth = np.zeros((6, 6))
+    depth[1:4, 2:4] = 1.0
+    pop = np.ones((15, 15))
+    got = people_affected(_map(depth, res=10.0), _map(pop, res=4.0), 0.1)
+    assert got == pytest.approx(37.5, rel=1e-12)
+
+
+def test_people_on_a_population_grid_in_another_crs():
+    """WorldPop-style counts on a 0.0005 degree grid (EPSG:4326) under a 30 m UTM 50S map: 0.01 people per m2
+    everywhere (counts = density x true cell area): the flooded area times the density, within 0.5 %."""
+    from hydro.terrain.grid import grid_geometry
+
+    lon0, lat0, res = 116.80, -1.20, 0.0005
+    n = 120
+    pop = xr.DataArray(np.zeros((n, n)), dims=("y", "x"),
+                       coords={"y": lat0 - res * (np.arange(n) + 0.5), "x": lon0 + res * (np.arange(n) + 0.5)})
+    pop = pop.rio.write_crs("EPSG:4326").rio.write_transform(from_origin(lon0, lat0, res, res))
+    pop = pop.copy(data=np.repeat(0.01 * grid_geometry(pop).area_m2[:, None], n, axis=1))
+    from pyproj import Transformer
+
+    x0, y0 = Transformer.from_crs("EPSG:4326", "EPSG:32750", always_xy=True).transform(lon0 + 0.01, lat0 - 0.01)
+    depth = np.zeros((60, 60))
+    depth[10:50, 5:45] = 0.5  # 40 x 40 cells of 30 m: 1.44 km2
+    got = people_affected(_map(depth, x0=x0, y0=y0, res=30.0), pop, 0.1)
+    assert got == pytest.approx(0.01 * 1600 * 900.0, rel=5e-3)
+
+
+def test_road_lengths_are_metres_on_degree_and_web_mercator_maps():
+    """A 0.02 degree east-west road at 1.27 S: its geodesic length whether the map is in degrees or in Web
+    Mercator (the plane length there is 1.0002 x at this latitude, 2 x at 60 degrees; degrees were summed as if
+    they were metres)."""
+    from pyproj import Geod, Transformer
+
+    geod_km = Geod(ellps="WGS84").line_length([116.85, 116.87], [-1.27, -1.27]) / 1000.0
+    deg = _map(np.ones((40, 40)), x0=116.84, y0=-1.26, res=0.001, crs="EPSG:4326")
+    road = np.array([[116.85, -1.27], [116.87, -1.27]])
+    assert roads_affected_km(deg, [road], 0.1) == pytest.approx(geod_km, rel=1e-6)
+    tf = Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True)
+    (mx0, mx1), (my0, my1) = tf.transform([116.84, 116.88], [-1.26, -1.30])
+    merc = _map(np.ones((40, 40)), x0=mx0, y0=my0, res=(mx1 - mx0) / 40, crs="EPSG:3857")
+    line = np.column_stack(tf.transform(road[:, 0], road[:, 1]))
+    assert roads_affected_km(merc, [line], 0.1) == pytest.approx(geod_km, rel=1e-6)
+    # 60 degrees north: Web Mercator doubles plane lengths; the reported length stays the geodesic one
+    (nx0, nx1), (ny0, ny1) = tf.transform([10.0, 10.04], [60.02, 59.98])
+    north = _map(np.ones((80, 40)), x0=nx0, y0=ny0, res=(nx1 - nx0) / 40, crs="EPSG:3857")
+    line = np.column_stack(tf.transform([10.01, 10.03], [60.0, 60.0]))
+    want = Geod(ellps="WGS84").line_length([10.01, 10.03], [60.0, 60.0]) / 1000.0
+    assert roads_affected_km(north, [line], 0.1) == pytest.approx(want, rel=1e-4)

@@ -83,3 +83,23 @@ def test_boundary_on_nodata_edge_is_an_error():
 def test_hazard_classes_at_the_bounds():
     hr = np.array([0.0, 0.74, 0.75, 1.0, 1.25, 1.26, 2.0, 2.01])
     np.testing.assert_array_equal(hazard_class(hr), [1, 1, 2, 2, 2, 3, 3, 4])
+
+
+
+def test_debris_factor_table_by_code_and_name_and_bad_land_use_refused():
+    """FD2321 TR2 Table 3.1 by hand: d 0.5 m, v 1 m/s gives 0 / 0.5 / 1 for pasture / woodland / urban; d 1 m gives
+    0.5 / 1 / 1; d 0.2 m gives 0. Names give the codes' factors (a name was taken as urban); other codes, NaN and
+    unknown names are input errors."""
+    from hydro.errors import InputDataError
+    from hydro.flood import debris_factor, hazard_rating
+
+    np.testing.assert_array_equal(debris_factor(0.5, 1.0, [0, 1, 2]), [0.0, 0.5, 1.0])
+    np.testing.assert_array_equal(debris_factor(1.0, 1.0, [0, 1, 2]), [0.5, 1.0, 1.0])
+    np.testing.assert_array_equal(debris_factor(0.5, 2.5, [0, 1, 2]), [0.5, 1.0, 1.0])
+    np.testing.assert_array_equal(debris_factor(0.2, 3.0, [0, 1, 2]), [0.0, 0.0, 0.0])
+    np.testing.assert_array_equal(debris_factor(0.5, 1.0, ["pasture", "Arable", "woodland", "urban"]),
+                                  [0.0, 0.0, 0.5, 1.0])
+    assert float(hazard_rating(0.5, 1.0, "pasture")) == pytest.approx(0.75)  # 0.5 * 1.5 + 0
+    for bad in (5, np.nan, "forest", [0, 3]):
+        with pytest.raises(InputDataError, match="land"):
+            debris_factor(0.5, 1.0, bad)

@@ -127,3 +127,43 @@ def test_netcdf_volume_balance_closes_from_the_file_alone(tmp_path):
         assert ds["volume_relative_residual"].attrs["units"] == "1"
         assert ds.attrs["hydro_volume_balance_max_relative_residual"] < 1e-9
         assert float(ds["volume_rain"][-1]) == pytest.approx(40e-3 / 3600 * 1200 * ny * nx * 25.0, rel=1e-9)
+
+
+def _cog_map(values, *, south_up=False):
+    from tests.flood.conftest import make_grid
+
+    da = make_grid(np.asarray(values), dx=10.0)
+    return da.isel(y=slice(None, None, -1)) if south_up else da
+
+
+def test_cog_overviews_keep_classes_and_never_invent_negative_depths(tmp_path):
+    """Overviews of a class map hold only its classes (cubic, GDAL's default, made class 3 between 1 and 4) and
+    those of a depth step 0 / 3 m stay within [0, 3] (cubic overshot to -0.14 m)."""
+    cls = np.where(np.arange(1024)[None, :] < 512, 1, 4).astype(np.int8).repeat(1024, axis=0)
+    depth = np.where(np.arange(1024)[None, :] < 509, 0.0, 3.0).repeat(1024, axis=0).astype(np.float32)
+    da_cls = _cog_map(cls).astype(np.int8)
+    da_cls.attrs["_FillValue"] = -1
+    for da, name in ((da_cls, "hazard_class"), (_cog_map(depth), "max_flood_depth")):
+        p = write_cog(da, tmp_path / f"{name}.tif", blocksize=256)
+        with rasterio.open(p) as src:
+            assert src.overviews(1), name
+            for level in src.overviews(1):
+                ovr = src.read(1, out_shape=(src.height // level, src.width // level))
+                if name == "hazard_class":
+                    assert set(np.unique(ovr)) <= {1, 4}, (level, np.unique(ovr))
+                else:
+                    assert ovr.min() >= 0.0 and ovr.max() <= 3.0, (level, ovr.min(), ovr.max())
+
+
+def test_cog_of_a_south_up_map_is_north_up_and_a_mask_is_bytes(tmp_path):
+    values = np.arange(12.0, dtype=np.float32).reshape(3, 4)
+    north = _cog_map(values)
+    south = _cog_map(values, south_up=True)
+    pn, ps = write_cog(north, tmp_path / "n.tif"), write_cog(south, tmp_path / "s.tif")
+    with rasterio.open(pn) as a, rasterio.open(ps) as b:
+        assert b.transform.e < 0 and b.transform == a.transform
+        np.testing.assert_array_equal(b.read(1), a.read(1))
+    mask = write_cog(north > 5.0, tmp_path / "mask.tif")
+    with rasterio.open(mask) as src:
+        assert src.dtypes[0] == "uint8"
+        np.testing.assert_array_equal(src.read(1), (values > 5.0).astype(np.uint8))

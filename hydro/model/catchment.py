@@ -21,7 +21,8 @@ from hydro.errors import ConfigError, InputDataError, InputMissingError, StateEr
 from hydro.times import naive_utc
 from hydro.io.netcdf import open_netcdf
 from hydro.model import _kernels as mk
-from hydro.routing import Gauge, Inflow, Reservoir, RoutingNetwork, RoutingParameters, series_step_values
+from hydro.routing import (AbstractionSchedule, Gauge, Inflow, Reservoir, RoutingNetwork, RoutingParameters,
+                           series_step_values)
 from hydro.vocabulary import cf_attrs
 
 __all__ = ["CatchmentModel", "RunResult", "GRIDDED_OUTPUTS", "WATER_BALANCE_TERMS"]
@@ -398,10 +399,7 @@ class CatchmentModel:
             Forcing not covering the domain or the period, duplicated/unsorted times, gaps,
             wrong grid or units (nothing is changed: the state stays as before the call).
         """
-        abstraction = abstraction or {}
-        unknown_res = set(abstraction) - {r.name for r in self.routing.reservoirs}
-        if unknown_res:
-            raise ConfigError(f"abstraction given for unknown reservoirs {sorted(unknown_res)}")
+        AbstractionSchedule.check_names(self.routing.reservoirs, abstraction)  # a config error before any data check
         gridded = tuple(gridded)
         unknown = set(gridded) - set(GRIDDED_OUTPUTS)
         if unknown:
@@ -436,18 +434,7 @@ class CatchmentModel:
         # reservoirs: abstraction per step, inflows per step
         rn = self.routing
         nres = len(rn.reservoirs)
-        abstr_spec = [abstraction.get(r.name, r.abstraction_m3s) for r in rn.reservoirs]
-        abstr_series = []
-        for r, spec in zip(rn.reservoirs, abstr_spec):
-            if isinstance(spec, pd.Series):
-                abstr_series.append(series_step_values(spec, step_starts, self.dt, what=f"abstraction of reservoir {r.name!r}"))
-            elif callable(spec):
-                abstr_series.append(spec)
-            else:
-                v = float(spec)
-                if not np.isfinite(v) or v < 0:
-                    raise ConfigError(f"abstraction of reservoir {r.name!r} must be >= 0, got {spec!r}")
-                abstr_series.append(np.full(steps, v))
+        abstr_schedule = AbstractionSchedule(rn.reservoirs, step_starts, self.dt, abstraction)
         inflow_q = [series_step_values(f.discharge_m3s, step_starts, self.dt, what=f"inflow {f.name!r} ({f.source})")
                     for f in rn.inflows]
         res_area_tables = [(np.asarray(r.level_m, float), np.asarray(r.area_m2, float)) for r in rn.reservoirs]
@@ -496,12 +483,7 @@ class CatchmentModel:
                 if nres:
                     levels = rn.reservoir_levels_m()
                     res_ev = np.array([e[c] / 1000.0 * float(np.interp(h, lt, at)) for c, h, (lt, at) in zip(res_cells, levels, res_area_tables)])
-                    res_ab = np.array([
-                        float(a(step_starts[t], labels[t], float(rn.reservoir_storage_m3[i]))) if callable(a) else float(a[t])
-                        for i, a in enumerate(abstr_series)
-                    ])
-                    if np.any(~np.isfinite(res_ab)) or np.any(res_ab < 0):
-                        raise InputDataError(f"reservoir abstraction must be finite and >= 0 at {labels[t]}: {res_ab}")
+                    res_ab = abstr_schedule.at(t, rn.reservoir_storage_m3)
                 r = rn.step(lateral, bnd, res_ev, res_ab)
                 nonconv += r["nonconverged"]
                 # --- water balance of the step (m3, valid cells) --------------------------------
@@ -854,6 +836,9 @@ class CatchmentModel:
                     if r.name not in ids:
                         raise StateError(f"state file {path}: reservoir {r.name!r} missing from reservoir_id {ids}")
                     res_storage[i] = float(np.asarray(ds["reservoir_storage"].values).reshape(-1)[ids.index(r.name)])
+                    if not (np.isfinite(res_storage[i]) and res_storage[i] >= 0.0):
+                        raise StateError(f"state file {path}: reservoir {r.name!r} storage {res_storage[i]} m3 is not a "
+                                         f"finite, non-negative volume")
             vt = pd.Timestamp(ds.attrs.get("hydro_state_valid_time", "NaT"))
             if pd.isna(vt):
                 raise StateError(f"state file {path}: attribute 'hydro_state_valid_time' missing or invalid")

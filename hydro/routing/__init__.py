@@ -13,7 +13,8 @@ import pandas as pd
 import xarray as xr
 
 from hydro.errors import InputDataError
-from hydro.routing.network import Gauge, Inflow, Reservoir, RoutingNetwork, RoutingParameters, series_step_values
+from hydro.routing.network import (AbstractionSchedule, Gauge, Inflow, Reservoir, RoutingNetwork,
+                                   RoutingParameters, series_step_values)
 from hydro.vocabulary import cf_attrs
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "Gauge",
     "route",
     "series_step_values",
+    "AbstractionSchedule",
 ]
 
 
@@ -95,11 +97,19 @@ def route(
     z = terrain["filled_elevation"].values if "filled_elevation" in terrain else terrain["elevation"].values
     if runoff.shape[1:] != tuple(net.shape):
         raise InputDataError(f"runoff {runoff.name!r} grid {runoff.shape[1:]} differs from the terrain {net.shape}")
+    for c in ("y", "x"):  # same cells, not only the same shape (a y-ascending NetCDF grid would be mirrored)
+        if c in runoff.coords and c in terrain.coords:
+            a, b = np.asarray(runoff[c].values, float), np.asarray(terrain[c].values, float)
+            tol = 1e-6 * max(1.0, float(np.max(np.abs(np.diff(b)))) if b.size > 1 else 1.0)
+            if not np.allclose(a, b, rtol=0.0, atol=tol):
+                raise InputDataError(f"runoff {runoff.name!r}: {c} coordinates differ from the terrain's (another grid "
+                                     f"or order: align it with the terrain first, e.g. runoff.sortby or reindex_like)")
     rn = RoutingNetwork.build(net, z, params, dt, reservoirs=reservoirs, inflows=inflows)
     area = rn.from_grid(net.cell_area_m2)
     starts = times - pd.Timedelta(seconds=dt)
     inflow_q = [series_step_values(f.discharge_m3s, starts, pd.Timedelta(seconds=dt), what=f"inflow {f.name!r} ({f.source})")
                 for f in rn.inflows]
+    abstraction = AbstractionSchedule(rn.reservoirs, starts, pd.Timedelta(seconds=dt))
     nt = len(times)
     q_out = np.empty((nt,) + tuple(net.shape), np.float32)
     q_pk = np.empty_like(q_out) if keep_peak else None
@@ -116,7 +126,7 @@ def route(
         for j, pos in enumerate(rn.inflow_pos):
             bnd[pos] += inflow_q[j][t]
         s0 = rn.reach_storage_m3() + float(rn.reservoir_storage_m3.sum())
-        res = rn.step(lat, bnd)
+        res = rn.step(lat, bnd, None, abstraction.at(t, rn.reservoir_storage_m3) if rn.reservoirs else None)
         s1 = rn.reach_storage_m3() + float(rn.reservoir_storage_m3.sum())
         vin[t] = (lat.sum() + bnd.sum()) * dt
         vout[t] = res["outflow_m3"] + res["reservoir_evaporation_m3"] + res["reservoir_abstraction_m3"]

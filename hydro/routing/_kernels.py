@@ -287,7 +287,7 @@ def route_step(dt, n_sub, downstream_pos, fine_pos, is_fine, alpha, length_m, in
                 st = res_storage_table[t0:t0 + tl]
                 s_old = res_state[r]
                 avail = s_old + qin * dts
-                ev = min(res_evap_m3[r] / n_sub, avail)
+                ev = min(res_evap_m3[r] / n_sub, max(avail, 0.0))  # never a gain from a negative volume
                 avail -= ev
                 s_dead = st[0]
                 above_dead = max(avail - s_dead, 0.0)

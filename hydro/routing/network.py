@@ -30,6 +30,7 @@ __all__ = [
     "Gauge",
     "RoutingNetwork",
     "series_step_values",
+    "AbstractionSchedule",
 ]
 
 
@@ -63,6 +64,57 @@ class RoutingParameters(BaseModel):
 
 
 StepValues = Callable[[pd.Timestamp, pd.Timestamp, float], float]
+
+
+class AbstractionSchedule:
+    """Abstraction [m3 s-1] of each reservoir at each model step, from a constant, a ``pandas.Series`` (step values
+    by :func:`series_step_values`) or a callable ``f(step_start, step_end, storage_m3)`` (the allocation hook).
+
+    Parameters
+    ----------
+    reservoirs : sequence of Reservoir
+    starts : DatetimeIndex
+        Start of every model step.
+    dt : Timedelta
+        Model step.
+    overrides : dict reservoir name -> constant, Series or callable, optional
+        Replace the reservoirs' own ``abstraction_m3s`` for this run.
+    """
+
+    def __init__(self, reservoirs: Sequence["Reservoir"], starts: pd.DatetimeIndex, dt: pd.Timedelta,
+                 overrides: dict[str, Any] | None = None) -> None:
+        overrides = overrides or {}
+        self.check_names(reservoirs, overrides)
+        self.starts = pd.DatetimeIndex(starts)
+        self.dt = pd.Timedelta(dt)
+        self._specs: list[Any] = []
+        for r in reservoirs:
+            spec = overrides.get(r.name, r.abstraction_m3s)
+            if isinstance(spec, pd.Series):
+                spec = series_step_values(spec, self.starts, self.dt, what=f"abstraction of reservoir {r.name!r}")
+            elif not callable(spec):
+                v = float(spec)
+                if not np.isfinite(v) or v < 0:
+                    raise ConfigError(f"abstraction of reservoir {r.name!r} must be >= 0, got {spec!r}")
+                spec = np.full(len(self.starts), v)
+            self._specs.append(spec)
+
+    @staticmethod
+    def check_names(reservoirs: Sequence["Reservoir"], overrides: dict[str, Any] | None) -> None:
+        """:class:`~hydro.errors.ConfigError` when ``overrides`` names a reservoir that is not in ``reservoirs``."""
+        unknown = set(overrides or {}) - {r.name for r in reservoirs}
+        if unknown:
+            raise ConfigError(f"abstraction given for unknown reservoirs {sorted(unknown)}")
+
+    def at(self, t: int, storage_m3: np.ndarray) -> np.ndarray:
+        """Abstraction of every reservoir at step ``t`` [m3 s-1]; a non-finite or negative value is an
+        :class:`~hydro.errors.InputDataError` naming the step."""
+        start = self.starts[t]
+        out = np.array([float(a(start, start + self.dt, float(storage_m3[i]))) if callable(a) else float(a[t])
+                        for i, a in enumerate(self._specs)])
+        if np.any(~np.isfinite(out)) or np.any(out < 0):
+            raise InputDataError(f"reservoir abstraction must be finite and >= 0 at {start + self.dt}: {out}")
+        return out
 
 
 def series_step_values(series: pd.Series, starts: pd.DatetimeIndex, dt: pd.Timedelta, *, what: str) -> np.ndarray:
@@ -204,6 +256,20 @@ class Reservoir:
             raise ConfigError(f"reservoir {self.name!r}: negative storage or area in the table")
         if not (lv[0] <= self.crest_level_m <= lv[-1]):
             raise ConfigError(f"reservoir {self.name!r}: crest level {self.crest_level_m} outside the table")
+        if not (np.all(np.isfinite(lv)) and np.all(np.isfinite(st)) and np.all(np.isfinite(ar))):
+            raise ConfigError(f"reservoir {self.name!r}: the level-storage-area table holds NaN or infinite values")
+        for key, value, ok in (("release_m3s", self.release_m3s, "finite and >= 0"),
+                               ("spillway_coef", self.spillway_coef, "finite and >= 0"),
+                               ("spillway_length_m", self.spillway_length_m, "finite and >= 0"),
+                               ("spillway_exponent", self.spillway_exponent, "finite and > 0")):
+            v = float(value)
+            if not (math.isfinite(v) and (v > 0 if ok.endswith("> 0") else v >= 0)):
+                raise ConfigError(f"reservoir {self.name!r}: {key} = {value!r} must be {ok}")
+        if self.initial_level_m is not None and not (math.isfinite(float(self.initial_level_m))
+                                                     and float(self.initial_level_m) >= lv[0]):
+            raise ConfigError(f"reservoir {self.name!r}: initial_level_m = {self.initial_level_m!r} must be finite and "
+                              f"at or above the table's lowest level {lv[0]} (below it the storage would be "
+                              f"extrapolated, possibly negative)")
 
     def storage_at(self, level_m: float | np.ndarray) -> np.ndarray:
         """Storage [m3] at a level [m] (linear in the table, extrapolated above it)."""
@@ -218,7 +284,11 @@ class Reservoir:
         return np.asarray(np.interp(level_m, self.level_m, self.area_m2))
 
     def hash(self) -> str:
-        d = {k: v for k, v in self.__dict__.items() if k not in ("abstraction_m3s",)}
+        """sha256 of what a saved storage depends on: the name, the table and the spillway. Operating choices (release,
+        abstraction, the cold-start level, the snapping radius: the snapped cell is hashed by the network) are left
+        out, so that changing them keeps the warm state."""
+        d = {k: v for k, v in self.__dict__.items()
+             if k not in ("abstraction_m3s", "release_m3s", "initial_level_m", "max_snap_distance_m")}
         d = {k: (list(map(float, v)) if isinstance(v, (list, tuple, np.ndarray)) else v) for k, v in d.items()}
         return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()
 

@@ -11,7 +11,7 @@ from affine import Affine
 
 from hydro.errors import ConfigError, InputDataError
 from hydro.io.raster import from_array
-from hydro.routing import Reservoir, RoutingNetwork, RoutingParameters, route
+from hydro.routing import Reservoir, RoutingParameters, route
 
 CRS = "EPSG:32750"
 DX = 100.0

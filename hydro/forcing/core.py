@@ -220,6 +220,14 @@ def _validate_block(block: np.ndarray, where: str, fill_policy: str | None) -> n
     return block
 
 
+def _time_method(cell_methods: Any) -> str | None:
+    """The CF cell method of the time axis (``"sum"``, ``"mean"``, ``"maximum"``, ...) or None."""
+    import re
+
+    m = re.search(r"\btime\s*:\s*([a-z_]+)", str(cell_methods or "").lower())
+    return m.group(1) if m else None
+
+
 def to_mm_per_step(da: xr.DataArray, source_step: pd.Timedelta | None = None) -> xr.DataArray:
     """Convert to mm per **source** step from the ``units`` attribute (rates × step; amounts as is)."""
     from hydro.forcing.accumulation import check_not_accumulated
@@ -228,6 +236,12 @@ def to_mm_per_step(da: xr.DataArray, source_step: pd.Timedelta | None = None) ->
     kind, factor = parse_water_units(da.attrs.get("units"), where)
     check_not_accumulated(da)  # forecast accumulations since a reset are never read as amounts per step
     check_standard_name(kind, da.attrs.get("standard_name"), da.attrs.get("units"), where)
+    method = _time_method(da.attrs.get("cell_methods"))
+    if kind == "amount" and method not in (None, "sum"):
+        raise InputDataError(
+            f"{where}: units {da.attrs.get('units')!r} (an amount) with cell_methods "
+            f"{da.attrs.get('cell_methods')!r}: an amount per step must be a 'time: sum' (a 'time: mean' amount is a "
+            f"mean over sub-periods, e.g. the mean hourly amount of a day: set a rate unit such as 'mm h-1' instead)")
     if kind == "rate":
         step = source_step if source_step is not None else check_time_axis(da["time"].values, where)
         if step is None:
@@ -388,7 +402,7 @@ def change_step(da: xr.DataArray, model_step: Any, *, source_step: Any = None, p
                       f"(a partial total is never presented as a full step)", UserWarning, stacklevel=2)
         da = da.isel(time=slice(first, last))
         t = t[first:last]
-    out = da.coarsen(time=n, boundary="exact").sum()
+    out = da.coarsen(time=n, boundary="exact").reduce(np.sum)  # NaN stays NaN: a step with a missing part has no total
     out = out.assign_coords(time=t[n - 1::n])
     out.attrs = da.attrs
     out.name = da.name

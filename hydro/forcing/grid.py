@@ -45,24 +45,32 @@ class GridSpec:
     xdim: str
     ydim: str
     crs: CRS
+    #: machine epsilon of the stored coordinates (float32 ones are rounded to ~1e-5 degrees)
+    coord_eps: float = float(np.finfo(np.float64).eps)
 
     @property
     def shape(self) -> tuple[int, int]:
         return (self.y.size, self.x.size)
 
 
-def cell_edges(c: np.ndarray, where: str) -> np.ndarray:
-    """Cell edges of regularly spaced centres ``c`` (ascending or descending)."""
+def cell_edges(c: np.ndarray, where: str, coord_eps: float = float(np.finfo(np.float64).eps)) -> np.ndarray:
+    """Cell edges of regularly spaced centres ``c`` (ascending or descending), on the exact regular grid through the
+    first and last centres (the rounding of stored coordinates does not move edges).
+
+    ``coord_eps``: the machine epsilon of the stored coordinates (float32 for many satellite products): spacing
+    irregularities within their rounding (``8 eps max|c|``, 7.6e-6 degrees at 116 E in float32) are accepted.
+    """
     c = np.asarray(c, dtype=np.float64)
     if c.size == 1:
         raise InputDataError(f"{where}: a single cell along an axis; cannot infer the cell size")
     d = np.diff(c)
     if np.any(d == 0) or not (np.all(d > 0) or np.all(d < 0)):
         raise InputDataError(f"{where}: coordinates are not strictly monotonic")
-    if np.max(np.abs(d - d.mean())) > 1e-6 * abs(d.mean()):
+    step = (c[-1] - c[0]) / (c.size - 1)
+    tol = 1e-6 * abs(step) + 8.0 * coord_eps * float(np.max(np.abs(c)))
+    if np.max(np.abs(d - step)) > tol:
         raise InputDataError(f"{where}: coordinates are not regularly spaced")
-    step = d.mean()
-    return np.concatenate([c - step / 2, [c[-1] + step / 2]])
+    return c[0] + step * (np.arange(c.size + 1) - 0.5)
 
 
 def _coord_scale(da: xr.DataArray, dim: str) -> float:
@@ -88,15 +96,28 @@ def grid_of(da: xr.DataArray, where: str, crs=None) -> GridSpec:
             raise InputDataError(f"{where}: no CRS (no grid_mapping rioxarray can read); pass crs=")
     x = np.asarray(da[xdim].values, dtype=np.float64) * _coord_scale(da, xdim)
     y = np.asarray(da[ydim].values, dtype=np.float64) * _coord_scale(da, ydim)
-    return GridSpec(x, y, xdim, ydim, CRS.from_user_input(crs))
+    eps = max(float(np.finfo(da[d].dtype).eps) if np.issubdtype(da[d].dtype, np.floating) else 0.0
+              for d in (xdim, ydim))
+    return GridSpec(x, y, xdim, ydim, CRS.from_user_input(crs), coord_eps=max(eps, float(np.finfo(np.float64).eps)))
+
+
+#: overlaps below this fraction of a target cell are rounding of coinciding edges, not area (a 1e-9 weight on the
+#: neighbouring source cell made a coastal cell NaN from a sea cell, or "not covered" at the source's edge)
+EDGE_ROUNDING = 1e-6
 
 
 def _overlap_1d(tgt_edges: np.ndarray, src_edges: np.ndarray) -> sp.csr_matrix:
-    """Fraction of each target interval covered by each source interval (rows target)."""
+    """Fraction of each target interval covered by each source interval (rows target); overlaps below
+    :data:`EDGE_ROUNDING` of the target interval dropped, and a row covered up to that rounding scaled to sum 1."""
     t0, t1 = np.minimum(tgt_edges[:-1], tgt_edges[1:]), np.maximum(tgt_edges[:-1], tgt_edges[1:])
     s0, s1 = np.minimum(src_edges[:-1], src_edges[1:]), np.maximum(src_edges[:-1], src_edges[1:])
     ov = np.clip(np.minimum(t1[:, None], s1[None, :]) - np.maximum(t0[:, None], s0[None, :]), 0.0, None)
-    return sp.csr_matrix(ov / (t1 - t0)[:, None])
+    frac = ov / (t1 - t0)[:, None]
+    frac[frac < EDGE_ROUNDING] = 0.0
+    total = frac.sum(axis=1)
+    full = (total >= 1.0 - 2 * EDGE_ROUNDING) & (total > 0)
+    frac[full] /= total[full, None]
+    return sp.csr_matrix(frac)
 
 
 def regrid_weights(src: GridSpec, tgt: GridSpec, method: str, where: str, mask: np.ndarray | None = None) -> sp.csr_matrix:
@@ -112,17 +133,17 @@ def regrid_weights(src: GridSpec, tgt: GridSpec, method: str, where: str, mask: 
     domain = np.ones(ny_t * nx_t, bool) if mask is None else np.asarray(mask, bool).ravel()
     if domain.size != ny_t * nx_t:
         raise InputDataError(f"{where}: domain mask has {domain.size} cells, the target grid {ny_t * nx_t}")
-    sx_e, sy_e = cell_edges(src.x, where + " x"), cell_edges(src.y, where + " y")
+    sx_e, sy_e = cell_edges(src.x, where + " x", src.coord_eps), cell_edges(src.y, where + " y", src.coord_eps)
     same = src.crs == tgt.crs
     # longitudes: a 0…360 source and a −180…180 target (or the reverse) describe the same places
     wrap_lo = float(sx_e.min()) if src.crs.is_geographic and np.ptp(sx_e) <= 360.0 + 1e-6 else None
     tgt_x = tgt.x
     if same and wrap_lo is not None:
-        tgt_x = tgt.x + _lon_shift(cell_edges(tgt.x, "target x"), sx_e, domain.reshape(ny_t, nx_t).any(axis=0))
+        tgt_x = tgt.x + _lon_shift(cell_edges(tgt.x, "target x", tgt.coord_eps), sx_e, domain.reshape(ny_t, nx_t).any(axis=0))
     if method == "conservative":
         if same:
-            wx = _overlap_1d(cell_edges(tgt_x, "target x"), sx_e)
-            wy = _overlap_1d(cell_edges(tgt.y, "target y"), sy_e)
+            wx = _overlap_1d(cell_edges(tgt_x, "target x", tgt.coord_eps), sx_e)
+            wy = _overlap_1d(cell_edges(tgt.y, "target y", tgt.coord_eps), sy_e)
             W = sp.kron(wy, wx, format="csr")
         else:
             W = _supersampled_weights(src, tgt, sx_e, sy_e, domain, wrap_lo)
@@ -214,7 +235,7 @@ def _supersampled_weights(src: GridSpec, tgt: GridSpec, sx_e: np.ndarray, sy_e: 
     (projected into the source CRS), each weighing 1/k² of the cell. Built in blocks of target rows;
     only the domain's cells are sampled."""
     ny, nx = tgt.shape
-    tx_e, ty_e = cell_edges(tgt.x, "target x"), cell_edges(tgt.y, "target y")
+    tx_e, ty_e = cell_edges(tgt.x, "target x", tgt.coord_eps), cell_edges(tgt.y, "target y", tgt.coord_eps)
     tr = Transformer.from_crs(tgt.crs, src.crs, always_xy=True)
     k = _supersampling_factor(src, tgt, tx_e, ty_e, tr, int(domain.sum()))
     fr = (np.arange(k) + 0.5) / k

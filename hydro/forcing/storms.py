@@ -38,6 +38,13 @@ def _depth_curve(idf: Any, total_mm: float | None, duration_h: float) -> Callabl
     D = tab["depth_mm"].to_numpy(float)
     if np.any(d <= 0) or np.any(D <= 0) or np.any(np.diff(D) < 0):
         raise ConfigError("design_storm table: durations and depths must be positive and depth non-decreasing")
+    intensity = D / d
+    if np.any(np.diff(intensity) > 1e-9 * intensity[:-1]):
+        k = int(np.flatnonzero(np.diff(intensity) > 1e-9 * intensity[:-1])[0])
+        raise ConfigError(
+            f"design_storm table: the mean intensity rises from {intensity[k]:g} mm/h over {d[k]:g} h to "
+            f"{intensity[k + 1]:g} mm/h over {d[k + 1]:g} h; a depth-duration table has intensities that fall with "
+            f"duration (else the storm's wettest {d[k]:g} h would exceed the table's {D[k]:g} mm)")
     ld, lD = np.log(d), np.log(D)
 
     def curve(x):

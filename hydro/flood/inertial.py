@@ -389,7 +389,15 @@ def _grid_info(bed: xr.DataArray) -> tuple[float, Any, Any]:
         )
     if bed.shape[0] < 2 or bed.shape[1] < 2:
         raise InputDataError(f"bed_elevation: grid {bed.shape} too small (need at least 2 x 2 cells)")
-    return float(abs(a)), crs, transform
+    from hydro.terrain.grid import grid_geometry
+
+    geo = grid_geometry(bed)  # the cell size in metres (feet grids converted); the true size on the ellipsoid
+    if not geo.planar:
+        raise InputDataError(
+            f"bed_elevation: the cells of {crs.to_string()} differ from their nominal size by more than 0.5 % "
+            f"(e.g. Web Mercator: x{float(np.sqrt(geo.area_m2.mean())) / abs(a):.3f} here); the 2-D solver needs "
+            "uniform square cells in metres: reproject to a local UTM zone first")
+    return float(geo.dx_m[0]), crs, transform
 
 
 def _same_grid(da: xr.DataArray, bed: xr.DataArray | None, name: str) -> None:
@@ -627,6 +635,17 @@ def simulate_2d(
         raise InputDataError(f"theta must be in (0, 1], not {theta}")
     if not (alpha > 0.0):
         raise InputDataError(f"alpha must be > 0, not {alpha}")
+    if alpha > 0.7:
+        import warnings
+
+        warnings.warn(f"alpha = {alpha} > 0.7: above the stability range of the local-inertial scheme (Bates et "
+                      f"al. 2010; 0.2-0.7 recommended): fronts may run too fast or the run fail", UserWarning,
+                      stacklevel=2)
+    for name, value in (("froude_limit", froude_limit), ("velocity_limit", velocity_limit)):
+        if value is not None and not (float(value) >= 0.0):  # 0 or None = off; a negative limit is not "off"
+            raise InputDataError(f"{name} must be >= 0 (0 or None: no limit), not {value}")
+    if num_threads is not None and not (int(num_threads) >= 1 and int(num_threads) == num_threads):
+        raise InputDataError(f"num_threads must be a whole number >= 1, not {num_threads}")
     if not (dt_max > 0.0) or not (h_dry >= 0.0) or not (threshold_m >= 0.0):
         raise InputDataError("dt_max must be > 0, h_dry and threshold_m >= 0")
     if friction not in ("semi-implicit", "implicit"):
@@ -689,6 +708,18 @@ def simulate_2d(
         if lu_raw.min() < 0 or lu_raw.max() > 2:
             raise InputDataError("landuse map must be (y, x) with codes 0 pasture, 1 woodland, 2 urban")
         lu = np.ascontiguousarray(lu_raw, dtype=np.int8)
+    if permanent_water is not None:  # checked before the run (it was checked after it, by shape only)
+        if isinstance(permanent_water, xr.DataArray):
+            _same_grid(permanent_water, bed_elevation, "permanent_water")
+            if set(permanent_water.dims) == {"y", "x"}:
+                permanent_water = permanent_water.transpose("y", "x")
+        pw_raw = np.asarray(getattr(permanent_water, "values", permanent_water))
+        if pw_raw.shape != (ny, nx):
+            raise InputDataError(f"permanent_water shape {pw_raw.shape} does not match the grid {(ny, nx)}")
+        if pw_raw.dtype.kind == "f" and not np.all(np.isfinite(pw_raw[active])):
+            raise InputDataError("permanent_water holds NaN on active cells of bed_elevation")
+        permanent_water = np.asarray(np.nan_to_num(pw_raw, nan=0.0) if pw_raw.dtype.kind == "f" else pw_raw,
+                                     dtype=bool)
 
     # --- rainfall: piecewise-constant intervals
     rain_edges, rain_rates, rain_grid = _prepare_rain(rainfall, rainfall_units, bed_elevation, start64, t_end,
@@ -930,10 +961,6 @@ def simulate_2d(
         if num_threads is not None:
             numba.set_num_threads(old_threads)
 
-    if permanent_water is not None:
-        permanent_water = np.asarray(getattr(permanent_water, "values", permanent_water), dtype=bool)
-        if permanent_water.shape != (ny, nx):
-            raise InputDataError(f"permanent_water shape {permanent_water.shape} does not match the grid {(ny, nx)}")
     ds = _build_dataset(bed_elevation, out_times, start64, snapshots, max_depth, max_speed, t_wet, duration_s,
                         max_hazard, active, threshold_m, h_dry, rows, permanent_water, bool(summary_maps),
                         dict(theta=theta, alpha=alpha, dt_max=dt_max, advective_dt=int(advective_dt), h_dry=h_dry,

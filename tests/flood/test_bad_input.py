@@ -78,7 +78,7 @@ def test_instability_is_detected_with_place_and_time(grid):
     h0[5:8, 5:8] += 1.0
     bed = grid(np.zeros((20, 20)), dx=1.0)
     where = r"row \d+, column \d+.*\(x=\d+\.\d, y=\d+\.\d\) at [\d.]+ s after"
-    with pytest.raises(SolverInstabilityError, match=where):
+    with pytest.raises(SolverInstabilityError, match=where), pytest.warns(UserWarning, match="alpha = 10.0 > 0.7"):
         simulate_2d(bed, 120.0, manning_n=0.0, initial_depth=h0, alpha=10.0, theta=1.0, advective_dt=False)
 
 

@@ -103,3 +103,46 @@ def test_debris_factor_table_by_code_and_name_and_bad_land_use_refused():
     for bad in (5, np.nan, "forest", [0, 3]):
         with pytest.raises(InputDataError, match="land"):
             debris_factor(0.5, 1.0, bad)
+
+def _point_inflow(bed, q_m3s=10.0):
+    x, y = float(bed.x[bed.sizes["x"] // 2]), float(bed.y[bed.sizes["y"] // 2])
+    return xr.DataArray([q_m3s], dims="point", coords={"x": ("point", [x]), "y": ("point", [y])})
+
+
+def test_a_feet_grid_has_its_cells_in_metres():
+    """10 US-ft cells (EPSG:2229): 10 m3/s for one hour into a closed flat basin of 40 x 40 cells stores 36 000 m3,
+    i.e. a mean depth of 36 000 / (1600 x 3.048^2) m (the feet were taken as metres: depths 10.8 x too small)."""
+    bed = make_grid(np.zeros((40, 40)), dx=10.0, crs="EPSG:2229", x0=6.5e6, y0=1.8e6)
+    res = simulate_2d(bed, 3600.0, manning_n=0.03, inflows=_point_inflow(bed), summary_maps=False)
+    depth = res.dataset["flood_depth"].isel(time=-1).values.astype(np.float64)
+    cell_m = 10.0 * 1200.0 / 3937.0  # US survey foot
+    assert float(depth.mean()) == pytest.approx(36_000.0 / (1600 * cell_m**2), rel=1e-5)
+
+
+def test_web_mercator_and_bad_limits_are_refused_before_the_run():
+    merc = make_grid(np.zeros((20, 20)), dx=10.0, crs="EPSG:3857", x0=1.1e6, y0=6.8e6)  # ~52 N: cells 0.62 x
+    with pytest.raises(InputDataError, match="UTM"):
+        simulate_2d(merc, 60.0)
+    bed = make_grid(np.zeros((20, 20)), dx=10.0)
+    for kw in ({"froude_limit": -1.0}, {"velocity_limit": -0.5}, {"num_threads": 0}):
+        with pytest.raises(InputDataError, match=next(iter(kw))):
+            simulate_2d(bed, 60.0, **kw)
+    with pytest.warns(UserWarning, match="alpha"):
+        simulate_2d(bed, 1.0, alpha=0.9)
+
+
+def test_permanent_water_is_checked_like_the_other_maps_before_the_run():
+    """A south-up permanent-water mask was applied in array order (sea marked on land rows, land taken from the
+    extent); a wrong shape was found only after the whole run."""
+    bed = make_grid(np.zeros((30, 30)), dx=10.0)
+    pw = np.zeros((30, 30), bool)
+    pw[:5] = True  # sea along the north edge
+    north_up = xr.DataArray(pw, dims=("y", "x"), coords={"y": bed.y, "x": bed.x})
+    res = simulate_2d(bed, 600.0, rainfall=800.0, rainfall_units="mm/h", permanent_water=north_up, threshold_m=0.05)
+    ext = res.dataset["flood_extent"].values
+    assert np.all(ext[:5] == 0) and np.all(ext[5:] == 1)  # permanent water is not flooding
+    assert np.isnan(res.dataset["max_flood_depth"].values[:5]).all()
+    with pytest.raises(InputDataError, match="permanent_water.*y coordinates"):
+        simulate_2d(bed, 600.0, permanent_water=north_up.sortby("y"))
+    with pytest.raises(InputDataError, match="permanent_water shape"):
+        simulate_2d(bed, 1e9, permanent_water=pw[:-1])  # refused at once, not after a 1e9 s run

@@ -7,8 +7,9 @@ defined as ``D_t − x_t > tol · D_t``:
 * ``reliability_volume`` = ``Σ x_t / Σ D_t`` (volume-based reliability);
 * ``vulnerability``      = mean relative shortfall ``(D_t − x_t)/D_t`` over failure steps (0 if none);
 * ``max_shortfall``      = largest relative shortfall of a step;
-* ``resilience``         = number of failure → success transitions / number of failure steps
-  (1 if there is no failure);
+* ``resilience``         = number of failure → success transitions / number of failure steps that have a next
+  step (the estimate of P(success at t+1 | failure at t); a failure in the last step cannot recover yet and does
+  not count); 1 if there is no failure, NaN if the only failure is the last step;
 * ``failure_events``     = number of maximal runs of consecutive failure steps;
 * ``max_failure_duration`` = length of the longest run [steps].
 
@@ -46,12 +47,13 @@ def _one(D: np.ndarray, x: np.ndarray, tol: float) -> dict[str, float]:
         runs.append(run)
     nfail = int(fail.sum())
     recov = int(np.sum(fail[:-1] & ~fail[1:])) if n > 1 else 0
+    can_recover = int(fail[:-1].sum())  # failures with a next step
     return {
         "reliability_time": 1.0 - nfail / n if n else float("nan"),
         "reliability_volume": float(x.sum() / D.sum()) if D.sum() > 0 else 1.0,
         "vulnerability": float(rel[fail].mean()) if nfail else 0.0,
         "max_shortfall": float(rel.max()) if n else 0.0,
-        "resilience": recov / nfail if nfail else 1.0,
+        "resilience": (recov / can_recover if can_recover else float("nan")) if nfail else 1.0,
         "failure_events": float(len(runs)),
         "max_failure_duration": float(max(runs) if runs else 0),
         "demand_volume": float(D.sum()),
@@ -77,6 +79,13 @@ def supply_metrics(demand: np.ndarray, delivered: np.ndarray, groups: list[str],
     pandas.DataFrame
         One row per region (index ``region``), columns :data:`METRIC_NAMES` (volumes in m3).
     """
+    demand = np.asarray(demand, dtype=np.float64)
+    delivered = np.asarray(delivered, dtype=np.float64)
+    if not (np.all(np.isfinite(demand)) and np.all(np.isfinite(delivered))):
+        from hydro.errors import InputDataError
+
+        raise InputDataError("supply_metrics: NaN or infinite demand/delivery (a missing step is neither a success "
+                             "nor a failure: fill or drop it first)")
     rows = {}
     for g in dict.fromkeys(groups):
         sel = np.array([x == g for x in groups])

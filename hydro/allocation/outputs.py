@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -49,11 +50,15 @@ def _attrs(res: Any) -> dict[str, Any]:
                                          "flows, 1 = most senior; rules evaluated from start-of-step storage; link "
                                          "flow = inlet (gross) flow, loss = loss_fraction x inlet flow; spill = water "
                                          "above capacity after allocation"),
-        "hydro_supply_metrics": json.dumps({r: {k: float(v) for k, v in row.items()} for r, row in m.iterrows()}),
+        "hydro_supply_metrics": json.dumps({r: {k: (float(v) if np.isfinite(v) else None) for k, v in row.items()}
+                                            for r, row in m.iterrows()}),  # strict JSON: an undefined metric is null
     }
     for r, row in m.iterrows():
+        # CF attribute names hold letters, digits and underscores only (a region "kutai-kartanegara" failed the
+        # CF check); the exact region ids are in hydro_supply_metrics
+        name = re.sub(r"\W", "_", str(r))
         for k in ("reliability_time", "reliability_volume", "vulnerability", "resilience"):
-            out[f"metric_{r}_{k}"] = float(row[k])
+            out[f"metric_{name}_{k}"] = float(row[k])
     return out
 
 

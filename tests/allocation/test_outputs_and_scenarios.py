@@ -88,7 +88,9 @@ def test_metrics_hand_computed():
     assert m.reliability_time == pytest.approx(2 / 5)
     assert m.reliability_volume == pytest.approx(38 / 50)
     assert m.vulnerability == pytest.approx((0.5 + 0.5 + 0.2) / 3)
-    assert m.resilience == pytest.approx(1 / 3)  # one recovery (day 3 -> 4) over 3 failure steps
+    # one recovery (day 3 -> 4) over the 2 failure steps that have a next step (day 5's failure cannot have
+    # recovered yet; it counted as "never recovered": 1/3)
+    assert m.resilience == pytest.approx(1 / 2)
     assert m.failure_events == 2 and m.max_failure_duration == 2
 
 
@@ -116,3 +118,42 @@ def test_cf_compliance_of_written_files(tmp_path):
         out = subprocess.run([exe, "-c", "strict", "-t", "cf:1.11",
                               str(tmp_path / f"cc_{kind}.nc")], capture_output=True, text=True, timeout=120)
         assert out.returncode == 0, out.stdout[-2000:]
+
+
+@pytest.mark.parametrize("x,want", [([0.0, 10.0, 0.0], 1.0), ([10.0, 10.0, 0.0], float("nan")),
+                                    ([10.0, 10.0, 10.0], 1.0), ([0.0, 0.0, 10.0], 0.5), ([0.0], float("nan"))])
+def test_resilience_counts_only_failures_that_could_recover(x, want):
+    """F S F: the one failure with a next step recovered (1.0, was 0.5); S S F: nothing to judge yet (NaN, was 0);
+    no failure: 1; F F S: one recovery over two chances."""
+    m = supply_metrics(np.full((1, len(x)), 10.0), np.array([x]), ["a"]).loc["a"]
+    if np.isnan(want):
+        assert np.isnan(m.resilience)
+    else:
+        assert m.resilience == pytest.approx(want)
+
+
+def test_metrics_refuse_missing_values():
+    from hydro.errors import InputDataError
+
+    with pytest.raises(InputDataError, match="NaN"):
+        supply_metrics(np.array([[10.0, np.nan, 10.0]]), np.array([[10.0, 5.0, 5.0]]), ["a"])
+
+
+def test_region_ids_with_hyphens_keep_the_files_cf_compliant(tmp_path):
+    """A region "kutai-kartanegara" made the metric attribute names invalid CF (the demand and region files failed
+    the compliance check)."""
+    from hydro.testing import assert_cf_compliant
+    from alloc_helpers import dem, intake, link
+
+    net = make_net([intake("src", "1 m3/s"), dem("A", "kutai-kartanegara", "2 m3/s")], [link("l", "src", "A")],
+                   regions=("kutai-kartanegara",), steps=3)
+    res = allocate(load_network(net))
+    files = res.write(tmp_path / "h")
+    for f in files:
+        if str(f).endswith(".nc"):
+            assert_cf_compliant(f)
+    import netCDF4
+
+    with netCDF4.Dataset(tmp_path / "h_demand.nc") as nc:
+        assert nc.getncattr("metric_kutai_kartanegara_reliability_time") == pytest.approx(0.0)
+        assert "kutai-kartanegara" in nc.getncattr("hydro_supply_metrics")

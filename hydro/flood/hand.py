@@ -11,6 +11,7 @@ on flat, low-slope reaches. Use :func:`hydro.flood.simulate_2d` for tidal reache
 """
 from __future__ import annotations
 
+import logging
 from typing import Mapping
 
 import numba
@@ -20,6 +21,8 @@ import xarray as xr
 
 from hydro.errors import InputDataError
 from hydro.vocabulary import cf_attrs
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["reaches", "rating_curves", "stage_for_discharge", "hand_inundation", "adjust_rating",
            "discharge_at_reaches"]
@@ -120,14 +123,29 @@ def _cell_size(da: xr.DataArray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return dx, dy, area
 
 
+def _axis_gradient(z: np.ndarray, axis: int) -> np.ndarray:
+    """dz per cell along ``axis``: central differences, one-sided where one neighbour is nodata or beyond the edge,
+    NaN where neither neighbour is valid."""
+    zf = np.moveaxis(z, axis, 0)
+    prev = np.full_like(zf, np.nan)
+    nxt = np.full_like(zf, np.nan)
+    prev[1:] = zf[:-1]
+    nxt[:-1] = zf[1:]
+    central = 0.5 * (nxt - prev)
+    fwd = nxt - zf
+    back = zf - prev
+    g = np.where(np.isfinite(central), central, np.where(np.isfinite(fwd), fwd, back))
+    return np.moveaxis(g, 0, axis)
+
+
 def _cell_slope(elev: np.ndarray, dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
-    """Ground slope magnitude (m/m) by central differences (one-sided at edges, 0 next to nodata); ``dx``,
-    ``dy`` per row (m)."""
+    """Ground slope magnitude (m/m) by central differences (one-sided at edges and next to nodata: coast cells keep
+    their slope; 0 only along an axis with no valid neighbour); ``dx``, ``dy`` per row (m)."""
     z = np.where(np.isfinite(elev), elev, np.nan).astype(np.float64)
-    gx = np.gradient(z, axis=1) / dx[:, None] if z.shape[1] > 1 else np.zeros_like(z)
-    gy = np.gradient(z, axis=0) / dy[:, None] if z.shape[0] > 1 else np.zeros_like(z)
-    s = np.hypot(gx, gy)
-    return np.where(np.isfinite(s), s, 0.0)
+    gx = _axis_gradient(z, 1) / dx[:, None] if z.shape[1] > 1 else np.zeros_like(z)
+    gy = _axis_gradient(z, 0) / dy[:, None] if z.shape[0] > 1 else np.zeros_like(z)
+    gx, gy = np.nan_to_num(gx, nan=0.0), np.nan_to_num(gy, nan=0.0)
+    return np.where(np.isfinite(z), np.hypot(gx, gy), 0.0)
 
 
 # --------------------------------------------------------------------------------------------- API
@@ -203,7 +221,32 @@ def reaches(
     # cell (one full reach length away), or the last cell itself at the grid edge / sea (one step less)
     run = np.where(d_o >= 0, L_eff, L_eff - dist[o_i])
     with np.errstate(divide="ignore", invalid="ignore"):
-        slope = np.maximum(np.where(run > 0, (z[h_i] - z_end) / run, 0.0), min_slope)
+        drop_slope = np.where(run > 0, (z[h_i] - z_end) / run, np.nan)
+    # a one-cell reach draining off the grid or into the sea has no drop of its own (head = end point): it takes the
+    # slope of the channel entering it (the stream cell upstream with the largest area), else its ground slope; the
+    # min_slope floor is for flat reaches, not for these (it gave them stages 4x too high)
+    no_run = np.flatnonzero(~np.isfinite(drop_slope))
+    if no_run.size:
+        up_area = net.upstream_area_m2()
+        feeders: dict[int, int] = {}
+        for u in np.flatnonzero(is_stream & (net.downstream >= 0)):
+            d = int(net.downstream[u])
+            if d not in feeders or up_area[u] > up_area[feeders[d]]:
+                feeders[d] = int(u)
+        ground = None
+        for r in no_run:
+            c = int(h_i[r])
+            u = feeders.get(c)
+            if u is not None and dist[u] > 0:
+                drop_slope[r] = (z[u] - z[c]) / dist[u]
+            else:
+                if ground is None:
+                    dxr, dyr, _ = _cell_size(terrain["filled_elevation"])
+                    ground = _cell_slope(np.asarray(terrain["filled_elevation"].values, float), dxr, dyr).ravel()
+                drop_slope[r] = ground[c]
+        logger.debug("reaches: %d one-cell reaches at the edge took the slope of their inflowing channel",
+                     no_run.size)
+    slope = np.maximum(np.nan_to_num(drop_slope, nan=0.0), min_slope)
     if isinstance(manning_n, Mapping):
         n_arr = np.array([float(manning_n.get(int(k), np.nan)) for k in ids])
         if np.isnan(n_arr).any():
@@ -429,7 +472,7 @@ def hand_inundation(
         Discharge (m3 s-1) per reach id: DataArray with dim ``reach`` (and optionally ``time``) — e.g. from
         :func:`discharge_at_reaches` on the routing output — or a Series/mapping indexed by reach id. Reaches not
         given are dry.
-    time : {"max", "all"} or int or None
+    time : {"max", "all"} or int
         With a ``time`` dim: ``"max"`` maps the maximum discharge of each reach, ``"all"`` every step, an int one
         step (index).
     threshold_m : float
@@ -531,6 +574,10 @@ def adjust_rating(rating: xr.Dataset, reach_id: int, stage_m: float, discharge_m
         raise InputDataError("observed stage and discharge must be > 0")
     if reach_id not in rating["reach"].values:
         raise InputDataError(f"reach {reach_id} has no rating curve")
+    top = float(rating["stage"].max())
+    if stage_m > top:
+        raise InputDataError(f"reach {reach_id}: observed stage {stage_m} m is above the rating table's highest stage "
+                             f"{top} m: build the tables with a larger stage_max")
     out = rating.copy(deep=True)
     q_model = float(out["discharge_m3s"].sel(reach=reach_id).interp(stage=stage_m))
     if not q_model > 0:

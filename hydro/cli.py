@@ -213,11 +213,15 @@ def validate_config(config: Path) -> None:
 
     The same checks `hydro run` and `hydro forecast` make before reading any data: keys and values, path
     placeholders, lead time and run length against the model/output steps, gauges named by the allocation,
-    and every input path inside the project (files need not exist yet).
+    every input path inside the project (files need not exist yet), and the water network's keys and values
+    when its file exists.
     """
     from hydro.config import check_config, load_config
+    from hydro.forecast.stages import check_network
 
-    check_config(load_config(config))
+    cfg = load_config(config)
+    check_config(cfg)
+    check_network(cfg)  # the water network's keys and values, as hydro run and hydro allocate check them
     click.echo(f"{config}: ok")
 
 

@@ -56,7 +56,8 @@ __all__ = [
 class StrictModel(BaseModel):
     """Base of every config section: unknown keys are errors, values are immutable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # inf/nan are no configuration values (lead_time_h = inf crashed with an OverflowError, msl_m = nan passed)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
 
 #: strftime directives a ``{reference_time:...}`` placeholder may use (C89 + ISO 8601 week fields)
@@ -106,12 +107,15 @@ class DemConfig(StrictModel):
     path: str | None = Field(None, description="GeoTIFF path (source = 'file'), relative to the config file")
     crs: str | None = Field(None, description="CRS to assign when the file has none, e.g. 'EPSG:32750'")
     resolution_m: float = Field(30.0, gt=0, description="cell size of the embedded DEM [m]")
-    seed: int = Field(20260125, description="seed of the embedded DEM")
+    seed: int = Field(20260125, ge=0, description="seed of the embedded DEM")
 
     @model_validator(mode="after")
     def _path_needed(self) -> "DemConfig":
         if self.source == "file" and not self.path:
             raise ValueError("dem.path is required when dem.source = 'file'")
+        if self.source == "embedded" and self.path:  # the file would be ignored: the user meant source = 'file'
+            raise ValueError(f"dem.path = {self.path!r} is given but dem.source = 'embedded' (set source = 'file' "
+                             "to use the file, or remove path)")
         return self
 
 
@@ -120,6 +124,18 @@ class TerrainConfig(StrictModel):
 
     stream_threshold_km2: float = Field(1.0, gt=0, description="upstream area from which a cell is a stream [km2]")
     epsilon_fill: bool = False
+
+
+def _iso_utc(v: str, key: str) -> str:
+    """ISO 8601, naive (= UTC), ``Z`` or a numeric offset (converted to UTC); anything else is an error
+    (a zone name such as ``WITA`` was dropped silently and the time taken as UTC: an 8 h shift)."""
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?", v.strip()):
+        raise ValueError(f"{key} {v!r}: give an ISO 8601 time in UTC such as '2025-08-25T00:00' (or with 'Z' or an "
+                         "offset such as '+08:00' for WITA, converted to UTC)")
+    try:
+        return naive_utc(v.strip()).strftime("%Y-%m-%dT%H:%M:%S")
+    except ValueError as exc:  # e.g. month 13
+        raise ValueError(f"{key} {v!r}: not a date: {exc}") from None
 
 
 class FloodConfig(StrictModel):
@@ -147,6 +163,16 @@ class FloodConfig(StrictModel):
     manning_n_sea: float = Field(0.02, gt=0)
     manning_n_urban: float = Field(0.035, gt=0, description="land below urban_below_m")
     manning_n_vegetated: float = Field(0.08, gt=0, description="land above urban_below_m")
+
+    @field_validator("start")
+    @classmethod
+    def _flood_start_utc(cls, v: str) -> str:
+        return _iso_utc(v, "start")
+
+    @field_validator("tide_high_water")
+    @classmethod
+    def _high_water_utc(cls, v: str | None) -> str | None:
+        return None if v is None else _iso_utc(v, "tide_high_water")
     urban_below_m: float = Field(8.0, description="land lower than this is the urban plain [m]")
     population: str | None = Field(None, description="people-per-cell raster (same CRS) or 'embedded'")
     roads: str | None = Field(None, description="road centrelines GeoJSON or 'embedded'")
@@ -192,12 +218,7 @@ class ForcingConfig(StrictModel):
     @field_validator("start")
     @classmethod
     def _start_utc(cls, v: str) -> str:
-        """ISO 8601, naive (= UTC), ``Z`` or a numeric offset (converted to UTC); anything else is an error
-        (a zone name such as ``WITA`` was dropped silently and the time taken as UTC: an 8 h shift)."""
-        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?", v.strip()):
-            raise ValueError(f"start {v!r}: give an ISO 8601 time in UTC such as '2025-08-25T00:00' (or with 'Z' or an "
-                             "offset such as '+08:00' for WITA, converted to UTC)")
-        return naive_utc(v.strip()).strftime("%Y-%m-%dT%H:%M:%S")
+        return _iso_utc(v, "start")
 
     @field_validator("path")
     @classmethod
@@ -208,6 +229,9 @@ class ForcingConfig(StrictModel):
     def _path_needed(self) -> "ForcingConfig":
         if self.source == "netcdf" and not self.path:
             raise ValueError("forcing.path is required when forcing.source = 'netcdf'")
+        if self.source == "design_storm" and self.path:
+            raise ValueError(f"forcing.path = {self.path!r} is given but forcing.source = 'design_storm' (set source = "
+                             "'netcdf' to read the file, or remove path)")
         return self
 
 
@@ -281,6 +305,10 @@ class GaugeConfig(StrictModel):
     warning_levels_m3s: list[float] = Field(default_factory=list, description="ascending discharges [m3 s-1]")
     border: bool = Field(False, description="an agreed border point: exported to neighbours")
     max_snap_distance_m: float | None = Field(300.0, gt=0)
+    upstream_area_km2: float | None = Field(
+        None, gt=0, description="published catchment area of the gauge [km2]: snap to the channel cell within "
+                                "max_snap_distance_m whose upstream area is closest to it (not the nearest one, which "
+                                "near a confluence may be a tributary's)")
 
     @field_validator("warning_levels_m3s")
     @classmethod
@@ -309,8 +337,15 @@ class EnsembleConfig(StrictModel):
 
     members: int = Field(0, ge=0, le=200, description="0 = deterministic; N = run N members")
     rain_spread: float = Field(0.3, ge=0, le=1, description="design-storm members: lognormal sigma of the storm total")
-    seed: int = 12345
-    percentiles: list[float] = Field(default_factory=lambda: [10.0, 50.0, 90.0])
+    seed: int = Field(12345, ge=0)
+    percentiles: list[float] = Field(default_factory=lambda: [10.0, 50.0, 90.0], min_length=1)
+
+    @field_validator("percentiles")
+    @classmethod
+    def _percent(cls, v: list[float]) -> list[float]:
+        if any(not (0.0 <= x <= 100.0) for x in v):
+            raise ValueError(f"percentiles must lie in 0..100, got {v}")
+        return v
 
 
 class ExchangeInflowConfig(StrictModel):
@@ -338,7 +373,16 @@ class ExchangeConfig(StrictModel):
 class ComputeConfig(StrictModel):
     """Where ensemble members and scenarios run (CLI flags override)."""
 
-    scheduler: str = Field("threads", description="'threads', 'synchronous', 'local-cluster' or a tcp:// address")
+    scheduler: str = Field("threads", description="'threads', 'synchronous', 'processes', 'local-cluster' or a "
+                                                   "tcp:// (tls://, ucx://, inproc://) address")
+
+    @field_validator("scheduler")
+    @classmethod
+    def _known_scheduler(cls, v: str) -> str:
+        if v not in ("threads", "synchronous", "processes", "local-cluster") and not v.startswith(
+                ("tcp://", "tls://", "ucx://", "inproc://")):
+            raise ValueError(f"scheduler {v!r}: use threads, synchronous, processes, local-cluster or tcp://host:port")
+        return v
     workers: int | None = Field(None, ge=1, description="LocalCluster workers (scheduler = 'local-cluster')")
 
 
@@ -392,6 +436,12 @@ class ModelConfig(StrictModel):
     def _consistent(self) -> "ModelConfig":
         """Cross-section checks that `hydro run` / `hydro forecast` would otherwise only make at run time."""
         ms, os_ = pd.Timedelta(self.routing.model_step), pd.Timedelta(self.routing.output_step)
+        for key, hours in (("forecast.lead_time_h", self.forecast.lead_time_h),
+                           ("forcing.duration_h", self.forcing.duration_h)):
+            try:
+                pd.Timedelta(hours=hours)
+            except (OverflowError, ValueError):
+                raise ValueError(f"{key} = {hours:g} h is beyond any run length") from None
         lead = pd.Timedelta(hours=self.forecast.lead_time_h)
         for step, key in ((ms, "routing.model_step"), (os_, "routing.output_step")):
             if lead % step:

@@ -103,6 +103,8 @@ def _series(kind: str):
                 raise ValueError(str(exc)) from None
             return SeriesSpec(kind=kind, value=val, units="m3/s" if kind == "flow" else "m/s")
         if isinstance(v, dict):
+            if "kind" in v:  # set by the field (flow or evaporation rate), not by the file
+                raise ValueError(f"'kind' is not a key of a series table (this one is a {kind} series)")
             return SeriesSpec(kind=kind, **v)
         raise ValueError(f"expected a quantity ('10 L/s') or a series table, got {v!r}")
     return check

@@ -84,7 +84,8 @@ def build_model(cfg: ModelConfig, terrain: xr.Dataset, *, reference_time: Any = 
         impervious_fraction=ro.impervious_fraction,
         parameter_step_s=pd.Timedelta(ro.parameter_step).total_seconds(),
     )
-    gauges = [Gauge(g.id, g.x, g.y, name=g.name, max_snap_distance_m=g.max_snap_distance_m) for g in cfg.gauges]
+    gauges = [Gauge(g.id, g.x, g.y, name=g.name, max_snap_distance_m=g.max_snap_distance_m,
+                    upstream_area_km2=g.upstream_area_km2) for g in cfg.gauges]
     gauges += [Gauge(gid, x, y, name=gid) for gid, x, y in extra_gauges]
     inflows = []
     for i, spec in enumerate(cfg.exchange.inflows):

@@ -382,11 +382,12 @@ def run_forecast(
 
     from hydro.config import check_config, config_source
     from hydro.config import output_root as _output_root
-    from hydro.forecast.stages import static_input_files
+    from hydro.forecast.stages import check_network, static_input_files
 
     stage = progress or (lambda s: None)
     T = _utc(reference_time)
     check_config(cfg)  # the same checks as `hydro validate-config`, before any data is read
+    check_network(cfg)
     fcfg = forecast_config(cfg)
     mstep = pd.Timedelta(fcfg.routing.model_step)
     lead = pd.Timedelta(hours=fcfg.forecast.lead_time_h)

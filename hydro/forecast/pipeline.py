@@ -133,10 +133,11 @@ def run_model(
     from hydro.config import check_config
     from hydro.config import output_root as _output_root
     from hydro.forecast.nightly import _lock
-    from hydro.forecast.stages import RunFolder, completed_manifest, sha256
+    from hydro.forecast.stages import RunFolder, check_network, completed_manifest, sha256
 
     step = progress or (lambda stage: None)
     check_config(cfg)  # the same checks as `hydro validate-config`, before any data is read
+    check_network(cfg)
     inputs = _run_input_files(cfg)
     input_hashes = {k: sha256(p) for k, p in inputs.items()}
     root = _output_root(cfg, output_root)

@@ -315,6 +315,26 @@ def allocation_skip_reason(start: Any, end: Any) -> str | None:
             "holds no whole UTC day (the allocation runs in daily steps)")
 
 
+def check_network(cfg: ModelConfig) -> None:
+    """The allocation network's keys and values as written (a typo is a :class:`ConfigError` naming the file), when
+    the allocation is enabled and its file exists: before any data is read, in `hydro run`, `hydro forecast` and
+    `hydro validate-config` alike."""
+    if not cfg.allocation.enabled:
+        return
+    import copy
+
+    from hydro.allocation import load_network
+    from hydro.config import resolve_input
+
+    net_path = resolve_input(cfg, cfg.allocation.network, "allocation.network")
+    if not net_path.is_file():
+        return  # missing: exit 66 where the run reads it
+    try:
+        load_network(copy.deepcopy(_read_network_toml(net_path)), base_dir=net_path.parent)
+    except ConfigError as exc:
+        raise ConfigError(str(exc).replace("<dict>", str(net_path))) from None
+
+
 def allocation_inputs(cfg: ModelConfig, gauges: xr.Dataset | None, start: Any, end: Any) -> tuple[Any, dict[str, Any], dict[str, str]]:
     """The allocation network of ``cfg`` for the run period, fed with the simulated inflows.
 
@@ -333,6 +353,7 @@ def allocation_inputs(cfg: ModelConfig, gauges: xr.Dataset | None, start: Any, e
     from hydro.errors import InputMissingError
 
     net_path = resolve_input(cfg, cfg.allocation.network, "allocation.network")
+    check_network(cfg)  # the file as written, before any substitution: a typo ("unit", "factr") is an error
     raw = _read_network_toml(net_path)
     t0, t1 = naive_utc(start), naive_utc(end)  # gauges: naive UTC
     start, ndays = whole_days(t0, t1)
@@ -403,8 +424,8 @@ def allocation_inputs(cfg: ModelConfig, gauges: xr.Dataset | None, start: Any, e
             col = df[spec["column"]]
             if not (col.index.min() <= start and col.index.max() >= days[-1]):
                 monthly = col.groupby(col.index.month).mean().reindex(range(1, 13)).interpolate().bfill().ffill()
-                node["inflow"] = {"monthly": [float(v) for v in monthly.values], "units": spec.get("units", "m3/s"),
-                                  "factor": spec.get("factor", 1.0)}
+                node["inflow"] = {"monthly": [float(v) for v in monthly.values], "units": spec["units"],
+                                  "factor": spec.get("factor", 1.0)}  # (units required: validated above)
                 notes[node["id"]] = f"monthly climatology of {csv.name}:{spec['column']} (series does not cover the run)"
     if start != t0 or last != t1:
         notes["_period"] = (f"allocation over the whole days {start:%Y-%m-%d} … {last - pd.Timedelta('1D'):%Y-%m-%d} "

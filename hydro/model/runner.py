@@ -31,8 +31,9 @@ def read_gauges(path: str | Path) -> list[Gauge]:
         for n, row in enumerate(reader, start=2):
             try:
                 snap = row.get("max_snap_distance_m") or None
+                area = row.get("upstream_area_km2") or None
                 out.append(Gauge(row["id"].strip(), float(row["x"]), float(row["y"]), (row.get("name") or "").strip() or None,
-                                 float(snap) if snap else None))
+                                 float(snap) if snap else None, float(area) if area else None))
             except ValueError as exc:
                 raise InputDataError(f"{path}:{n}: {exc}") from exc
     return out

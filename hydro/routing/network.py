@@ -699,13 +699,16 @@ def _entry_point(
 
 @dataclass
 class Gauge:
-    """A named point where hydrographs are written (snapped to the channel network)."""
+    """A named point where hydrographs are written (snapped to the channel network: the nearest channel cell within
+    ``max_snap_distance_m``, or, with ``upstream_area_km2`` (the gauge's published catchment area), the channel cell
+    within that distance whose upstream area is closest to it)."""
 
     id: str
     x: float
     y: float
     name: str | None = None
     max_snap_distance_m: float | None = None
+    upstream_area_km2: float | None = None
 
 
 def _pos_sorted(values: np.ndarray, order: np.ndarray) -> np.ndarray:

@@ -149,6 +149,7 @@ class FlowNetwork:
         max_distance_m: float,
         streams: np.ndarray | xr.DataArray | None = None,
         upstream_area_m2: np.ndarray | xr.DataArray | None = None,
+        expected_area_m2: Any = None,
     ) -> np.ndarray:
         """Snap points (gauges, outlets) to the nearest stream cell within ``max_distance_m``.
 
@@ -160,6 +161,10 @@ class FlowNetwork:
         flat index (northernmost, then westernmost). Without ``streams`` the cell that contains the
         point is used (it must be valid) and ``max_distance_m`` is not used.
 
+        With ``expected_area_m2`` (a gauge's published catchment area) the candidate whose upstream area is
+        closest to it (in ratio, ``|ln(A / A_expected)|``) wins, then the nearest: near a confluence the nearest
+        stream cell may be the tributary's, whose catchment can be a hundredth of the main stem's.
+
         Parameters
         ----------
         points_xy : sequence of (x, y)
@@ -170,6 +175,8 @@ class FlowNetwork:
             Stream mask (non-zero / True = stream); nodata cells are never candidates.
         upstream_area_m2 : ndarray or DataArray, optional
             Upstream area [m2] for the tie rule (computed from the network when not given).
+        expected_area_m2 : float or sequence of (float or None), optional
+            Expected upstream area of each point [m2] (one value for all points, or one per point, None = nearest).
 
         Returns
         -------
@@ -201,6 +208,17 @@ class FlowNetwork:
             rad_r = int(np.ceil(max_distance_m / float(np.min(g.ns_step_m())))) + 1
             rad_c = int(np.ceil(max_distance_m / float(np.min(g.dx_m)))) + 1
         out = np.empty(len(points_xy), np.int64)
+        if expected_area_m2 is None or np.ndim(expected_area_m2) == 0:
+            expected = [expected_area_m2] * len(points_xy)
+        else:
+            expected = list(expected_area_m2)
+            if len(expected) != len(points_xy):
+                raise InputDataError(f"expected_area_m2 has {len(expected)} values for {len(points_xy)} points")
+        for v in expected:
+            if v is not None and not (np.isfinite(float(v)) and float(v) > 0):
+                raise InputDataError(f"expected upstream area {v!r} must be a positive area [m2]")
+        if stream_flat is None and any(v is not None for v in expected):
+            raise InputDataError("expected_area_m2 needs a stream mask (streams=) to choose among")
         for p, (x, y) in enumerate(points_xy):
             colf, rowf = inv @ (x, y)
             if not (np.isfinite(colf) and np.isfinite(rowf)):
@@ -229,7 +247,12 @@ class FlowNetwork:
                     f"the search window is {float(dist.min()):.1f} m away)"
                 )
             idx, dist = idx[sel], dist[sel]
-            best = np.lexsort((idx, -up[idx], np.round(dist, 6)))[0]
+            if expected[p] is None:
+                best = np.lexsort((idx, -up[idx], np.round(dist, 6)))[0]
+            else:
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    mismatch = np.abs(np.log(np.maximum(up[idx], 1e-300) / float(expected[p])))
+                best = np.lexsort((idx, np.round(dist, 6), np.round(mismatch, 9)))[0]
             out[p] = idx[best]
         return out
 

@@ -1,6 +1,7 @@
 """Public terrain functions on georeferenced DataArrays (thin layer over the numba kernels)."""
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any, Mapping, Sequence
 
@@ -258,12 +259,17 @@ def catchments(
     xarray.DataArray
         ``catchment`` id (int32): outlet number 1..n (order given), 0 outside every catchment,
         -1 nodata. Nested outlets: a cell belongs to the first outlet downstream of it.
-        Attributes ``outlet_names``, ``outlet_x``, ``outlet_y`` give the snapped outlets.
+        Attributes ``outlet_names`` (a JSON list, in outlet order), ``outlet_x``, ``outlet_y`` give the snapped
+        outlets.
     """
     net = _network(fdir)
     tmpl = _template(fdir, like)
-    names = list(outlets.keys()) if isinstance(outlets, Mapping) else [f"outlet_{i + 1}" for i in range(len(outlets))]
+    names = [str(n) for n in outlets.keys()] if isinstance(outlets, Mapping) else [
+        f"outlet_{i + 1}" for i in range(len(outlets))]
     points = list(outlets.values()) if isinstance(outlets, Mapping) else list(outlets)
+    for name, pt in zip(names, points):
+        if np.ndim(pt) != 1 or np.size(pt) != 2:
+            raise InputDataError(f"outlet {name!r}: {pt!r} is not an (x, y) pair (one outlet: pass [(x, y)])")
     if snap_distance_m > 0:
         if stream_mask is None:
             raise InputDataError("snapping outlets needs stream_mask=")
@@ -278,7 +284,9 @@ def catchments(
     k.label_catchments(net.order, net.downstream, labels)
     labels[~net.valid] = -1
     x, y = net.xy(idx)
-    return _like(tmpl, labels, "catchment", outlet_names=" ".join(names), outlet_x=np.asarray(x, float), outlet_y=np.asarray(y, float))
+    # names as a JSON list: names with spaces ("Rhine at Basel") read back unambiguously
+    return _like(tmpl, labels, "catchment", outlet_names=json.dumps(names), outlet_x=np.asarray(x, float),
+                 outlet_y=np.asarray(y, float))
 
 
 def hand(filled: xr.DataArray, fdir: FdirLike, stream_mask: xr.DataArray) -> xr.DataArray:
@@ -294,6 +302,9 @@ def hand(filled: xr.DataArray, fdir: FdirLike, stream_mask: xr.DataArray) -> xr.
     terrain model. Journal of Hydrology 404, 13-29.
     """
     net = _network(fdir)
+    for what, arr in (("filled", filled), ("stream_mask", stream_mask)):
+        if tuple(np.shape(arr)) != tuple(net.shape):  # the kernel does not check bounds
+            raise InputDataError(f"hand: {what} has shape {tuple(np.shape(arr))}, the flow directions {net.shape}")
     z = np.ascontiguousarray(filled.values).ravel()
     is_drain = (np.asarray(stream_mask).ravel() == 1) & net.valid
     out = np.empty(net.ncell, z.dtype)

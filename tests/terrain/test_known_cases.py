@@ -173,6 +173,15 @@ def test_catchment_snapping_moves_outlet_to_nearest_stream():
 
     with pytest.raises(InputDataError, match="no stream cell within"):
         T.catchments(fd, [(x, y)], stream_mask=st, snap_distance_m=5.0)
+    # names with spaces read back (they were joined with spaces); a bare (x, y) is refused with a clear message
+    import json
+
+    named = T.catchments(fd, {"Sungai Wain at the dam": (x, y)}, stream_mask=st, snap_distance_m=30.0)
+    assert json.loads(named.attrs["outlet_names"]) == ["Sungai Wain at the dam"]
+    with pytest.raises(InputDataError, match=r"not an \(x, y\) pair"):
+        T.catchments(fd, (x, y), stream_mask=st, snap_distance_m=30.0)
+    with pytest.raises(InputDataError, match="filled has shape"):
+        T.hand(dem.isel(y=slice(1, None)), fd, st)
 
 
 def test_hand_is_height_above_the_channel():

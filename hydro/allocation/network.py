@@ -89,7 +89,24 @@ class SeriesSpec(BaseModel):
                 to_si(1.0, self.units, self.kind)
             except QuantityError as exc:
                 raise ValueError(str(exc)) from None
+        if not (np.isfinite(self.factor) and self.factor > 0):
+            raise ValueError(f"factor = {self.factor} must be a positive number")
         return self
+
+    def negative_values(self) -> list[float]:
+        """Given values (value, monthly, values) that are negative or not finite (files are checked when read)."""
+        given = [self.value] if self.value is not None else (self.monthly or self.values or [])
+        return [v for v in given if not (np.isfinite(v) and v >= 0)]
+
+
+def _not_negative(what: str):
+    """After-validator of a flow series field: negative or non-finite given values are errors (an inflow, a yield or
+    a demand cannot be negative; evaporation rates can: a net gain)."""
+    def check(v: Any) -> Any:
+        if isinstance(v, SeriesSpec) and v.negative_values():
+            raise ValueError(f"negative {what}: {v.negative_values()[:3]}")
+        return v
+    return check
 
 
 def _series(kind: str):
@@ -147,6 +164,7 @@ class ReservoirSpec(_NodeBase):
     _v_area = field_validator("area")(_quantity_validator("area"))
     _v_in = field_validator("inflow", mode="before")(_series("flow"))
     _v_ev = field_validator("evaporation", mode="before")(_series("depth_rate"))
+    _v_in_sign = field_validator("inflow", mode="after")(_not_negative("inflow"))
 
     @field_validator("area_table")
     @classmethod
@@ -192,12 +210,14 @@ class IntakeSpec(_NodeBase):
     inflow: Any
     overflow_to: str | None = None
     _v_in = field_validator("inflow", mode="before")(_series("flow"))
+    _v_in_sign = field_validator("inflow", mode="after")(_not_negative("inflow"))
 
 
 class GroundwaterSpec(_NodeBase):
     type: Literal["groundwater"]
     sustainable_yield: Any
     _v_in = field_validator("sustainable_yield", mode="before")(_series("flow"))
+    _v_in_sign = field_validator("sustainable_yield", mode="after")(_not_negative("sustainable_yield"))
 
 
 class DemandSpec(_NodeBase):
@@ -208,6 +228,7 @@ class DemandSpec(_NodeBase):
     priority: int = Field(1, ge=1)
     cap: str | None = None
     _v_d = field_validator("demand", mode="before")(_series("flow"))
+    _v_d_sign = field_validator("demand", mode="after")(_not_negative("demand"))
     _v_c = field_validator("cap")(_quantity_validator("flow"))
 
     @field_validator("cap")

@@ -153,3 +153,17 @@ source = "river"
 shares = [{party = "bpn", link = "pipe", fraction = 0.5}]
 """
     _expect(tmp_path, text, ConfigError, "agreements[0]", "sum to 1")
+
+
+@pytest.mark.parametrize("old,new,key,fragment", [
+    ('inflow = "1 m3/s"', 'inflow = "-1 m3/s"', "nodes[0].inflow", "negative inflow"),
+    ('demand = "500 L/s"', 'demand = {monthly = [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, -1], units = "L/s"}',
+     "nodes[1].demand", "negative demand"),
+    ('inflow = "1 m3/s"', 'inflow = {value = 1.0, units = "m3/s", factor = -1.0}', "nodes[0].inflow",
+     "factor = -1.0 must be a positive number"),
+    ('inflow = "1 m3/s"', 'inflow = {value = 1.0, units = "m3/s", kind = "flow"}', "nodes[0].inflow",
+     "'kind' is not a key of a series table"),
+], ids=["negative-inflow", "negative-monthly-demand", "negative-factor", "kind-key"])
+def test_negative_flows_and_factors_are_config_errors(tmp_path, old, new, key, fragment):
+    """A negative inflow, yield or demand (or factor) was accepted; a 'kind' key gave a TypeError traceback."""
+    _expect(tmp_path, GOOD.replace(old, new), ConfigError, key, fragment)

@@ -145,21 +145,34 @@ def run_model(
     folder = RunFolder(root, run_id)
     # two runs of the same id would delete each other's .partial folder: serialise them as the forecast does.
     # The lock is the output root itself (flock on the directory): nothing but run folders appears in it.
+    created = []  # folders this call creates (innermost first): removed again if the run fails and they stay empty
+    parent = folder.root
+    while not parent.exists() and parent != parent.parent:
+        created.append(parent)
+        parent = parent.parent
     try:
         folder.root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         from hydro.errors import OutputError
 
         raise OutputError(f"cannot create the output folder {folder.root}: {exc}") from exc
-    with _lock(folder.root, cfg.forecast.lock_timeout_s):
-        if not force:
-            manifest = completed_manifest(folder.final)
-            if manifest is not None:
-                logger.info("run %s already done", run_id)
-                manifest["already_done"] = True
-                return RunResult(run_id, folder.final, manifest,
-                                 {k: folder.final / v["path"] for k, v in manifest.get("outputs", {}).items()})
-        return _run_locked(cfg, folder, run_id, step, inputs, input_hashes)
+    try:
+        with _lock(folder.root, cfg.forecast.lock_timeout_s):
+            if not force:
+                manifest = completed_manifest(folder.final)
+                if manifest is not None:
+                    logger.info("run %s already done", run_id)
+                    manifest["already_done"] = True
+                    return RunResult(run_id, folder.final, manifest,
+                                     {k: folder.final / v["path"] for k, v in manifest.get("outputs", {}).items()})
+            return _run_locked(cfg, folder, run_id, step, inputs, input_hashes)
+    except BaseException:
+        for d in created:  # a failed first run leaves no empty output folder behind
+            try:
+                d.rmdir()
+            except OSError:
+                break
+        raise
 
 
 def _run_input_files(cfg: ModelConfig) -> dict[str, Path]:

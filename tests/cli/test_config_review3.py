@@ -58,3 +58,17 @@ def test_water_network_typos_fail_validate_config_and_run(tmp_path):
         assert result.exit_code == 78, (args[0], result.exit_code, result.stderr)
         assert "balikpapan_water.toml" in result.stderr and re.search(r"unit|factr", result.stderr), result.stderr
     assert not [p for p in (tmp_path / "out").rglob("*") if p.is_file() and ".locks" not in p.parts]
+
+
+def test_a_failed_first_run_leaves_no_empty_output_folder(tmp_path):
+    """A DEM that is not a raster fails the run (exit 65) after the output root was made: the new, empty output root
+    is removed again (it stayed behind)."""
+    cfg = make_project(tmp_path / "p")
+    bogus = cfg.parent.parent / "inputs" / "dem.tif"
+    bogus.write_text("not a GeoTIFF")
+    _edit(cfg, 'source = "embedded"', 'source = "file"\npath = "../inputs/dem.tif"')
+    _edit(cfg, "seed = 20260125", "")
+    out = tmp_path / "new" / "outputs"
+    result = CliRunner().invoke(cli, ["run", str(cfg), "--output-root", str(out)])
+    assert result.exit_code == 65, (result.exit_code, result.stderr)
+    assert not (tmp_path / "new").exists()

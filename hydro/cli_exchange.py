@@ -43,11 +43,12 @@ def _id_list(value: str | None) -> list[str] | None:
 
 @click.command("export-boundary")
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
-              help="Exchange file to write (a directory gets <region>_<frt>_border_discharge.nc).")
+@click.option("-o", "--output", required=True, type=click.Path(),  # a str: keeps a trailing "/" (a directory)
+              help="Exchange file to write (a directory, existing or ending in '/', gets "
+                   "<region>_<frt>_border_discharge.nc).")
 @click.option("--points", default=None, help="Comma-separated gauge ids (default: gauges with border = true).")
 @_guarded
-def export_boundary_cmd(run_dir: Path, output: Path, points: str | None) -> None:
+def export_boundary_cmd(run_dir: Path, output: str, points: str | None) -> None:
     """Write a finished run's discharge at the border points (hydro-exchange-1.0 NetCDF)."""
     from hydro.exchange import export_boundary
 

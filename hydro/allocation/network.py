@@ -572,6 +572,18 @@ def _sample_intervals(t: np.ndarray, bounds: np.ndarray | None, step_ns: int) ->
     return lo, hi
 
 
+def _period_bounds(times: np.ndarray, attrs: Any) -> np.ndarray | None:
+    """``(t - period, t)`` bounds of a series of period means labelled at their end (``cell_methods = "time: mean"``
+    and ``period_s``, as :func:`hydro.exchange.read_exchange` and routed gauge series state them), else None
+    (labels are period starts)."""
+    attrs = attrs or {}
+    period_s = attrs.get("period_s")
+    if period_s is None or not str(attrs.get("cell_methods", "")).replace(" ", "").startswith("time:mean"):
+        return None
+    t = np.asarray(times).astype("datetime64[ns]")
+    return np.stack([t - np.timedelta64(int(round(float(period_s) * 1e9)), "ns"), t], axis=1)
+
+
 def _step_average(times: np.ndarray, values: np.ndarray, edges: np.ndarray,
                   bounds: np.ndarray | None = None) -> np.ndarray:
     """Time-weighted mean of a series over each model step ``[edges[k], edges[k+1])``; NaN where the
@@ -713,11 +725,13 @@ def resolve_series(spec: SeriesSpec, times: pd.DatetimeIndex, dt: float, where: 
         units = spec.units
         if hasattr(obj, "dims") and "time" in getattr(obj, "dims", ()):
             units = units or obj.attrs.get("units")
-            vals = _step_average(obj["time"].values.astype("datetime64[ns]"), np.asarray(obj.values, float).ravel(), edges)
+            tt = obj["time"].values.astype("datetime64[ns]")
+            vals = _step_average(tt, np.asarray(obj.values, float).ravel(), edges, _period_bounds(tt, obj.attrs))
         elif isinstance(obj, pd.Series) and isinstance(obj.index, pd.DatetimeIndex):
             # SI per step like arrays unless the Series states its units (``attrs["units"]``)
             units = units or obj.attrs.get("units") or ("m3/s" if kind == "flow" else "m/s")
-            vals = _step_average(obj.index.values.astype("datetime64[ns]"), obj.to_numpy(float), edges)
+            tt = obj.index.values.astype("datetime64[ns]")
+            vals = _step_average(tt, obj.to_numpy(float), edges, _period_bounds(tt, obj.attrs))
         else:
             arr = np.atleast_1d(np.asarray(obj, float))
             if arr.size == 1:

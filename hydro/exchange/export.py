@@ -148,7 +148,7 @@ def export_boundary(
         ``runoff/run_gauges.nc``; ``ensemble/member_<k>_gauges.nc`` files, when present, give
         the ``realization`` dimension (member ``k``) instead of the deterministic run.
     out_path : path-like
-        Target file; an existing directory receives
+        Target file; a directory (existing, or a path ending in ``/``) receives
         ``<region>_<frt:%Y%m%dT%H%MZ>_border_discharge.nc``.
     points : sequence of str, optional
         Gauge ids to export (default: the gauges with ``border = true``).
@@ -257,7 +257,8 @@ def export_boundary(
         run_id=manifest["run_id"], config_hash=manifest.get("config_hash"), hydro_version=manifest.get("hydro_version"),
         point_names=names, time_bounds=bounds, cell_methods=cell_methods, attrs=extra,
     )
-    out = Path(out_path)
-    if out.is_dir():
+    text = os.fspath(out_path)
+    out = Path(text)
+    if out.is_dir() or text.endswith(("/", os.sep)):  # "exchange/" names a folder even before it exists
         out = out / exchange_filename(manifest["region"], frt)
     return write_exchange(ds, out)

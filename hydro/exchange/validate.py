@@ -187,12 +187,25 @@ def _attr_str(attrs: dict[str, Any], key: str) -> str | None:
     return str(v)
 
 
+#: an ISO 8601 time with an optional Z or numeric offset (global forecast_reference_time)
+_ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?")
+#: the reference date of CF time units: date, optional time, optional Z / UTC / numeric offset
+_REFERENCE_DATE = re.compile(r"\d{1,4}-\d{1,2}-\d{1,2}([ T]\d{1,2}:\d{1,2}(:\d{1,2}(\.\d+)?)?)?"
+                             r"( ?(Z|UTC|GMT|[+-]\d{1,2}(:?\d{2})?))?")
+
+
 def _decode_times(var: xr.Variable, units: Any = None, calendar: Any = None) -> pd.DatetimeIndex:
     """Decode raw CF time values (units ``<unit> since <date>``) to UTC naive datetimes."""
     units = var.attrs.get("units") if units is None else units
     calendar = var.attrs.get("calendar", "standard") if calendar is None else calendar
     if not isinstance(units, str) or " since " not in units or len(units) > 80:
         raise ValueError(f"units {_show(units)} are not '<unit> since <date>'")
+    # the reference date strictly: ISO 8601 with an optional Z, UTC or numeric offset (pandas drops zone names it
+    # does not know, "WITA", "Asia/Makassar", and reads "UTC+8" with the sign flipped: silent 8-16 h shifts)
+    ref = units.split(" since ", 1)[1].strip()
+    if not _REFERENCE_DATE.fullmatch(ref):
+        raise ValueError(f"units {_show(units)}: the reference date must be ISO 8601 in UTC or with a numeric offset "
+                         f"(e.g. 'hours since 2026-01-10 00:00:00', '... 2026-01-10T08:00+08:00'), not a zone name")
     if str(calendar).lower() not in ("standard", "gregorian", "proleptic_gregorian"):
         raise ValueError(f"calendar {_show(calendar)} is not 'standard'")
     raw = np.asarray(var.values)
@@ -516,6 +529,8 @@ def _check_global_frt(ds: xr.Dataset, frt: pd.Timestamp) -> list[Problem]:
     if g is None or not g.strip():
         return []
     try:
+        if not _ISO_TIME.fullmatch(g.strip()):  # a zone name would be dropped by pandas (read as UTC)
+            raise ValueError(g)
         ts = naive_utc(g.strip()[:40])
         if pd.isna(ts):
             raise ValueError(g)

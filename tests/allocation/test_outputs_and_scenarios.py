@@ -157,3 +157,23 @@ def test_region_ids_with_hyphens_keep_the_files_cf_compliant(tmp_path):
     with netCDF4.Dataset(tmp_path / "h_demand.nc") as nc:
         assert nc.getncattr("metric_kutai_kartanegara_reliability_time") == pytest.approx(0.0)
         assert "kutai-kartanegara" in nc.getncattr("hydro_supply_metrics")
+
+
+def test_external_period_means_labelled_at_their_end_are_read_as_such():
+    """A series as read_exchange returns it (3-h means labelled at the period end, cell_methods 'time: mean',
+    period_s): the hourly steps 03-06 take the 03-06 mean (2.0), 06-09 the next (3.0). They took the mean of the
+    period starting at the label (one period late)."""
+    from alloc_helpers import dem, intake, link
+
+    t = pd.date_range("2024-01-01 03:00", periods=3, freq="3h")
+    q = xr.DataArray([1.0, 2.0, 3.0], dims="time", coords={"time": t},
+                     attrs={"units": "m3/s", "cell_methods": "time: mean", "period_s": 10800.0})
+    net = make_net([intake("src", {"external": "x"}), dem("A", "a", "100 m3/s")], [link("l", "src", "A")],
+                   steps=6, start="2024-01-01T03:00", timestep="1h")
+    res = allocate(load_network(net), {"x": q})
+    np.testing.assert_allclose(res.delivered[:, 0] / 3600.0, [2.0, 2.0, 2.0, 3.0, 3.0, 3.0], rtol=1e-12)
+    # the same values as a pandas Series with the same attributes
+    s = q.to_series()
+    s.attrs = dict(q.attrs)
+    res2 = allocate(load_network(net), {"x": s})
+    np.testing.assert_allclose(res2.delivered[:, 0] / 3600.0, [2.0, 2.0, 2.0, 3.0, 3.0, 3.0], rtol=1e-12)

@@ -1,6 +1,8 @@
 """`hydro export-boundary` and `hydro validate` (click commands of hydro.cli_exchange)."""
 from __future__ import annotations
 
+import pathlib
+
 import netCDF4
 import pytest
 from click.testing import CliRunner
@@ -71,3 +73,9 @@ def test_export_boundary_command(runner, run_dir, tmp_path):
     res = runner.invoke(export_boundary_cmd, [str(tmp_path / "norun"), "-o", str(tmp_path / "y.nc")])
     assert res.exit_code == 66 and "no manifest.json" in res.stderr
     assert not (tmp_path / "y.nc").exists()
+    # "-o newdir/" (the docs' example) is a folder even before it exists: it got a file named "newdir"
+    res = runner.invoke(export_boundary_cmd, [str(run_dir), "-o", str(tmp_path / "newdir") + "/", "--points", "G-out"])
+    assert res.exit_code == 0, res.output
+    written = pathlib.Path(res.stdout.strip())
+    assert written.parent == tmp_path / "newdir" and written.name.endswith("_border_discharge.nc")
+    assert (tmp_path / "newdir").is_dir() and written.is_file()

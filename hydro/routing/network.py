@@ -436,21 +436,25 @@ class Inflow:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise InputDataError(f"{path}: not a readable NetCDF file ({first[:120]})") from exc
         with ds:
-            var = None
-            for v in ds.data_vars:
-                if v == variable or ds[v].attrs.get("standard_name") == variable:
-                    var = v
-                    break
-            if var is None:
-                raise InputMissingError(f"{path}: no variable {variable!r} (by name or standard_name)")
-            id_var = [v for v in ds.variables if ds[v].attrs.get("cf_role") == "timeseries_id"]
-            if not id_var:
-                raise InputDataError(f"{path}: no timeseries_id variable (not a CF DSG timeSeries file)")
-            ids = [s.decode() if isinstance(s, bytes) else str(s) for s in np.asarray(ds[id_var[0]].values).ravel()]
-            if station_id not in ids:
-                raise InputMissingError(f"{path}: station {station_id!r} not in {id_var[0]} {ids}")
+            # an exchange file is untrusted: nothing of it is read here (read_exchange checks its declared sizes
+            # before reading a value); only plain DSG files are read directly
             exchange = "hydro_exchange_profile" in ds.attrs
             if not exchange:
+                var = None
+                for v in ds.data_vars:
+                    if v == variable or ds[v].attrs.get("standard_name") == variable:
+                        var = v
+                        break
+                if var is None:
+                    raise InputMissingError(f"{path}: no variable {variable!r} (by name or standard_name)")
+                id_var = [v for v in ds.variables if ds[v].attrs.get("cf_role") == "timeseries_id"]
+                if not id_var:
+                    raise InputDataError(f"{path}: no timeseries_id variable (not a CF DSG timeSeries file)")
+                ids = [s.decode() if isinstance(s, bytes) else str(s)
+                       for s in np.asarray(ds[id_var[0]].values).ravel()]
+                if station_id not in ids:
+                    shown = ", ".join(i[:60] for i in ids[:10]) + (f", ... ({len(ids)} ids)" if len(ids) > 10 else "")
+                    raise InputMissingError(f"{path}: station {station_id!r} not in {id_var[0]} [{shown}]")
                 if region is not None:
                     raise InputDataError(f"{path}: not a hydro-exchange file (no hydro_exchange_profile): its issuing "
                                          f"region cannot be checked against {region!r}")

@@ -236,8 +236,10 @@ def _warm_start(model: Any, cfg: ModelConfig, terrain: xr.Dataset, T: pd.Timesta
         try:
             model.load_state(path)
             _check_state_time(model, path, vt, run_id)
-        except StateError as exc:
-            if cfg.forecast.on_bad_state == "error":
+        except (StateError, InputDataError, OSError) as exc:
+            # StateError: a state of another model; a missing/unreadable file (another night's --force replaced it
+            # between find_states and here) is no reason to fail the night: the next candidate is tried
+            if cfg.forecast.on_bad_state == "error" and isinstance(exc, StateError):
                 raise
             logger.warning("warm start: skipping %s: %s", path.name, exc)
             tried.append(f"{path.name}: {exc}")

@@ -156,6 +156,22 @@ def completed_manifest(run_dir: Path, *, verify: bool = True) -> dict[str, Any] 
     return manifest
 
 
+def _exchange_paths(a: Path, b: Path) -> bool:
+    """Swap two paths atomically (``renameat2(RENAME_EXCHANGE)``, Linux); False where not available."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fn = getattr(libc, "renameat2", None)
+    except OSError:  # pragma: no cover - no C library handle
+        return False
+    if fn is None:
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    rc = fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
+    return rc == 0
+
+
 @dataclass
 class RunFolder:
     """``<root>/<run_id>.partial`` → ``<root>/<run_id>`` (atomic publish, manifest last)."""
@@ -176,11 +192,17 @@ class RunFolder:
         return self.root / f"{self.run_id}.partial"
 
     def create(self) -> Path:
-        """Start afresh: a stale ``.partial`` (a crashed run) is removed."""
+        """Start afresh: a stale ``.partial`` (a crashed run) and ``.old-*`` folders of this run id are removed."""
         try:
             if self.partial.exists():
                 logger.info("removing stale %s", self.partial)
                 shutil.rmtree(self.partial)
+            for stale in self.root.glob(f"{self.run_id}.old-*"):  # a --force publish that died half-way
+                if self.final.exists():
+                    logger.info("removing stale %s", stale)
+                    shutil.rmtree(stale, ignore_errors=True)
+                else:  # it holds the only complete copy: put it back
+                    os.replace(stale, self.final)
             self.partial.mkdir(parents=True)
         except OSError as exc:
             raise OutputError(f"cannot create run folder {self.partial}: {exc}") from exc
@@ -208,11 +230,18 @@ class RunFolder:
         try:
             tmp.write_text(json.dumps(man, indent=2, default=str))
             os.replace(tmp, self.partial / "manifest.json")
-            if self.final.exists():
-                old = self.root / f"{self.run_id}.old-{os.getpid()}"
-                os.replace(self.final, old)
-                os.replace(self.partial, self.final)
-                shutil.rmtree(old, ignore_errors=True)
+            if self.final.exists():  # --force: the complete run stays readable until the new one is in place
+                if _exchange_paths(self.partial, self.final):  # one atomic swap (Linux renameat2)
+                    shutil.rmtree(self.partial, ignore_errors=True)
+                else:
+                    old = self.root / f"{self.run_id}.old-{os.getpid()}"
+                    os.replace(self.final, old)
+                    try:
+                        os.replace(self.partial, self.final)
+                    except OSError:
+                        os.replace(old, self.final)  # put the complete run back
+                        raise
+                    shutil.rmtree(old, ignore_errors=True)
             else:
                 os.replace(self.partial, self.final)
         except OSError as exc:

@@ -163,6 +163,9 @@ class FloodConfig(StrictModel):
     manning_n_sea: float = Field(0.02, gt=0)
     manning_n_urban: float = Field(0.035, gt=0, description="land below urban_below_m")
     manning_n_vegetated: float = Field(0.08, gt=0, description="land above urban_below_m")
+    urban_below_m: float = Field(8.0, description="land lower than this is the urban plain [m]")
+    population: str | None = Field(None, description="people-per-cell raster (any CRS) or 'embedded'")
+    roads: str | None = Field(None, description="road centrelines GeoJSON or 'embedded'")
 
     @field_validator("start")
     @classmethod
@@ -173,9 +176,6 @@ class FloodConfig(StrictModel):
     @classmethod
     def _high_water_utc(cls, v: str | None) -> str | None:
         return None if v is None else _iso_utc(v, "tide_high_water")
-    urban_below_m: float = Field(8.0, description="land lower than this is the urban plain [m]")
-    population: str | None = Field(None, description="people-per-cell raster (same CRS) or 'embedded'")
-    roads: str | None = Field(None, description="road centrelines GeoJSON or 'embedded'")
 
     @field_validator("domain")
     @classmethod

@@ -103,18 +103,23 @@ class _Progress:
         self.bar.close()
 
 
+#: background compile processes started by this process (see :func:`_precompile_terrain_in_background`)
+_BACKGROUND: list[Any] = []
+
+
 def _precompile_terrain_in_background() -> None:
     """With an empty numba cache, compile the later terrain kernels in a second process (second core)."""
     import subprocess
 
     from hydro.terrain import _kernels
 
-    if _kernels.cache_is_warm():
+    if _kernels.cache_is_warm() or any(p.poll() is None for p in _BACKGROUND):
         return
-    subprocess.Popen(
+    # kept referenced: a Popen collected while its process runs raises a ResourceWarning (an error under pytest)
+    _BACKGROUND.append(subprocess.Popen(
         [sys.executable, "-c", "from hydro.terrain._kernels import precompile_later_stages as p; p()"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )
+    ))
 
 
 def _fail(exc: BaseException) -> None:

@@ -69,3 +69,24 @@ def test_run_with_a_closed_balance_exits_0(tmp_path):
     assert result.exit_code == 0, (result.exit_code, result.stdout, result.stderr)
     manifest = _manifest(_run_dir(result.stdout))
     assert manifest["water_balance_closed"] is True and manifest["exit_code"] == 0
+
+
+def test_background_compile_process_is_kept_referenced(monkeypatch):
+    """With a cold numba cache `hydro run` starts a compile process; its Popen was dropped while running, and the
+    ResourceWarning of its collection failed the first CLI test of a fresh clone (warnings are errors here)."""
+    import gc
+
+    from hydro import cli as cli_module
+    from hydro.terrain import _kernels
+
+    monkeypatch.setattr(_kernels, "cache_is_warm", lambda: False)
+    monkeypatch.setattr(cli_module, "_BACKGROUND", [])
+    cli_module._precompile_terrain_in_background()
+    cli_module._precompile_terrain_in_background()  # one at a time
+    try:
+        gc.collect()
+        assert len(cli_module._BACKGROUND) == 1 and cli_module._BACKGROUND[0].poll() is None
+    finally:
+        for proc in cli_module._BACKGROUND:
+            proc.kill()
+            proc.wait()

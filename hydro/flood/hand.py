@@ -228,16 +228,17 @@ def reaches(
     no_run = np.flatnonzero(~np.isfinite(drop_slope))
     if no_run.size:
         up_area = net.upstream_area_m2()
-        feeders: dict[int, int] = {}
-        for u in np.flatnonzero(is_stream & (net.downstream >= 0)):
-            d = int(net.downstream[u])
-            if d not in feeders or up_area[u] > up_area[feeders[d]]:
-                feeders[d] = int(u)
+        into = np.flatnonzero(is_stream & (net.downstream >= 0))  # stream cells and the cell each drains to
+        by = np.lexsort((up_area[into], net.downstream[into]))  # grouped by receiving cell, largest area last
+        u_s, d_s = into[by], net.downstream[into][by]
+        last = np.r_[d_s[1:] != d_s[:-1], True] if d_s.size else np.zeros(0, bool)
+        feeder = np.full(ncell, -1, np.int64)
+        feeder[d_s[last]] = u_s[last]
         ground = None
-        for r in no_run:
+        for r in no_run:  # few reaches: one-cell reaches at the edge
             c = int(h_i[r])
-            u = feeders.get(c)
-            if u is not None and dist[u] > 0:
+            u = int(feeder[c])
+            if u >= 0 and dist[u] > 0:
                 drop_slope[r] = (z[u] - z[c]) / dist[u]
             else:
                 if ground is None:

@@ -16,6 +16,7 @@ Exit codes (BSD sysexits):
 """
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import sys
@@ -105,6 +106,17 @@ class _Progress:
 
 #: background compile processes started by this process (see :func:`_precompile_terrain_in_background`)
 _BACKGROUND: list[Any] = []
+
+
+def _leave_background_running() -> None:
+    """At exit: a compile process still running is left to finish on its own (it has its own session); marking it
+    done keeps its Popen from warning "subprocess ... is still running" during interpreter shutdown."""
+    for proc in _BACKGROUND:
+        if proc.poll() is None:
+            proc.returncode = 0
+
+
+atexit.register(_leave_background_running)
 
 
 def _precompile_terrain_in_background() -> None:

@@ -21,6 +21,7 @@ import xarray as xr
 
 from hydro.errors import InputDataError, InputMissingError
 from hydro.io.netcdf import NETCDF_LOCK
+from hydro.terrain.grid import interval_overlaps
 
 __all__ = ["people_affected", "roads_affected_km", "read_roads", "read_population"]
 
@@ -45,26 +46,6 @@ def _cell_index(transform: Any, x: np.ndarray, y: np.ndarray, shape: tuple[int, 
     return row, col, inside
 
 
-def _overlap_1d(lo: np.ndarray, hi: np.ndarray, edges: np.ndarray) -> Any:
-    """Sparse matrix ``(len(lo), len(edges) - 1)`` of the overlap lengths of the intervals ``[lo, hi]`` with the cells
-    between consecutive ``edges`` (monotone, either direction; cell ``k`` lies between ``edges[k]`` and
-    ``edges[k + 1]``)."""
-    from scipy import sparse
-
-    ascending = edges[-1] > edges[0]
-    b = edges if ascending else edges[::-1]
-    nb = b.size - 1
-    first = np.clip(np.searchsorted(b, lo, side="right") - 1, 0, nb - 1)
-    stop = np.clip(np.searchsorted(b, hi, side="left"), 0, nb)
-    counts = np.maximum(stop - first, 0)
-    rows = np.repeat(np.arange(lo.size), counts)
-    j = first[rows] + (np.arange(rows.size) - np.repeat(np.cumsum(counts) - counts, counts))
-    length = np.minimum(hi[rows], b[j + 1]) - np.maximum(lo[rows], b[j])
-    keep = length > 0
-    k = j if ascending else nb - 1 - j
-    return sparse.csr_matrix((length[keep], (rows[keep], k[keep])), shape=(lo.size, nb))
-
-
 def _cell_edges(transform: Any, n: int, axis: str) -> np.ndarray:
     """The ``n + 1`` cell edges of a rectilinear grid along ``x`` or ``y`` (CRS units, the grid's own order)."""
     if transform.b != 0 or transform.d != 0:
@@ -80,8 +61,8 @@ def _people_same_crs(flooded: np.ndarray, tr: Any, pop: np.ndarray, ptr: Any, bl
     cols = np.flatnonzero(flooded.any(axis=0))
     r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1  # the flooded window
     ye, xe = _cell_edges(tr, flooded.shape[0], "y")[r0:r1 + 1], _cell_edges(tr, flooded.shape[1], "x")[c0:c1 + 1]
-    oy = _overlap_1d(np.minimum(ye[:-1], ye[1:]), np.maximum(ye[:-1], ye[1:]), _cell_edges(ptr, pop.shape[0], "y"))
-    ox = _overlap_1d(np.minimum(xe[:-1], xe[1:]), np.maximum(xe[:-1], xe[1:]), _cell_edges(ptr, pop.shape[1], "x"))
+    oy = interval_overlaps(np.minimum(ye[:-1], ye[1:]), np.maximum(ye[:-1], ye[1:]), _cell_edges(ptr, pop.shape[0], "y"))
+    ox = interval_overlaps(np.minimum(xe[:-1], xe[1:]), np.maximum(xe[:-1], xe[1:]), _cell_edges(ptr, pop.shape[1], "x"))
     keep_r, keep_c = np.flatnonzero(oy.getnnz(axis=0)), np.flatnonzero(ox.getnnz(axis=0))
     if keep_r.size == 0 or keep_c.size == 0:
         return 0.0

@@ -109,15 +109,17 @@ EDGE_ROUNDING = 1e-6
 def _overlap_1d(tgt_edges: np.ndarray, src_edges: np.ndarray) -> sp.csr_matrix:
     """Fraction of each target interval covered by each source interval (rows target); overlaps below
     :data:`EDGE_ROUNDING` of the target interval dropped, and a row covered up to that rounding scaled to sum 1."""
+    from hydro.terrain.grid import interval_overlaps
+
     t0, t1 = np.minimum(tgt_edges[:-1], tgt_edges[1:]), np.maximum(tgt_edges[:-1], tgt_edges[1:])
-    s0, s1 = np.minimum(src_edges[:-1], src_edges[1:]), np.maximum(src_edges[:-1], src_edges[1:])
-    ov = np.clip(np.minimum(t1[:, None], s1[None, :]) - np.maximum(t0[:, None], s0[None, :]), 0.0, None)
-    frac = ov / (t1 - t0)[:, None]
-    frac[frac < EDGE_ROUNDING] = 0.0
-    total = frac.sum(axis=1)
+    frac = sp.diags(1.0 / (t1 - t0)) @ interval_overlaps(t0, t1, np.asarray(src_edges, dtype=np.float64))
+    frac = frac.tocsr()
+    frac.data[frac.data < EDGE_ROUNDING] = 0.0
+    frac.eliminate_zeros()
+    total = np.asarray(frac.sum(axis=1)).ravel()
     full = (total >= 1.0 - 2 * EDGE_ROUNDING) & (total > 0)
-    frac[full] /= total[full, None]
-    return sp.csr_matrix(frac)
+    scale = np.where(full, 1.0 / np.where(total > 0, total, 1.0), 1.0)
+    return (sp.diags(scale) @ frac).tocsr()
 
 
 def regrid_weights(src: GridSpec, tgt: GridSpec, method: str, where: str, mask: np.ndarray | None = None) -> sp.csr_matrix:

@@ -12,7 +12,7 @@ from hydro.errors import InputDataError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["GridGeometry", "grid_geometry", "SCALE_TOLERANCE"]
+__all__ = ["GridGeometry", "grid_geometry", "SCALE_TOLERANCE", "interval_overlaps"]
 
 
 #: largest relative difference between the true (ellipsoidal) and the projected cell area, width and height over a
@@ -262,3 +262,23 @@ def grid_geometry(da: xr.DataArray) -> GridGeometry:
         crs.to_string(), 100 * err, lo, hi, 100 * SCALE_TOLERANCE,
     )
     return planar
+
+
+def interval_overlaps(lo: np.ndarray, hi: np.ndarray, edges: np.ndarray) -> Any:
+    """Sparse matrix ``(len(lo), len(edges) - 1)`` of the overlap lengths of the intervals ``[lo, hi]`` with the cells
+    between consecutive ``edges`` (monotone, either direction; cell ``k`` lies between ``edges[k]`` and
+    ``edges[k + 1]``)."""
+    from scipy import sparse
+
+    ascending = edges[-1] > edges[0]
+    b = edges if ascending else edges[::-1]
+    nb = b.size - 1
+    first = np.clip(np.searchsorted(b, lo, side="right") - 1, 0, nb - 1)
+    stop = np.clip(np.searchsorted(b, hi, side="left"), 0, nb)
+    counts = np.maximum(stop - first, 0)
+    rows = np.repeat(np.arange(lo.size), counts)
+    j = first[rows] + (np.arange(rows.size) - np.repeat(np.cumsum(counts) - counts, counts))
+    length = np.minimum(hi[rows], b[j + 1]) - np.maximum(lo[rows], b[j])
+    keep = length > 0
+    k = j if ascending else nb - 1 - j
+    return sparse.csr_matrix((length[keep], (rows[keep], k[keep])), shape=(lo.size, nb))

@@ -20,6 +20,7 @@ from typing import Any, Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from hydro.tomlpos import toml_line
 from hydro.errors import ConfigError, InputMissingError
 from hydro.times import naive_utc
 
@@ -470,57 +471,20 @@ class ModelConfig(StrictModel):
         return v
 
 
-def _line_of(text: str, loc: tuple[Any, ...]) -> int | None:
-    """Best-effort line number of the key at ``loc`` in a TOML text (``[[array]]`` tables counted, so
-    ``gauges.1.y`` is the ``y`` of the second ``[[gauges]]``; keys of inline tables ``a = {b = 1}`` found on the
-    line of ``a``)."""
-    if not loc:
-        return None
-    key = str(loc[-1])
-    parts = [str(p) for p in loc[:-1] if not isinstance(p, int)]
-    section = ".".join(parts)
-    index = next((p for p in reversed(loc[:-1]) if isinstance(p, int)), None)
-    lines = text.splitlines()
-    in_section = section == ""
-    seen = -1  # occurrences of the [[section]] header so far
-    for n, line in enumerate(lines, start=1):
-        s = line.strip()
-        m = re.match(r"^(\[+)\s*([^\]]+?)\s*\]+", s)
-        if m:
-            name = m.group(2)
-            if name == section and len(m.group(1)) == 2:
-                seen += 1
-                in_section = index is None or seen == index
-            else:
-                in_section = name == section and len(m.group(1)) == 1
-            if section and name == f"{section}.{key}":
-                return n
-            continue
-        if in_section and re.match(rf"^{re.escape(key)}\s*=", s):
-            return n
-        if in_section is False and parts and re.match(rf"^{re.escape(parts[-1])}\s*=\s*\{{", s):
-            # inline table: a = {{ ... key = ... }} on this line
-            if re.search(rf"[{{,]\s*{re.escape(key)}\s*=", s):
-                return n
-    if len(parts) >= 2:  # inline table inside its parent section
-        return _line_of(text, tuple(loc[:-2]) + (parts[-1],))
-    return None
-
-
 def format_validation_error(exc: ValidationError, source: str, text: str = "") -> str:
     """One line per problem: ``file:line: key: message (allowed: ...)``."""
     out = []
     for err in exc.errors():
         loc = tuple(err.get("loc", ()))
         key = ".".join(str(p) for p in loc) or "(top level)"
-        line = _line_of(text, loc) if text else None
+        line = toml_line(text, loc) if text else None
         where = f"{source}:{line}" if line else source
         msg = err.get("msg", "invalid")
         if not loc and err.get("type") == "value_error":
             # a cross-section check: its message starts with the key, e.g. "forecast.lead_time_h = ..."
             msg = msg.removeprefix("Value error, ")
             m = re.match(r"([a-z_]+(?:\.[a-z_0-9]+)+)\b", msg)
-            line = _line_of(text, tuple(m.group(1).split("."))) if (m and text) else None
+            line = toml_line(text, tuple(m.group(1).split("."))) if (m and text) else None
             out.append(f"{source}:{line}: {msg}" if line else f"{source}: {msg}")
             continue
         if err.get("type") == "extra_forbidden":
@@ -538,15 +502,29 @@ def format_validation_error(exc: ValidationError, source: str, text: str = "") -
 def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     model: type[BaseModel] = ModelConfig
     for part in loc:
+        if isinstance(part, int):  # an item of a list of tables ([[gauges]]): its model was taken from the list
+            continue
         field = model.model_fields.get(str(part))
         if field is None:
             return None
-        ann = field.annotation
-        if isinstance(ann, type) and issubclass(ann, BaseModel):
-            model = ann
-        else:
+        sub = _table_model(field.annotation)
+        if sub is None:
             return None
+        model = sub
     return model
+
+
+def _table_model(ann: Any) -> type[BaseModel] | None:
+    """The model of a field that holds a table, an optional table or a list of tables, else None."""
+    import typing
+
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return ann
+    args = [a for a in typing.get_args(ann) if a is not type(None)]
+    if typing.get_origin(ann) in (list, tuple, typing.Union) or type(ann).__name__ == "UnionType":
+        models = [m for m in (_table_model(a) for a in args) if m is not None]
+        return models[0] if len(models) == 1 else None
+    return None
 
 
 def load_config(path: str | os.PathLike[str], model: type[StrictModel] = ModelConfig) -> Any:

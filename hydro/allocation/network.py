@@ -18,6 +18,7 @@ Every number carries its unit (``"500 L/s"``, ``"16.3 Mm3"``); bare numbers are 
 from __future__ import annotations
 
 import datetime as _dt
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -27,6 +28,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hydro.errors import ConfigError, InputDataError, InputMissingError
+from hydro.tomlpos import toml_line
 from hydro.times import naive_utc
 from hydro.io.netcdf import open_netcdf
 from hydro.allocation.units import QuantityError, parse_quantity, to_si
@@ -340,12 +342,13 @@ class Network:
         Validated agreement objects (see :mod:`hydro.allocation.agreements`).
     """
 
-    def __init__(self, spec: NetworkSpec, source: str, base_dir: Path):
+    def __init__(self, spec: NetworkSpec, source: str, base_dir: Path, text: str | None = None):
         from hydro.allocation.agreements import parse_agreement
 
         self.spec = spec
         self.source = source
         self.base_dir = base_dir
+        self._text = text
         self.regions = {r.id: r for r in spec.regions}
         self.nodes = {n.id: n for n in spec.nodes}
         self.links = {lk.id: lk for lk in spec.links}
@@ -360,8 +363,21 @@ class Network:
 
     # -- errors
     def error(self, key: str, msg: str) -> ConfigError:
-        """A :class:`ConfigError` naming this network's file and ``key``."""
-        return ConfigError(f"{self.source}: {key}: {msg}")
+        """A :class:`ConfigError` naming this network's file, the line (when the file has ``[[nodes]]``-style
+        tables), ``key`` and the id of the node, link or region it belongs to."""
+        loc: list[Any] = []
+        for part in key.split("."):
+            m = re.fullmatch(r"(\w+)((?:\[\d+\])*)", part)
+            if m is None:
+                loc = []
+                break
+            loc.append(m.group(1))
+            loc.extend(int(i) for i in re.findall(r"\[(\d+)\]", m.group(2)))
+        ids = {k: [{"id": it.id} for it in getattr(self.spec, k)] for k in ("nodes", "links", "regions")}
+        ident = _item_ident(ids, loc) if loc else ""
+        line = _toml_line(self._text, loc) if loc else None
+        where = f"{self.source}:{line}" if line is not None else self.source
+        return ConfigError(f"{where}: {key}{ident}: {msg}")
 
     def _check_ids(self) -> None:
         for what, items in (("regions", self.spec.regions), ("nodes", self.spec.nodes), ("links", self.spec.links)):
@@ -461,7 +477,28 @@ class Network:
                 f"{len(self.regions)} regions, {len(self.agreements)} agreements>")
 
 
-def _format_validation(err: ValidationError, source: str, data: dict[str, Any]) -> ConfigError:
+def _item_ident(data: Any, loc: list[Any]) -> str:
+    """`` (node 'x')`` for a key inside ``nodes[i]`` / ``links[i]`` / ``regions[i]``, else ``""``."""
+    if len(loc) > 1 and loc[0] in ("nodes", "links", "regions") and isinstance(loc[1], int):
+        try:
+            ident = data[loc[0]][loc[1]].get("id")
+        except (KeyError, IndexError, AttributeError, TypeError):
+            return ""
+        return f" ({loc[0][:-1]} {ident!r})" if ident is not None else ""
+    return ""
+
+
+def _toml_line(text: str | None, loc: list[Any]) -> int | None:
+    """Line of ``loc`` in the network's TOML text; a key not written in its item (a check on the whole item, a
+    default) falls back to the item's ``[[...]]`` header."""
+    line = toml_line(text, loc)
+    if line is None and len(loc) > 2 and isinstance(loc[1], int):
+        line = toml_line(text, loc[:2])
+    return line
+
+
+def _format_validation(err: ValidationError, source: str, data: dict[str, Any],
+                       text: str | None = None) -> ConfigError:
     lines = []
     for e in err.errors()[:10]:
         loc = list(e["loc"])
@@ -475,14 +512,10 @@ def _format_validation(err: ValidationError, source: str, data: dict[str, Any]) 
                 continue
             else:
                 key += ("." if key else "") + str(item)
-        ident = ""
-        if len(loc) > 1 and loc[0] in ("nodes", "links", "regions") and isinstance(loc[1], int):
-            try:
-                ident = f" ({loc[0][:-1]} {data[loc[0]][loc[1]].get('id')!r})"
-            except (KeyError, IndexError, AttributeError, TypeError):
-                ident = ""
+        ident = _item_ident(data, loc)
+        line = _toml_line(text, [x for x in loc if not str(x).startswith("function-")])
         msg = e["msg"].removeprefix("Value error, ")
-        lines.append(f"{source}: {key}{ident}: {msg}")
+        lines.append(f"{source}:{line}: {key}{ident}: {msg}" if line is not None else f"{source}: {key}{ident}: {msg}")
     return ConfigError("invalid allocation network:\n  " + "\n  ".join(lines))
 
 
@@ -511,14 +544,15 @@ def load_network(path_or_dict: str | Path | dict[str, Any] | Network, *, base_di
     if isinstance(path_or_dict, Network):
         return path_or_dict
     if isinstance(path_or_dict, dict):
-        data, source = path_or_dict, "<dict>"
+        data, source, text = path_or_dict, "<dict>", None
         bdir = Path(base_dir) if base_dir is not None else Path.cwd()
     else:
         path = Path(path_or_dict)
         if not path.exists():
             raise InputMissingError(f"{path}: allocation network file not found")
+        text = path.read_text("utf-8")
         try:
-            data = tomllib.loads(path.read_text("utf-8"))
+            data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML: {exc}") from None
         source = str(path)
@@ -526,8 +560,8 @@ def load_network(path_or_dict: str | Path | dict[str, Any] | Network, *, base_di
     try:
         spec = NetworkSpec.model_validate(data)
     except ValidationError as err:
-        raise _format_validation(err, source, data) from None
-    return Network(spec, source, bdir)
+        raise _format_validation(err, source, data, text) from None
+    return Network(spec, source, bdir, text)
 
 
 # ------------------------------------------------------------------ series resolution

@@ -167,3 +167,46 @@ shares = [{party = "bpn", link = "pipe", fraction = 0.5}]
 def test_negative_flows_and_factors_are_config_errors(tmp_path, old, new, key, fragment):
     """A negative inflow, yield or demand (or factor) was accepted; a 'kind' key gave a TypeError traceback."""
     _expect(tmp_path, GOOD.replace(old, new), ConfigError, key, fragment)
+
+
+def _line_of(text, fragment, nth=0):
+    lines = textwrap.dedent(text).splitlines()
+    return [i + 1 for i, ln in enumerate(lines) if fragment in ln][nth]
+
+
+def test_errors_give_line_and_id(tmp_path):
+    """Errors found after parsing (Network checks) and by the schema both name the line and the item's id."""
+    text = GOOD.replace('to = "city"', 'to = "cty"')
+    msg = _expect(tmp_path, text, ConfigError, "links[0].to (link 'pipe')")
+    p = tmp_path / "net.toml"
+    assert f"{p}:{_line_of(text, 'cty')}:" in msg, msg
+    text = GOOD.replace('demand = "500 L/s"', 'demnd = "500 L/s"')
+    msg = _expect(tmp_path, text, ConfigError, "nodes[1].demnd (node 'city')")
+    assert f"{p}:{_line_of(text, 'demnd')}:" in msg, msg
+    # the second region's id line, not the first's
+    text = GOOD + '\n[[regions]]\nid = "bpn"\n'
+    msg = _expect(tmp_path, text, ConfigError, "regions[1].id", "duplicate id")
+    assert f"{p}:{_line_of(text, '[[regions]]', 1) + 1}:" in msg, msg
+    # an error on a whole item (a model check) points at its [[...]] header
+    text = GOOD.replace('capacity = "800 L/s"', 'capacity = "-800 L/s"')
+    msg = _expect(tmp_path, text, ConfigError, "links[0]", "negative capacity")
+    assert f"{p}:{_line_of(text, '[[links]]')}:" in msg or f"{p}:{_line_of(text, '-800')}:" in msg, msg
+    text = GOOD + """
+[[agreements]]
+type = "entitlement"
+name = "deal"
+party = "samarinda"
+demand = "city"
+rate = "100 L/s"
+priority = 1
+"""
+    msg = _expect(tmp_path, text, ConfigError, "agreements[0]")
+    assert f"{p}:{_line_of(text, '[[agreements]]')}" in msg or f"{p}:{_line_of(text, 'samarinda')}" in msg, msg
+
+
+def test_dict_networks_have_no_line_numbers():
+    import tomllib
+
+    data = tomllib.loads(textwrap.dedent(GOOD).replace('to = "city"', 'to = "cty"'))
+    with pytest.raises(ConfigError, match=r"^<dict>: links\[0\]\.to \(link 'pipe'\): unknown node"):
+        load_network(data)

@@ -73,6 +73,23 @@ def test_error_line_points_at_the_right_array_table(tmp_path):
     assert f"model.toml:{j + 1}: gauges.1.y" in str(err.value)
 
 
+def test_unknown_key_inside_an_array_table_lists_the_allowed_keys(tmp_path):
+    """A typo inside the second [[gauges]] names its line and the keys a gauge takes."""
+    lines = BASE.splitlines()
+    heads = [i for i, x in enumerate(lines) if x.strip() == "[[gauges]]"]
+    j = next(i for i in range(heads[1], len(lines)) if lines[i].strip().startswith("warning_levels_m3s"))
+    bad = list(lines)
+    bad[j] = bad[j].replace("warning_levels_m3s", "warning_level_m3s")
+    p = tmp_path / "model.toml"
+    p.write_text("\n".join(bad) + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_config(p)
+    msg = str(err.value)
+    assert f"model.toml:{j + 1}: gauges.1.warning_level_m3s: unknown key (allowed: " in msg, msg
+    allowed = msg.split("(allowed: ")[1].split(")")[0].split(", ")
+    assert "warning_levels_m3s" in allowed and "upstream_area_km2" in allowed and "id" in allowed
+
+
 def test_runoff_parameter_step_reaches_the_runoff_model(tmp_path):
     """X2/X3 values at the configured parameter step: '1h' values at a 30 min model step act as X3*2^(1/4), '1D'
     values as X3*48^(1/4); a non-duration is a configuration error."""

@@ -52,6 +52,9 @@ class Agreement(BaseModel):
     start: _dt.date | _dt.datetime | None = None
     end: _dt.date | _dt.datetime | None = None
     phase: ClassVar[int] = 50
+    #: recorded quantities (key after ``"<name>:"``, or its first ``:``-part) that are volumes within one step
+    #: (``time: sum``); every other recorded quantity is a balance at the end of the step (``time: point``)
+    step_amounts: ClassVar[tuple[str, ...]] = ()
     _index: int = PrivateAttr(0)
     _where: str = PrivateAttr("")
     _validity: dict = PrivateAttr(default_factory=dict)
@@ -98,6 +101,11 @@ class Agreement(BaseModel):
 
     def record(self, m: Any, st: Any) -> dict[str, float]:
         return {}
+
+    def is_step_amount(self, key: str) -> bool:
+        """True when the recorded quantity ``key`` (a column of ``agreement_state``) is a volume within the step."""
+        part = key.removeprefix(f"{self.name}:").split(":")[0]
+        return part in self.step_amounts
 
     # helpers
     def _link(self, net: Any, lid: str, key: str) -> None:
@@ -252,6 +260,8 @@ class MinimumDelivery(Agreement):
     ``period_entitlement``, ``pro_rata``), or that has a second ``minimum_delivery``, cannot take
     one (configuration error): write the minimum as a tranche of that agreement instead.
     """
+
+    step_amounts: ClassVar[tuple[str, ...]] = ("minimum_shortfall",)
 
     type: Literal["minimum_delivery"]
     party: str
@@ -643,6 +653,8 @@ class Share(Agreement):
 
     For ``unused = "account"`` use a ``storage_accounts`` agreement.
     """
+
+    step_amounts: ClassVar[tuple[str, ...]] = ("available",)
 
     type: Literal["share"]
     source: str
@@ -1157,6 +1169,8 @@ class BorderObligation(Agreement):
     since ``start``) and, for an index-driven obligation, ``obligation`` (``O_t``, m3 per step).
     """
 
+    step_amounts: ClassVar[tuple[str, ...]] = ("obligation",)
+
     type: Literal["border_obligation"]
     party: str
     link: str
@@ -1356,6 +1370,8 @@ class ShortageShare(Agreement):
     not take lapses (stays at the source).
     """
 
+    step_amounts: ClassVar[tuple[str, ...]] = ("available", "shortage", "allotment")
+
     type: Literal["shortage_share"]
     source: str
     available: Literal["inflow", "storage"] = "inflow"
@@ -1453,6 +1469,8 @@ class Banking(Agreement):
     ``γ`` = ``deposit_fraction`` (losses on banking), ``K`` = ``max_balance``.
     Credits are paper water: using them still needs physical water and pipe capacity in the LP.
     """
+
+    step_amounts: ClassVar[tuple[str, ...]] = ("bank_deposit", "bank_withdrawal")
 
     type: Literal["banking"]
     party: str

@@ -139,17 +139,24 @@ def result_dataset(res: Any, kind: str) -> Any:
                                                         "surface; negative values are a net gain of water"}},
             **com)
     elif kind == "account":
-        cols = [c for c in res.agreement_state.columns if not c.endswith(":level")]
+        owner = _column_agreements(res.agreement_state.columns, net.agreements)
+        tier_cols = {f"{a.name}:level" for a in net.agreements if a.type == "drought_tiers"}  # in the reservoir file
+        cols = [c for c in res.agreement_state.columns if c not in tier_cols]
         if not cols:
             return None
         vals = res.agreement_state[cols].to_numpy(float).T
-        ags = {a.name: a for a in net.agreements}
+        step = np.array([owner[c].is_step_amount(c) for c in cols])
         meta = net.spec.network
         ds = timeseries_dataset(
-            {"account_balance": vals}, ids=cols, lat=[meta.lat] * len(cols), lon=[meta.lon] * len(cols),
+            {"account_balance": np.where(step[:, None], np.nan, vals),
+             "account_step_volume": np.where(step[:, None], vals, np.nan)},
+            ids=cols, lat=[meta.lat] * len(cols), lon=[meta.lon] * len(cols),
             instance_dim="account",
-            instance_variables={"agreement": [c.split(":")[0] for c in cols],
-                                "agreement_type": [ags[c.split(":")[0]].type for c in cols]},
+            instance_variables={"agreement": [owner[c].name for c in cols],
+                                "agreement_type": [owner[c].type for c in cols],
+                                "quantity": ["volume_in_step" if s_ else "balance" for s_ in step]},
+            attrs={"quantity": {"long_name": "which variable holds this account's values: balance (account_balance, "
+                                             "end of step) or volume_in_step (account_step_volume, within the step)"}},
             **com)
     elif kind == "region":
         regs = list(net.regions)
@@ -178,6 +185,16 @@ def result_dataset(res: Any, kind: str) -> Any:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     ds.attrs.update(_attrs(res))
     return ds
+
+
+def _column_agreements(columns: Any, agreements: list[Any]) -> dict[str, Any]:
+    """The agreement that recorded each ``agreement_state`` column (``"<name>:<quantity>"``; the longest matching
+    name wins, so names may contain ``:``)."""
+    by_len = sorted(agreements, key=lambda a: -len(a.name))
+    out = {}
+    for c in columns:
+        out[c] = next(a for a in by_len if c.startswith(f"{a.name}:"))
+    return out
 
 
 def _end_labelled(df: pd.DataFrame, dt: float) -> pd.DataFrame:

@@ -220,3 +220,37 @@ def test_every_shortfall_is_explained_with_the_new_agreements():
         rows = ex[(ex.time == res.times[t]) & (ex.instance == res.demand_ids[d])]
         assert len(rows) and not (rows.reason == "not_claimed").all(), (res.times[t], res.demand_ids[d])
         assert rows.shortfall.iloc[0] == pytest.approx(res.shortfall[t, d] / DAY)
+
+
+def test_account_file_separates_balances_from_volumes_within_the_step(tmp_path):
+    """Balances (bank balance) are `time: point`; the declared shortage, allotments and bank deposits/withdrawals are
+    volumes within the step (`time: sum`): each lands in its own variable, NaN in the other."""
+    import xarray as xr
+
+    nodes, links, ags = _shortage_net([8, 12, 3])
+    nodes.append(dem("C", "c", series([0.4, 1.0, 2.0])))
+    links.append(link("lc", "river", "C"))
+    ags.append(_bank(party="c", demand="C", deposit_fraction=0.5, max_withdrawal="0.5 m3/s"))
+    res = run(nodes, links, ags, steps=3)
+    res.write(tmp_path / "r")
+    with xr.open_dataset(tmp_path / "r_account.nc") as acc:
+        ids = [x.decode() if isinstance(x, bytes) else str(x) for x in acc["account_id"].values]
+        kind = dict(zip(ids, [x.decode() if isinstance(x, bytes) else str(x) for x in acc["quantity"].values]))
+        assert acc["account_balance"].attrs["cell_methods"] == "time: point"
+        assert acc["account_step_volume"].attrs["cell_methods"] == "time: sum"
+        want_step = {"colorado:available", "colorado:shortage", "colorado:allotment:a", "colorado:allotment:b",
+                     "bank:bank_deposit", "bank:bank_withdrawal"}
+        assert {i for i, k in kind.items() if k == "volume_in_step"} == want_step
+        assert {i for i, k in kind.items() if k == "balance"} == {"bank:bank_balance"}
+        for j, i in enumerate(ids):
+            bal = acc["account_balance"].isel(account=j).values
+            vol = acc["account_step_volume"].isel(account=j).values
+            want = res.agreement_state[i].to_numpy()
+            if i in want_step:
+                assert np.isnan(bal).all()
+                np.testing.assert_allclose(vol, want, atol=1e-6)
+            else:
+                assert np.isnan(vol).all()
+                np.testing.assert_allclose(bal, want, atol=1e-6)
+        np.testing.assert_allclose(acc["account_step_volume"].isel(account=ids.index("colorado:shortage")) / DAY,
+                                   [2, 0, 7], atol=1e-9)

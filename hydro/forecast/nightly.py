@@ -182,13 +182,16 @@ def _current_runs(region_root: Path) -> dict[pd.Timestamp, tuple[Path, dict[str,
     return {ref: (v[2], v[3]) for ref, v in runs.items()}
 
 
-def find_states(region_root: Path, T: pd.Timestamp, max_age: pd.Timedelta) -> list[tuple[pd.Timestamp, Path, str]]:
+def find_states(region_root: Path, T: pd.Timestamp, max_age: pd.Timedelta,
+                rejected: list[str] | None = None) -> list[tuple[pd.Timestamp, Path, str]]:
     """Warm-start candidates for reference time ``T``, best first: ``(valid_time, path, run_id)``.
 
     Only states saved by the current complete run (see :func:`_current_runs`) of an **earlier** reference
     time (``< T``: never a run of the same night, which would warm-start from itself), valid in
     ``[T - max_age, T]``, whose file still has the sha256 its manifest recorded. Newest valid time first;
-    for one valid time, the state of the run with the latest reference time.
+    for one valid time, the state of the run with the latest reference time. A state that would have been a
+    candidate but is missing or changed since its run is appended to ``rejected`` (when given) as
+    ``"<file> of run <run id>: ..."``, for the manifest's ``skipped`` list.
     """
     from hydro.forecast.stages import sha256
 
@@ -207,6 +210,9 @@ def find_states(region_root: Path, T: pd.Timestamp, max_age: pd.Timedelta) -> li
             if not p.is_file() or hashes.get(st["path"]) is None or sha256(p) != hashes[st["path"]]:
                 logger.warning("warm start: %s of run %s is missing or changed since the run: not used", st["path"],
                                run_dir.name)
+                if rejected is not None:
+                    rejected.append(f"{p.name} of run {run_dir.name}: "
+                                    f"{'missing' if not p.is_file() else 'changed since the run (sha256 differs)'}")
                 continue
             found[vt] = (ref, p, run_dir.name)
     return [(vt, p, rid) for vt, (_, p, rid) in sorted(found.items(), key=lambda kv: kv[0], reverse=True)]
@@ -232,7 +238,7 @@ def _warm_start(model: Any, cfg: ModelConfig, terrain: xr.Dataset, T: pd.Timesta
 
     step = pd.Timedelta(cfg.routing.model_step)
     tried: list[str] = []
-    for vt, path, run_id in find_states(region_root, T, pd.Timedelta(days=cfg.forecast.max_state_age_days)):
+    for vt, path, run_id in find_states(region_root, T, pd.Timedelta(days=cfg.forecast.max_state_age_days), tried):
         try:
             model.load_state(path)
             _check_state_time(model, path, vt, run_id)

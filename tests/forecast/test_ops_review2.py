@@ -141,7 +141,15 @@ def test_a_state_whose_own_valid_time_differs_is_rejected(nights, tmp_path):
     # a state file changed since its run (hash differs from the manifest) is not a candidate at all
     with open(run_dir / "state" / "state_20250824T0000Z.nc", "ab") as f:
         f.write(b"\0")
-    assert [str(vt) for vt, _, _ in find_states(region, T, pd.Timedelta("3D"))] == ["2025-08-25 00:00:00"]
+    rejected: list[str] = []
+    assert [str(vt) for vt, _, _ in find_states(region, T, pd.Timedelta("3D"), rejected)] == ["2025-08-25 00:00:00"]
+    assert rejected == [f"state_20250824T0000Z.nc of run {src.name}: changed since the run (sha256 differs)"]
+    # the night's record lists it among the skipped candidates (it used to be only a log line)
+    (run_dir / "state" / "state_20250825T0000Z.nc").unlink()
+    rec = _warm_start(build_model(cfg, terrain, reference_time=T), cfg, terrain, T, region)
+    assert rec["level"] == 3 and "2 candidate(s) rejected" in rec["reason"], rec
+    assert any("state_20250824T0000Z.nc" in x and "sha256" in x for x in rec["skipped"]), rec
+    assert any("state_20250825T0000Z.nc" in x and "missing" in x for x in rec["skipped"]), rec
 
 
 # ------------------------------------------------------------------ item 2: every input in the run id

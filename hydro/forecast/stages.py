@@ -172,6 +172,45 @@ def _exchange_paths(a: Path, b: Path) -> bool:
     return rc == 0
 
 
+OWNER_FILE = ".hydro-owner.json"  # in a .partial folder while its run works: host, pid and process start time
+
+
+def _process_start(pid: int) -> str | None:
+    """An identity of the live process ``pid`` (its start time in clock ticks since boot, from ``/proc``; ``""``
+    where there is no ``/proc``), or None when no such process exists."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[19]  # field 22 (starttime), counted after the "(comm)" field
+    except FileNotFoundError:
+        if Path("/proc/self/stat").exists():
+            return None
+    except (OSError, IndexError):
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except OSError:  # exists, not ours to signal
+        pass
+    return ""
+
+
+def _abandoned(partial: Path) -> bool:
+    """True when the ``.partial`` folder's run died on this host (its owner process is gone, or the pid was reused
+    by another process). Unknown owners (no owner file, another host) are never abandoned."""
+    import socket
+
+    try:
+        owner = json.loads((partial / OWNER_FILE).read_text())
+        host, pid, start = owner["host"], int(owner["pid"]), str(owner.get("start") or "")
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    if host != socket.gethostname():
+        return False
+    now = _process_start(pid)
+    return now is None or bool(start and now and now != start)
+
+
 @dataclass
 class RunFolder:
     """``<root>/<run_id>.partial`` → ``<root>/<run_id>`` (atomic publish, manifest last)."""
@@ -192,8 +231,16 @@ class RunFolder:
         return self.root / f"{self.run_id}.partial"
 
     def create(self) -> Path:
-        """Start afresh: a stale ``.partial`` (a crashed run) and ``.old-*`` folders of this run id are removed."""
+        """Start afresh: a stale ``.partial`` (a crashed run) and ``.old-*`` folders of this run id are removed,
+        and so are the ``.partial`` folders of other run ids whose run died on this host (a crashed night with
+        other inputs would otherwise stay for ever); the new folder records its owner process."""
+        import socket
+
         try:
+            for other in self.root.glob("*.partial"):
+                if other != self.partial and other.is_dir() and _abandoned(other):
+                    logger.info("removing %s, left by a run that died", other)
+                    shutil.rmtree(other, ignore_errors=True)
             if self.partial.exists():
                 logger.info("removing stale %s", self.partial)
                 shutil.rmtree(self.partial)
@@ -204,6 +251,8 @@ class RunFolder:
                 else:  # it holds the only complete copy: put it back
                     os.replace(stale, self.final)
             self.partial.mkdir(parents=True)
+            owner = {"host": socket.gethostname(), "pid": os.getpid(), "start": _process_start(os.getpid())}
+            (self.partial / OWNER_FILE).write_text(json.dumps(owner))
         except OSError as exc:
             raise OutputError(f"cannot create run folder {self.partial}: {exc}") from exc
         return self.partial
@@ -228,6 +277,7 @@ class RunFolder:
                           for k, p in sorted(self.outputs.items())}
         tmp = self.partial / ".manifest.json.tmp"
         try:
+            (self.partial / OWNER_FILE).unlink(missing_ok=True)
             tmp.write_text(json.dumps(man, indent=2, default=str))
             os.replace(tmp, self.partial / "manifest.json")
             if self.final.exists():  # --force: the complete run stays readable until the new one is in place

@@ -85,8 +85,8 @@ def test_a_state_that_vanished_before_loading_is_skipped_not_fatal(tmp_path, mon
     first = nightly.run_forecast(load_config(cfg_path), pd.Timestamp("2025-08-24"), output_root=out)
     real = nightly.find_states
 
-    def with_ghost(region_root, T, max_age):
-        found = real(region_root, T, max_age)
+    def with_ghost(region_root, T, max_age, rejected=None):
+        found = real(region_root, T, max_age, rejected)
         assert found, "the 24 Aug run saved states"
         vt, path, run_id = found[0]
         return [(vt, path.with_name("vanished_" + path.name), run_id)] + found
@@ -96,3 +96,52 @@ def test_a_state_that_vanished_before_loading_is_skipped_not_fatal(tmp_path, mon
     ws = second.manifest["warm_start"]
     assert ws["level"] in (1, 2) and ws["state_run_id"] == first.run_id, ws
     assert len(ws["skipped"]) == 1 and ws["skipped"][0].startswith("vanished_"), ws
+
+
+def _dead_pid() -> int:
+    """The pid of a process that has exited (and been reaped)."""
+    import subprocess
+    import sys
+
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+def test_partial_folders_of_dead_runs_with_other_ids_are_removed(tmp_path):
+    """A night killed half-way leaves `<id>.partial`; a later run of another id (other inputs) used to leave it for
+    ever. It is removed when its owner died on this host; a live run's folder, a folder of another host and a
+    folder without an owner record are kept."""
+    import socket
+
+    def partial(run_id, owner):
+        d = tmp_path / f"{run_id}.partial"
+        d.mkdir()
+        (d / "big.nc").write_bytes(b"x" * 100)
+        if owner is not None:
+            (d / stages.OWNER_FILE).write_text(json.dumps(owner))
+        return d
+
+    host = socket.gethostname()
+    dead = partial("dead", {"host": host, "pid": _dead_pid(), "start": "1"})
+    reused = partial("reused", {"host": host, "pid": os.getpid(), "start": "not-my-start-time"})
+    alive = partial("alive", {"host": host, "pid": os.getpid(), "start": stages._process_start(os.getpid())})
+    remote = partial("remote", {"host": host + "-elsewhere", "pid": _dead_pid(), "start": "1"})
+    unknown = partial("unknown", None)
+    folder = RunFolder(tmp_path, "r2")
+    part = folder.create()
+    assert not dead.exists() and not reused.exists()
+    assert alive.exists() and remote.exists() and unknown.exists()
+    # the new folder records its owner while it works; the published run does not keep the record
+    owner = json.loads((part / stages.OWNER_FILE).read_text())
+    assert owner["pid"] == os.getpid() and owner["host"] == host
+    assert not stages._abandoned(part)
+    (part / "data.txt").write_text("x")
+    folder.add("data", part / "data.txt")
+    folder.publish({"kind": "run"})
+    assert sorted(p.name for p in folder.final.iterdir()) == ["data.txt", "manifest.json"]
+
+
+def test_process_start_identifies_live_and_dead_processes():
+    assert stages._process_start(os.getpid()) not in (None,)
+    assert stages._process_start(_dead_pid()) is None

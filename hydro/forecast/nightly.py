@@ -87,6 +87,7 @@ def _input_files(cfg: ModelConfig, T: pd.Timestamp) -> dict[str, Path]:
     if fp is not None:
         if not fp.exists():
             raise InputNotReadyError(f"{fp}: forcing for reference time {T:%Y-%m-%dT%H:%MZ} not published yet")
+        _check_forcing_reaches(cfg, fp, T)
         files["forcing"] = fp
     for i, spec in enumerate(cfg.exchange.inflows):
         p = resolve_path(cfg, spec.file, T, f"exchange.inflows[{i}].file")
@@ -94,6 +95,18 @@ def _input_files(cfg: ModelConfig, T: pd.Timestamp) -> dict[str, Path]:
             raise InputNotReadyError(f"{p}: neighbour's exchange file for {T:%Y-%m-%dT%H:%MZ} not there yet")
         files[f"exchange_inflow_{i}_{spec.point}"] = p
     return files
+
+
+def _check_forcing_reaches(cfg: ModelConfig, path: Path, T: pd.Timestamp) -> None:
+    """Before any work: the night's forcing file must be readable (its variable, units and time axis: exit 65
+    otherwise) and reach the end of the lead time (else it is still being published: exit 75, retry later)."""
+    from hydro.forcing import open_forcing
+
+    da = open_forcing(path, cfg.forcing.variable)
+    last = pd.Timestamp(da["time"].values[-1])
+    end = T + pd.Timedelta(hours=cfg.forecast.lead_time_h)
+    if end > last:
+        raise InputNotReadyError(f"{path}: forcing ends {last}, the forecast needs it to {end}: not complete yet")
 
 
 def forecast_run_id(cfg: ModelConfig, reference_time: Any, input_hashes: dict[str, str] | None = None) -> str:
@@ -384,7 +397,8 @@ def run_forecast(
     """
     from hydro.forecast.hydrology import build_model, members_of, open_rain, run_hydrology
     from hydro.forecast.stages import (RunFolder, completed_manifest, flood_area_alert, gauge_alerts, load_dem,
-                                       sha256, allocation_skip_reason, write_alerts)
+                                       sha256, stamp_run_attrs, allocation_skip_reason, write_alerts,
+                                       forcing_provenance)
     from hydro.io import write_netcdf
     from hydro.terrain import analyse
 
@@ -468,8 +482,9 @@ def run_forecast(
             balances = {"runoff_routing": catchment_balance(result.summary, "runoff/run_water_balance.nc"),
                         **process_balances(result.summary)}
             transfers: dict[str, Any] = {}
-            common = {"id": run_id, "hydro_config_hash": config_hash(fcfg), "hydro_warm_start": warm["source"],
+            common = {"id": run_id, "hydro_run_id": run_id, "hydro_config_hash": config_hash(fcfg), "hydro_warm_start": warm["source"],
                       "hydro_warm_start_level": int(warm["level"]),
+                      "hydro_forcing": forcing_provenance(fcfg, inputs.get("forcing"), input_hashes.get("forcing")),
                       "forecast_reference_time": T.strftime("%Y-%m-%dT%H:%M:%SZ")}
             for k, p in result.write(partial / "runoff", prefix="run", **common).items():
                 folder.add(f"runoff/{k}", p)
@@ -599,6 +614,7 @@ def run_forecast(
                                         hand=hand).items():
                     folder.add(k, p)
             timings["total_s"] = time.perf_counter() - t0
+            stamp_run_attrs(list(folder.outputs.values()), common)  # flood, allocation... files too
             manifest = folder.publish({
                 "kind": "forecast",
                 "region": fcfg.region,

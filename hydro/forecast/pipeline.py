@@ -184,7 +184,11 @@ def _run_input_files(cfg: ModelConfig) -> dict[str, Path]:
     files = static_input_files(cfg, flood=True)
     if cfg.runoff.enabled:
         fp = forcing_path(cfg)
-        if fp is not None and fp.is_file():  # a missing file is reported (66) where it is read
+        if fp is not None and not fp.is_file():  # before any work (66), not after the terrain analysis
+            from hydro.errors import InputMissingError
+
+            raise InputMissingError(f"{fp}: forcing file not found")
+        if fp is not None:
             files["forcing"] = fp
         for i, spec in enumerate(cfg.exchange.inflows):
             p = resolve_path(cfg, spec.file, None, f"exchange.inflows[{i}].file")
@@ -196,7 +200,7 @@ def _run_input_files(cfg: ModelConfig) -> dict[str, Path]:
 def _run_locked(cfg: ModelConfig, folder: Any, run_id: str, step: Progress, inputs: dict[str, Path],
                 input_hashes: dict[str, str]) -> RunResult:
     """The body of :func:`run_model`, under the run's lock."""
-    from hydro.forecast.stages import load_dem
+    from hydro.forecast.stages import forcing_provenance, load_dem, stamp_run_attrs
     from hydro.io import write_netcdf
     from hydro.terrain import analyse
 
@@ -212,7 +216,10 @@ def _run_locked(cfg: ModelConfig, folder: Any, run_id: str, step: Progress, inpu
         terrain = analyse(dem, cfg.terrain.stream_threshold_km2 * 1e6, epsilon=cfg.terrain.epsilon_fill, progress=step)
         timings["terrain_s"] = time.perf_counter() - t1
         step("write terrain")
-        common = {"id": run_id, "hydro_config_hash": config_hash(cfg), "hydro_warm_start": "cold"}
+        common = {"id": run_id, "hydro_run_id": run_id, "hydro_config_hash": config_hash(cfg), "hydro_warm_start": "cold",
+                  "hydro_forcing": (forcing_provenance(cfg, inputs.get("forcing"), input_hashes.get("forcing"))
+                                    if cfg.runoff.enabled else
+                                    f"flood design storm: {cfg.flood.storm_total_mm:g} mm in {cfg.flood.storm_duration_h:g} h")}
         folder.add("terrain", write_netcdf(
             terrain,
             partial / "terrain.nc",
@@ -398,6 +405,7 @@ def _run_locked(cfg: ModelConfig, folder: Any, run_id: str, step: Progress, inpu
                 folder.add(k, p)
         timings["report_s"] = time.perf_counter() - t1
         timings["total_s"] = time.perf_counter() - t0
+        stamp_run_attrs(list(folder.outputs.values()), common)  # flood, allocation... files too
         manifest = folder.publish({
             "kind": "run",
             "region": cfg.region,

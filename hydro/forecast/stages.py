@@ -211,6 +211,51 @@ def _abandoned(partial: Path) -> bool:
     return now is None or bool(start and now and now != start)
 
 
+def forcing_provenance(cfg: ModelConfig, path: Path | None, digest: str | None = None) -> str:
+    """The ``hydro_forcing`` global attribute (netcdf.md §10): the forcing product, its own id and issue time where
+    the file states them, and its sha256 (first 16 hex digits); a design storm by its parameters."""
+    f = cfg.forcing
+    if path is None:
+        return (f"design storm: {f.storm_total_mm:g} mm in {f.storm_duration_h:g} h from {f.start}, peak at "
+                f"{f.storm_peak_position:g} of the duration")
+    parts = [Path(path).name]
+    try:
+        import netCDF4
+
+        with netCDF4.Dataset(path) as nc:
+            g = {k: nc.getncattr(k) for k in nc.ncattrs()}
+    except OSError:
+        g = {}
+    if g.get("id"):
+        parts.append(f"id {g['id']}")
+    issued = g.get("date_issued") or g.get("date_created")
+    if issued:
+        parts.append(f"issued {issued}")
+    if digest:
+        parts.append(f"sha256 {digest[:16]}")
+    return "; ".join(str(x) for x in parts)
+
+
+def stamp_run_attrs(paths: Sequence[Path], attrs: Mapping[str, Any]) -> list[Path]:
+    """Give every NetCDF file among ``paths`` the run's global attributes (run ``id``, config hash, warm start...)
+    it does not already carry, in place (the files are still in the unpublished ``.partial`` folder, and the
+    manifest's sha256 is taken afterwards). Returns the files changed."""
+    import netCDF4
+
+    changed = []
+    for p in paths:
+        if Path(p).suffix != ".nc":
+            continue
+        with netCDF4.Dataset(p, "a") as nc:
+            have = set(nc.ncattrs())
+            todo = {k: v for k, v in attrs.items() if k not in have and v is not None}
+            for k, v in todo.items():
+                nc.setncattr(k, v)
+        if todo:
+            changed.append(Path(p))
+    return changed
+
+
 @dataclass
 class RunFolder:
     """``<root>/<run_id>.partial`` → ``<root>/<run_id>`` (atomic publish, manifest last)."""

@@ -52,7 +52,7 @@ def test_cold_fallback_drops_everything_of_the_rejected_state(tmp_path, monkeypa
     old.routing.volume_m3[:] = old.routing.volume_from_discharge(old.routing.q)
     old.valid_time = T - pd.Timedelta("1D")
     p = old.save_state(tmp_path / "state_prev.nc")
-    monkeypatch.setattr(nightly, "find_states", lambda root, T_, age: [(T - pd.Timedelta("1D"), Path(p), "prev")])
+    monkeypatch.setattr(nightly, "find_states", lambda root, T_, age, rejected=None: [(T - pd.Timedelta("1D"), Path(p), "prev")])
     model = build_model(cfg, terr)
     rec = nightly._warm_start(model, cfg, terr, T, tmp_path)
     assert rec["level"] == 3 and rec["source"] == "cold"
@@ -72,7 +72,7 @@ def test_cold_fallback_spin_up_equals_a_first_ever_run(tmp_path, monkeypatch):
     m.run(open_rain(cfg, terr, vt, vt + pd.Timedelta("12h")), pet_per_step(cfg), start=vt, steps=12, gridded=())
     p = m.save_state(tmp_path / "state_a.nc")
     T = pd.Timestamp("2026-01-01T12:30")  # not a whole number of steps after the state's 12:00
-    monkeypatch.setattr(nightly, "find_states", lambda root, T_, age: [(m.valid_time, Path(p), "run-x")])
+    monkeypatch.setattr(nightly, "find_states", lambda root, T_, age, rejected=None: [(m.valid_time, Path(p), "run-x")])
     model = build_model(cfg, terr)
     rec = nightly._warm_start(model, cfg, terr, T, tmp_path)
     assert rec["level"] == 3 and rec["skipped"] == ["state_a.nc: valid time not on the model step"]

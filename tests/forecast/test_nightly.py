@@ -52,6 +52,19 @@ def test_warm_start_chain_levels(chain):
     for t, level in (("2025-08-24T00:00Z", "cold"), ("2025-08-25T00:00Z", "warm"), ("2025-08-26T00:00Z", "warm-gap")):
         with xr.open_dataset(runs[t].run_dir / "runoff" / "run_gauges.nc") as ds:
             assert ds.attrs["hydro_warm_start"] == level
+        # every NetCDF output names its run and warm start (the flood and allocation files used to miss them)
+        ncs = [e["path"] for e in runs[t].manifest["outputs"].values() if e["path"].endswith(".nc")]
+        assert any(p.startswith("allocation/") for p in ncs), ncs
+        for rel in ncs:
+            with xr.open_dataset(runs[t].run_dir / rel, decode_times=False) as ds:
+                assert "hydro_warm_start" in ds.attrs, rel
+                if not rel.startswith("state/"):  # a state file keeps its own id and its model's lineage
+                    assert ds.attrs.get("hydro_run_id") == runs[t].run_id, rel  # a file may keep its own `id`
+                    assert ds.attrs["hydro_warm_start"] == level, rel
+                    # the forcing product read (netcdf.md §10): file name and the sha256 the manifest records
+                    forcing = runs[t].manifest["inputs"]["forcing"]
+                    assert Path(forcing["path"]).name in ds.attrs["hydro_forcing"], rel
+                    assert f"sha256 {forcing['sha256'][:16]}" in ds.attrs["hydro_forcing"], rel
 
 
 def test_warm_start_continues_the_previous_run_exactly(chain):
@@ -186,7 +199,8 @@ def test_forcing_shorter_than_the_lead_time_is_retry_later(small_project, tmp_pa
     small_project.write_text(text)
     with pytest.raises(InputNotReadyError, match="not complete yet"):
         run_forecast(load_config(small_project), "2025-08-25T00:00Z", output_root=tmp_path / "out")
-    assert not list((tmp_path / "out").rglob("*.partial")) and not list((tmp_path / "out").rglob("manifest.json"))
+    # found before any work: no output folder, no lock, no terrain analysis (it used to be found after the warm start)
+    assert not (tmp_path / "out").exists()
 
 
 def test_bad_state_falls_back_or_fails_as_configured(tmp_path):

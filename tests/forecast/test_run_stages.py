@@ -99,6 +99,20 @@ def test_allocation_refuses_a_day_without_simulated_discharge(event_run):
         allocation_inputs(mcfg, g, start, end)
 
 
+def test_every_netcdf_output_names_the_run_and_its_forcing(event_run):
+    """The flood and allocation files used to lack the run id, config hash and warm start of the runoff files."""
+    ncs = [e["path"] for e in event_run.manifest["outputs"].values() if e["path"].endswith(".nc")]
+    assert any(p.startswith("flood/") for p in ncs) and any(p.startswith("allocation/") for p in ncs), ncs
+    for rel in ncs:
+        if rel.startswith("state/"):
+            continue
+        with xr.open_dataset(event_run.run_dir / rel, decode_times=False) as ds:
+            assert ds.attrs.get("hydro_run_id") == event_run.run_id, rel  # a file may keep its own `id`
+            assert ds.attrs.get("hydro_warm_start") == "cold", rel
+            assert "hydro_config_hash" in ds.attrs, rel
+            assert ds.attrs["hydro_forcing"].startswith("design storm: 140 mm in 6 h"), (rel, ds.attrs["hydro_forcing"])
+
+
 def test_report_and_alerts_of_the_event(event_run):
     d = event_run.run_dir
     assert not (d / "report.html").exists()  # report = false in this project
@@ -169,3 +183,27 @@ report = false
 
     with pytest.raises(ConfigError, match="flood.domain"):
         run_model(load_config(cfg), output_root=tmp_path / "out2")
+
+
+def test_missing_forcing_file_is_found_before_any_work(tmp_path, monkeypatch):
+    """`hydro run` with a NetCDF forcing that is not there: exit 66 before the terrain analysis and with no output
+    folder (it used to be found after the terrain stage)."""
+    from hydro.config import load_config
+    from hydro.errors import InputMissingError
+    from hydro.forecast import pipeline
+    from tests.forecast.conftest import make_project
+
+    cfg_path = make_project(tmp_path / "p")
+    text = cfg_path.read_text().replace('source = "design_storm"\n',
+                                        'source = "netcdf"\npath = "../inputs/forcing/not_there.nc"\n', 1)
+    cfg_path.write_text(text)
+    cfg = load_config(cfg_path)
+    import hydro.terrain as terrain_mod
+
+    def no_terrain(*a, **k):
+        raise AssertionError("the terrain analysis ran before the missing forcing was reported")
+
+    monkeypatch.setattr(terrain_mod, "analyse", no_terrain)
+    with pytest.raises(InputMissingError, match="not_there.nc: forcing file not found"):
+        pipeline.run_model(cfg, output_root=tmp_path / "out")
+    assert not (tmp_path / "out").exists()

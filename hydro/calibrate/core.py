@@ -34,6 +34,7 @@ __all__ = [
     "score_all",
     "PHYSICAL_RANGE",
     "MIN_OBSERVED",
+    "MAX_RUNOFF_RATIO",
 ]
 
 #: search ranges (GR4J-usual; X4 in model steps)
@@ -156,16 +157,25 @@ def _period_mask(index: pd.DatetimeIndex, period: Sequence[Any] | None, name: st
     if len(period) != 2:
         raise ConfigError(f"period {name!r} must be [start, end]")
     a, b = pd.Timestamp(period[0]), pd.Timestamp(period[1])
+    if index.tz is not None:  # period dates are read in the time zone of the dates
+        a, b = (t.tz_localize(index.tz) if t.tz is None else t.tz_convert(index.tz) for t in (a, b))
     if b < a:
         raise ConfigError(f"period {name!r}: end {b} before start {a}")
-    if a < index[0] or b > index[-1]:
+    # a bound given as a date (00:00) means the whole day: daily steps stamped at a time of day
+    # (e.g. 09:00) and the sub-daily steps of the end date belong to the period
+    first = index[0].normalize() if a == a.normalize() else index[0]
+    whole_end = b == b.normalize()
+    last = index[-1].normalize() if whole_end else index[-1]
+    if a < first or b > last:
         raise InputDataError(f"period {name!r} {a.date()}…{b.date()} is not covered by the data "
                              f"({index[0].date()}…{index[-1].date()})")
-    return np.asarray((index >= a) & (index <= b))
+    return np.asarray((index >= a) & ((index < b + pd.Timedelta("1D")) if whole_end else (index <= b)))
 
 
 #: fewest observed discharge values (finite) a scored period may have
 MIN_OBSERVED = 10
+#: largest plausible ratio of observed runoff to rainfall over a year or more (wrong discharge units above)
+MAX_RUNOFF_RATIO = 5.0
 
 
 def _check_index(index: pd.DatetimeIndex) -> pd.Timedelta | None:
@@ -277,12 +287,14 @@ def calibrate_series(
         return 1.0 - s if np.isfinite(s) else 1e9
 
     if optimiser in ("differential_evolution", "de"):
-        extra: dict[str, Any] = {"updating": "immediate"}
+        # always generation-wise ("deferred") updating: the same trials, hence the same result, with or
+        # without ``evaluate`` (serial runs used "immediate", so --scheduler/--workers changed the result)
+        extra: dict[str, Any] = {"updating": "deferred"}
         if evaluate is not None:
             def workers(f: Callable[[Any], float], xs: Any) -> list[float]:
                 return [float(v) for v in evaluate(f, list(xs))]
 
-            extra = {"updating": "deferred", "workers": workers}
+            extra["workers"] = workers
         res = differential_evolution(cost, list(zip(lo, hi)), seed=seed, maxiter=maxiter, popsize=popsize,
                                      polish=False, tol=1e-8, init="latinhypercube", **extra)
         if evaluate is not None:
@@ -364,6 +376,17 @@ def calibrate(
         nbad, nneg = K.count_invalid(np.ascontiguousarray(a))
         if nbad or nneg:
             raise InputDataError(f"{name}: {nbad} NaN/inf and {nneg} negative values")
+
+    # discharge in the wrong unit (l/s or m3/s read as mm, an area in m2 read as km2) is orders of magnitude
+    # off: over a year or more of scored observations, runoff above MAX_RUNOFF_RATIO x rainfall is refused
+    q_obs = np.asarray(observed_mm, dtype=np.float64)
+    scored = _period_mask(idx, calibration, "calibration") | _period_mask(idx, validation, "validation")
+    seen = np.isfinite(q_obs) & scored
+    if seen.sum() * dt_seconds >= 365 * 86400.0 and P[seen].sum() > 0:
+        ratio = float(q_obs[seen].sum() / P[seen].sum())
+        if ratio > MAX_RUNOFF_RATIO:
+            raise InputDataError(f"observed discharge totals {ratio:.3g} x the rainfall on the same steps (more than "
+                                 f"{MAX_RUNOFF_RATIO:g}): check the discharge units (mm per step) and the catchment area")
 
     def sim(p: dict[str, float]) -> np.ndarray:
         return simulate_lumped(P, E, p, dt_seconds)

@@ -21,7 +21,7 @@ def read_series_csv(
     path: str | os.PathLike[str],
     *,
     date_column: str = "date",
-    precipitation_column: str = "precipitation_mm",
+    precipitation_column: str | None = "precipitation_mm",
     pet_column: str | None = "pet_mm",
     discharge_column: str = "discharge",
     discharge_units: str = "mm/d",
@@ -38,7 +38,7 @@ def read_series_csv(
     if not path.is_file():
         raise InputMissingError(f"{path}: calibration CSV not found")
     df = pd.read_csv(path)
-    cols = [date_column, precipitation_column, discharge_column] + ([pet_column] if pet_column else [])
+    cols = [c for c in (date_column, precipitation_column, discharge_column, pet_column) if c]
     for c in cols:
         if c not in df.columns:
             raise InputDataError(f"{path}: column {c!r} not found (columns: {list(df.columns)})")
@@ -46,6 +46,8 @@ def read_series_csv(
         t = pd.DatetimeIndex(pd.to_datetime(df[date_column]))
     except (ValueError, TypeError) as exc:
         raise InputDataError(f"{path}: column {date_column!r} is not a date: {exc}") from exc
+    if t.tz is not None:  # e.g. "2020-01-01T09:00:00+10:00" (BoM Water Data Online): the local dates count
+        t = t.tz_localize(None)
     if t.has_duplicates:
         raise InputDataError(f"{path}: duplicate dates in {date_column!r}, e.g. {t[t.duplicated()][0]}")
     if not t.is_monotonic_increasing:
@@ -54,7 +56,7 @@ def read_series_csv(
     if steps.size and np.any(steps != 86400):
         k = int(np.flatnonzero(steps != 86400)[0])
         raise InputDataError(f"{path}: dates in {date_column!r} are not daily without gaps (after {t[k].date()})")
-    out = pd.DataFrame(index=t)
+    out = pd.DataFrame(index=t.normalize())  # one row per day, labelled by its date (a time of day is dropped)
     out.index.name = "time"
     for name, col in (("P", precipitation_column), ("E", pet_column)):
         if col is None:
@@ -121,10 +123,11 @@ def _gridded_series(cfg: Mapping[str, Any], base: Path) -> pd.DataFrame:
 
     P = mean_series("precipitation_netcdf", "precipitation_variable")
     E = mean_series("pet_netcdf", "pet_variable")
+    # discharge only: negative values are missing-value flags (not scored), as for the CSV input
     q = read_series_csv(base / cfg["discharge_csv"], date_column=cfg.get("date_column", "date"),
-                        precipitation_column=cfg["discharge_column"], pet_column=None,
+                        precipitation_column=None, pet_column=None,
                         discharge_column=cfg["discharge_column"], discharge_units=cfg.get("discharge_units", "mm/d"),
-                        catchment_area_km2=cfg.get("catchment_area_km2"), fill_policy="zero")
+                        catchment_area_km2=cfg.get("catchment_area_km2"))
     df = pd.DataFrame({"P": P, "E": E}).join(q[["Q_obs"]], how="left")
     if df[["P", "E"]].isna().any().any():
         raise InputDataError("gridded precipitation and PET do not cover the same days")
@@ -182,11 +185,21 @@ def run_calibration(config_path: str | os.PathLike[str], *, evaluate: Any = None
     per = cfg["periods"]
     if "calibration" not in per:
         raise ConfigError(f"{config_path}: [periods] needs 'calibration'")
-    start = pd.Timestamp(per.get("warmup", per["calibration"])[0])
-    end = pd.Timestamp((per.get("validation") or per["calibration"])[1])
+    scored = {k: per[k] for k in ("calibration", "validation") if per.get(k)}
+    for k in list(scored) + (["warmup"] if "warmup" in per else []):
+        if len(per[k]) != 2:
+            raise ConfigError(f"{config_path}: [periods] {k} must be [start, end]")
+    # the run covers every period, whatever their order (validation may precede calibration)
+    first = min(pd.Timestamp(v[0]) for v in scored.values())
+    end = max(pd.Timestamp(v[1]) for v in scored.values())
+    w0, w1 = (pd.Timestamp(v) for v in per["warmup"]) if "warmup" in per else (first, None)
+    start = min(w0, first)
     if start < df.index[0] or end > df.index[-1]:
         raise InputDataError(f"{config_path}: periods {start.date()}…{end.date()} not covered by the input "
                              f"({df.index[0].date()}…{df.index[-1].date()})")
+    if w1 is not None and (w1 < w0 or w1 >= first):
+        raise ConfigError(f"{config_path}: [periods] warmup {w0.date()}…{w1.date()} must end before the first scored "
+                          f"day ({first.date()}): warm-up days are never scored")
     df = df.loc[start:end]
     cal = cfg.get("calibration", {})
     known = {"parameters", "objective", "optimiser", "seed", "maxiter", "popsize"}

@@ -49,8 +49,11 @@ def sce_ua(
                 worst = np.argmax(sf)
                 centroid = (sx.sum(axis=0) - sx[worst]) / (q - 1)
                 trial = 2 * centroid - sx[worst]
+                # random points come from the smallest hypercube holding the complex (Duan et al. 1992,
+                # CCE steps iv and vi), not from the whole search box: the complex keeps its local search
+                hlo, hhi = cx.min(axis=0), cx.max(axis=0)
                 if np.any(trial < lo) or np.any(trial > hi):
-                    trial = lo + rng.random(n) * (hi - lo)
+                    trial = hlo + rng.random(n) * (hhi - hlo)
                 ft = cost(trial)
                 nev += 1
                 if ft >= sf[worst]:
@@ -58,7 +61,7 @@ def sce_ua(
                     ft = cost(trial)
                     nev += 1
                     if ft >= sf[worst]:
-                        trial = lo + rng.random(n) * (hi - lo)
+                        trial = hlo + rng.random(n) * (hhi - hlo)
                         ft = cost(trial)
                         nev += 1
                 cx[sel[worst]], cf[sel[worst]] = trial, ft

@@ -29,6 +29,10 @@ __all__ = [
 ]
 
 
+#: units of a runoff depth per model step accepted by :func:`route` (as by the catchment model's forcing)
+RUNOFF_UNITS = ("mm", "kg m-2", "kg m**-2", "mm per step", "mm/step", "1e-3 m")
+
+
 def _check_runoff(r: np.ndarray, rn: RoutingNetwork, runoff: xr.DataArray, when: pd.Timestamp, where: str) -> None:
     """NaN/infinite or negative runoff on a network cell is an :class:`InputDataError`."""
     for bad, what in ((~np.isfinite(r), "NaN or infinite"), (r < 0.0, "negative")):
@@ -59,6 +63,7 @@ def route(
     runoff : xarray.DataArray (time, y, x)
         Runoff depth per model step [mm], time labelled at the step end, regular step. On the
         network cells it must be finite and ``>= 0`` (off the network it is ignored, NaN allowed).
+        Its ``units`` attribute, when present, must be one of :data:`RUNOFF_UNITS` (mm per step).
     terrain : xarray.Dataset
         Output of :func:`hydro.terrain.analyse` (``flow_direction``, ``filled_elevation``).
     params : RoutingParameters, optional
@@ -77,8 +82,9 @@ def route(
     Raises
     ------
     InputDataError
-        NaN/infinite or negative runoff on a network cell (naming the step, the cell and the
-        source). The runoff operators of :mod:`hydro.runoff` never produce negative runoff, so a
+        Runoff ``units`` that are not a depth in mm per step (e.g. ``m``, ``kg m-2 s-1``,
+        ``mm h-1``); NaN/infinite or negative runoff on a network cell (naming the step, the cell
+        and the source). The runoff operators of :mod:`hydro.runoff` never produce negative runoff, so a
         negative value is bad input, never clipped or dropped silently.
     """
     from hydro.terrain import flow_network
@@ -86,6 +92,10 @@ def route(
     params = params or RoutingParameters()
     if runoff.dims != ("time", "y", "x"):
         raise InputDataError(f"runoff {runoff.name!r} must have dims (time, y, x), has {runoff.dims}")
+    units = str(runoff.attrs.get("units", "mm")).strip()
+    if units not in RUNOFF_UNITS:
+        raise InputDataError(f"runoff {runoff.name!r}: units {units!r}, expected a depth in mm per model step "
+                             f"(one of {', '.join(RUNOFF_UNITS)}; no units attribute is read as mm)")
     times = pd.DatetimeIndex(runoff["time"].values)
     if len(times) < 2:
         raise InputDataError("runoff needs at least two time steps to know the step length")

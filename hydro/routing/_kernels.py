@@ -33,6 +33,7 @@ __all__ = [
     "channel_geometry",
     "kinematic_newton",
     "route_step",
+    "route_step_sub",
     "interp_monotone",
     "reservoir_outflow",
     "reservoir_solve",
@@ -74,12 +75,16 @@ def kinematic_newton(rhs, a, u_old, inv_beta):
         return 0.0, 0
     # f(u) = u^(1/β) + a u − rhs is convex and increasing, f(rhs/a) ≥ 0: rhs/a bounds the root
     u_hi = rhs / a
+    if u_hi <= 0.0:  # rhs/a below the smallest float: the root is 0 to round-off
+        return 0.0, 0
     u = u_old if (u_old > 0.0 and u_old < u_hi) else u_hi
     for it in range(1, NEWTON_MAXITER + 1):
-        q = u**inv_beta
-        r = 1.0 / u
-        dq = inv_beta * q * r
-        d2q = (inv_beta - 1.0) * dq * r
+        # u^(1/β − 1) rather than u^(1/β)/u: for a tiny u (subnormal) u^(1/β) underflows to 0 and 1/u to inf,
+        # and 0·inf = NaN would then flow into every cell downstream
+        g = u ** (inv_beta - 1.0)
+        q = g * u
+        dq = inv_beta * g
+        d2q = (inv_beta - 1.0) * dq / u
         f = q + a * u - rhs
         df = dq + a
         den = 2.0 * df * df - f * d2q
@@ -87,6 +92,8 @@ def kinematic_newton(rhs, a, u_old, inv_beta):
         u_new = u - du
         if u_new <= 0.0:
             u_new = 0.5 * u
+            if u_new <= 0.0:
+                return 0.0, it
         if abs(u_new - u) <= NEWTON_ACCEPT * u_new:
             return u_new, it
         u = u_new
@@ -194,6 +201,19 @@ def route_step(dt, n_sub, downstream_pos, fine_pos, is_fine, alpha, length_m, in
                q, volume, lateral_m3s, boundary_m3s, res_pos_of, res_state, res_level_table, res_storage_table,
                res_table_start, res_table_len, res_crest, res_coef, res_exp, res_evap_m3, res_abstr_m3s,
                res_release_m3s, q_mean, q_max, out_volume, res_out):
+    """Route one model step in place, the coarse (overland) cells in one solve of ``dt``:
+    :func:`route_step_sub` with ``n_sub_coarse = 1``."""
+    route_step_sub(dt, n_sub, 1, downstream_pos, fine_pos, is_fine, alpha, length_m, inv_beta,
+                   q, volume, lateral_m3s, boundary_m3s, res_pos_of, res_state, res_level_table, res_storage_table,
+                   res_table_start, res_table_len, res_crest, res_coef, res_exp, res_evap_m3, res_abstr_m3s,
+                   res_release_m3s, q_mean, q_max, out_volume, res_out)
+
+
+@nb.njit(**_JIT)
+def route_step_sub(dt, n_sub, n_sub_coarse, downstream_pos, fine_pos, is_fine, alpha, length_m, inv_beta,
+                   q, volume, lateral_m3s, boundary_m3s, res_pos_of, res_state, res_level_table, res_storage_table,
+                   res_table_start, res_table_len, res_crest, res_coef, res_exp, res_evap_m3, res_abstr_m3s,
+                   res_release_m3s, q_mean, q_max, out_volume, res_out):
     """Route one model step in place.
 
     Parameters
@@ -201,7 +221,10 @@ def route_step(dt, n_sub, downstream_pos, fine_pos, is_fine, alpha, length_m, in
     dt : float
         Model step [s].
     n_sub : int
-        Sub-steps of the fine (channel) cells; coarse (overland) cells take one step of ``dt``.
+        Sub-steps of the fine (channel) cells, a multiple of ``n_sub_coarse``.
+    n_sub_coarse : int
+        Sub-steps of the coarse (overland) cells; the fine cells take ``n_sub / n_sub_coarse``
+        sub-steps within each, fed by its outflow.
     downstream_pos : int64 (n,)
         Position of the downstream cell, -1 for outlets.
     fine_pos : int64 (m,)
@@ -236,8 +259,8 @@ def route_step(dt, n_sub, downstream_pos, fine_pos, is_fine, alpha, length_m, in
     Notes
     -----
     Coarse cells never receive water from fine cells (enforced by the caller), so one pass of
-    the coarse cells in topological order followed by ``n_sub`` passes over the fine cells is
-    the same as solving every cell in topological order within each sub-step.
+    the coarse cells in topological order followed by ``n_sub / n_sub_coarse`` passes over the
+    fine cells is the same as solving every cell in topological order within each sub-step.
     """
     n = q.shape[0]
     nres = res_state.shape[0]
@@ -249,77 +272,90 @@ def route_step(dt, n_sub, downstream_pos, fine_pos, is_fine, alpha, length_m, in
         for k in range(4):
             res_out[r, k] = 0.0
     nonconv = 0
-    # pass 1: coarse cells, whole step
-    for p in range(n):
-        if is_fine[p]:
-            continue
-        qn, vn, it = kinematic_cell(inflow_coarse[p] + boundary_m3s[p] + lateral_m3s[p], volume[p],
-                                    alpha[p] * length_m[p], dt, inv_beta)
-        if it > NEWTON_MAXITER:
-            nonconv += 1
-        q[p] = qn
-        volume[p] = vn
-        q_mean[p] = qn
-        q_max[p] = qn
-        d = downstream_pos[p]
-        if d >= 0:
-            inflow_coarse[d] += qn
-        else:
-            out_volume[0] += qn * dt
-    # pass 2: fine cells, n_sub sub-steps
-    dts = dt / n_sub
+    # the coarse (overland) cells take n_sub_coarse sub-steps of dt_c = dt / n_sub_coarse; within each, the fine
+    # cells take n_sub / n_sub_coarse sub-steps fed by that coarse sub-step's outflow (n_sub_coarse = 1: one coarse
+    # solve of dt, then n_sub fine sub-steps, the sums below then being exactly those of a single coarse pass)
+    n_per = max(1, n_sub // n_sub_coarse)
+    n_tot = n_sub_coarse * n_per
+    dtc = dt / n_sub_coarse
+    dts = dt / n_tot
+    inflow_csub = np.zeros(n)     # inflow of coarse cells from coarse cells, per coarse sub-step
     m = fine_pos.shape[0]
-    for j in range(m):
-        p = fine_pos[j]
+    for p in range(n):
         q_mean[p] = 0.0
         q_max[p] = 0.0
-    # reservoir losses limited per step, spread evenly over the sub-steps
-    for j in range(n_sub):
-        for jj in range(m):
-            p = fine_pos[jj]
-            qin = inflow_coarse[p] + inflow_sub[p] + boundary_m3s[p] + lateral_m3s[p]
-            inflow_sub[p] = 0.0
-            r = res_pos_of[p]
-            if r >= 0:
-                t0 = res_table_start[r]
-                tl = res_table_len[r]
-                lt = res_level_table[t0:t0 + tl]
-                st = res_storage_table[t0:t0 + tl]
-                s_old = res_state[r]
-                avail = s_old + qin * dts
-                ev = min(res_evap_m3[r] / n_sub, max(avail, 0.0))  # never a gain from a negative volume
-                avail -= ev
-                s_dead = st[0]
-                above_dead = max(avail - s_dead, 0.0)
-                ab = min(res_abstr_m3s[r] * dts, above_dead)
-                above_dead -= ab
-                rel = min(res_release_m3s[r] * dts, above_dead)
-                s_new, spill, it = reservoir_solve(s_old, qin * dts, ev, ab, rel, dts, lt, st,
-                                                   res_crest[r], res_coef[r], res_exp[r])
-                res_state[r] = s_new
-                qn = (spill + rel) / dts
-                res_out[r, 0] += qin * dts
-                res_out[r, 1] += spill + rel
-                res_out[r, 2] += ev
-                res_out[r, 3] += ab
-                out_volume[1] += ev
-                out_volume[2] += ab
-                q[p] = qn
-                volume[p] = 0.0
-            else:
-                qn, vn, it = kinematic_cell(qin, volume[p], alpha[p] * length_m[p], dts, inv_beta)
-                if it > NEWTON_MAXITER:
-                    nonconv += 1
-                q[p] = qn
-                volume[p] = vn
-            q_mean[p] += qn / n_sub
+    for jc in range(n_sub_coarse):
+        # coarse cells, one sub-step of dt_c
+        for p in range(n):
+            if is_fine[p]:
+                continue
+            qin = inflow_csub[p] + boundary_m3s[p] + lateral_m3s[p]
+            inflow_csub[p] = 0.0
+            qn, vn, it = kinematic_cell(qin, volume[p], alpha[p] * length_m[p], dtc, inv_beta)
+            if it > NEWTON_MAXITER:
+                nonconv += 1
+            q[p] = qn
+            volume[p] = vn
+            q_mean[p] += qn / n_sub_coarse
             if qn > q_max[p]:
                 q_max[p] = qn
             d = downstream_pos[p]
             if d >= 0:
-                inflow_sub[d] += qn
+                if is_fine[d]:
+                    inflow_coarse[d] += qn
+                else:
+                    inflow_csub[d] += qn
             else:
-                out_volume[0] += qn * dts
+                out_volume[0] += qn * dtc
+        # fine cells, n_per sub-steps of dts; reservoir losses limited per step, spread evenly over the sub-steps
+        for j in range(n_per):
+            for jj in range(m):
+                p = fine_pos[jj]
+                qin = inflow_coarse[p] + inflow_sub[p] + boundary_m3s[p] + lateral_m3s[p]
+                inflow_sub[p] = 0.0
+                r = res_pos_of[p]
+                if r >= 0:
+                    t0 = res_table_start[r]
+                    tl = res_table_len[r]
+                    lt = res_level_table[t0:t0 + tl]
+                    st = res_storage_table[t0:t0 + tl]
+                    s_old = res_state[r]
+                    avail = s_old + qin * dts
+                    ev = min(res_evap_m3[r] / n_tot, max(avail, 0.0))  # never a gain from a negative volume
+                    avail -= ev
+                    s_dead = st[0]
+                    above_dead = max(avail - s_dead, 0.0)
+                    ab = min(res_abstr_m3s[r] * dts, above_dead)
+                    above_dead -= ab
+                    rel = min(res_release_m3s[r] * dts, above_dead)
+                    s_new, spill, it = reservoir_solve(s_old, qin * dts, ev, ab, rel, dts, lt, st,
+                                                       res_crest[r], res_coef[r], res_exp[r])
+                    res_state[r] = s_new
+                    qn = (spill + rel) / dts
+                    res_out[r, 0] += qin * dts
+                    res_out[r, 1] += spill + rel
+                    res_out[r, 2] += ev
+                    res_out[r, 3] += ab
+                    out_volume[1] += ev
+                    out_volume[2] += ab
+                    q[p] = qn
+                    volume[p] = 0.0
+                else:
+                    qn, vn, it = kinematic_cell(qin, volume[p], alpha[p] * length_m[p], dts, inv_beta)
+                    if it > NEWTON_MAXITER:
+                        nonconv += 1
+                    q[p] = qn
+                    volume[p] = vn
+                q_mean[p] += qn / n_tot
+                if qn > q_max[p]:
+                    q_max[p] = qn
+                d = downstream_pos[p]
+                if d >= 0:
+                    inflow_sub[d] += qn
+                else:
+                    out_volume[0] += qn * dts
+        for jj in range(m):
+            inflow_coarse[fine_pos[jj]] = 0.0
     out_volume[3] = nonconv
 
 

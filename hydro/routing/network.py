@@ -57,10 +57,15 @@ class RoutingParameters(BaseModel):
     min_slope: float = Field(1.0e-4, gt=0, description="minimum bed slope [m m-1]")
     beta: float = Field(0.6, gt=0, lt=1, description="exponent of A = alpha Q^beta [-] (0.6: Manning, wide channel)")
     channel_substep_s: float = Field(900.0, gt=0, description="longest routing sub-step of channel cells [s]")
+    overland_substep_s: float = Field(3600.0, gt=0, description="longest routing sub-step of overland cells [s]")
 
     def hash(self) -> str:
-        """sha256 of the parameter values (identifies them in state files)."""
-        return hashlib.sha256(json.dumps(self.model_dump(), sort_keys=True).encode()).hexdigest()
+        """sha256 of the parameter values (identifies them in state files). ``overland_substep_s`` at its default
+        is left out, so the hashes (and warm states) of parameter sets from before it existed stay valid."""
+        d = self.model_dump()
+        if d["overland_substep_s"] == 3600.0:
+            d.pop("overland_substep_s")
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
 
 
 StepValues = Callable[[pd.Timestamp, pd.Timestamp, float], float]
@@ -120,7 +125,9 @@ class AbstractionSchedule:
 def series_step_values(series: pd.Series, starts: pd.DatetimeIndex, dt: pd.Timedelta, *, what: str) -> np.ndarray:
     """Value of a time series for each model step.
 
-    Point values (the default): linear interpolation at the step midpoint. Period means — a
+    Point values (the default): the mean over the step of the series' linear interpolation (its
+    volume over the step / the step), i.e. the value at the step midpoint when no point of the
+    series falls inside the step. Period means — a
     series with ``attrs["cell_methods"]`` ``"time: mean"`` and ``attrs["period_s"]``, each value
     the mean over the ``period_s`` seconds ending at its label (exchange files with ``time_bnds``;
     set by :meth:`Inflow.from_netcdf` and :func:`hydro.exchange.read_exchange`): the time-weighted
@@ -190,6 +197,26 @@ def series_step_values(series: pd.Series, starts: pd.DatetimeIndex, dt: pd.Timed
         )
     x = (idx.asi8 - idx.asi8[0]).astype(np.float64)
     out = np.interp((mids.asi8 - idx.asi8[0]).astype(np.float64), x, values)
+    # a step holding points of the series inside it (a series finer than the step, e.g. 10-min gauge readings in an
+    # hourly model): the mean of the linear interpolant over the step (its volume / dt), not the midpoint sample
+    a = (starts.asi8 - idx.asi8[0]).astype(np.float64)
+    b = a + float(pd.Timedelta(dt).value)
+    j0 = np.searchsorted(x, a, side="right")
+    j1 = np.searchsorted(x, b, side="left")
+    inside = np.flatnonzero(j1 > j0)
+    if inside.size:
+        k = int(np.max(j1[inside] - j0[inside]))
+        block = max(1, 2**22 // (k + 2))
+        for s0 in range(0, inside.size, block):
+            sel = inside[s0:s0 + block]
+            jj = j0[sel, None] + np.arange(k)
+            use = jj < j1[sel, None]
+            jc = np.minimum(jj, len(x) - 1)
+            fa = np.interp(a[sel], x, values)
+            fb = np.interp(b[sel], x, values)
+            px = np.concatenate([a[sel, None], np.where(use, x[jc], b[sel, None]), b[sel, None]], axis=1)
+            pv = np.concatenate([fa[:, None], np.where(use, values[jc], fb[:, None]), fb[:, None]], axis=1)
+            out[sel] = np.sum(0.5 * (pv[:, 1:] + pv[:, :-1]) * np.diff(px, axis=1), axis=1) / (b[sel] - a[sel])
     if not np.all(np.isfinite(out)):
         raise InputDataError(f"{what}: missing values (NaN) inside the run period")
     return out
@@ -220,7 +247,7 @@ class Reservoir:
     initial_level_m : float
         Level at a cold start [m] (default: the crest).
     abstraction_m3s : float, pandas.Series or callable
-        Abstraction ``W`` [m3 s-1]: a constant, a time series (interpolated at step midpoints),
+        Abstraction ``W`` [m3 s-1]: a constant, a time series (its mean over each step, see :func:`series_step_values`),
         or ``f(step_start, step_end, storage_m3) -> m3 s-1`` (the allocation module's hook; it
         sees the start-of-step storage). Limited to the storage above dead storage.
     release_m3s : float
@@ -315,8 +342,9 @@ class Inflow:
     x, y : float
         Entry point in the grid's CRS (snapped to the channel network).
     discharge_m3s : pandas.Series
-        Discharge [m3 s-1] indexed by UTC time; the value of each model step is the linear
-        interpolation at the step midpoint (it must cover the run).
+        Discharge [m3 s-1] indexed by UTC time; the value of each model step is the mean of its
+        linear interpolation over the step (the midpoint value when no point falls inside the
+        step; it must cover the run).
     source : str
         Where the series came from (file and variable), named in errors.
     max_snap_distance_m : float, optional
@@ -753,6 +781,8 @@ class RoutingNetwork:
     volume_m3: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
     reservoir_storage_m3: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
     _tables: tuple[np.ndarray, ...] = field(repr=False, default=())
+    #: sub-steps of the overland (coarse) cells: ceil(dt / overland_substep_s)
+    n_sub_overland: int = 1
 
     # ------------------------------------------------------------------------------------
     @classmethod
@@ -873,6 +903,8 @@ class RoutingNetwork:
         k.propagate_downstream(downstream_pos, is_fine)
         fine_pos = np.flatnonzero(is_fine).astype(np.int64)
         n_sub = max(1, int(math.ceil(dt_seconds / params.channel_substep_s - 1e-9)))
+        n_sub_overland = max(1, int(math.ceil(dt_seconds / params.overland_substep_s - 1e-9)))
+        n_sub = n_sub_overland * int(math.ceil(n_sub / n_sub_overland))  # channel sub-steps nest in overland ones
 
         lt = np.concatenate([np.asarray(r.level_m, float) for r in reservoirs]) if reservoirs else np.zeros(1)
         stt = np.concatenate([np.asarray(r.storage_m3, float) for r in reservoirs]) if reservoirs else np.zeros(1)
@@ -886,7 +918,7 @@ class RoutingNetwork:
             fine_pos=fine_pos, is_fine=is_fine, alpha=np.ascontiguousarray(alpha), length_m=length,
             slope=slope, is_channel=is_channel, width_m=width, upstream_area_m2=up_area, dt=float(dt_seconds),
             n_sub=n_sub, params=params, reservoirs=reservoirs, reservoir_pos=res_pos, inflows=inflows,
-            inflow_pos=inf_pos, network_hash=str(network.hash), res_pos_of=res_pos_of,
+            inflow_pos=inf_pos, network_hash=str(network.hash), res_pos_of=res_pos_of, n_sub_overland=n_sub_overland,
         )
         self._tables = (lt, stt, starts, lens, crest, coef, expo)
         self.cold_start()
@@ -911,6 +943,8 @@ class RoutingNetwork:
         h = hashlib.sha256()
         h.update(self.params.hash().encode())
         h.update(repr((self.dt, self.n_sub)).encode())
+        if self.n_sub_overland > 1:
+            h.update(repr(("overland", self.n_sub_overland)).encode())
         for r in self.reservoirs:
             h.update(r.hash().encode())
         h.update(self.reservoir_pos.tobytes())
@@ -986,8 +1020,8 @@ class RoutingNetwork:
         q_max = np.empty(nv)
         out = np.zeros(4)
         res_out = np.zeros((nres, 4))
-        k.route_step(
-            self.dt, self.n_sub, self.downstream_pos, self.fine_pos, self.is_fine, self.alpha, self.length_m,
+        k.route_step_sub(
+            self.dt, self.n_sub, self.n_sub_overland, self.downstream_pos, self.fine_pos, self.is_fine, self.alpha, self.length_m,
             1.0 / self.params.beta, self.q, self.volume_m3, lateral, bnd, self.res_pos_of,
             self.reservoir_storage_m3, lt, stt, starts, lens, crest, coef, expo, ev, ab, rel, q_mean, q_max, out,
             res_out,

@@ -33,8 +33,9 @@ def _where(da: xr.DataArray) -> str:
 
 def accumulation_resets(series: Any, times: Any, *, min_repeats: int = 1) -> list[int] | None:
     """UTC hours after which a (domain-mean) series drops back, if it looks like accumulations since a
-    reset: it never falls except at a few fixed hours of the day (at most 2 in 24 steps on average,
-    always at the same hours) and it rises in between. None when it does not look like that.
+    reset: it never falls except at a few fixed hours of the day (at most 2 in 24 hours on average,
+    always at the same hours) and it rises in between (at least as often as it drops). None when it
+    does not look like that.
 
     ``min_repeats``: the most frequent reset hour must show a drop at least this many times (on
     different days). One storm that stops at once (``0, 1, 2, 3, 0``) looks like one reset: it takes
@@ -51,7 +52,9 @@ def accumulation_resets(series: Any, times: Any, *, min_repeats: int = 1) -> lis
         return None
     drops = valid & (d < -1e-6 * scale)
     rises = valid & (d > 1e-6 * scale)
-    if not drops.any() or rises.sum() < 2 * drops.sum():
+    # at least one rise per drop: 6-hourly steps with resets every 12 h (ERA5 forecasts sampled every 6 h) rise
+    # once and drop once per cycle (asking for two rises per drop let them pass as amounts per step)
+    if not drops.any() or rises.sum() < drops.sum():
         return None
     step_h = (t[1] - t[0]).total_seconds() / 3600.0
     if drops.sum() > max(1, int(np.ceil(2 * valid.sum() * step_h / 24.0))):
@@ -98,7 +101,7 @@ def check_not_accumulated(da: xr.DataArray) -> None:
             f"step. Convert first: hydro.forcing.deaccumulate(da, reset_hours={tuple(hours)})")
 
 
-def deaccumulate(da: xr.DataArray, reset_hours: Iterable[int] | None, *, tolerance: float = 1e-6) -> xr.DataArray:
+def deaccumulate(da: xr.DataArray, reset_hours: Iterable[int] | None, *, tolerance: float = 1e-4) -> xr.DataArray:
     """Amounts per step from accumulations since a reset (period-end labels, regular step).
 
     ``reset_hours`` (UTC hours, e.g. ``(6, 18)`` for ERA5 forecasts): a step whose period **starts** at
@@ -107,9 +110,12 @@ def deaccumulate(da: xr.DataArray, reset_hours: Iterable[int] | None, *, toleran
     first value (e.g. one forecast run), whose first step is kept as it is.
 
     Leading steps before the first reset (their accumulation start is unknown) are dropped with a
-    ``UserWarning``. Negative differences no larger than ``tolerance`` × the previous accumulation
-    (GRIB packing round-off) become 0; larger ones stay negative and are reported as negative values
-    by :func:`hydro.forcing.prepare`. Lazy with dask. Units are unchanged (an amount per step).
+    ``UserWarning``. Negative differences no larger than ``tolerance`` × the largest accumulation of the
+    field at that step (over all cells, this step and the previous one) become 0: GRIB packing rounds
+    every value of a field to a quantum of its range (2**-16 of it with 16 bits), so a cell whose
+    accumulation does not change can decrease by up to that much, whatever its own value. Larger
+    negative differences stay and are reported as negative values by :func:`hydro.forcing.prepare`.
+    Lazy with dask. Units are unchanged (an amount per step).
     """
     where = _where(da)
     if "time" not in da.dims:
@@ -142,7 +148,10 @@ def deaccumulate(da: xr.DataArray, reset_hours: Iterable[int] | None, *, toleran
     flag = xr.DataArray(is_reset, dims=("time",), coords={"time": da["time"]})
     prev = da.shift(time=1)
     diff = da - prev
-    tiny = (diff < 0) & (diff >= -tolerance * abs(prev))
+    mag = np.maximum(abs(prev), abs(da))
+    other = [d for d in da.dims if d != "time"]
+    scale = mag.max(dim=other, skipna=True) if other else mag  # the field's range sets the packing quantum
+    tiny = (diff < 0) & (diff >= -tolerance * scale)
     out = xr.where(flag, da, xr.where(tiny, 0.0, diff))
     out = out.transpose(*da.dims)
     out.attrs = {k: v for k, v in da.attrs.items() if k not in ("GRIB_stepType",)}

@@ -38,6 +38,13 @@ def extraterrestrial_radiation(lat_deg: Any, dates: Any) -> np.ndarray:
     return (24.0 * 60.0 / np.pi) * _GSC * dr * (ws * np.sin(phi) * np.sin(delta) + np.cos(phi) * np.cos(delta) * np.sin(ws))
 
 
+def _time_leading(Ra: np.ndarray, ndim: int) -> np.ndarray:
+    """``Ra`` (time, *lat.shape) with unit axes inserted after time so that it broadcasts against a
+    (time, ..., *lat.shape) temperature of ``ndim`` axes (time stays on the first axis: a scalar
+    latitude with (time, station) temperatures must not multiply station j by the Ra of day j)."""
+    return Ra.reshape(Ra.shape[:1] + (1,) * (ndim - Ra.ndim) + Ra.shape[1:]) if ndim > Ra.ndim else Ra
+
+
 def pet_oudin(tmean_degc: Any, lat_deg: Any, dates: Any) -> np.ndarray:
     """Oudin et al. (2005) PE [mm/d] = Re/(λρ)·(T + 5)/100·1000 if T + 5 > 0, else 0.
 
@@ -46,8 +53,7 @@ def pet_oudin(tmean_degc: Any, lat_deg: Any, dates: Any) -> np.ndarray:
     T = np.asarray(tmean_degc, dtype=np.float64)
     if not np.all(np.isfinite(T)):
         raise InputDataError("pet_oudin: temperature has NaN values")
-    Ra = extraterrestrial_radiation(lat_deg, dates)
-    Ra = Ra.reshape(Ra.shape[:1] + (1,) * (T.ndim - Ra.ndim) + Ra.shape[1:]) if T.ndim > Ra.ndim else Ra
+    Ra = _time_leading(extraterrestrial_radiation(lat_deg, dates), T.ndim)
     pe = Ra / (_LAMBDA * _RHO) * (T + 5.0) / 100.0 * 1000.0
     return np.where(T + 5.0 > 0.0, pe, 0.0)
 
@@ -65,7 +71,7 @@ def pet_hargreaves(tmin_degc: Any, tmax_degc: Any, lat_deg: Any, dates: Any) -> 
         raise InputDataError("pet_hargreaves: temperature has NaN values")
     if np.any(tx < tn):
         raise InputDataError("pet_hargreaves: Tmax < Tmin on some days")
-    Ra = 0.408 * extraterrestrial_radiation(lat_deg, dates)
+    Ra = 0.408 * _time_leading(extraterrestrial_radiation(lat_deg, dates), tn.ndim)
     tm = 0.5 * (tn + tx)
     return np.maximum(0.0023 * Ra * (tm + 17.8) * np.sqrt(tx - tn), 0.0)
 
@@ -110,6 +116,20 @@ def temperature_to_degc(values: Any, units: Any, where: str) -> np.ndarray:
 
 def _to_degc(da, where: str) -> np.ndarray:
     return temperature_to_degc(da.values, da.attrs.get("units"), where)
+
+
+def _outside_cells(temps: list[np.ndarray], where: str) -> tuple[list[np.ndarray], np.ndarray]:
+    """Cells (y, x) where every temperature is NaN at every time lie outside the data's domain (a land–sea
+    mask, e.g. ERA5-Land over the sea): they get a dummy value here and NaN PET, so that :func:`prepare`
+    refuses them only where they touch the model domain. Any other NaN is :class:`InputDataError`."""
+    nan = [~np.isfinite(a) for a in temps]
+    outside = np.logical_and.reduce([n.all(axis=0) for n in nan])
+    for n in nan:
+        part = n & ~outside[None]
+        if part.any():
+            raise InputDataError(f"{where}: temperature has {int(part.sum())} NaN values in cells that have values at "
+                                 f"other times (cells NaN at every time, e.g. the sea, give NaN PET)")
+    return [np.where(outside[None], 0.0, a) for a in temps], outside
 
 
 def days_covered(time: Any, where: str) -> pd.DatetimeIndex:
@@ -158,7 +178,8 @@ def pet_from_temperature(tmean=None, *, tmin=None, tmax=None, method: str = "oud
     dates = days_covered(ref["time"].values, where)  # Ra of the day each value covers (period-end labels)
     ref = ref.transpose("time", g.ydim, g.xdim)
     if method == "oudin":
-        pe = pet_oudin(_to_degc(ref, where), lat, dates)
+        (tc,), outside = _outside_cells([_to_degc(ref, where)], where)
+        pe = pet_oudin(tc, lat, dates)
     else:
         wx = str(tmax.attrs.get("hydro_source", "<in memory>")) + f":{tmax.name}"
         if "time" not in tmax.dims or tmax.sizes["time"] != ref.sizes["time"] or not np.array_equal(
@@ -169,7 +190,9 @@ def pet_from_temperature(tmean=None, *, tmin=None, tmax=None, method: str = "oud
             if tx.sizes[dim] != ref.sizes[dim] or not np.allclose(tx[dim].values, ref[dim].values):
                 raise InputDataError(f"pet_from_temperature: tmin ({where}) and tmax ({wx}) are on different grids "
                                      f"({dim})")
-        pe = pet_hargreaves(_to_degc(ref, where), _to_degc(tx, where), lat, dates)
+        (tn, txc), outside = _outside_cells([_to_degc(ref, where), _to_degc(tx, wx)], where)
+        pe = pet_hargreaves(tn, txc, lat, dates)
+    pe = np.where(outside[None], np.nan, pe)
     out = xr.DataArray(pe, dims=ref.dims, coords=ref.coords, name="potential_evaporation",
                        attrs={"units": "mm/day", "long_name": f"potential evaporation ({method})"})
     if ref.attrs.get("hydro_source"):

@@ -18,6 +18,10 @@ from hydro.forcing.grid import grid_of, transform_points
 
 __all__ = ["stations_to_grid", "station_weights"]
 
+#: envelope of the world's greatest point rainfalls, P [mm] = 422 · D[h]^0.475 (Jennings 1950; WMO-No. 1045):
+#: 422 mm in 1 h, ~1,900 mm in 24 h; a station amount above it for the record step is a code or an error
+_WORLD_RECORD_MM_PER_H475 = 422.0
+
 
 def station_weights(cell_xy: np.ndarray, station_xy: np.ndarray, method: str = "idw", power: float = 2.0) -> np.ndarray:
     """Weights (ncell × nstation), rows summing to 1. IDW: 1/d^p (a station on a cell centre
@@ -67,7 +71,9 @@ def stations_to_grid(
     """Grid station rainfall [mm per record step] onto ``target_grid`` (y, x with a CRS).
 
     ``csv``: a ``date_column`` and one column per station id (amounts in ``units``, "mm" only; empty
-    cells are missing values, other text is an error; duplicate columns are an error). Dates with a
+    cells are missing values, other text is an error; duplicate columns are an error; negative values and
+    amounts above the world-record envelope 422·D[h]^0.475 mm for the record step, such as the BMKG codes
+    8888/9999, are errors). Dates with a
     UTC offset are converted to UTC, dates without one are UTC.
     ``stations_csv``: ``id, x, y`` in ``station_crs`` (default lon/lat EPSG:4326); duplicate ids and
     missing coordinates are errors; rain columns without a station are ignored with a warning.
@@ -139,9 +145,34 @@ def stations_to_grid(
         r, c = np.argwhere(np.isfinite(values) & (values < 0))[0]
         raise InputDataError(f"{csv}: negative rainfall values, e.g. {values[r, c]:g} at station {ids[c]} on {t[r]} "
                              f"(a missing-value code such as -999 must be an empty cell)")
+    if step is not None:  # positive missing-value codes (BMKG: 8888 not measured, 9999 no data) are no rain
+        hours = step.total_seconds() / 3600.0
+        limit = _WORLD_RECORD_MM_PER_H475 * hours ** 0.475
+        over = np.isfinite(values) & (values > limit)
+        if over.any():
+            r, c = np.argwhere(over)[0]
+            raise InputDataError(f"{csv}: station {ids[c]}: {values[r, c]:g} mm in one {step} step on {t[r]} exceeds the "
+                                 f"world-record point rainfall for that duration ({limit:.0f} mm): a missing-value code "
+                                 f"(e.g. BMKG 8888 'not measured', 9999 'no data')? Leave missing values empty")
     tgt = grid_of(target_grid, "target grid")
-    tr = Transformer.from_crs(CRS.from_user_input(station_crs), tgt.crs, always_xy=True)
-    sx, sy = transform_points(tr, st["x"].to_numpy(float), st["y"].to_numpy(float))
+    try:
+        scrs = CRS.from_user_input(station_crs)
+    except Exception as exc:  # noqa: BLE001 - pyproj raises CRSError (a ValueError) or TypeError
+        raise InputDataError(f"{stations_csv}: station_crs {station_crs!r} not understood: {exc}") from exc
+    x0, y0 = st["x"].to_numpy(float), st["y"].to_numpy(float)
+    hint = (f"x is the longitude (or easting), y the latitude (or northing) in station_crs {scrs.to_string()!r}; "
+            f"projected coordinates need station_crs= (e.g. 'EPSG:32750')")
+    if scrs.is_geographic:
+        off = (np.abs(y0) > 90.0) | (np.abs(x0) > 360.0)
+        if off.any():
+            raise InputDataError(f"{stations_csv}: stations {st['id'][off].tolist()} have x/y outside longitude/latitude "
+                                 f"ranges ({hint})")
+    tr = Transformer.from_crs(scrs, tgt.crs, always_xy=True)
+    sx, sy = transform_points(tr, x0, y0)
+    off = ~(np.isfinite(sx) & np.isfinite(sy))
+    if off.any():  # a station with no position in the grid's CRS would silently get no weight (or NaN the grid)
+        raise InputDataError(f"{stations_csv}: stations {st['id'][off].tolist()} cannot be placed in the grid's CRS "
+                             f"({hint})")
     X, Y = np.meshgrid(tgt.x, tgt.y)
     cells = np.column_stack([X.ravel(), Y.ravel()])
     sxy = np.column_stack([np.asarray(sx), np.asarray(sy)])

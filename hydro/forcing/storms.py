@@ -49,8 +49,9 @@ def _depth_curve(idf: Any, total_mm: float | None, duration_h: float) -> Callabl
 
     def curve(x):
         lx = np.log(np.asarray(x, float))
-        slope_lo = (lD[1] - lD[0]) / (ld[1] - ld[0]) if d.size > 1 else 0.5
-        slope_hi = (lD[-1] - lD[-2]) / (ld[-1] - ld[-2]) if d.size > 1 else 0.5
+        # one row gives no shape: the module's exponent, as without a table (it was a hidden 0.5)
+        slope_lo = (lD[1] - lD[0]) / (ld[1] - ld[0]) if d.size > 1 else DEFAULT_DDF_EXPONENT
+        slope_hi = (lD[-1] - lD[-2]) / (ld[-1] - ld[-2]) if d.size > 1 else DEFAULT_DDF_EXPONENT
         y = np.interp(lx, ld, lD)
         y = np.where(lx < ld[0], lD[0] + slope_lo * (lx - ld[0]), y)
         y = np.where(lx > ld[-1], lD[-1] + slope_hi * (lx - ld[-1]), y)
@@ -68,7 +69,9 @@ def alternating_block(increments: np.ndarray, peak_position: float = 0.5) -> np.
     n = inc.size
     if not 0.0 <= peak_position <= 1.0:
         raise ConfigError(f"peak_position {peak_position} outside [0, 1]")
-    peak = int(round(peak_position * (n - 1)))
+    # ties (an even number of blocks at 0.5) go to the earlier block, whatever n: Python's round() sends half
+    # to even, which put a 0.5 peak before the centre for 18 blocks and after it for 12
+    peak = int(np.ceil(peak_position * (n - 1) - 0.5))
     out = np.zeros(n)
     out[peak] = inc[0]
     left, right = peak - 1, peak + 1
@@ -105,8 +108,11 @@ def design_storm(
         rescaled to this total; None uses the table's depth for ``duration``.
     duration, step : str or Timedelta (duration a multiple of step).
     idf : mapping duration_h → depth_mm, or a table with ``duration_h`` and ``depth_mm`` or
-        ``intensity_mm_h``. None: ``D(d) = total·(d/duration)^0.33``.
-    peak_position : 0 (front) … 1 (back); block k of n gets the largest increment.
+        ``intensity_mm_h``. None: ``D(d) = total·(d/duration)^0.33``. Outside the table the end
+        segments are extended log–log; a one-row table (e.g. only R24) is extended with the same
+        exponent 0.33 (Mononobe's 1/3 to within 1 %).
+    peak_position : 0 (front) … 1 (back); block ``p·(n − 1)`` (0-based, a tie rounded down: with an even
+        number of blocks 0.5 is the block that ends at mid-storm) gets the largest increment.
     areal_reduction : factor in (0, 1] or callable(duration_h) → factor, applied to every block.
     start : storm start (first label = start + step).
     target_grid : optional (y, x) DataArray; the storm is spread uniformly over it (NaN cells stay NaN).
@@ -146,8 +152,15 @@ def design_storm(
     attrs["comment"] = f"alternating-block design storm, peak_position={peak_position}"
     if target_grid is None:
         return xr.DataArray(hyeto, dims=("time",), coords={"time": times}, name="precipitation", attrs=attrs)
-    mask = np.isfinite(np.asarray(target_grid.values, float))
+    from hydro.forcing.grid import _XNAMES, _YNAMES
+
+    xdim = next((d for d in _XNAMES if d in target_grid.dims), None)
+    ydim = next((d for d in _YNAMES if d in target_grid.dims), None)
+    if xdim is None or ydim is None or target_grid.ndim != 2:
+        raise ConfigError(f"design_storm: target_grid must be 2-D (y, x) or (lat, lon), got dims {target_grid.dims}")
+    tg = target_grid.transpose(ydim, xdim)
+    mask = np.isfinite(np.asarray(tg.values, float))
     field = np.where(mask[None], hyeto[:, None, None], np.nan)
-    return xr.DataArray(field, dims=("time", "y", "x"),
-                        coords={"time": times, "y": target_grid["y"].values, "x": target_grid["x"].values},
+    return xr.DataArray(field, dims=("time", ydim, xdim),
+                        coords={"time": times, ydim: tg[ydim].values, xdim: tg[xdim].values},
                         name="precipitation", attrs=attrs)

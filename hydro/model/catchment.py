@@ -7,6 +7,7 @@ the output step, records gauge hydrographs and closes the water balance every st
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 from dataclasses import dataclass, field
@@ -219,6 +220,7 @@ class CatchmentModel:
             from hydro.runoff import RunoffModel as runoff_model  # noqa: N813
         self._runoff_factory = runoff_model
         self.ncell = int(self.network.ncell)
+        self._check_parameter_maps(params)
         self.runoff = runoff_model(params, self.ncell, self.dt_seconds)
         self.valid = np.asarray(self.network.valid, bool)
         self.valid_idx = np.flatnonzero(self.valid)
@@ -231,6 +233,25 @@ class CatchmentModel:
         #: gridded forcing is read in blocks of about this many cell-steps (memory ~ 3 x 8 bytes x this,
         #: whatever the run length)
         self.forcing_block_cells = 8_000_000
+
+    def _check_parameter_maps(self, params: Any) -> None:
+        """Each runoff parameter map must be on the model grid: (y, x), or flat with one value per cell.
+
+        Only the number of values was checked before, so an (x, y) array was raveled in the wrong
+        order and silently gave most cells another cell's parameters.
+        """
+        if not dataclasses.is_dataclass(params):
+            return
+        ny, nx = self.shape
+        ok = {(ny, nx), (self.ncell,), (1, ny, nx)}
+        for f in dataclasses.fields(params):
+            v = getattr(params, f.name)
+            if v is None or isinstance(v, str) or np.ndim(v) == 0:
+                continue
+            shape = tuple(np.shape(v))
+            if shape not in ok:
+                raise ConfigError(f"runoff parameter map {f.name!r} has shape {shape}, the model grid is (y, x) = "
+                                  f"{(ny, nx)} (give maps as (y, x) or flat in (y, x) order)")
 
     # ------------------------------------------------------------------------------------
     def _snap_gauges(self, gauges: Sequence[Gauge]) -> np.ndarray:

@@ -81,6 +81,10 @@ def uh_exponent_for_step(dt_seconds: float) -> float:
 
 
 def _as_param(value: Any, name: str) -> float | np.ndarray:
+    dims = getattr(value, "dims", None)
+    if dims is not None and hasattr(value, "transpose") and "y" in dims and "x" in dims:
+        # a labelled map (xarray) in any dimension order: cells are raveled in (y, x) order
+        value = value.transpose(..., "y", "x")
     if np.isscalar(value):
         v = float(value)
         if not math.isfinite(v):
@@ -125,10 +129,13 @@ class GRParameters:
     parameter_step_s: float = _DAY
 
     def __post_init__(self) -> None:
-        if not (np.isscalar(self.parameter_step_s) and math.isfinite(float(self.parameter_step_s))
-                and float(self.parameter_step_s) > 0):
+        try:
+            step_s = float(self.parameter_step_s) if np.isscalar(self.parameter_step_s) else math.nan
+        except (TypeError, ValueError):
+            step_s = math.nan
+        if not (math.isfinite(step_s) and step_s > 0):
             raise ConfigError(f"parameter_step_s = {self.parameter_step_s!r} must be a positive number of seconds")
-        self.parameter_step_s = float(self.parameter_step_s)
+        self.parameter_step_s = step_s
         if self.uh_exponent is not None and not float(self.uh_exponent) > 0:
             raise ConfigError(f"uh_exponent = {self.uh_exponent!r} must be > 0")
         for f in ("interception_capacity_mm", "production_capacity_mm", "routing_capacity_mm", "exchange_mm",
@@ -150,8 +157,8 @@ class GRParameters:
                 raise ConfigError(f"runoff parameter {f!r} outside [{lo}, {hi}]: min {v.min()}, max {v.max()}")
         if self.percolation_K is not None and np.any(np.asarray(self.percolation_K) <= 0):
             raise ConfigError("runoff parameter 'percolation_K' must be > 0")
-        if self.unit_hydrograph_steps is not None and not float(self.unit_hydrograph_steps) >= 0.5:
-            raise ConfigError(f"unit_hydrograph_steps = {self.unit_hydrograph_steps!r} must be >= 0.5 step")
+        if self.unit_hydrograph_steps is not None and not 0.5 <= float(self.unit_hydrograph_steps) < math.inf:
+            raise ConfigError(f"unit_hydrograph_steps = {self.unit_hydrograph_steps!r} must be finite and >= 0.5 step")
 
     def hash(self) -> str:
         """SHA-256 of all parameter values (stored in state files)."""
@@ -182,7 +189,10 @@ _STATE_KEYS = ("interception_store", "production_store", "routing_store")
 
 
 def _check_forcing(x: np.ndarray, ncell: int, name: str) -> np.ndarray:
-    a = np.ascontiguousarray(x, dtype=np.float64).ravel()
+    try:
+        a = np.ascontiguousarray(x, dtype=np.float64).ravel()
+    except (TypeError, ValueError) as exc:
+        raise InputDataError(f"{name}: not numeric ({exc})") from exc
     if a.size != ncell:
         raise InputDataError(f"{name}: {a.size} values for {ncell} cells")
     nbad, nneg = K.count_invalid(a)
@@ -283,7 +293,12 @@ class RunoffModel:
             if shape[1]:
                 if k not in state:
                     raise StateError(f"runoff state has no {k!r} (lumped unit-hydrograph buffers)")
-                a = np.array(state[k], dtype=np.float64).reshape(shape)
+                a = np.array(state[k], dtype=np.float64)
+                if a.size != shape[0] * shape[1]:
+                    raise StateError(f"runoff state {k!r}: {a.size} values, the unit hydrograph needs {shape}")
+                a = a.reshape(shape)
+                if not np.all(np.isfinite(a)) or np.any(a < 0):
+                    raise StateError(f"runoff state {k!r}: negative or non-finite values")
                 new[k] = a
         self._I, self._S, self._R = new["interception_store"], new["production_store"], new["routing_store"]
         if "uh1" in new:

@@ -62,6 +62,10 @@ def kinematic_alpha(manning_n, wetted_perimeter_m, slope, beta=0.6):
     return (n * p ** (2.0 / 3.0) / np.sqrt(s)) ** beta
 
 
+#: u = Q^β below which the kinematic solve returns 0 (the volume balance then passes the inflow on whole)
+U_NEGLIGIBLE = 1e-250
+
+
 @nb.njit(**_JIT)
 def kinematic_newton(rhs, a, u_old, inv_beta):
     """Solve ``u^{1/β} + a u = rhs`` for ``u = Q^β ≥ 0`` (Halley's method, cubic convergence).
@@ -75,16 +79,17 @@ def kinematic_newton(rhs, a, u_old, inv_beta):
         return 0.0, 0
     # f(u) = u^(1/β) + a u − rhs is convex and increasing, f(rhs/a) ≥ 0: rhs/a bounds the root
     u_hi = rhs / a
-    if u_hi <= 0.0:  # rhs/a below the smallest float: the root is 0 to round-off
+    if u_hi < U_NEGLIGIBLE:
+        # a flow of ~1e-250 or less: the root is 0 to round-off (Q = rhs passes the whole inflow on). It also keeps
+        # u normal below: for a subnormal u, u^(1/β) underflows to 0 and 1/u to inf, and 0·inf = NaN would flow
+        # into every cell downstream
         return 0.0, 0
-    u = u_old if (u_old > 0.0 and u_old < u_hi) else u_hi
+    u = u_old if (u_old > U_NEGLIGIBLE and u_old < u_hi) else u_hi
     for it in range(1, NEWTON_MAXITER + 1):
-        # u^(1/β − 1) rather than u^(1/β)/u: for a tiny u (subnormal) u^(1/β) underflows to 0 and 1/u to inf,
-        # and 0·inf = NaN would then flow into every cell downstream
-        g = u ** (inv_beta - 1.0)
-        q = g * u
-        dq = inv_beta * g
-        d2q = (inv_beta - 1.0) * dq / u
+        q = u**inv_beta
+        r = 1.0 / u
+        dq = inv_beta * q * r
+        d2q = (inv_beta - 1.0) * dq * r
         f = q + a * u - rhs
         df = dq + a
         den = 2.0 * df * df - f * d2q
@@ -279,32 +284,36 @@ def route_step_sub(dt, n_sub, n_sub_coarse, downstream_pos, fine_pos, is_fine, a
     n_tot = n_sub_coarse * n_per
     dtc = dt / n_sub_coarse
     dts = dt / n_tot
-    inflow_csub = np.zeros(n)     # inflow of coarse cells from coarse cells, per coarse sub-step
     m = fine_pos.shape[0]
-    for p in range(n):
+    for jj in range(m):  # coarse cells are set by their first sub-step below
+        p = fine_pos[jj]
         q_mean[p] = 0.0
         q_max[p] = 0.0
+    inv_nsc = 1.0 / n_sub_coarse
     for jc in range(n_sub_coarse):
         # coarse cells, one sub-step of dt_c
         for p in range(n):
             if is_fine[p]:
                 continue
-            qin = inflow_csub[p] + boundary_m3s[p] + lateral_m3s[p]
-            inflow_csub[p] = 0.0
+            # inflow_coarse of a coarse cell is complete here (topological order, coarse cells receive only from
+            # coarse cells) and is consumed: it collects the next coarse sub-step's inflow afresh
+            qin = inflow_coarse[p] + boundary_m3s[p] + lateral_m3s[p]
+            inflow_coarse[p] = 0.0
             qn, vn, it = kinematic_cell(qin, volume[p], alpha[p] * length_m[p], dtc, inv_beta)
             if it > NEWTON_MAXITER:
                 nonconv += 1
             q[p] = qn
             volume[p] = vn
-            q_mean[p] += qn / n_sub_coarse
-            if qn > q_max[p]:
+            if jc == 0:
+                q_mean[p] = qn * inv_nsc
                 q_max[p] = qn
+            else:
+                q_mean[p] += qn * inv_nsc
+                if qn > q_max[p]:
+                    q_max[p] = qn
             d = downstream_pos[p]
             if d >= 0:
-                if is_fine[d]:
-                    inflow_coarse[d] += qn
-                else:
-                    inflow_csub[d] += qn
+                inflow_coarse[d] += qn
             else:
                 out_volume[0] += qn * dtc
         # fine cells, n_per sub-steps of dts; reservoir losses limited per step, spread evenly over the sub-steps

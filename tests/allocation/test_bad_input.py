@@ -36,6 +36,17 @@ capacity = "800 L/s"
 """
 
 
+UNKNOWN_PARTY = """
+[[agreements]]
+type = "entitlement"
+name = "deal"
+party = "samarinda"
+demand = "city"
+rate = "100 L/s"
+priority = 1
+"""
+
+
 def _write(tmp_path, text, name="net.toml"):
     p = tmp_path / name
     p.write_text(textwrap.dedent(text))
@@ -105,15 +116,7 @@ def test_units_missing(tmp_path):
 
 
 def test_agreement_names_unknown_party(tmp_path):
-    text = GOOD + """
-[[agreements]]
-type = "entitlement"
-name = "deal"
-party = "samarinda"
-demand = "city"
-rate = "100 L/s"
-priority = 1
-"""
+    text = GOOD + UNKNOWN_PARTY
     _expect(tmp_path, text, ConfigError, "agreements[0]", "'samarinda'", "does not exist")
 
 
@@ -191,15 +194,7 @@ def test_errors_give_line_and_id(tmp_path):
     text = GOOD.replace('capacity = "800 L/s"', 'capacity = "-800 L/s"')
     msg = _expect(tmp_path, text, ConfigError, "links[0]", "negative capacity")
     assert f"{p}:{_line_of(text, '[[links]]')}:" in msg or f"{p}:{_line_of(text, '-800')}:" in msg, msg
-    text = GOOD + """
-[[agreements]]
-type = "entitlement"
-name = "deal"
-party = "samarinda"
-demand = "city"
-rate = "100 L/s"
-priority = 1
-"""
+    text = GOOD + UNKNOWN_PARTY
     msg = _expect(tmp_path, text, ConfigError, "agreements[0]")
     assert f"{p}:{_line_of(text, '[[agreements]]')}" in msg or f"{p}:{_line_of(text, 'samarinda')}" in msg, msg
 

@@ -146,6 +146,9 @@ def route(
             q_pk[t] = rn.to_grid(res["q_max"]).reshape(net.shape)
     coords = {"time": runoff["time"].values, "y": runoff["y"].values, "x": runoff["x"].values}
     ds = xr.Dataset(coords=coords)
+    # the means and sums below are over (t - dt, t]: say so (CF 7.1 bounds; period-end labels)
+    ds["time_bnds"] = (("time", "nv"), np.stack([starts.values, times.values], axis=1))
+    ds["time"].attrs["bounds"] = "time_bnds"
     ds["discharge"] = (("time", "y", "x"), q_out, {**cf_attrs("discharge"), "cell_methods": "time: mean"})
     if q_pk is not None:
         ds["max_discharge"] = (("time", "y", "x"), q_pk, cf_attrs("max_discharge"))

@@ -35,3 +35,20 @@ def test_runoff_in_mm_per_step_is_routed(units):
     runoff, terrain = _case(units)
     out = route(runoff, terrain, RoutingParameters(channel_threshold_m2=1.0))
     assert float(out["inflow_volume"].sum()) == pytest.approx(4 * 6 * 0.001e-3 * 100.0 * 100.0)
+
+
+def test_route_output_states_the_averaging_period(tmp_path):
+    """`discharge` is a step mean (time: mean) and the volumes step sums: time_bnds gives (t - dt, t], and the file
+    written through the shared writer keeps it."""
+    from hydro.io import write_netcdf
+
+    runoff, terrain = _case("mm")
+    ds = route(runoff, terrain, RoutingParameters(channel_threshold_m2=1.0))
+    assert ds["time"].attrs["bounds"] == "time_bnds"
+    t = pd.DatetimeIndex(runoff["time"].values)
+    np.testing.assert_array_equal(ds["time_bnds"].values[:, 1], t.values)
+    np.testing.assert_array_equal(ds["time_bnds"].values[:, 0], (t - pd.Timedelta("1h")).values)
+    p = write_netcdf(ds, tmp_path / "q.nc", title="route", summary="route() output")
+    with xr.open_dataset(p) as back:
+        assert back["time"].attrs.get("bounds") == "time_bnds" or back["time"].encoding.get("bounds") == "time_bnds"
+        np.testing.assert_array_equal(back["time_bnds"].values[:, 0], (t - pd.Timedelta("1h")).values)

@@ -612,7 +612,10 @@ class CatchmentModel:
             if "max_discharge" in g:
                 ds["max_discharge"] = (("time", "y", "x"), g["max_discharge"], {
                     **cf_attrs("max_discharge"),
-                    "cell_methods": f"time: maximum (interval: {_iso_td(self.dt / self.routing.n_sub)})"})
+                    "cell_methods": f"time: maximum (interval: {_iso_td(self.dt / self.routing.n_sub)})",
+                    "comment": f"maximum over the routing sub-steps: every {_iso_td(self.dt / self.routing.n_sub)} on "
+                               f"channel cells (and cells downstream of a channel, reservoir or inflow), every "
+                               f"{_iso_td(self.dt / self.routing.n_sub_overland)} on overland cells"})
             ds["time_bnds"] = (("time", "nv"), bnds)
             ds = ds.rio.write_crs(self.terrain.rio.crs, inplace=True).rio.write_transform(self.terrain.rio.transform(recalc=False), inplace=True)
             ds.attrs.update(self._provenance(start, labels[-1]))

@@ -136,6 +136,9 @@ def test_gauge_file_is_a_cf_dsg_timeseries(tmp_path, terrain, runoff_impl, forci
         assert ds.sizes["time"] == 8
         assert np.all(ds["max_discharge"].values >= ds["discharge"].values * (1 - 1e-6))
     assert_cf_compliant(paths["gridded"])
+    with xr.open_dataset(paths["gridded"]) as ds:  # the sub-step of each cell type is stated
+        assert "on channel cells" in ds["max_discharge"].attrs["comment"]
+        assert "on overland cells" in ds["max_discharge"].attrs["comment"]
     assert_cf_compliant(paths["water_balance"])
     assert_cf_compliant(paths["reservoirs"])
     # reservoir series: storage change = (inflow - outflow - evaporation - abstraction) x time

@@ -77,7 +77,7 @@ def cluster(scheduler: str | None = None, workers: int | None = None) -> Iterato
         raise ConfigError("dask.distributed is not installed: pip install 'hydro-kaltim[distributed]'") from exc
     if scheduler == "local-cluster":
         n = workers or 2
-        lc = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
+        lc = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0")
         client = Client(lc)
         logger.info("LocalCluster with %d workers", n)
         try:

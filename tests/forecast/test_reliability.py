@@ -117,7 +117,7 @@ def test_ensemble_on_a_local_cluster_equals_the_serial_run(tmp_path):
     cfg_path = make_project(tmp_path / "p", members=3)
     cfg = load_config(cfg_path)
     serial = run_forecast(cfg, T, output_root=tmp_path / "serial", scheduler="synchronous")
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as lc, Client(lc) as client:
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as lc, Client(lc) as client:
         dist = run_forecast(cfg, T, output_root=tmp_path / "dist", client=client)
         assert len(client.scheduler_info()["workers"]) == 2
     assert serial.manifest["members"] == dist.manifest["members"] == 3
@@ -170,9 +170,34 @@ def test_calibration_trials_on_a_local_cluster_equal_the_serial_run():
     kw = dict(parameters=("production_capacity_mm", "routing_capacity_mm"), fixed={"unit_hydrograph_steps": 2.0},
               calibration=("2020-03-01", "2021-12-30"), seed=4, maxiter=8, popsize=6)
     serial = calibrate(P, E, Q, index, evaluate=lambda f, xs: [f(x) for x in xs], **kw)
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as lc, Client(lc) as client:
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as lc, Client(lc) as client:
         dist = calibrate(P, E, Q, index, evaluate=client_map(client), **kw)
     assert dist.parameters == serial.parameters
     assert dist.n_evaluations == serial.n_evaluations
     # and the calibration finds the truth it was generated from
     assert serial.parameters["production_capacity_mm"] == pytest.approx(320.0, rel=0.1)
+
+
+def test_local_cluster_starts_when_the_default_dashboard_port_is_taken():
+    """`--workers N` while another dask cluster (or a notebook's dashboard) holds port 8787: distributed warned
+    "Port 8787 is already in use" (an error under -W error, and two test runs on one machine failed on it); the
+    dashboard now takes a free port."""
+    import socket
+    import warnings
+
+    from hydro.forecast.parallel import cluster
+
+    holder = socket.socket()
+    try:
+        holder.bind(("0.0.0.0", 8787))
+        holder.listen()
+    except OSError:
+        pass  # already taken by someone else: the case under test all the same
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with cluster(workers=1) as (client, _):
+                assert client is not None
+                assert client.submit(sum, [1, 2, 3]).result() == 6
+    finally:
+        holder.close()

@@ -63,7 +63,7 @@ class RoutingParameters(BaseModel):
         """sha256 of the parameter values (identifies them in state files). ``overland_substep_s`` at its default
         is left out, so the hashes (and warm states) of parameter sets from before it existed stay valid."""
         d = self.model_dump()
-        if d["overland_substep_s"] == 3600.0:
+        if d["overland_substep_s"] == type(self).model_fields["overland_substep_s"].default:
             d.pop("overland_substep_s")
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
 

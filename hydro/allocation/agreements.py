@@ -411,9 +411,17 @@ class SupplyPreference(Agreement):
             self._link(net, lid, f"order[{j}]")
 
     def setup(self, m: Any) -> None:
+        self._pref = []
         for j, lid in enumerate(self.order):
             e = m.link_ix[lid]
             m.preference[e] = max(m.preference[e], float(j + 1))
+            self._pref.append((e, float(j + 1)))
+
+    def before(self, m: Any, ctx: Any, st: Any) -> None:
+        # the order applies only while the agreement is valid (start/end)
+        if self.active(ctx) and ctx.preference is not None:
+            for e, pi in self._pref:
+                ctx.preference[e] = max(ctx.preference[e], pi)
 
 
 @register
@@ -431,6 +439,11 @@ class LevelSharing(Agreement):
 
     def setup(self, m: Any) -> None:
         m.level_sharing[self.priority] = self.sharing
+
+    def before(self, m: Any, ctx: Any, st: Any) -> None:
+        # outside start/end the level shares by the default rule (equal coverage)
+        if not self.active(ctx) and ctx.level_sharing is not None:
+            ctx.level_sharing.pop(self.priority, None)
 
 
 # =============================================================================== 5 licences
@@ -853,6 +866,8 @@ class StorageAccounts(Agreement):
         return {"balance": usable * self._init / (s if s > 0 else 1.0)}
 
     def before(self, m: Any, ctx: Any, st: Any) -> None:
+        if not self.active(ctx):
+            return  # outside start/end the accounts do not limit the party's links (rows stay unbounded)
         I = ctx.inflow[self._n]
         E = ctx.evap[self._r]
         avail = st["balance"] + self._alpha * I - self._beta * E
@@ -881,6 +896,13 @@ class StorageAccounts(Agreement):
         return bal
 
     def after(self, m: Any, ctx: Any, st: Any, res: dict[str, Any]) -> None:
+        if not self.active(ctx):
+            # no accounts outside start/end: they open (at the next valid step) with ``initial_share`` of the
+            # usable storage at that time, as at the start of the run
+            usable = max(0.0, res["storage"][self._r] - m.res_dead[self._r])
+            s = self._init.sum()
+            st["balance"] = usable * self._init / (s if s > 0 else 1.0)
+            return
         I = ctx.inflow[self._n]
         E = ctx.evap[self._r]
         f = res["flow"]

@@ -121,6 +121,8 @@ class StepContext:
     row_lb: np.ndarray
     row_ub: np.ndarray
     notes: dict[int, list[tuple[str, str]]]  # claim idx -> non-LP reasons (kind, text)
+    preference: np.ndarray | None = None      # per link, supply-preference rank π of the step (0: none)
+    level_sharing: dict[int, str] | None = None  # sharing rule per priority level valid in this step
 
 
 #: serialises the stdout redirection of :func:`_quiet_highs`: file descriptor 1 is process-wide, and two threads
@@ -417,10 +419,19 @@ class AllocationModel:
                 self.capacity[:, e] = self._series(lk.capacity, f"links[{e}].capacity") * dt
                 if (self.capacity[:, e] < 0).any():
                     raise self.net.error(f"links[{e}].capacity", f"negative capacity in link {lk.id!r}")
+            t0 = self.times.asi8.astype(np.float64)
             for o in lk.outages:
                 a, b = axis_time(o.start, tz), axis_time(o.end, tz)
-                sel = np.asarray((self.times >= a) & (self.times < b))
-                self.capacity[sel, e] = np.minimum(self.capacity[sel, e], parse_quantity(o.capacity, "flow") * dt)
+                # fraction of each step inside [start, end): the step's capacity is the time-weighted mean (as every
+                # series: the volume is kept), so an outage shorter than a step or straddling step starts counts
+                # for the part of the step it covers
+                ov = np.clip((np.minimum(t0 + dt * 1e9, float(b.value)) - np.maximum(t0, float(a.value))) / (dt * 1e9),
+                             0.0, 1.0)
+                cap = self.capacity[:, e]
+                low = np.minimum(cap, parse_quantity(o.capacity, "flow") * dt)
+                with np.errstate(invalid="ignore"):
+                    mean = np.where(np.isfinite(cap), (1.0 - ov) * cap + ov * low, INF)
+                self.capacity[:, e] = np.where(ov >= 1.0, low, np.where(ov > 0.0, mean, cap))
         self.res_cap = np.zeros(self.nR)
         self.res_dead = np.zeros(self.nR)
         self.res_init = np.zeros(self.nR)
@@ -771,6 +782,8 @@ class AllocationModel:
             claim_amount=np.zeros(self.nC), claim_weight=np.zeros(self.nC),
             row_lb=np.full(len(self.extra_rows), -INF), row_ub=np.full(len(self.extra_rows), INF),
             notes={},
+            preference=np.zeros(self.nL) if self.has_pref else None,
+            level_sharing=dict(self.level_sharing),
         )
         return ctx
 
@@ -897,7 +910,7 @@ class AllocationModel:
                     # the level's optimum is "all full" without another solve
                     self._pin(K, amt, pinned)
                     continue
-                sharing = self.level_sharing.get(p, "equal")
+                sharing = (ctx.level_sharing if ctx.level_sharing is not None else self.level_sharing).get(p, "equal")
                 if sharing == "equal":
                     self._water_fill(K, amt, ctx, pinned, why)
                 else:
@@ -912,8 +925,16 @@ class AllocationModel:
                     r = self.level_row[p]
                     lp.set_rows(np.array([r]), np.array([opt - ABS_TOL - REL_TOL * abs(opt)]), np.array([INF]))
                     pinned[K] = True
-        # ---- supply preferences
+        # ---- supply preferences (only those valid in this step: start/end of each agreement)
+        pref_on = False
         if self.has_pref:
+            pref = ctx.preference if ctx.preference is not None else self.preference
+            coef = pref * (1.0 - self.link_loss)
+            for e in np.flatnonzero(coef != self.pref_cost):
+                lp.h.changeCoeff(self.rPref, self.cF + int(e), float(coef[e]))
+                self.pref_cost[e] = coef[e]
+            pref_on = bool(np.any(coef > 0))
+        if pref_on:
             cost = np.zeros(self.ncol)
             cost[self.cF:self.cF + self.nL] = self.pref_cost
             lp.set_cost(cost)
@@ -998,7 +1019,13 @@ class AllocationModel:
             vals = np.minimum(amt[F], tstar * w[F])
             short = vals < amt[F] - (ABS_TOL + REL_TOL * amt[F])
             if self.explain and short.any():
-                self._record_why(F[short], x, amt, ctx, why, p, duals=(rd, cd), coverage=tstar)
+                # the duals are in m3 of the objective Σ_{left} w_k · T per m3 of relaxation; only the claims held at
+                # the common coverage by a binding constraint (positive coverage dual) gain when it is relaxed, so
+                # rescale to m3 delivered to those claims: unrelated unfrozen claims of the level (met in full
+                # later, other sources) must not inflate the price
+                wb = float(w[left[cov_dual > DUAL_TOL]].sum())
+                scale = wb / float(w[left].sum()) if wb > 0 else 1.0
+                self._record_why(F[short], x, amt, ctx, why, p, duals=(rd * scale, cd * scale), coverage=tstar)
             lp.set_rows(self.rCov + F, np.full(F.size, -INF), np.full(F.size, INF))
             full_vals = amt.copy()
             full_vals[F] = vals

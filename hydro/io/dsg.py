@@ -13,6 +13,7 @@ import pandas as pd
 import xarray as xr
 
 from hydro.errors import InputDataError
+from hydro.times import naive_utc
 from hydro.vocabulary import VOCABULARY, cf_attrs
 
 __all__ = ["timeseries_dataset"]
@@ -99,7 +100,9 @@ def timeseries_dataset(
                                            crs_wkt='GEOGCRS["WGS 84",DATUM["World Geodetic System 1984",ELLIPSOID["WGS 84",6378137,298.257223563]],CS[ellipsoidal,2],AXIS["latitude",north],AXIS["longitude",east],UNIT["degree",0.0174532925199433],ID["EPSG",4326]]'))
     ds = xr.Dataset(data_vars, coords={"time": ("time", time_index.values)})
     if time_bounds is not None:
-        tb = np.asarray([[pd.Timestamp(a), pd.Timestamp(b)] for a, b in time_bounds], dtype="datetime64[ns]")
+        # zone-aware bounds as naive UTC, like ``time`` (numpy has no zone-aware datetime64)
+        tb = np.asarray([[naive_utc(a).to_datetime64(), naive_utc(b).to_datetime64()] for a, b in time_bounds],
+                        dtype="datetime64[ns]")
         if tb.shape != (len(time_index), 2):
             raise InputDataError("time_bounds need one (start, end) pair per time")
         ds["time_bnds"] = (("time", "nv"), tb)

@@ -251,6 +251,28 @@ def _grid_transform(ds: xr.Dataset) -> tuple[xr.Dataset, Any]:
     return ds, Affine(a, 0.0, c, 0.0, e, f)
 
 
+def _metres_per_unit(crs: Any) -> float:
+    """Metres per unit of the first axis of a projected CRS (1 when the CRS does not say)."""
+    info = crs.axis_info
+    factor = float(info[0].unit_conversion_factor) if info and info[0].unit_conversion_factor else 1.0
+    return factor if np.isfinite(factor) and factor > 0 else 1.0
+
+
+#: UDUNITS names of the linear units of projected CRSs (pyproj ``unit_name``)
+_UDUNITS_LENGTH = {"metre": "m", "meter": "m", "US survey foot": "US_survey_foot", "foot": "ft",
+                   "kilometre": "km", "kilometer": "km"}
+
+
+def _linear_units(crs: Any) -> str:
+    """UDUNITS string of the x/y unit of a projected CRS ("m", "US_survey_foot", "ft", or "<factor> m")."""
+    info = crs.axis_info
+    name = info[0].unit_name if info else "metre"
+    if name in _UDUNITS_LENGTH:
+        return _UDUNITS_LENGTH[name]
+    factor = _metres_per_unit(crs)
+    return "m" if factor == 1.0 else f"{factor!r} m"
+
+
 def _grid_attrs(ds: xr.Dataset, latlon: bool | None) -> tuple[xr.Dataset, dict[str, Any]]:
     """CRS, transform, x/y attributes and bounds, optional 2-D lat/lon, ACDD geospatial attributes."""
     from pyproj import CRS, Transformer
@@ -266,8 +288,10 @@ def _grid_attrs(ds: xr.Dataset, latlon: bool | None) -> tuple[xr.Dataset, dict[s
         xattrs = dict(standard_name="longitude", long_name="longitude of cell centre", units="degrees_east", axis="X")
         yattrs = dict(standard_name="latitude", long_name="latitude of cell centre", units="degrees_north", axis="Y")
     else:
-        xattrs = dict(standard_name="projection_x_coordinate", long_name="x coordinate of cell centre", units="m", axis="X")
-        yattrs = dict(standard_name="projection_y_coordinate", long_name="y coordinate of cell centre", units="m", axis="Y")
+        # the CRS's linear unit (UDUNITS): US-foot state planes are not in metres
+        xy_units = _linear_units(crs)
+        xattrs = dict(standard_name="projection_x_coordinate", long_name="x coordinate of cell centre", units=xy_units, axis="X")
+        yattrs = dict(standard_name="projection_y_coordinate", long_name="y coordinate of cell centre", units=xy_units, axis="Y")
     ds["x"].attrs = {**xattrs, "bounds": "x_bnds"}
     ds["y"].attrs = {**yattrs, "bounds": "y_bnds"}
     ds["x_bnds"] = (("x", "nv"), np.stack([xb[:-1], xb[1:]], axis=1))
@@ -307,8 +331,9 @@ def _grid_attrs(ds: xr.Dataset, latlon: bool | None) -> tuple[xr.Dataset, dict[s
         geo["geospatial_lat_resolution"] = f"{abs(transform.e)} degrees"
         geo["geospatial_lon_resolution"] = f"{abs(transform.a)} degrees"
     else:
-        geo["geospatial_lat_resolution"] = f"{abs(transform.e)} m"
-        geo["geospatial_lon_resolution"] = f"{abs(transform.a)} m"
+        to_m = _metres_per_unit(crs)
+        geo["geospatial_lat_resolution"] = f"{abs(transform.e) * to_m} m"
+        geo["geospatial_lon_resolution"] = f"{abs(transform.a) * to_m} m"
     if latlon is None:
         latlon = ny * nx <= 4_000_000
     if latlon and not crs.is_geographic:
@@ -467,6 +492,15 @@ def _reorder_dims(ds: xr.Dataset) -> xr.Dataset:
         else:
             ds[name] = new
     return ds
+
+
+def _is_text(var: xr.Variable) -> bool:
+    """True for a variable of strings (numpy str/bytes, or objects that are str/bytes; not e.g. cftime dates)."""
+    if var.dtype.kind in "SU":
+        return True
+    if var.dtype.kind != "O" or var.size == 0:
+        return False
+    return all(isinstance(v, (str, bytes)) for v in np.asarray(var.values, dtype=object).ravel())
 
 
 def _attr_value(value: Any) -> Any:
@@ -632,6 +666,9 @@ def write_netcdf(
             continue  # unknown (NaN) positions of an auxiliary coordinate keep a fill value
         encoding.setdefault(str(name), {})["_FillValue"] = None
         ds[name].attrs.pop("_FillValue", None)
+        if name not in ds.dims and _is_text(c):
+            # ids/names as char arrays (netcdf.md §6), also when they are coordinates (a DSG read back)
+            encoding[str(name)]["dtype"] = "S1"
     if "spatial_ref" in ds.variables:
         ds["spatial_ref"].attrs.pop("coverage_content_type", None)
     if "time_bnds" in ds.variables:

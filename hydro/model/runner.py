@@ -84,8 +84,11 @@ def open_terrain(path: str | Path, channel_threshold_m2: float) -> xr.Dataset:
     if not path.exists():
         raise InputMissingError(f"terrain/DEM file not found: {path}")
     if path.suffix in (".nc", ".nc4"):
-        with open_netcdf(path, decode_coords="all") as f:
-            ds = f.load()
+        try:
+            with open_netcdf(path, decode_coords="all") as f:
+                ds = f.load()
+        except (OSError, RuntimeError, ValueError) as exc:  # corrupt, truncated or not NetCDF: bad input data (65)
+            raise InputDataError(f"{path}: cannot read the terrain file as NetCDF: {exc}") from exc
         if "flow_direction" not in ds:
             raise InputMissingError(f"{path}: no variable 'flow_direction' (write it with `hydro terrain`)")
         ds["flow_direction"] = ds["flow_direction"].fillna(255).astype("uint8")

@@ -307,15 +307,37 @@ def is_geographic(da: xr.DataArray) -> bool:
     return bool(crs is not None and crs.is_geographic)
 
 
+def _has_crs(da: xr.DataArray) -> bool:
+    """True when ``da`` has a CRS rioxarray can read."""
+    try:
+        import rioxarray  # noqa: F401
+
+        return da.rio.crs is not None
+    except Exception:  # noqa: BLE001
+        return False
+
+
 def cell_area_m2(da: xr.DataArray) -> np.ndarray:
     """Area of every cell of a (y, x) map [m2], broadcast to (y, x).
 
-    Projected grids: ``|dx| |dy|``. Geographic grids (degrees): ``R² Δλ (sin φ2 − sin φ1)`` per row
-    (spherical Earth, R = 6 371 008.8 m).
+    Projected grids with a CRS: the cell areas of :func:`hydro.terrain.grid.grid_geometry` (the CRS's linear
+    unit converted to metres, per-row true areas on Web Mercator-like grids), the areas the flood alerts use
+    (:func:`hydro.flood.products.flooded_area_km2`). Grids without a CRS: ``|dx| |dy|``. Geographic grids
+    (degrees): ``R² Δλ (sin φ2 − sin φ1)`` per row (spherical Earth, R = 6 371 008.8 m).
     """
     dx, dy = spacing(da, "x"), spacing(da, "y")
     ny, nx = da.sizes["y"], da.sizes["x"]
     if not is_geographic(da):
+        if _has_crs(da) and nx > 1 and ny > 1:
+            from hydro.terrain.grid import grid_geometry
+
+            grid = da.transpose("y", "x")
+            yv = np.asarray(grid["y"].values, dtype=np.float64)
+            south_up = bool(yv[0] < yv[-1])
+            rows = np.broadcast_to(np.asarray(grid_geometry(grid.isel(y=slice(None, None, -1)) if south_up else grid)
+                                              .area_m2, dtype=np.float64), (ny,))
+            rows = rows[::-1] if south_up else rows
+            return np.broadcast_to(rows[:, None], (ny, nx)).copy()
         return np.full((ny, nx), dx * dy)
     r = 6371008.8
     lat = np.asarray(da["y"].values, dtype=np.float64)

@@ -153,6 +153,9 @@ def write_cog(da: xr.DataArray, path: str | os.PathLike[str], *, compress: str =
     except Exception as exc:
         tmp.unlink(missing_ok=True)
         raise OutputError(f"cannot write {path}: {exc}") from exc
+    except BaseException:  # Ctrl-C / SystemExit: no temporary file is left behind
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 
@@ -295,4 +298,7 @@ def write_extent_geojson(extent: xr.DataArray, path: str | os.PathLike[str], **k
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise OutputError(f"cannot write {path}: {exc}") from exc
+    except BaseException:  # Ctrl-C / SystemExit: no temporary file is left behind
+        tmp.unlink(missing_ok=True)
+        raise
     return path

@@ -165,8 +165,9 @@ def sha256_file(path: str | os.PathLike[str], blocksize: int = 2**20) -> str:
 
 
 def atomic_path(path: Path) -> Path:
-    """Temporary name in the same directory as ``path`` (same filesystem, so ``os.replace`` is atomic)."""
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    """Temporary name in the same directory as ``path`` (same filesystem, so ``os.replace`` is atomic), unique
+    per process and thread (two threads writing the same name must not publish each other's half-written file)."""
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
 
 
 def replace_atomically(tmp: Path, final: Path) -> None:
@@ -732,9 +733,9 @@ def write_netcdf(
             pending = ds.to_netcdf(tmp, format="NETCDF4", engine="netcdf4", encoding=encoding, compute=False)
             pending.compute(scheduler="synchronous")
         replace_atomically(tmp, path)
-    except Exception as exc:
+    except BaseException as exc:  # also Ctrl-C / SystemExit: no temporary file is left behind
         tmp.unlink(missing_ok=True)
-        if isinstance(exc, OutputError):
+        if isinstance(exc, OutputError) or not isinstance(exc, Exception):
             raise
         raise OutputError(f"cannot write {path}: {exc}") from exc
     logger.info("wrote %s", path)

@@ -629,9 +629,13 @@ class CatchmentModel:
             attrs: dict[str, Any] = {"discharge": {"cell_methods": f"time: mean {interval}"}}
             if gauge_max is not None:
                 variables["max_discharge"] = gauge_max
+            model_crs = self.terrain.rio.crs
+            xy_units = _crs_linear_units(model_crs)
             attrs.update({
-                "x": {"long_name": "x of the snapped gauge cell in the model CRS", "units": "m"},
-                "y": {"long_name": "y of the snapped gauge cell in the model CRS", "units": "m"},
+                "x": {"long_name": "x of the snapped gauge cell in the model CRS (global attribute hydro_model_crs)",
+                      "units": xy_units},
+                "y": {"long_name": "y of the snapped gauge cell in the model CRS (global attribute hydro_model_crs)",
+                      "units": xy_units},
                 "upstream_area": {"long_name": "upstream area of the snapped gauge cell", "units": "m2"},
             })
             gauges = _dsg(variables, ids=[gg.id for gg in self.gauges], names=[gg.name or gg.id for gg in self.gauges],
@@ -639,6 +643,8 @@ class CatchmentModel:
                           instance_variables={"x": np.asarray(xs, float), "y": np.asarray(ys, float),
                                               "upstream_area": self.routing.upstream_area_m2[self.gauge_pos]})
             gauges.attrs.update(self._provenance(start, labels[-1]))
+            if model_crs is not None:
+                gauges.attrs["hydro_model_crs"] = model_crs.to_wkt()
         reservoirs = None
         rn = self.routing
         if rn.reservoirs:
@@ -882,6 +888,17 @@ class CatchmentModel:
         self.routing.reservoir_storage_m3 = res_storage
         self.valid_time = vt
         self.lineage = "warm"
+
+
+def _crs_linear_units(crs: Any) -> str:
+    """UDUNITS string of the x/y unit of the model CRS ("m" for metres and when unknown)."""
+    from pyproj import CRS
+
+    if crs is None:
+        return "m"
+    info = CRS.from_wkt(crs.to_wkt()).axis_info
+    name = info[0].unit_name if info else "metre"
+    return {"US survey foot": "US_survey_foot", "foot": "ft", "kilometre": "km", "degree": "degrees"}.get(name, "m")
 
 
 def _iso_td(td: pd.Timedelta) -> str:

@@ -360,5 +360,8 @@ def write_report(
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise OutputError(f"cannot write {out}: {exc}") from exc
+    except BaseException:  # Ctrl-C / SystemExit: no temporary file is left behind
+        tmp.unlink(missing_ok=True)
+        raise
     logger.debug("wrote %s (%d figures, %d files, status %s)", out, len(figs), len(items), overall_status(alerts))
     return out

@@ -137,3 +137,30 @@ def test_metre_grid_units_unchanged(tmp_path):
     with netCDF4.Dataset(path) as nc:
         assert nc["x"].units == "m" and nc["y"].units == "m"
         assert nc.geospatial_lat_resolution == "30.0 m"
+
+
+# --- atomic writes: temporary names per thread, no temporary file left by Ctrl-C ----------------------
+def test_atomic_temp_names_differ_between_threads(tmp_path):
+    import threading
+
+    from hydro.io import atomic_path
+
+    names = []
+    t = threading.Thread(target=lambda: names.append(atomic_path(tmp_path / "a.nc")))
+    t.start()
+    t.join()
+    names.append(atomic_path(tmp_path / "a.nc"))
+    assert names[0] != names[1] and names[0].parent == names[1].parent == tmp_path
+
+
+def test_interrupted_write_leaves_no_temporary_file(tmp_path, monkeypatch):
+    import hydro.io.netcdf as nc
+
+    def interrupt(tmp, final):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(nc, "replace_atomically", interrupt)
+    da = _grid("EPSG:32750", 500000.0, 9860000.0, 30.0)
+    with pytest.raises(KeyboardInterrupt):
+        write_netcdf(da.to_dataset(), tmp_path / "out.nc", title="t")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

@@ -135,6 +135,11 @@ def test_gauge_file_is_a_cf_dsg_timeseries(tmp_path, terrain, runoff_impl, forci
         np.testing.assert_allclose(ds["discharge"].values, res.gauges["discharge"].values, rtol=1e-6)
         assert ds.sizes["time"] == 8
         assert np.all(ds["max_discharge"].values >= ds["discharge"].values * (1 - 1e-6))
+        # the gauge cells' x/y are in the model CRS, which the file names (it carries WGS 84 for lat/lon only)
+        from pyproj import CRS
+
+        assert CRS.from_wkt(ds.attrs["hydro_model_crs"]) == CRS.from_wkt(terrain.rio.crs.to_wkt())
+        assert ds["x"].attrs["units"] == "m" and "hydro_model_crs" in ds["x"].attrs["long_name"]
     assert_cf_compliant(paths["gridded"])
     with xr.open_dataset(paths["gridded"]) as ds:  # the sub-step of each cell type is stated
         assert "on channel cells" in ds["max_discharge"].attrs["comment"]

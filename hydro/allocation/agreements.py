@@ -20,7 +20,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 
-from hydro.allocation.network import _quantity_validator, _series, axis_time
+from hydro.allocation.network import _quantity_validator, _series, _when, axis_time
 from hydro.allocation.units import parse_quantity
 
 __all__ = ["REGISTRY", "register", "parse_agreement", "Agreement"]
@@ -51,6 +51,7 @@ class Agreement(BaseModel):
     name: str
     start: _dt.date | _dt.datetime | None = None
     end: _dt.date | _dt.datetime | None = None
+    _v_when = field_validator("start", "end", mode="before")(_when)
     phase: ClassVar[int] = 50
     #: recorded quantities (key after ``"<name>:"``, or its first ``:``-part) that are volumes within one step
     #: (``time: sum``); every other recorded quantity is a balance at the end of the step (``time: point``)

@@ -128,7 +128,13 @@ def _time_axis(network: Network, start: Any, steps: int | None) -> tuple[pd.Date
     if steps is None:
         raise network.error("network.steps", "no number of steps (give [network] steps or allocate(steps=...))")
     dt = pd.Timedelta(meta.timestep)
-    times = pd.date_range(pd.Timestamp(start), periods=int(steps), freq=dt)
+    t0 = pd.Timestamp(start)
+    if t0.tzinfo is None:
+        times = pd.date_range(t0, periods=int(steps), freq=dt)
+    else:
+        # steps of fixed length: pandas steps a zoned axis by calendar days (23 h or 25 h across a daylight-saving
+        # change) while every volume is rate × dt
+        times = pd.date_range(t0.tz_convert("UTC"), periods=int(steps), freq=dt).tz_convert(t0.tzinfo)
     return times, dt.total_seconds()
 
 
@@ -351,7 +357,9 @@ def run_scenarios(network: Network | str | dict[str, Any], scenarios: Mapping[st
     import dask
 
     net = load_network(network)
-    tasks = [dask.delayed(allocate, pure=True)(net, inf, start=start, steps=steps, explain=explain)
+    # pure=False: a task per member, whatever its inputs hash to (dask's tokens of pandas Series ignore attrs such
+    # as "units", so two members could otherwise share one task and one result)
+    tasks = [dask.delayed(allocate, pure=False)(net, inf, start=start, steps=steps, explain=explain)
              for inf in scenarios.values()]
     results = dask.compute(*tasks, scheduler=scheduler)
     return dict(zip(scenarios.keys(), results))

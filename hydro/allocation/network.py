@@ -101,6 +101,17 @@ class SeriesSpec(BaseModel):
         return [v for v in given if not (np.isfinite(v) and v >= 0)]
 
 
+def _when(v: Any) -> Any:
+    """Before-validator of ``date | datetime`` fields: a string with a time of day is read as a date-time, keeping its
+    UTC offset (pydantic reads ``"2024-01-01T00:00:00+08:00"`` as the date 2024-01-01 and drops the offset: 8 h off)."""
+    if isinstance(v, str) and len(v.strip()) > 10:
+        try:
+            return _dt.datetime.fromisoformat(v.strip())
+        except ValueError:
+            return v
+    return v
+
+
 def _not_negative(what: str):
     """After-validator of a flow series field: negative or non-finite given values are errors (an inflow, a yield or
     a demand cannot be negative; evaporation rates can: a net gain)."""
@@ -253,6 +264,7 @@ class OutageSpec(_Base):
     start: _dt.date | _dt.datetime
     end: _dt.date | _dt.datetime
     capacity: str = "0 m3/s"
+    _v_when = field_validator("start", "end", mode="before")(_when)
     _v = field_validator("capacity")(_quantity_validator("flow"))
 
 
@@ -305,6 +317,7 @@ class MetaSpec(_Base):
     timestep: str = "1D"
     lat: float = -1.2379
     lon: float = 116.8529
+    _v_when = field_validator("start", mode="before")(_when)
 
     @field_validator("timestep")
     @classmethod
@@ -681,7 +694,7 @@ def axis_time(value: Any, tz: Any) -> pd.Timestamp:
 
 
 def resolve_series(spec: SeriesSpec, times: pd.DatetimeIndex, dt: float, where: str, network: Network,
-                   external: dict[str, Any] | None = None) -> np.ndarray:
+                   external: dict[str, Any] | None = None, *, allow_inf: bool = False) -> np.ndarray:
     """Values of a series at every step, in SI (m3 s-1 or m s-1).
 
     Parameters
@@ -697,25 +710,38 @@ def resolve_series(spec: SeriesSpec, times: pd.DatetimeIndex, dt: float, where: 
     external : dict, optional
         Run-time inputs by name (``external = "name"`` series): arrays in SI per step, pandas
         Series indexed by time, or xarray DataArrays with a ``time`` dimension.
+    allow_inf : bool
+        Accept ``+inf`` (a link capacity: no limit); otherwise infinite values are refused like NaNs.
 
     Raises
     ------
     ConfigError, InputDataError, InputMissingError
-        Series shorter than the run, missing file/column/station, missing units, NaNs.
+        Series shorter than the run, missing file/column/station, missing units, NaN or infinite values.
     """
     n = len(times)
     kind = spec.kind
     factor = spec.factor
+    edges = np.append(times.values, times.values[-1] + np.timedelta64(int(round(dt * 1e9)), "ns"))
+    inline = None
     if spec.value is not None:
-        return np.full(n, spec.value * (1.0 if spec.units in ("m3/s", "m/s") else to_si(1.0, spec.units or "", kind)) * factor)
-    if spec.monthly is not None:
+        inline = np.full(n, spec.value * (1.0 if spec.units in ("m3/s", "m/s") else to_si(1.0, spec.units or "", kind)) * factor)
+    elif spec.monthly is not None:
+        # calendar months (in the axis' zone; UTC on a naive axis) as period-start labelled means: a step that
+        # straddles a month boundary takes the time-weighted mean, as every dated series (the volume is kept)
         conv = to_si(1.0, spec.units or "", kind)
-        return np.asarray(spec.monthly, float)[times.month.values - 1] * conv * factor
-    if spec.values is not None:
+        first = (times[0] - pd.DateOffset(months=1)).normalize().replace(day=1)
+        last = times[-1] + pd.Timedelta(seconds=dt)
+        months = pd.date_range(first, last + pd.DateOffset(months=1), freq="MS")
+        mvals = np.asarray(spec.monthly, float)[months.month.values[:-1] - 1]
+        bounds = np.stack([months.values[:-1], months.values[1:]], axis=1)
+        inline = _step_average(months.values[:-1], mvals, edges, bounds) * conv * factor
+    elif spec.values is not None:
         if len(spec.values) < n:
             raise network.error(where, f"series has {len(spec.values)} values but the run has {n} steps")
-        return np.asarray(spec.values[:n], float) * to_si(1.0, spec.units or "", kind) * factor
-    edges = np.append(times.values, times.values[-1] + np.timedelta64(int(round(dt * 1e9)), "ns"))
+        inline = np.asarray(spec.values[:n], float) * to_si(1.0, spec.units or "", kind) * factor
+    if inline is not None:
+        _check_finite(inline, allow_inf, where, network, "the series", times, inline=True)
+        return inline
     if spec.csv is not None:
         path = network.resolve_path(spec.csv)
         if not path.exists():
@@ -725,7 +751,8 @@ def resolve_series(spec: SeriesSpec, times: pd.DatetimeIndex, dt: float, where: 
             if col not in df.columns:
                 raise InputDataError(f"{network.source}: {where}: column {col!r} not in {path} "
                                      f"(columns: {list(df.columns)})")
-        t = pd.to_datetime(df[spec.time_column]).values.astype("datetime64[ns]")
+        # UTC offsets (several in a file with daylight saving time) are converted to UTC; naive stamps are UTC
+        t = pd.to_datetime(df[spec.time_column], utc=True).dt.tz_localize(None).values.astype("datetime64[ns]")
         vals = _step_average(t, df[spec.column].to_numpy(float), edges)
         src = f"{path}:{spec.column}"
         units = spec.units
@@ -787,7 +814,25 @@ def resolve_series(spec: SeriesSpec, times: pd.DatetimeIndex, dt: float, where: 
                              f"({pd.Timestamp(times[k]).isoformat()}; the series is missing, NaN or has a gap "
                              f"somewhere in that step — labels are period starts unless the file has CF time "
                              f"bounds); the run has {n} steps from {pd.Timestamp(times[0]).isoformat()}")
-    return vals * conv * factor
+    out = vals * conv * factor
+    _check_finite(out, allow_inf, where, network, src, times)
+    return out
+
+
+def _check_finite(vals: np.ndarray, allow_inf: bool, where: str, network: Network, src: str,
+                  times: pd.DatetimeIndex, inline: bool = False) -> None:
+    """NaN, and infinite values unless ``allow_inf`` (``+inf`` only), are an error naming the key and the step
+    (a :class:`ConfigError` for values written in the network file, else an :class:`InputDataError`)."""
+    bad = ~np.isfinite(vals)
+    if allow_inf:
+        bad &= ~np.isposinf(vals)
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        msg = (f"{src} has {'a NaN' if np.isnan(vals[k]) else 'an infinite'} value at step {k} "
+               f"({pd.Timestamp(times[k]).isoformat()})")
+        if inline:
+            raise network.error(where, msg)
+        raise InputDataError(f"{network.source}: {where}: {msg}")
 
 
 def _pick_station(ds: Any, spec: SeriesSpec, path: Path, network: Network, where: str) -> Any:

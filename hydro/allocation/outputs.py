@@ -222,7 +222,16 @@ def write_result(res: Any, path: str | Path, **attrs: Any) -> list[Path]:
     stem = Path(path)
     if stem.suffix == ".nc":
         stem = stem.with_suffix("")
+    from hydro.allocation.sources import delivery_by_source_frame
+
     dsets = {k: result_dataset(res, k) for k in KINDS}
+    # the tables too are built before anything is written (a failure here left the NetCDF files without them)
+    tables = {
+        f"{stem.name}_metrics.csv": (res.metrics, True),
+        f"{stem.name}_explanations.csv": (_end_labelled(res.explanations, res.dt), False),
+        f"{stem.name}_delivery_by_source.csv": (_end_labelled(delivery_by_source_frame(res), res.dt), False),
+        f"{stem.name}_balance.csv": (_end_labelled(res.balance, res.dt), True),
+    }
     try:
         stem.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -242,14 +251,6 @@ def write_result(res: Any, path: str | Path, **attrs: Any) -> list[Path]:
                                         summary=f"Per-step {k} results of the hydro.allocation LP (HiGHS, "
                                                 "lexicographic priorities, equal-coverage water-filling).",
                                         attrs=attrs or None))
-    from hydro.allocation.sources import delivery_by_source_frame
-
-    tables = {
-        f"{stem.name}_metrics.csv": (res.metrics, True),
-        f"{stem.name}_explanations.csv": (_end_labelled(res.explanations, res.dt), False),
-        f"{stem.name}_delivery_by_source.csv": (_end_labelled(delivery_by_source_frame(res), res.dt), False),
-        f"{stem.name}_balance.csv": (_end_labelled(res.balance, res.dt), True),
-    }
     for name, (df, index) in tables.items():
         p = stem.parent / name
         tmp = p.with_name(f".{name}.tmp")

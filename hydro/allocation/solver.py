@@ -317,7 +317,9 @@ class AllocationModel:
             self._default_claim[k] = self.add_claim(Claim(node.id, "tranche", k, node.priority, node.region, "demand", node.id))
         self.extra_rows: list[dict[str, Any]] = []
         self.preference = np.zeros(nL)
-        self.agreements = sorted(network.agreements, key=lambda a: (a.phase, a.index))
+        # each model has its own copies: agreements keep per-run state (series of this run's inputs, claim and row
+        # indices, balances) on themselves, and models built from one network may run at once (dask threads)
+        self.agreements = sorted((a.model_copy(deep=True) for a in network.agreements), key=lambda a: (a.phase, a.index))
         for ag in self.agreements:
             ag.setup(self)
         self._build()
@@ -378,8 +380,8 @@ class AllocationModel:
         return v
 
     # ------------------------------------------------------------------ compile series
-    def _series(self, spec: Any, where: str) -> np.ndarray:
-        return resolve_series(spec, self.times, self.dt, where, self.net, self.external)
+    def _series(self, spec: Any, where: str, allow_inf: bool = False) -> np.ndarray:
+        return resolve_series(spec, self.times, self.dt, where, self.net, self.external, allow_inf=allow_inf)
 
     def _compile_series(self) -> None:
         spec, nt, dt = self.net.spec, self.nt, self.dt
@@ -416,7 +418,7 @@ class AllocationModel:
         tz = self.times.tz
         for e, lk in enumerate(spec.links):
             if lk.capacity is not None:
-                self.capacity[:, e] = self._series(lk.capacity, f"links[{e}].capacity") * dt
+                self.capacity[:, e] = self._series(lk.capacity, f"links[{e}].capacity", allow_inf=True) * dt
                 if (self.capacity[:, e] < 0).any():
                     raise self.net.error(f"links[{e}].capacity", f"negative capacity in link {lk.id!r}")
             t0 = self.times.asi8.astype(np.float64)

@@ -42,6 +42,51 @@ def _order(nodes: list[str], incoming: dict[str, list[int]], link_from: list[str
     return order
 
 
+def _loop_compositions(nodes: list[str], is_source: dict[str, bool], sources: list[str], sidx: dict[str, int],
+                       incoming: dict[str, list[int]], link_from: list[str], arriving: np.ndarray, lag: dict[int, int],
+                       overflow: dict[str, list[tuple[str, np.ndarray]]],
+                       comp: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Compositions of the non-source nodes when links form loops: per step, the mixing balances
+    ``total_n c_n = Σ_k q_k c_from(k) + source water`` of all nodes receiving water are one linear system (lagged
+    links bring the composition their water left with, ``lag`` steps earlier, known by then)."""
+    inner = [n for n in nodes if not is_source[n]]
+    ix = {n: i for i, n in enumerate(inner)}
+    nt, ns, m = arriving.shape[0], len(sources), len(inner)
+    out = np.zeros((m, nt, ns))
+    for t in range(nt):
+        total = np.zeros(m)
+        W = np.zeros((m, m))
+        B = np.zeros((m, ns))
+        for n in inner:
+            i = ix[n]
+            for k in incoming.get(n, []):
+                up = link_from[k]
+                if k in lag:
+                    if t < lag[k]:
+                        continue
+                    qk = max(float(arriving[t - lag[k], k]), 0.0)
+                    c = comp[up][t - lag[k]] if is_source[up] else out[ix[up], t - lag[k]]
+                    B[i] += qk * c
+                else:
+                    qk = max(float(arriving[t, k]), 0.0)
+                    if is_source[up]:
+                        B[i, sidx[up]] += qk
+                    else:
+                        W[i, ix[up]] += qk
+                total[i] += qk
+            for src, q in overflow.get(n, []):
+                total[i] += q[t]
+                B[i, sidx[src]] += q[t]
+        a = np.flatnonzero(total > 0)
+        if a.size:
+            A = np.diag(total[a]) - W[np.ix_(a, a)]
+            try:
+                out[a, t] = np.linalg.solve(A, B[a])
+            except np.linalg.LinAlgError:
+                out[a, t] = np.linalg.lstsq(A, B[a], rcond=None)[0]
+    return {n: out[ix[n]] for n in inner}
+
+
 def delivery_by_source(res: Any) -> xr.DataArray:
     """Delivered flow per demand split by source [m3 s-1], dims (demand, source, time).
 
@@ -66,7 +111,10 @@ def delivery_by_source(res: Any) -> xr.DataArray:
     incoming: dict[str, list[int]] = {}
     for k, to in enumerate(link_to):
         incoming.setdefault(to, []).append(k)
-    order = _order(nodes, incoming, link_from, is_source)
+    try:
+        order: list[str] | None = _order(nodes, incoming, link_from, is_source)
+    except ConfigError:
+        order = None  # a loop (e.g. a demand's return flow back to the junction that feeds it): solved step by step
     arriving = np.asarray(res.flow, np.float64) - np.asarray(res.loss, np.float64)  # (time, link) m3/step
     nt = arriving.shape[0]
     # a lagged return link's flow leaves its demand now and arrives ``lag`` steps later, with the
@@ -96,7 +144,9 @@ def delivery_by_source(res: Any) -> xr.DataArray:
         c = np.zeros((nt, len(sources)))
         c[:, sidx[s]] = 1.0
         comp[s] = c
-    for n in order:
+    if order is None:
+        comp.update(_loop_compositions(nodes, is_source, sources, sidx, incoming, link_from, arriving, lag, overflow, comp))
+    for n in order or []:
         total = np.zeros(nt)
         mix = np.zeros((nt, len(sources)))
         for k in incoming.get(n, []):

@@ -631,6 +631,48 @@ def _period_bounds(times: np.ndarray, attrs: Any) -> np.ndarray | None:
     return np.stack([t - np.timedelta64(int(round(float(period_s) * 1e9)), "ns"), t], axis=1)
 
 
+def _is_point(attrs: Any) -> bool:
+    """True for instantaneous values (``cell_methods`` with ``time: point``, allowed by the exchange profile)."""
+    return "time:point" in str((attrs or {}).get("cell_methods", "")).replace(" ", "")
+
+
+def _point_average(times: np.ndarray, values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Mean over each model step ``[edges[k], edges[k+1])`` of instantaneous samples joined linearly (the exact
+    integral of the piecewise-linear series, trapezoids cut at the step edges); NaN where the step is not inside
+    the samples' span, or touches a NaN sample or a gap (two samples more than 1.5 × the median spacing apart).
+    """
+    t = np.asarray(times).astype("datetime64[ns]").astype(np.int64)
+    v = np.asarray(values, float).ravel()
+    e = np.asarray(edges).astype("datetime64[ns]").astype(np.int64)
+    n = e.size - 1
+    order = np.argsort(t, kind="stable")
+    t, v = t[order], v[order]
+    if t.size < 2 or n < 1:
+        return np.full(max(n, 0), np.nan)
+    ref = e[0]
+    x = (t - ref) / 1e9
+    xe = (e - ref) / 1e9
+    dx = np.diff(x)
+    pos = dx[dx > 0]
+    med = float(np.median(pos)) if pos.size else 0.0
+    seg_ok = np.isfinite(v[:-1]) & np.isfinite(v[1:]) & (dx > 0) & (dx <= 1.5 * med)
+    v0 = np.where(np.isfinite(v), v, 0.0)
+    slope = np.where(seg_ok, (v0[1:] - v0[:-1]) / np.where(dx > 0, dx, 1.0), 0.0)
+    area = np.where(seg_ok, 0.5 * (v0[1:] + v0[:-1]) * dx, 0.0)
+    cum = np.concatenate([[0.0], np.cumsum(area)])
+    bad = np.concatenate([[0], np.cumsum(~seg_ok)])
+    i = np.clip(np.searchsorted(x, xe, side="right") - 1, 0, x.size - 2)
+    u = xe - x[i]
+    F = cum[i] + v0[i] * u + 0.5 * slope[i] * u * u
+    # bad segments met by each step: those between the step's start and end segments (inclusive)
+    j0 = np.clip(np.searchsorted(x, xe[:-1], side="right") - 1, 0, x.size - 2)
+    j1 = np.clip(np.searchsorted(x, xe[1:], side="left") - 1, 0, x.size - 2)
+    nbad = bad[j1 + 1] - bad[j0]
+    inside = (xe[:-1] >= x[0]) & (xe[1:] <= x[-1])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(inside & (nbad == 0), np.diff(F) / np.diff(xe), np.nan)
+
+
 def _step_average(times: np.ndarray, values: np.ndarray, edges: np.ndarray,
                   bounds: np.ndarray | None = None) -> np.ndarray:
     """Time-weighted mean of a series over each model step ``[edges[k], edges[k+1])``; NaN where the
@@ -774,7 +816,10 @@ def resolve_series(spec: SeriesSpec, times: pd.DatetimeIndex, dt: float, where: 
                 if bnds.shape != (t.size, 2) or not np.issubdtype(bnds.dtype, np.datetime64):
                     raise InputDataError(f"{network.source}: {where}: {path}: time bounds {bname!r} have shape "
                                          f"{bnds.shape} ({bnds.dtype}), expected ({t.size}, 2) date-times")
-            vals = _step_average(t, da.values.astype(float), edges, bnds)
+            if _is_point(da.attrs):
+                vals = _point_average(t, da.values.astype(float), edges)  # instantaneous values, joined linearly
+            else:
+                vals = _step_average(t, da.values.astype(float), edges, bnds)
         src = f"{path}:{spec.variable}"
     else:
         ext = (external or {})
@@ -787,7 +832,10 @@ def resolve_series(spec: SeriesSpec, times: pd.DatetimeIndex, dt: float, where: 
         if hasattr(obj, "dims") and "time" in getattr(obj, "dims", ()):
             units = units or obj.attrs.get("units")
             tt = obj["time"].values.astype("datetime64[ns]")
-            vals = _step_average(tt, np.asarray(obj.values, float).ravel(), edges, _period_bounds(tt, obj.attrs))
+            if _is_point(obj.attrs):
+                vals = _point_average(tt, np.asarray(obj.values, float).ravel(), edges)
+            else:
+                vals = _step_average(tt, np.asarray(obj.values, float).ravel(), edges, _period_bounds(tt, obj.attrs))
         elif isinstance(obj, pd.Series) and isinstance(obj.index, pd.DatetimeIndex):
             # SI per step like arrays unless the Series states its units (``attrs["units"]``)
             units = units or obj.attrs.get("units") or ("m3/s" if kind == "flow" else "m/s")

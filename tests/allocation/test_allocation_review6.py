@@ -226,3 +226,28 @@ def test_daily_steps_on_a_daylight_saving_axis_last_24_hours():
     res = allocate(net, {"x": q_in}, start=pd.Timestamp("2024-03-30", tz="Europe/Berlin"), steps=4)
     assert np.diff(pd.DatetimeIndex(res.times).asi8).tolist() == [86400 * 10**9] * 3
     assert q(res, "d") == pytest.approx([11.5, 35.5, 59.5, 83.5], rel=1e-12)
+
+
+# ----------------------------------------------------------------- instantaneous (time: point) series
+def test_netcdf_point_values_are_joined_linearly_over_each_step(tmp_path):
+    import xarray as xr
+
+    # instantaneous flows 0, 2, 4, 2, 0 m3/s at midnights (cell_methods "time: point", allowed by the exchange
+    # profile): the mean of day 1 is (0 + 2) / 2 = 1, then 3, 3, 1 (trapezoids); a day from noon to noon is
+    # (1 + 2) / 2 · ½ + (2 + 3) / 2 · ½ = 2. Read as period-start means they were 0, 2, 4, 2.
+    t = pd.date_range("2024-01-01", periods=5, freq="D")
+    ds = xr.Dataset({"discharge": ("time", [0.0, 2.0, 4.0, 2.0, 0.0], {"units": "m3 s-1", "cell_methods": "time: point"})},
+                    coords={"time": t})
+    path = tmp_path / "q.nc"
+    ds.to_netcdf(path)
+    spec = {"netcdf": str(path), "variable": "discharge"}
+    assert q(_river(spec, steps=4), "d") == pytest.approx([1.0, 3.0, 3.0, 1.0], abs=1e-12)
+    assert q(_river(spec, steps=3, start="2024-01-01T12:00:00"), "d") == pytest.approx([2.0, 3.5, 2.0], abs=1e-12)
+    hourly = _river(spec, steps=96, timestep="1h")
+    assert hourly.delivered.sum() == pytest.approx(_river(spec, steps=4).delivered.sum(), rel=1e-12)
+    with pytest.raises(InputDataError, match="does not cover the run"):
+        _river(spec, steps=5)  # the last day has no closing sample
+    ds["discharge"][2] = np.nan
+    ds.to_netcdf(tmp_path / "nan.nc")
+    with pytest.raises(InputDataError, match="no value for step 1 "):
+        _river({"netcdf": str(tmp_path / "nan.nc"), "variable": "discharge"}, steps=4)

@@ -892,14 +892,22 @@ def _pick_station(ds: Any, spec: SeriesSpec, path: Path, network: Network, where
         return da
     if spec.station is None:
         raise InputDataError(f"{network.source}: {where}: {path}:{spec.variable} has dims {da.dims}; give 'station'")
-    dim = extra[0]
-    ids = None
+    # the station dimension is the one of the timeSeries ids (cf_role); an exchange ensemble has a realization too
+    dim, ids = None, None
     for name, var in ds.variables.items():
-        if var.attrs.get("cf_role") == "timeseries_id" and var.dims == (dim,):
+        if var.attrs.get("cf_role") == "timeseries_id" and len(var.dims) == 1 and var.dims[0] in extra:
+            dim = var.dims[0]
             ids = [x.decode() if isinstance(x, bytes) else str(x) for x in np.asarray(var.values).ravel()]
             break
-    if ids is None and dim in ds.coords:
-        ids = [str(x) for x in ds[dim].values]
+    if dim is None:
+        dim = extra[0] if len(extra) == 1 else None
+        if dim is not None and dim in ds.coords:
+            ids = [str(x) for x in ds[dim].values]
+    others = [d for d in extra if d != dim]
+    if others:
+        raise InputDataError(f"{network.source}: {where}: {path}:{spec.variable} has dims {da.dims}: one series per "
+                             f"input is needed; an ensemble ({', '.join(others)}) is run member by member as "
+                             "scenarios (hydro.allocation.run_scenarios, each member an external series)")
     if ids is None or spec.station not in ids:
         raise InputDataError(f"{network.source}: {where}: station {spec.station!r} not in {path} (ids: {ids})")
     return da.isel({dim: ids.index(spec.station)})

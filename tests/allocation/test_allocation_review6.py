@@ -251,3 +251,20 @@ def test_netcdf_point_values_are_joined_linearly_over_each_step(tmp_path):
     ds.to_netcdf(tmp_path / "nan.nc")
     with pytest.raises(InputDataError, match="no value for step 1 "):
         _river({"netcdf": str(tmp_path / "nan.nc"), "variable": "discharge"}, steps=4)
+
+
+def test_an_ensemble_file_is_refused_with_a_pointer_to_scenarios(tmp_path):
+    import xarray as xr
+
+    # an exchange-style ensemble (realization, station, time): the station is found by its cf_role ids, and the
+    # extra realization dimension is named (it was taken as the station dimension: "station 'y' not in ids [0, 1]")
+    t = pd.date_range("2024-01-01", periods=3, freq="D")
+    ds = xr.Dataset({"discharge": (("realization", "station", "time"), np.ones((2, 2, 3)), {"units": "m3 s-1"}),
+                     "station_id": ("station", np.array(["x", "y"], dtype="S1"), {"cf_role": "timeseries_id"})},
+                    coords={"time": t, "realization": [0, 1]})
+    ds.to_netcdf(tmp_path / "ens.nc")
+    with pytest.raises(InputDataError, match=r"ensemble \(realization\).*run_scenarios"):
+        _river({"netcdf": str(tmp_path / "ens.nc"), "variable": "discharge", "station": "y"}, steps=3)
+    ds.isel(realization=0).drop_vars("realization").to_netcdf(tmp_path / "one.nc")
+    assert q(_river({"netcdf": str(tmp_path / "one.nc"), "variable": "discharge", "station": "y"}, steps=3),
+             "d") == pytest.approx([1.0, 1.0, 1.0])

@@ -278,7 +278,9 @@ def reaches(
     ds["reach"].attrs.update(long_name="stream reach id", units="1")
     ds.attrs.update(max_length_m=float(max_length_m), min_slope=float(min_slope),
                     network_hash=terrain.attrs.get("network_hash", net.hash))
-    ds = ds.rio.write_crs(like.rio.crs).rio.write_transform(like.rio.transform())
+    from hydro.io.raster import grid_transform
+
+    ds = ds.rio.write_crs(like.rio.crs).rio.write_transform(grid_transform(like))  # not a stale stored GeoTransform
     return ds
 
 
@@ -558,7 +560,9 @@ def hand_inundation(
     ds["stage"] = stage
     ds["stage_capped"] = capped
     ds["reach"].attrs.update(long_name="stream reach id (hydro.flood.reaches)", units="1")
-    ds = ds.rio.write_crs(terrain["hand"].rio.crs).rio.write_transform(terrain["hand"].rio.transform())
+    from hydro.io.raster import grid_transform
+
+    ds = ds.rio.write_crs(terrain["hand"].rio.crs).rio.write_transform(grid_transform(terrain["hand"]))
     ds.attrs["method"] = "HAND synthetic rating curves (Zheng et al. 2018, NOAA OWP)"
     if step_s > 0:
         ds.attrs["time_coverage_resolution"] = f"PT{step_s}S"  # step of the discharge series (ACDD)

@@ -850,9 +850,17 @@ def simulate_2d(
     if rain_grid is not None:
         rain_grid = np.ascontiguousarray(rain_grid, dtype=np.float64)
     rain_now = np.zeros((1, 1), np.float64) if rain_grid is None else rain_grid[0]
+    # point inflows enter continuity as a rate on their cells (flood.md 1.4: h^{n+1} = h^n + ... + dt Q_src / A, with
+    # the momentum of every face from h^n): added to the depth before the step, the inflow cell's depth was always
+    # dt Q / A below the level that drove its outflow (its output depth changed with the time step)
+    src_grid = np.zeros((ny, nx), np.float64) if src_rows is not None else None
+    src_base = None
+    src_rain_k = -2
+    src_rain_q = 0.0  # rain of the current interval on the active cells (m3 s-1), for the rain volume
+    n_active = int(active.sum())
     area = dx * dx
     v0 = float(h.sum()) * area
-    vol = dict(point_inflow=0.0)
+    vol = dict(point_inflow=0.0, rain=0.0)
     snapshots: dict[str, list[np.ndarray]] = {k: [] for k in ("depth", "speed", "u", "v")}
     rows: list[dict[str, float]] = []
     u_tmp = np.zeros((ny, nx), np.float64)
@@ -915,12 +923,22 @@ def simulate_2d(
                         rain_now[0, 0] = rain_rates[k]
                     else:
                         rain_now = rain_grid[k]  # a view: no full-grid copy
-            # point sources
+            # point sources: rain + Q/A on their cells for this step (the kernel's rain volume then includes them)
+            step_rain = rain_now
             if src_rows is not None:
-                qsrc = src_series.at(tmid)
-                vs, hs = K.add_point_sources(h, active, src_rows, src_cols, qsrc, dt, dx)
-                vol["point_inflow"] += vs
-            K.step(z, h, h_new, active, qx, qy, qx_new, qy_new, n, rain_now, infil, lu, bcx_kind, bcx_val,
+                if src_rain_k != rain_k:  # new rain interval: the grid of this interval's rain
+                    src_grid[...] = rain_now
+                    src_base = src_grid[src_rows, src_cols].copy()
+                    src_rain_k = rain_k
+                    src_rain_q = (float(rain_now.sum()) if rain_now.shape == (ny, nx)
+                                  else float(rain_now[0, 0]) * n_active) * area
+                qsrc = np.asarray(src_series.at(tmid), dtype=np.float64)
+                src_grid[src_rows, src_cols] = src_base
+                np.add.at(src_grid, (src_rows, src_cols), qsrc / area)
+                vol["point_inflow"] += dt * float(qsrc.sum())
+                vol["rain"] += dt * src_rain_q
+                step_rain = src_grid
+            K.step(z, h, h_new, active, qx, qy, qx_new, qy_new, n, step_rain, infil, lu, bcx_kind, bcx_val,
                    bcy_kind, bcy_val, max_depth, max_speed, t_wet, duration_s, max_hazard, acc, row_hmax, row_umax,
                    row_store, bad_v, bad_d, *workspace, K.ROWS_PER_BLOCK, dt, dx, GRAVITY, theta, h_dry, froude,
                    ulim, velocity_bound, depth_bound, threshold_m, t_next, friction == "implicit", bool(summary_maps),
@@ -940,6 +958,8 @@ def simulate_2d(
                 t = out_times[iout]
                 storage = float(row_store.sum())
                 rain_v, infil_v, clip_v, bin_v, bout_v = (float(v) for v in acc.sum(axis=0))
+                if src_rows is not None:  # the kernel counted the point inflows with the rain: rain from the forcing
+                    rain_v = vol["rain"]
                 expected = v0 + rain_v - infil_v + vol["point_inflow"] + bin_v - bout_v + clip_v
                 resid = storage - expected
                 scale = max(v0, storage, rain_v + vol["point_inflow"] + bin_v, 1e-300)

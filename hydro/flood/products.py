@@ -254,7 +254,11 @@ def extent_polygons(extent: xr.DataArray, *, crs: Any = "EPSG:4326", simplify_m:
             mask = values > threshold_m  # NaN -> not flooded
     else:
         mask = values == 1
-    transform = extent.rio.transform()
+    from hydro.io.raster import grid_transform
+
+    # the transform of the x/y coordinates: the stored GeoTransform is stale after coarsen() or a flip
+    # (isel(y=slice(None, None, -1)), sortby): polygons came out at the old cell size and position
+    transform = grid_transform(extent)
     src_crs = extent.rio.crs
     if src_crs is None:
         raise InputDataError("extent has no CRS")

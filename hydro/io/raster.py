@@ -13,7 +13,7 @@ import xarray as xr
 from hydro.errors import InputDataError, InputMissingError, ResourceError
 from hydro.io.netcdf import NETCDF_LOCK
 
-__all__ = ["open_dem", "check_grid", "available_memory_bytes", "BYTES_PER_CELL_ESTIMATE"]
+__all__ = ["open_dem", "check_grid", "check_dims", "available_memory_bytes", "BYTES_PER_CELL_ESTIMATE"]
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +59,31 @@ def check_grid(transform: Any, shape: tuple[int, int], source: str = "DEM") -> N
         raise InputDataError(f"{source}: non-square cells ({abs(a)} x {abs(e)}); resample to square cells first")
     if shape[0] < 2 or shape[1] < 2:
         raise InputDataError(f"{source}: grid of {shape[0]} x {shape[1]} cells is too small for terrain analysis (need >= 2 x 2)")
+
+
+def check_dims(da: Any, source: str = "DEM") -> None:
+    """Check that the last two dims of a grid are its spatial dims in the order (y, x): rows north to south,
+    columns west to east (the terrain kernels read ``da.values`` as rows of cells).
+
+    Raises
+    ------
+    InputDataError
+        The grid has no dims rioxarray takes as x/y (e.g. ``lat``/``lon``: rename them to ``y``/``x``), or they are
+        in the order (x, y) (e.g. a NetCDF grid stored longitude-major: transpose it).
+    """
+    from rioxarray.exceptions import MissingSpatialDimensionError
+
+    try:
+        ydim, xdim = da.rio.y_dim, da.rio.x_dim
+    except MissingSpatialDimensionError as exc:
+        raise InputDataError(
+            f"{source}: dims {tuple(da.dims)} are not spatial dims rioxarray recognises; rename them to ('y', 'x') "
+            "(e.g. da.rename(lat='y', lon='x'))"
+        ) from exc
+    if tuple(da.dims[-2:]) != (ydim, xdim):
+        raise InputDataError(
+            f"{source}: dims {tuple(da.dims)} are not in (y, x) order; use da.transpose(..., {ydim!r}, {xdim!r})"
+        )
 
 
 def open_dem(
@@ -167,10 +192,12 @@ def open_dem(
 
     if not (np.isfinite(scale) and np.isfinite(offset)) or scale == 0.0:
         raise InputDataError(f"{path}: unusable band scale/offset ({scale}, {offset})")
-    if scale == 1.0 and offset == 0.0:
-        elev = data.astype(dtype, copy=True)
-    else:  # stored values -> metres, in float64 so that e.g. int16 decimetres round once
-        elev = (data.astype(np.float64) * scale + offset).astype(dtype, copy=False)
+    # over="ignore": a float64 nodata such as -1.8e308 (-DBL_MAX) becomes -inf in float32, masked below
+    with np.errstate(over="ignore"):
+        if scale == 1.0 and offset == 0.0:
+            elev = data.astype(dtype, copy=True)
+        else:  # stored values -> metres, in float64 so that e.g. int16 decimetres round once
+            elev = (data.astype(np.float64) * scale + offset).astype(dtype, copy=False)
     invalid = ~np.isfinite(elev)
     if nodata is not None and not np.isnan(nodata):
         # the nodata value applies to the stored (unscaled) values

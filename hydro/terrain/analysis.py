@@ -36,11 +36,41 @@ def _check_dem(dem: xr.DataArray, name: str = "dem") -> None:
         raise InputDataError(f"{name} must be a 2-D xarray.DataArray (y, x)")
     if dem.rio.crs is None:
         raise InputDataError(f"{name} has no CRS (use hydro.io.open_dem(path, crs=...) or da.rio.write_crs)")
-    if not np.issubdtype(dem.dtype, np.floating):
-        raise InputDataError(f"{name} must be floating point with NaN as nodata, not {dem.dtype}")
-    from hydro.io.raster import check_grid, grid_transform
+    if dem.dtype not in (np.float32, np.float64):
+        raise InputDataError(f"{name} must be float32 or float64 with NaN as nodata, not {dem.dtype}")
+    from hydro.io.raster import check_dims, check_grid, grid_transform
 
+    check_dims(dem, name)
     check_grid(grid_transform(dem), dem.shape, name)
+
+
+def _masked(dem: xr.DataArray) -> xr.DataArray:
+    """``dem`` with the cells equal to its declared nodata (``rio.nodata``, e.g. the -9999 that
+    ``rioxarray.open_rasterio`` keeps without ``masked=True``) set to NaN and NaN as its nodata; ``dem``
+    itself when no cell holds a declared nodata value.
+
+    Parameters
+    ----------
+    dem : xarray.DataArray
+        Elevation [m], floating point.
+
+    Returns
+    -------
+    xarray.DataArray
+        Elevation [m] with NaN as the only nodata.
+    """
+    nodata = dem.rio.nodata
+    if nodata is None or np.isnan(nodata):
+        return dem
+    values = dem.values
+    bad = values == np.asarray(nodata).astype(values.dtype)
+    if not bad.any():
+        return dem
+    out = dem.copy(data=np.where(bad, np.nan, values).astype(values.dtype, copy=False))
+    out.encoding = {k: v for k, v in dem.encoding.items() if k not in ("_FillValue", "missing_value")}
+    out.attrs.pop("missing_value", None)
+    out.rio.write_nodata(np.nan, encoded=False, inplace=True)
+    return out
 
 
 def _nodata(name: str, dtype: Any) -> Any:
@@ -107,6 +137,7 @@ def fill_depressions(dem: xr.DataArray, epsilon: bool = False) -> xr.DataArray:
     watershed-labeling algorithm for digital elevation models. Computers & Geosciences 62, 117-127.
     """
     _check_dem(dem)
+    dem = _masked(dem)
     if dem.size >= 2**31:
         raise InputDataError(f"DEM of {dem.size:,} cells: the terrain kernels index cells with int32 (< 2**31 cells); tile it")
     z0 = np.ascontiguousarray(dem.values).ravel()
@@ -146,6 +177,7 @@ def flow_direction(filled: xr.DataArray) -> xr.DataArray:
     flat surfaces in raster digital elevation models. Computers & Geosciences 62, 128-135.
     """
     _check_dem(filled, "filled")
+    filled = _masked(filled)
     g = grid_geometry(filled)
     ny, nx = filled.shape
     z = np.ascontiguousarray(filled.values).ravel()
@@ -212,8 +244,8 @@ def upstream_area(fdir: FdirLike, like: xr.DataArray | None = None) -> xr.DataAr
 
 def streams(upstream_area_m2: xr.DataArray, threshold_m2: float) -> xr.DataArray:
     """Stream mask: cells whose upstream area is at least ``threshold_m2`` [m2] (int8 0/1, -1 nodata)."""
-    if threshold_m2 <= 0:
-        raise InputDataError(f"stream threshold must be positive, got {threshold_m2} m2")
+    if not (np.isfinite(threshold_m2) and threshold_m2 > 0):
+        raise InputDataError(f"stream threshold must be a positive, finite area [m2], got {threshold_m2} m2")
     a = upstream_area_m2.values
     out = np.where(np.isnan(a), -1, a >= threshold_m2).astype(np.int8)
     da = _like(upstream_area_m2, out, "streams", threshold_m2=float(threshold_m2))
@@ -302,6 +334,8 @@ def hand(filled: xr.DataArray, fdir: FdirLike, stream_mask: xr.DataArray) -> xr.
     terrain model. Journal of Hydrology 404, 13-29.
     """
     net = _network(fdir)
+    _check_dem(filled, "filled")
+    filled = _masked(filled)
     for what, arr in (("filled", filled), ("stream_mask", stream_mask)):
         if tuple(np.shape(arr)) != tuple(net.shape):  # the kernel does not check bounds
             raise InputDataError(f"hand: {what} has shape {tuple(np.shape(arr))}, the flow directions {net.shape}")
@@ -342,6 +376,7 @@ def analyse(
     """
     step = progress or (lambda stage: None)
     _check_dem(dem)
+    dem = _masked(dem)
     step("fill")
     filled = fill_depressions(dem, epsilon=epsilon)
     step("flow direction")
@@ -375,5 +410,8 @@ def analyse(
     ds.attrs.update(stream_threshold_m2=float(stream_threshold_m2), network_hash=net.hash)
     # in place: rioxarray's default copies every variable (twice: crs, then transform)
     ds.rio.write_crs(dem.rio.crs, inplace=True)
-    ds.rio.write_transform(dem.rio.transform(recalc=False), inplace=True)
+    # the transform of the coordinates: a stored GeoTransform is stale after coarsen or a strided isel
+    from hydro.io.raster import grid_transform
+
+    ds.rio.write_transform(grid_transform(dem), inplace=True)
     return ds

@@ -263,9 +263,21 @@ def flow_network(fdir: xr.DataArray | np.ndarray, geometry: GridGeometry | None 
     Raises
     ------
     InputDataError
-        Unknown codes, or a cycle in the flow graph.
+        Unknown codes, a cycle in the flow graph, or a DataArray whose dims are not (y, x) or whose grid is not
+        north-up with west-to-east columns.
     """
     if isinstance(fdir, xr.DataArray):
+        from hydro.io.raster import check_dims, grid_transform
+
+        # the codes are read row-major: refuse (x, y) dims and flipped grids (e.g. sortby("y")) rather than
+        # following every code the wrong way (single-row or single-column networks are fine)
+        check_dims(fdir, "flow direction")
+        t = grid_transform(fdir)
+        if t.b != 0 or t.d != 0 or t.a <= 0 or t.e >= 0:
+            raise InputDataError(
+                f"flow direction: unsupported orientation (transform {tuple(t)[:6]}); the D8 codes need west-to-east "
+                "columns and north-up rows, as flow_direction returns them (do not flip or sortby the grid)"
+            )
         geometry = geometry or grid_geometry(fdir)
         codes = np.ascontiguousarray(fdir.values)
     else:

@@ -168,9 +168,10 @@ def roads_affected_km(depth: xr.DataArray, roads: Sequence[Line], threshold_m: f
     flooded = _flooded(depth, threshold_m)
     if not flooded.any():
         return 0.0
+    from hydro.io.raster import grid_transform
     from hydro.terrain.grid import grid_geometry
 
-    tr = depth.rio.transform()
+    tr = grid_transform(depth)  # of the coordinates: a stored GeoTransform is stale after coarsen() or a flip
     step = 0.05 * min(abs(tr.a), abs(tr.e))
     pieces: list[tuple[np.ndarray, ...]] = []
     for line in roads:

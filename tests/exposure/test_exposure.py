@@ -162,3 +162,15 @@ def test_road_lengths_are_metres_on_degree_and_web_mercator_maps():
     line = np.column_stack(tf.transform([10.01, 10.03], [60.0, 60.0]))
     want = Geod(ellps="WGS84").line_length([10.01, 10.03], [60.0, 60.0]) / 1000.0
     assert roads_affected_km(north, [line], 0.1) == pytest.approx(want, rel=1e-4)
+
+
+def test_road_length_on_a_coarsened_map_follows_its_coordinates():
+    # a 10 m map with rows 2-3 flooded, coarsened x2: 20 m cells, row 1 flooded (y 9850000..9850020). A road along
+    # y = 9850010 over the 40 m width lies over flooded cells for 40 m. With the stale 10 m GeoTransform rioxarray
+    # keeps after coarsen(), the road's cells were looked up at 10 m: row 3 of a 2-row map (0 m).
+    fine = np.zeros((4, 4))
+    fine[2:4, :] = 0.5
+    coarse = _map(fine).coarsen(y=2, x=2).mean()
+    assert coarse.rio.transform().a == 10.0  # the stale stored GeoTransform this test is about
+    road = np.array([[500000.0, 9850010.0], [500040.0, 9850010.0]])
+    assert roads_affected_km(coarse, [road], 0.1) == pytest.approx(0.040, abs=0.002)

@@ -419,6 +419,9 @@ def forecast(config: Path, reference_time: str, output_root: Path | None, force:
     _precompile_terrain_in_background()
     handlers: list[logging.Handler] = []
 
+    def on_run_id(run_id: str) -> None:
+        _CONTEXT["run_id"] = run_id
+
     def on_start(partial: Path, run_id: str) -> None:
         _CONTEXT["run_id"] = run_id
         handlers.append(_log_to_file(partial / "run.log"))
@@ -432,7 +435,7 @@ def forecast(config: Path, reference_time: str, output_root: Path | None, force:
         with cluster(scheduler or cfg.compute.scheduler, workers or cfg.compute.workers) as (client, local):
             result = run_forecast(cfg, reference_time, output_root=output_root, force=force, client=client,
                                   scheduler=local if client is None else "threads", progress=progress,
-                                  on_start=on_start)
+                                  on_start=on_start, on_run_id=on_run_id)
     finally:
         for h in handlers:
             logging.getLogger("hydro").removeHandler(h)

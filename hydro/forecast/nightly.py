@@ -361,6 +361,7 @@ def run_forecast(
     scheduler: str = "threads",
     progress: Callable[[str], None] | None = None,
     on_start: Callable[[Path, str], None] | None = None,
+    on_run_id: Callable[[str], None] | None = None,
 ) -> ForecastResult:
     """Run the nightly forecast of ``cfg`` for ``reference_time`` into ``<output_root>/<region>/<run id>/``.
 
@@ -383,6 +384,9 @@ def run_forecast(
     on_start : callable, optional
         Called as ``on_start(partial_dir, run_id)`` once the run folder exists (the CLI opens
         ``run.log`` there).
+    on_run_id : callable, optional
+        Called as ``on_run_id(run_id)`` as soon as the run id is known, before the lock is taken (also for an
+        "already done" run: the CLI puts the id on every log record).
 
     Returns
     -------
@@ -423,6 +427,8 @@ def run_forecast(
     input_hashes = {k: sha256(p) for k, p in inputs.items()}
     fixed_hashes = {k: sha256(p) for k, p in fixed.items()}
     run_id = forecast_run_id(fcfg, T, {**input_hashes, **fixed_hashes})
+    if on_run_id is not None:
+        on_run_id(run_id)
     root = _output_root(fcfg, output_root)
     region_root = root / fcfg.region
     folder = RunFolder(region_root, run_id)

@@ -106,6 +106,13 @@ def test_cli_exit_codes_and_json_log(tmp_path):
     assert log and all(rec["run_id"] == run_dir.name and rec["region"] == "balikpapan" for rec in log)
     assert {"terrain", "warm start", "forecast run"} <= {rec["stage"] for rec in log}
     assert not root.joinpath("balikpapan", "latest").is_symlink() or (root / "balikpapan" / "latest").resolve() == run_dir.resolve()
+    # a rerun is "already done": its records carry the run id too (it was null: the folder was never created)
+    p = _hydro("--log-level", "INFO", "--json-logs", "forecast", str(cfg), "-t", T, "--output-root", str(root))
+    out, err = p.communicate(timeout=600)
+    assert p.returncode == 0, err
+    again = [json.loads(line) for line in err.strip().splitlines()]
+    done = [rec for rec in again if "already done" in rec["message"]]
+    assert done and all(rec["run_id"] == run_dir.name for rec in done)
 
 
 @pytest.mark.slow

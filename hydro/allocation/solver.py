@@ -24,7 +24,7 @@ Order of decisions in each step (the documented tie-break rule)
 3. final tie-break: maximise ``Σ_r w_r S_r,end`` (keep water in storage, i.e. use run-of-river and
    groundwater before stored water; ``w_r`` = ``storage_weight``, default 1, e.g. 2 upstream to keep
    water where senior users can reach it) minus ``δ Σ_e (1 + 10⁻³ e / n) f_e`` (shortest routes; at equal
-   length the link declared first), δ = 10⁻⁵;
+   length a lean towards the link declared first, below the solver's dual tolerance: rule 4 may decide), δ = 10⁻⁵;
 4. anything still tied: the vertex found by HiGHS dual simplex with fixed options (bit-reproducible).
 """
 from __future__ import annotations

@@ -386,6 +386,9 @@ class ProRata(Agreement):
             ctx.claim_weight[k] = E
             if s >= 0:
                 ctx.claim_amount[s] = D - ctx.claim_amount[k]
+            elif on and D - E > 1e-12:  # as for an entitlement: the demand above E is not claimed, by the agreement
+                ctx.notes.setdefault(k, []).append(
+                    ("agreement_cap", f"pro-rata entitlement {self.name} (demand above the entitlement is not claimed)"))
 
 
 @register

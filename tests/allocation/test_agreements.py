@@ -316,3 +316,14 @@ def test_agreement_quantity_without_units_is_a_config_error():
     with pytest.raises(ConfigError, match=r"agreements\[0\]\.rate.*units missing"):
         run([intake("river", "1 m3/s"), dem("A", "a", "1 m3/s")], [link("la", "river", "A")],
             [{"type": "entitlement", "party": "a", "demand": "A", "rate": "300", "priority": 1}])
+
+
+def test_pro_rata_demand_above_the_entitlement_is_an_agreement_cap():
+    # plenty of water (5 m3/s), A asks 1 m3/s on an entitlement of 0.4 with no surplus claim: A gets 0.4 and the
+    # 0.6 short is the agreement's cap (as for `entitlement`), not 'not_claimed'
+    ag = {"type": "pro_rata", "name": "scheme", "priority": 1,
+          "parties": [{"party": "a", "demand": "A", "entitlement": "0.4 m3/s"}]}
+    res = run([intake("river", "5 m3/s"), dem("A", "a", "1 m3/s")], [link("la", "river", "A")], [ag])
+    assert q(res, "A")[0] == pytest.approx(0.4, abs=1e-9)
+    ex = res.explanations[res.explanations.instance == "A"]
+    assert "agreement_cap" in set(ex.reason) and any("scheme" in c for c in ex.constraint)

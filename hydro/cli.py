@@ -325,7 +325,8 @@ def flood(resolution_m: float, start: str, duration_h: float, storm_total_mm: fl
 @click.option("--precipitation-var", default="precipitation", show_default=True)
 @click.option("--evaporation", default="0", show_default=True, help="NetCDF file or a constant [mm per step].")
 @click.option("--evaporation-var", default="potential_evaporation", show_default=True)
-@click.option("--start", default=None)
+@click.option("--start", default=None, help="Start of the run (ISO 8601, UTC); default: the --state-in state's valid "
+              "time, else the start of the first precipitation period.")
 @click.option("--steps", type=int, default=None)
 @click.option("--dt", default="1h", show_default=True)
 @click.option("--output-step", default=None)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from hydro.errors import ConfigError, InputDataError, InputMissingError
@@ -173,7 +174,8 @@ def run_catchment(
     output_dir : path
         Where ``<prefix>_grid.nc``, ``_gauges.nc``, ``_reservoirs.nc``, ``_water_balance.nc`` go.
     start, steps, dt, output_step, keep_peak
-        See :meth:`hydro.model.CatchmentModel.run`; ``start`` defaults to the state's valid time.
+        See :meth:`hydro.model.CatchmentModel.run`; ``start`` defaults to the state's valid time, and on a cold
+        start to the start of the first precipitation period (its period-end label minus one model step).
     evaporation : path or float
         NetCDF with ``evaporation_var`` or a constant PET [mm per step].
     runoff_params, routing_params : mapping
@@ -221,6 +223,9 @@ def run_catchment(
     P = open_forcing(precipitation, precipitation_var, terr, model.dt)
     E: Any = (float(evaporation) if isinstance(evaporation, (int, float))
               else open_forcing(evaporation, evaporation_var, terr, model.dt, pet=True))
+    if start is None and state_in is None and "time" in getattr(P, "coords", {}) and P.sizes.get("time", 0):
+        # a cold start begins where the rain does: its first period-end label minus one model step
+        start = pd.Timestamp(P["time"].values[0]) - model.dt
     result = model.run(P, E, start=start, steps=steps, output_step=output_step, keep_peak=keep_peak, gridded=gridded)
     paths = result.write(output_dir, prefix=prefix, **dict(attrs or {}))
     if state_out is not None:

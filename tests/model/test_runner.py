@@ -111,6 +111,14 @@ def test_run_catchment_file_to_file_and_nothing_written_on_bad_forcing(tmp_path)
     with xr.open_dataset(out["paths"]["gauges"]) as ds:
         assert ds.sizes["station"] == 3 and ds.sizes["time"] == 4
         assert float(ds["discharge"].max()) > 0
+        q_given = ds["discharge"].values
+    # a cold start without --start begins with the first rain period (label 01:00, hourly: 00:00): the same run
+    same = run_catchment(tpath, tmp_path / "rain.nc", output_dir=tmp_path / "out_nostart", evaporation=0.1,
+                         gauges=gpath, outlets=2, routing_params={"channel_threshold_m2": 3e6}, output_step="3h",
+                         keep_peak=True)
+    with xr.open_dataset(same["paths"]["gauges"]) as ds:
+        np.testing.assert_array_equal(ds["discharge"].values, q_given)
+        assert pd.Timestamp(ds["time"].values[0]) == pd.Timestamp("2026-01-01 03:00")
     # bad forcing: NaN on the domain -> error naming file and variable, nothing written
     iy, ix = np.argwhere(terrain["flow_direction"].values != 255)[0]
     rain[7, iy, ix] = np.nan

@@ -37,7 +37,9 @@ def plain_inflow_point(terrain: xr.Dataset, resolution_m: float = 30.0) -> tuple
 def domain_inflow_points(terrain: xr.Dataset, bounds: Sequence[float], *, edges: Sequence[str] = ("north", "south", "east", "west"),
                          min_area_m2: float = 5e6, max_points: int = 5) -> list[tuple[float, float, float]]:
     """Rivers entering a 2-D domain: cells on its land edges whose upstream area is a local maximum along the edge
-    and at least ``min_area_m2``, largest first. Returns ``[(x, y, upstream_area_m2), ...]``.
+    and at least ``min_area_m2``, largest first, each cell once; with ``flow_direction`` in ``terrain`` only
+    those that drain into the domain and are not on the flow path of another one (see :func:`_entering_points`).
+    Returns ``[(x, y, upstream_area_m2), ...]``.
 
     Parameters
     ----------
@@ -63,8 +65,55 @@ def domain_inflow_points(terrain: xr.Dataset, bounds: Sequence[float], *, edges:
             if a[k] >= min_area_m2 and a[k] > 0 and a[k] >= left and a[k] > right:
                 found.append((float(line["x"].values if line["x"].ndim == 0 else line["x"].values[k]),
                               float(line["y"].values if line["y"].ndim == 0 else line["y"].values[k]), float(a[k])))
+    found = _entering_points(terrain, bounds, found)
     found.sort(key=lambda p: -p[2])
     return found[:max_points]
+
+
+#: ESRI D8 code -> (row, column) step
+_D8_STEP = {1: (0, 1), 2: (1, 1), 4: (1, 0), 8: (1, -1), 16: (0, -1), 32: (-1, -1), 64: (-1, 0), 128: (-1, 1)}
+
+
+def _entering_points(terrain: xr.Dataset, bounds: Sequence[float],
+                     found: list[tuple[float, float, float]]) -> list[tuple[float, float, float]]:
+    """The edge maxima where water really enters the domain, each once.
+
+    A river crossing a corner of the domain is a maximum on both edges (its routed discharge was given to the 2-D
+    run twice). With ``flow_direction`` (ESRI D8) in ``terrain``: a river that drains out of the domain brings
+    nothing in (its routed discharge holds the rain the 2-D run already puts on the domain), and a point whose
+    river reaches another entering point is held in that point's routed discharge already: both are left out.
+    """
+    out = list(dict.fromkeys(found))
+    if "flow_direction" not in terrain or not out:
+        return out
+    codes = np.nan_to_num(np.asarray(terrain["flow_direction"].values, np.float64), nan=255.0).astype(np.int64)
+    xs = np.asarray(terrain["x"].values, np.float64)
+    ys = np.asarray(terrain["y"].values, np.float64)
+    ny, nx = codes.shape
+    x0, y0, x1, y1 = bounds
+
+    def down(cell: tuple[int, int]) -> tuple[int, int] | None:
+        step = _D8_STEP.get(int(codes[cell]))
+        if step is None:
+            return None
+        r, c = cell[0] + step[0], cell[1] + step[1]
+        return (r, c) if 0 <= r < ny and 0 <= c < nx else None
+
+    def inside(cell: tuple[int, int] | None) -> bool:
+        return cell is not None and x0 <= xs[cell[1]] <= x1 and y0 <= ys[cell[0]] <= y1
+
+    cells = [(int(np.argmin(np.abs(ys - y))), int(np.argmin(np.abs(xs - x)))) for x, y, _ in out]
+    entering = {c for c in cells if inside(down(c))}
+
+    def drains_into_another(cell: tuple[int, int]) -> bool:
+        k, n = down(cell), 0
+        while k is not None and n < ny * nx:
+            if k in entering:
+                return True
+            k, n = down(k), n + 1
+        return False
+
+    return [p for p, c in zip(out, cells) if c in entering and not drains_into_another(c)]
 
 
 def design_storm(start: Any, *, total_mm: float = 140.0, duration_h: float = 6.0, peak_fraction: float = 0.4,

@@ -308,8 +308,9 @@ def _warm_start(model: Any, cfg: ModelConfig, terrain: xr.Dataset, T: pd.Timesta
 
 
 def _member_task(member: int, *, cfg_json: str, source: str | None, terrain: xr.Dataset, state_path: str,
-                 T: str, steps: int) -> tuple[int, xr.Dataset, np.ndarray]:
-    """One ensemble member from the state at T (top-level: runs in threads, processes or on a cluster)."""
+                 T: str, steps: int) -> tuple[int, xr.Dataset, np.ndarray, dict[str, Any]]:
+    """One ensemble member from the state at T (top-level: runs in threads, processes or on a cluster): its gauges,
+    peak discharge and water-balance summary (every member's balance is checked like the control run's)."""
     from hydro.forecast.hydrology import build_model, open_rain, run_hydrology
 
     cfg = ModelConfig.model_validate_json(cfg_json)
@@ -320,7 +321,7 @@ def _member_task(member: int, *, cfg_json: str, source: str | None, terrain: xr.
     model.load_state(state_path)  # NetCDF reads take hydro.io.NETCDF_LOCK: members may run in threads
     rain = open_rain(cfg, terrain, t0, t0 + steps * pd.Timedelta(cfg.routing.model_step), reference_time=t0, member=member)
     h = run_hydrology(model, cfg, rain, t0, steps)
-    return member, h.result.gauges, np.asarray(h.peak_discharge.values, np.float32)
+    return member, h.result.gauges, np.asarray(h.peak_discharge.values, np.float32), dict(h.result.summary)
 
 
 def _concat_results(parts: list[Any]) -> Any:
@@ -515,13 +516,20 @@ def run_forecast(
                 res = _map_members(members, client=client, scheduler=scheduler, cfg_json=fcfg.model_dump_json(),
                                    source=str(src) if src else None, terrain=terrain, state_path=str(sT), T=T.isoformat(),
                                    steps=nsteps)
-                for m, g, pk in sorted(res, key=lambda r: r[0]):
+                for m, g, pk, msum in sorted(res, key=lambda r: r[0]):
                     ens_gauges.append(g)
                     member_peaks.append(pk)
+                    # each member's water balance (runoff + routing + reservoirs) is a process of water_balance.json
+                    mb = catchment_balance(msum, f"ensemble/member_{m:03d}_gauges.nc")
+                    balances[f"ensemble_member_{m:03d}"] = mb
                     p = write_netcdf(g, partial / "ensemble" / f"member_{m:03d}_gauges.nc",
                                      title=f"{fcfg.title}: ensemble member {m} hydrographs",
                                      summary="Routed discharge at the gauges for one forcing member.",
-                                     attrs={**common, "realization": int(m)})
+                                     attrs={**common, "realization": int(m),
+                                            "hydro_water_balance_residual_m3": float(mb["residual"]),
+                                            "hydro_water_balance_relative_residual": float(
+                                                max(mb["relative_residual"], mb.get("stated_max_relative_residual", 0.0))),
+                                            "hydro_water_balance_closed": int(mb["closed"])})
                     folder.add(f"ensemble/member_{m:03d}", p)
                 timings["ensemble_s"] = time.perf_counter() - t1
 

@@ -72,3 +72,22 @@ def test_percentiles_and_members_are_consistent(ensemble_run):
     np.testing.assert_allclose(pct.sel(percentile=10.0).values, np.percentile(q, 10, axis=0), rtol=1e-5)
     np.testing.assert_allclose(pct.sel(percentile=90.0).values, np.percentile(q, 90, axis=0), rtol=1e-5)
     assert (pct.sel(percentile=10.0) <= pct.sel(percentile=90.0) + 1e-6).all()
+
+
+def test_every_member_has_its_water_balance(ensemble_run):
+    # each member is a process of water_balance.json (its balance was not reported at all); its file states it too
+    d = ensemble_run.run_dir
+    wb = json.loads((d / "water_balance.json").read_text())
+    for m in range(3):
+        bal = wb["processes"][f"ensemble_member_{m:03d}"]
+        assert bal["closed"] and bal["file"] == f"ensemble/member_{m:03d}_gauges.nc"
+        # by hand: precipitation + inflow + exchange − evaporation − outflow − abstraction − storage change
+        resid = (sum(bal["inputs"].values()) - sum(bal["outputs"].values()) - bal["storage_change"])
+        assert resid == pytest.approx(bal["residual"], abs=1e-6 * max(1.0, bal["total_in"]))
+        assert bal["inputs"]["precipitation"] > 0
+        with xr.open_dataset(d / "ensemble" / f"member_{m:03d}_gauges.nc") as ds:
+            assert ds.attrs["hydro_water_balance_closed"] == 1
+            assert ds.attrs["hydro_water_balance_residual_m3"] == pytest.approx(bal["residual"])
+    # members differ (scaled storms): their precipitation totals are not all the control's
+    precip = {round(wb["processes"][f"ensemble_member_{m:03d}"]["inputs"]["precipitation"], 3) for m in range(3)}
+    assert len(precip) > 1

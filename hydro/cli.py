@@ -359,7 +359,12 @@ def run_catchment_cmd(terrain: Path, precipitation: Path, precipitation_var: str
             if "=" not in item:
                 raise InputDataError(f"parameter {item!r} is not KEY=VALUE")
             k, v = item.split("=", 1)
-            out[k.strip()] = float(v)
+            try:
+                out[k.strip()] = float(v)
+            except ValueError:
+                from hydro.errors import ConfigError
+
+                raise ConfigError(f"parameter {item!r}: {v.strip()!r} is not a number") from None
         return out
 
     def inflow(item: str) -> tuple[str, str, str | None]:

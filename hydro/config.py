@@ -110,6 +110,21 @@ class DemConfig(StrictModel):
     resolution_m: float = Field(30.0, gt=0, description="cell size of the embedded DEM [m]")
     seed: int = Field(20260125, ge=0, description="seed of the embedded DEM")
 
+    @field_validator("crs")
+    @classmethod
+    def _known_crs(cls, v: str | None) -> str | None:
+        """A CRS pyproj knows (a typo such as 'EPSG:327500' was a traceback at run time, after validate-config)."""
+        if v is None:
+            return v
+        from pyproj import CRS
+        from pyproj.exceptions import CRSError
+
+        try:
+            CRS.from_user_input(v)
+        except CRSError as exc:
+            raise ValueError(f"crs {v!r} is not a known CRS (e.g. 'EPSG:32750'): {exc}") from None
+        return v
+
     @model_validator(mode="after")
     def _path_needed(self) -> "DemConfig":
         if self.source == "file" and not self.path:

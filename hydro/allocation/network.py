@@ -788,14 +788,20 @@ def resolve_series(spec: SeriesSpec, times: pd.DatetimeIndex, dt: float, where: 
         path = network.resolve_path(spec.csv)
         if not path.exists():
             raise InputMissingError(f"{network.source}: {where}: CSV file {path} not found")
-        df = pd.read_csv(path)
+        from hydro.io.tables import numeric_column, read_csv
+
+        df = read_csv(path, f"{network.source}: {where}: {path}")
         for col in (spec.time_column, spec.column):
             if col not in df.columns:
                 raise InputDataError(f"{network.source}: {where}: column {col!r} not in {path} "
                                      f"(columns: {list(df.columns)})")
         # UTC offsets (several in a file with daylight saving time) are converted to UTC; naive stamps are UTC
-        t = pd.to_datetime(df[spec.time_column], utc=True).dt.tz_localize(None).values.astype("datetime64[ns]")
-        vals = _step_average(t, df[spec.column].to_numpy(float), edges)
+        try:
+            t = pd.to_datetime(df[spec.time_column], utc=True).dt.tz_localize(None).values.astype("datetime64[ns]")
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise InputDataError(f"{network.source}: {where}: {path}: column {spec.time_column!r} is not a date-time: "
+                                 f"{str(exc).splitlines()[0]}") from None
+        vals = _step_average(t, numeric_column(df, spec.column, f"{network.source}: {where}: {path}"), edges)
         src = f"{path}:{spec.column}"
         units = spec.units
     elif spec.netcdf is not None:

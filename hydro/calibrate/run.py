@@ -37,7 +37,9 @@ def read_series_csv(
     path = Path(path)
     if not path.is_file():
         raise InputMissingError(f"{path}: calibration CSV not found")
-    df = pd.read_csv(path)
+    from hydro.io.tables import numeric_column, read_csv
+
+    df = read_csv(path)
     cols = [c for c in (date_column, precipitation_column, discharge_column, pet_column) if c]
     for c in cols:
         if c not in df.columns:
@@ -61,7 +63,7 @@ def read_series_csv(
     for name, col in (("P", precipitation_column), ("E", pet_column)):
         if col is None:
             continue
-        v = df[col].to_numpy(dtype=np.float64)
+        v = numeric_column(df, col, str(path))
         bad = ~np.isfinite(v)
         if bad.any():
             if fill_policy == "zero" and name == "P":
@@ -72,7 +74,7 @@ def read_series_csv(
         if np.any(v < 0):
             raise InputDataError(f"{path}: column {col!r} has negative values (min {v.min()})")
         out[name] = v
-    q = df[discharge_column].to_numpy(dtype=np.float64)
+    q = numeric_column(df, discharge_column, str(path))
     q = np.where(q < 0, np.nan, q)  # negative = missing flag in many gauge files
     u = discharge_units.strip().lower()
     if u not in _Q_UNITS:

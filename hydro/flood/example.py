@@ -212,6 +212,22 @@ def balikpapan_flood(
     from hydro.datasets import DEFAULT_SEED, balikpapan_dem, balikpapan_features
     from hydro.terrain import analyse
 
+    # the options of `hydro flood`: a typo was a pandas traceback, a zero or negative duration an IndexError or a
+    # ZeroDivisionError deep in the storm and tide series
+    try:
+        ok = not pd.isna(pd.Timestamp(start))
+    except (ValueError, TypeError):
+        ok = False
+    if not ok:
+        raise ConfigError(f"start {start!r} is not a date-time (ISO 8601 UTC, e.g. 2025-08-25T00:00)")
+    for name, value in (("duration_h", duration_h), ("storm_duration_h", storm_duration_h),
+                        ("output_interval_min", output_interval_min)):
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            v = float("nan")
+        if not (np.isfinite(v) and v > 0):
+            raise ConfigError(f"{name} must be a positive number, got {value!r}")
     feats = balikpapan_features(resolution_m)
     if terrain is None:
         dem = balikpapan_dem(resolution_m, seed=DEFAULT_SEED if seed is None else seed)

@@ -207,7 +207,22 @@ def _source_step(da: xr.DataArray, source_step: Any, where: str) -> pd.Timedelta
     return ss
 
 
-def _validate_block(block: np.ndarray, where: str, fill_policy: str | None) -> np.ndarray:
+def max_plausible_mm(step: pd.Timedelta | None) -> float | None:
+    """Largest plausible depth [mm] in one period of ``step``: three times the envelope of the world's greatest
+    observed point rainfalls, 422 mm × (hours)^0.475 (Jennings 1950; WMO-No. 1045), e.g. 1 266 mm in 1 h (the
+    record is about 305 mm), 5 700 mm in 1 day (record 1 825 mm).
+
+    A field above it is in other units than its ``units`` attribute says (mm labelled 'm', an amount per step
+    labelled as a rate in kg m-2 s-1, ...) or holds a fill value: it is refused, never run.
+    """
+    if step is None or pd.Timedelta(step) <= pd.Timedelta(0):
+        return None
+    hours = pd.Timedelta(step).total_seconds() / 3600.0
+    return 3.0 * 422.0 * hours ** 0.475
+
+
+def _validate_block(block: np.ndarray, where: str, fill_policy: str | None, max_mm: float | None = None,
+                    units: Any = None, step: pd.Timedelta | None = None) -> np.ndarray:
     bad = ~np.isfinite(block)
     if bad.any():
         if fill_policy == "zero":
@@ -217,6 +232,11 @@ def _validate_block(block: np.ndarray, where: str, fill_policy: str | None) -> n
                                  f"(set fill_policy='zero' to treat them as no rain)")
     if np.any(block < 0):
         raise InputDataError(f"{where}: negative values (min {block.min()})")
+    if max_mm is not None and block.size and float(block.max()) > max_mm:
+        raise InputDataError(f"{where}: {float(block.max()):.4g} mm in one {pd.Timedelta(step).total_seconds() / 3600:g} h "
+                             f"step (units {units!r}) is above any rain ever observed (plausible up to {max_mm:.0f} mm): "
+                             "check the units attribute (mm vs m, an amount per step vs a rate per second) or a fill "
+                             "value")
     return block
 
 
@@ -492,6 +512,15 @@ def prepare(
         da = _relabel_to_period_end(da, _bounds_from_source(da, bname, where), where, bname)
     ss = _source_step(da, source_step, where)
     src = grid_of(da, where, crs=crs)
+    extra = [d for d in da.dims if d not in ("time", src.ydim, src.xdim)]
+    if extra:  # e.g. a height or level axis: a size-1 one is dropped, a longer one cannot be guessed
+        if all(da.sizes[d] == 1 for d in extra):
+            da = da.squeeze(extra, drop=True)
+        else:
+            raise InputDataError(f"{where}: dimensions {dict((d, da.sizes[d]) for d in extra)} besides time, "
+                                 f"{src.ydim}, {src.xdim}: select one level/member first (e.g. da.isel(...))")
+    units = da.attrs.get("units")
+    max_mm = max_plausible_mm(ss)
     tgt, mask = _target_spec(target_grid)
     W = regrid_weights(src, tgt, method, where, mask=mask)  # coverage checked on the domain cells only
     amount = to_mm_per_step(da, ss)
@@ -517,7 +546,7 @@ def prepare(
             vals = (W @ flat.T).T
         vals = np.where(domain[None, :], vals, np.nan)
         inside = vals[:, domain]
-        inside = _validate_block(inside, where, fill_policy)
+        inside = _validate_block(inside, where, fill_policy, max_mm, units, ss)
         vals[:, domain] = inside
         return vals.reshape(nt, ny, nx).astype(dtype, copy=False)
 

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from hydro.errors import InputDataError, InputMissingError, ResourceError
+from hydro.errors import ConfigError, InputDataError, InputMissingError, ResourceError
 from hydro.io.netcdf import NETCDF_LOCK
 
 __all__ = ["open_dem", "check_grid", "check_dims", "available_memory_bytes", "BYTES_PER_CELL_ESTIMATE"]
@@ -84,6 +84,10 @@ def check_dims(da: Any, source: str = "DEM") -> None:
         raise InputDataError(
             f"{source}: dims {tuple(da.dims)} are not in (y, x) order; use da.transpose(..., {ydim!r}, {xdim!r})"
         )
+
+
+#: stored values that are nodata fills, never elevations (GDAL/ESRI/SRTM conventions)
+_NODATA_SENTINELS = np.array([-9999.0, -99999.0, -32768.0, -32767.0, -3.4028234663852886e38])
 
 
 def open_dem(
@@ -180,14 +184,21 @@ def open_dem(
         raise InputDataError(f"{path}: cannot read raster ({exc})") from exc
 
     from pyproj import CRS
+    from pyproj.exceptions import CRSError
 
+    given_crs = None
+    if crs is not None:
+        try:
+            given_crs = CRS.from_user_input(crs)
+        except CRSError as exc:  # a typo in --crs / dem.crs: an option, not the file, is wrong
+            raise ConfigError(f"{path}: crs={crs!r} is not a known CRS (e.g. 'EPSG:32750'): {exc}") from None
     if file_crs is None or not file_crs.to_wkt():
         if crs is None:
             raise InputDataError(f"{path}: the DEM has no CRS; pass crs= (e.g. crs='EPSG:32750')")
-        out_crs = CRS.from_user_input(crs)
+        out_crs = given_crs
     else:
         out_crs = CRS.from_wkt(file_crs.to_wkt())
-        if crs is not None and CRS.from_user_input(crs) != out_crs:
+        if given_crs is not None and given_crs != out_crs:
             raise InputDataError(f"{path}: file CRS {out_crs.to_string()} differs from crs={crs!r}; reproject first")
 
     if not (np.isfinite(scale) and np.isfinite(offset)) or scale == 0.0:
@@ -207,6 +218,17 @@ def open_dem(
     elev[invalid] = np.nan
     if invalid.all():
         raise InputDataError(f"{path}: every cell is nodata (nodata value {nodata}, mask: {mask_kind})")
+    # an undeclared nodata value (no nodata tag, or another one than the tag says) was taken as ground: a -9999
+    # block became a 10 km deep pit every basin around drained into. No elevation on Earth lies outside
+    # -11 000 … 9 000 m, and the usual fill values are never real elevations.
+    suspect = ~invalid & (np.isin(data, _NODATA_SENTINELS) | (elev < -11000.0) | (elev > 9000.0))
+    if suspect.any():
+        k = int(np.flatnonzero(suspect.ravel())[0])
+        v = float(data.ravel()[k])
+        raise InputDataError(
+            f"{path}: {int(suspect.sum())} cells hold {v:g} (first at row {k // data.shape[1]}, column "
+            f"{k % data.shape[1]}), a nodata fill value or no elevation on Earth, but the file declares nodata = "
+            f"{nodata}: set the file's nodata value (e.g. gdal_edit.py -a_nodata {v:g} {path.name})")
 
     da = from_array(elev, transform, out_crs, name="elevation")
     da.attrs.update({

@@ -431,7 +431,12 @@ class CatchmentModel:
             if self.valid_time is None:
                 raise ConfigError("start is required for a cold start (the model has no valid time yet)")
             start = self.valid_time
-        start = naive_utc(start)
+        try:
+            start = naive_utc(start)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"start {start!r} is not a date-time (ISO 8601, e.g. 2025-08-25T00:00): {exc}") from None
+        if pd.isna(start):
+            raise ConfigError(f"start {start!r} is not a date-time (ISO 8601, e.g. 2025-08-25T00:00)")
         if self.valid_time is not None and start != self.valid_time:
             raise StateError(f"run starts at {start} but the model state is valid at {self.valid_time}")
         if steps is None:
@@ -439,6 +444,9 @@ class CatchmentModel:
                 raise ConfigError("steps is required when precipitation is not a DataArray")
             ptimes = pd.DatetimeIndex(precipitation["time"].values)
             steps = int(np.count_nonzero(ptimes > start))
+            if steps < 1:  # not "steps must be >= 1, got 0": the user gave no steps, the forcing ends too early
+                raise InputDataError(f"precipitation has no time after the run start {start} (it covers "
+                                     f"{ptimes[0] if ptimes.size else None} … {ptimes[-1] if ptimes.size else None})")
         steps = int(steps)
         if steps < 1:
             raise ConfigError(f"steps must be >= 1, got {steps}")

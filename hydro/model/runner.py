@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import tomllib
 from pathlib import Path
@@ -24,19 +25,26 @@ def read_gauges(path: str | Path) -> list[Gauge]:
     if not path.exists():
         raise InputMissingError(f"gauge file not found: {path}")
     out = []
-    with path.open(newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        missing = {"id", "x", "y"} - set(reader.fieldnames or [])
-        if missing:
-            raise InputDataError(f"{path}: missing columns {sorted(missing)} (need id, x, y)")
-        for n, row in enumerate(reader, start=2):
-            try:
-                snap = row.get("max_snap_distance_m") or None
-                area = row.get("upstream_area_km2") or None
-                out.append(Gauge(row["id"].strip(), float(row["x"]), float(row["y"]), (row.get("name") or "").strip() or None,
-                                 float(snap) if snap else None, float(area) if area else None))
-            except ValueError as exc:
-                raise InputDataError(f"{path}:{n}: {exc}") from exc
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputDataError(f"{path}: not a UTF-8 text CSV file (byte {exc.start}: {exc.reason}); save it as CSV "
+                             "UTF-8") from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    missing = {"id", "x", "y"} - set(reader.fieldnames or [])
+    if missing:
+        raise InputDataError(f"{path}: missing columns {sorted(missing)} (need id, x, y)")
+    for n, row in enumerate(reader, start=2):
+        short = sorted(k for k in ("id", "x", "y") if row.get(k) is None)
+        if short:
+            raise InputDataError(f"{path}:{n}: no value for {short} (the row has fewer cells than the header)")
+        try:
+            snap = row.get("max_snap_distance_m") or None
+            area = row.get("upstream_area_km2") or None
+            out.append(Gauge(row["id"].strip(), float(row["x"]), float(row["y"]), (row.get("name") or "").strip() or None,
+                             float(snap) if snap else None, float(area) if area else None))
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise InputDataError(f"{path}:{n}: {exc}") from exc
     return out
 
 
@@ -66,6 +74,8 @@ def read_reservoirs(path: str | Path) -> list[Reservoir]:
         raw = tomllib.loads(path.read_text("utf-8")).get("reservoir", []) if path.suffix == ".toml" else json.loads(path.read_text("utf-8"))
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
         raise ConfigError(f"{path}: cannot parse: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason})") from exc
     out = []
     for i, item in enumerate(raw):
         try:

@@ -1,0 +1,39 @@
+"""CSV tables in: a file that is empty, binary or not CSV, or a column that is not numbers, is an
+:class:`~hydro.errors.InputDataError` naming the file (and the row), never a pandas traceback."""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hydro.errors import InputDataError
+
+__all__ = ["read_csv", "numeric_column"]
+
+
+def read_csv(path: str | os.PathLike[str], where: str | None = None, **kwargs: Any) -> pd.DataFrame:
+    """:func:`pandas.read_csv` with unreadable files as :class:`InputDataError` (``where`` names them)."""
+    where = where or str(path)
+    try:
+        return pd.read_csv(path, **kwargs)
+    except pd.errors.EmptyDataError:
+        raise InputDataError(f"{where}: empty CSV file (no header, no rows)") from None
+    except UnicodeDecodeError as exc:
+        raise InputDataError(f"{where}: not a UTF-8 text CSV file (byte {exc.start}: {exc.reason}); save it as "
+                             "CSV UTF-8") from None
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise InputDataError(f"{where}: not a readable CSV file ({str(exc).strip().splitlines()[0]})") from None
+
+
+def numeric_column(df: pd.DataFrame, column: str, where: str) -> np.ndarray:
+    """Column ``column`` as float64; empty cells are NaN, any other non-number is an error naming its line."""
+    col = df[column]
+    values = pd.to_numeric(col, errors="coerce")
+    bad = values.isna() & col.notna()
+    if bad.any():
+        k = int(np.flatnonzero(bad.to_numpy())[0])
+        raise InputDataError(f"{where}: column {column!r} line {k + 2}: {col.iloc[k]!r} is not a number "
+                             f"({int(bad.sum())} such value(s))")
+    return values.to_numpy(dtype=np.float64)

@@ -686,15 +686,27 @@ def _ensemble_summary(ens: list[xr.Dataset], cfg: ModelConfig) -> xr.Dataset:
 
 
 def _exceedance(ens: list[xr.Dataset], cfg: ModelConfig) -> dict[str, list[float]]:
-    """Per gauge: fraction of members whose peak reaches each warning level."""
+    """Per gauge: fraction of members whose peak reaches each warning level.
+
+    Over the members with a finite peak at the gauge (a member without data is neither "above" nor "below");
+    a gauge no member has data for is left out.
+    """
     out: dict[str, list[float]] = {}
     ids = [str(s) for s in ens[0]["station_id"].values]
     var = "max_discharge" if "max_discharge" in ens[0] else "discharge"
     for g in cfg.gauges:
         if g.id not in ids or not g.warning_levels_m3s:
             continue
-        peaks = np.array([float(np.nanmax(e[var].isel(station=ids.index(g.id)).values)) for e in ens])
-        out[g.id] = [float((peaks >= lv).mean()) for lv in g.warning_levels_m3s]
+        peaks = []
+        for e in ens:
+            v = np.asarray(e[var].isel(station=ids.index(g.id)).values, np.float64)
+            v = v[np.isfinite(v)]
+            if v.size:
+                peaks.append(float(v.max()))
+        if not peaks:
+            continue
+        pk = np.asarray(peaks)
+        out[g.id] = [float((pk >= lv).mean()) for lv in g.warning_levels_m3s]
     return out
 
 

@@ -364,15 +364,26 @@ def gauge_alerts(cfg: ModelConfig, gauges: xr.Dataset, *, exceedance: Mapping[st
             continue
         q = gauges[var].isel(station=ids.index(g.id))
         qv = np.asarray(q.values, np.float64)
-        if not np.isfinite(qv).any():
-            continue
-        peak = float(np.nanmax(qv))
-        times = pd.DatetimeIndex(q["time"].values)
-        level = sum(peak >= lv for lv in g.warning_levels_m3s)
         probs = None
         if exceedance is not None and g.id in exceedance:
             probs = [float(p) for p in exceedance[g.id]]
-            level = max(level, sum(p >= 0.5 for p in probs))
+        ens_level = sum(p >= 0.5 for p in probs) if probs is not None else 0
+        if not np.isfinite(qv).any():
+            # no finite discharge: the warning state is unknown, which is no "green"
+            nd: dict[str, Any] = {
+                "type": "gauge_no_data", "id": g.id, "name": g.name or g.id, "level": int(max(ens_level, 1)),
+                "levels_m3s": list(g.warning_levels_m3s), "peak_m3s": None,
+                "message": f"{g.name or g.id}: no finite discharge ({var}) in the forecast: warning level unknown"}
+            if probs is not None:
+                nd["exceedance_probability"] = probs
+                nd["members"] = int(ensemble_members)
+                nd["message"] += "; members above each level: " + ", ".join(f"{p:.0%}" for p in probs)
+            out.append(nd)
+            continue
+        peak = float(np.nanmax(qv))
+        times = pd.DatetimeIndex(q["time"].values)
+        det_level = sum(peak >= lv for lv in g.warning_levels_m3s)
+        level = max(det_level, ens_level)
         if level == 0:
             continue
         lv = g.warning_levels_m3s[max(level, 1) - 1]
@@ -388,8 +399,12 @@ def gauge_alerts(cfg: ModelConfig, gauges: xr.Dataset, *, exceedance: Mapping[st
             "peak_time": times[int(np.nanargmax(qv))].isoformat(),
             "first_exceedance_time": times[int(above[0])].isoformat() if above.size else None,
         }
-        rec["message"] = (f"{rec['name']}: peak {peak:.0f} m3/s at {rec['peak_time']} reaches warning level {level} "
-                          f"({lv:.0f} m3/s)")
+        if det_level >= level:
+            rec["message"] = (f"{rec['name']}: peak {peak:.0f} m3/s at {rec['peak_time']} reaches warning level {level} "
+                              f"({lv:.0f} m3/s)")
+        else:  # the level comes from the ensemble: the control peak stays below it
+            rec["message"] = (f"{rec['name']}: {probs[level - 1]:.0%} of the ensemble members reach warning level "
+                              f"{level} ({lv:.0f} m3/s); control peak {peak:.0f} m3/s at {rec['peak_time']}")
         if probs is not None:
             rec["exceedance_probability"] = probs
             rec["members"] = int(ensemble_members)

@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import html
 import logging
+import numbers
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
+
+import numpy as np
 
 from hydro.errors import OutputError
 from hydro.report.numbers import format_number, iso_time
@@ -56,11 +59,18 @@ def alert_level(alert: Mapping[str, Any]) -> str:
     for key in ("level", "severity", "status", "colour", "color"):
         if key in alert and alert[key] is not None:
             v = alert[key]
-            if isinstance(v, bool):
+            if isinstance(v, (bool, np.bool_)):
                 return "amber" if v else "green"
-            if isinstance(v, (int, float)):
+            if isinstance(v, numbers.Real):  # also numpy integers (np.int64 is no int)
                 return "green" if v <= 0 else ("amber" if v < 2 else "red")
             w = str(v).strip().lower()
+            try:
+                n = float(w)  # a number written as text ("2" from a CSV or a form)
+            except ValueError:
+                pass
+            else:
+                if np.isfinite(n):
+                    return "green" if n <= 0 else ("amber" if n < 2 else "red")
             if w in _RED:
                 return "red"
             if w in _GREEN:

@@ -40,3 +40,26 @@ def naive_utc(t: Any) -> pd.Timestamp | pd.DatetimeIndex:
         return t.tz_convert("UTC").tz_localize(None) if t.tz is not None else t
     ts = pd.Timestamp(t)
     return ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo is not None else ts
+
+
+def parse_timestamp(value: Any, what: str) -> pd.Timestamp:
+    """``value`` as a :class:`pandas.Timestamp`; a :class:`hydro.errors.ConfigError` naming ``what`` when it is no
+    date or date-time (unparseable, or NaT).
+
+    Parameters
+    ----------
+    value : str, datetime-like
+        A date or date-time (ISO 8601 strings, ``datetime``, ``numpy.datetime64``, ``Timestamp``).
+    what : str
+        What the value is, for the message (e.g. ``"start"``, ``"reference time"``).
+    """
+    from hydro.errors import ConfigError
+
+    try:
+        ts = pd.Timestamp(value)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{what} {value!r} is not a date or date-time (ISO 8601, e.g. 2025-08-25T00:00): "
+                          f"{exc}") from None
+    if pd.isna(ts):
+        raise ConfigError(f"{what} {value!r} is not a date or date-time (ISO 8601, e.g. 2025-08-25T00:00)")
+    return ts

@@ -12,6 +12,7 @@ from hydro.allocation.network import Network, load_network
 from hydro.allocation.solver import AllocationModel, SolverError
 from hydro.allocation.metrics import supply_metrics
 from hydro.errors import ConfigError
+from hydro.times import parse_timestamp
 
 __all__ = ["allocate", "AllocationResult", "run_scenarios"]
 
@@ -129,12 +130,7 @@ def _time_axis(network: Network, start: Any, steps: int | None) -> tuple[pd.Date
     if steps is None:
         raise network.error("network.steps", "no number of steps (give [network] steps or allocate(steps=...))")
     dt = pd.Timedelta(meta.timestep)
-    try:
-        t0 = pd.Timestamp(start)
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(f"start {start!r} is not a date or date-time (ISO 8601, e.g. 2030-01-01): {exc}") from None
-    if pd.isna(t0):
-        raise ConfigError(f"start {start!r} is not a date or date-time (ISO 8601, e.g. 2030-01-01)")
+    t0 = parse_timestamp(start, "start")
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
         raise ConfigError(f"steps must be a whole number >= 1, got {steps!r}")
     if t0.tzinfo is None:

@@ -214,12 +214,9 @@ def balikpapan_flood(
 
     # the options of `hydro flood`: a typo was a pandas traceback, a zero or negative duration an IndexError or a
     # ZeroDivisionError deep in the storm and tide series
-    try:
-        ok = not pd.isna(pd.Timestamp(start))
-    except (ValueError, TypeError):
-        ok = False
-    if not ok:
-        raise ConfigError(f"start {start!r} is not a date-time (ISO 8601 UTC, e.g. 2025-08-25T00:00)")
+    from hydro.times import parse_timestamp
+
+    parse_timestamp(start, "start")
     for name, value in (("duration_h", duration_h), ("storm_duration_h", storm_duration_h),
                         ("output_interval_min", output_interval_min)):
         try:

@@ -57,13 +57,9 @@ class ForecastResult:
 
 
 def _utc(t: Any) -> pd.Timestamp:
-    try:
-        ts = pd.Timestamp(t)
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(f"reference time {t!r}: not an ISO 8601 date-time") from exc
-    if pd.isna(ts):
-        raise ConfigError(f"reference time {t!r}: not a date-time")
-    return naive_utc(ts)
+    from hydro.times import parse_timestamp
+
+    return naive_utc(parse_timestamp(t, "reference time"))
 
 
 def forecast_config(cfg: ModelConfig) -> ModelConfig:

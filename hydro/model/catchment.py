@@ -431,12 +431,9 @@ class CatchmentModel:
             if self.valid_time is None:
                 raise ConfigError("start is required for a cold start (the model has no valid time yet)")
             start = self.valid_time
-        try:
-            start = naive_utc(start)
-        except (ValueError, TypeError) as exc:
-            raise ConfigError(f"start {start!r} is not a date-time (ISO 8601, e.g. 2025-08-25T00:00): {exc}") from None
-        if pd.isna(start):
-            raise ConfigError(f"start {start!r} is not a date-time (ISO 8601, e.g. 2025-08-25T00:00)")
+        from hydro.times import parse_timestamp
+
+        start = naive_utc(parse_timestamp(start, "start"))
         if self.valid_time is not None and start != self.valid_time:
             raise StateError(f"run starts at {start} but the model state is valid at {self.valid_time}")
         if steps is None:

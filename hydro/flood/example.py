@@ -21,6 +21,7 @@ import pandas as pd
 import xarray as xr
 
 from hydro.errors import ConfigError, InputDataError
+from hydro.terrain import _kernels as _K
 
 __all__ = ["design_storm", "spring_tide", "balikpapan_flood", "flood_event", "plain_inflow_point", "domain_inflow_points"]
 
@@ -70,8 +71,8 @@ def domain_inflow_points(terrain: xr.Dataset, bounds: Sequence[float], *, edges:
     return found[:max_points]
 
 
-#: ESRI D8 code -> (row, column) step
-_D8_STEP = {1: (0, 1), 2: (1, 1), 4: (1, 0), 8: (1, -1), 16: (0, -1), 32: (-1, -1), 64: (-1, 0), 128: (-1, 1)}
+#: ESRI D8 code -> (row, column) step, from the terrain module's tables
+_D8_STEP = {int(c): (int(r), int(k)) for c, r, k in zip(_K.D8_CODES, _K.DROW, _K.DCOL)}
 
 
 def _entering_points(terrain: xr.Dataset, bounds: Sequence[float],

@@ -264,9 +264,18 @@ _UDUNITS_LENGTH = {"metre": "m", "meter": "m", "US survey foot": "US_survey_foot
                    "kilometre": "km", "kilometer": "km"}
 
 
-def _linear_units(crs: Any) -> str:
-    """UDUNITS string of the x/y unit of a projected CRS ("m", "US_survey_foot", "ft", or "<factor> m")."""
+def linear_units(crs: Any) -> str:
+    """UDUNITS string of the x/y unit of a CRS ("m", "US_survey_foot", "ft", "degrees", or "<factor> m"); ``crs``
+    is a pyproj or rasterio CRS, "m" when None."""
+    if crs is None:
+        return "m"
+    if not hasattr(crs, "axis_info"):  # a rasterio CRS
+        from pyproj import CRS
+
+        crs = CRS.from_wkt(crs.to_wkt())
     info = crs.axis_info
+    if info and info[0].unit_name == "degree":
+        return "degrees"
     name = info[0].unit_name if info else "metre"
     if name in _UDUNITS_LENGTH:
         return _UDUNITS_LENGTH[name]
@@ -290,7 +299,7 @@ def _grid_attrs(ds: xr.Dataset, latlon: bool | None) -> tuple[xr.Dataset, dict[s
         yattrs = dict(standard_name="latitude", long_name="latitude of cell centre", units="degrees_north", axis="Y")
     else:
         # the CRS's linear unit (UDUNITS): US-foot state planes are not in metres
-        xy_units = _linear_units(crs)
+        xy_units = linear_units(crs)
         xattrs = dict(standard_name="projection_x_coordinate", long_name="x coordinate of cell centre", units=xy_units, axis="X")
         yattrs = dict(standard_name="projection_y_coordinate", long_name="y coordinate of cell centre", units=xy_units, axis="Y")
     ds["x"].attrs = {**xattrs, "bounds": "x_bnds"}

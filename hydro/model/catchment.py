@@ -635,7 +635,9 @@ class CatchmentModel:
             if gauge_max is not None:
                 variables["max_discharge"] = gauge_max
             model_crs = self.terrain.rio.crs
-            xy_units = _crs_linear_units(model_crs)
+            from hydro.io.netcdf import linear_units
+
+            xy_units = linear_units(model_crs)
             attrs.update({
                 "x": {"long_name": "x of the snapped gauge cell in the model CRS (global attribute hydro_model_crs)",
                       "units": xy_units},
@@ -893,17 +895,6 @@ class CatchmentModel:
         self.routing.reservoir_storage_m3 = res_storage
         self.valid_time = vt
         self.lineage = "warm"
-
-
-def _crs_linear_units(crs: Any) -> str:
-    """UDUNITS string of the x/y unit of the model CRS ("m" for metres and when unknown)."""
-    from pyproj import CRS
-
-    if crs is None:
-        return "m"
-    info = CRS.from_wkt(crs.to_wkt()).axis_info
-    name = info[0].unit_name if info else "metre"
-    return {"US survey foot": "US_survey_foot", "foot": "ft", "kilometre": "km", "degree": "degrees"}.get(name, "m")
 
 
 def _iso_td(td: pd.Timedelta) -> str:

@@ -11,7 +11,7 @@ from typing import Any, overload
 
 import pandas as pd
 
-__all__ = ["naive_utc"]
+__all__ = ["naive_utc", "iso_utc", "parse_timestamp"]
 
 
 @overload
@@ -40,6 +40,20 @@ def naive_utc(t: Any) -> pd.Timestamp | pd.DatetimeIndex:
         return t.tz_convert("UTC").tz_localize(None) if t.tz is not None else t
     ts = pd.Timestamp(t)
     return ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo is not None else ts
+
+
+def iso_utc(t: Any) -> str | None:
+    """ISO 8601 text of a time in UTC with the zone written out (``2025-08-25T03:00:00Z``); None for None/NaT.
+
+    Naive values are UTC (the package convention); aware values are converted. Text read by people and by other
+    systems (``alerts.json``, reports) must say its zone: the city works in WITA (UTC+8).
+    """
+    if t is None:
+        return None
+    ts = pd.Timestamp(t)
+    if ts is pd.NaT:
+        return None
+    return naive_utc(ts).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_timestamp(value: Any, what: str) -> pd.Timestamp:

@@ -29,3 +29,12 @@ def test_index_stays_an_index():
     assert list(out) == list(pd.date_range("2025-08-25T00:00", periods=3, freq="h"))
     naive = pd.date_range("2025-08-25", periods=2, freq="D")
     assert naive_utc(naive) is naive
+
+
+def test_iso_utc_writes_the_zone_and_converts_aware_times():
+    from hydro.times import iso_utc
+
+    assert iso_utc(pd.Timestamp("2025-08-25T03:00")) == "2025-08-25T03:00:00Z"
+    assert iso_utc("2025-08-25T11:00+08:00") == "2025-08-25T03:00:00Z"
+    assert iso_utc(np.datetime64("2025-08-25T03:00")) == "2025-08-25T03:00:00Z"
+    assert iso_utc(None) is None and iso_utc(pd.NaT) is None

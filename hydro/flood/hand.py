@@ -25,7 +25,7 @@ from hydro.vocabulary import cf_attrs
 logger = logging.getLogger(__name__)
 
 __all__ = ["reaches", "rating_curves", "stage_for_discharge", "hand_inundation", "adjust_rating",
-           "discharge_at_reaches"]
+           "discharge_at_reaches", "hand_map_of_grid", "extent_probability"]
 
 _OPTS = dict(cache=True, error_model="numpy", nogil=True)
 
@@ -567,6 +567,65 @@ def hand_inundation(
     if step_s > 0:
         ds.attrs["time_coverage_resolution"] = f"PT{step_s}S"  # step of the discharge series (ACDD)
     return ds
+
+
+def hand_map_of_grid(terrain: xr.Dataset, reach_ds: xr.Dataset, rating: xr.Dataset, discharge_m3s: np.ndarray,
+                     *, threshold_m: float = 0.1) -> xr.Dataset:
+    """HAND depth and extent of a discharge *grid* (e.g. the forecast peak of every cell), read at each reach outlet.
+
+    Parameters
+    ----------
+    terrain, reach_ds, rating : xarray.Dataset
+        As for :func:`hand_inundation` (``reach_ds`` from :func:`reaches`, with ``outlet_index`` and ``reach_id``).
+    discharge_m3s : ndarray, shape (y, x)
+        Discharge [m3 s-1] of every cell on the terrain grid.
+    threshold_m : float
+        Depth [m] above which a cell counts as flooded.
+
+    Returns
+    -------
+    xarray.Dataset
+        :func:`hand_inundation`'s output. A reach whose outlet discharge is not finite (no data in that run) is
+        **no data**, not dry: its catchment has ``flood_depth`` NaN and ``flood_extent`` -1.
+    """
+    q = np.asarray(discharge_m3s, np.float64).ravel()[reach_ds["outlet_index"].values]
+    ok = np.isfinite(q)
+    qa = xr.DataArray(np.where(ok, q, 0.0), dims="reach", coords={"reach": reach_ds["reach"].values},
+                      attrs={"units": "m3 s-1"})
+    out = hand_inundation(terrain, reach_ds, rating, qa, threshold_m=threshold_m)
+    if not ok.all():
+        label = np.asarray(reach_ds["reach_id"].values)
+        nodata = np.zeros(int(max(label.max(initial=0), reach_ds["reach"].values.max(initial=0))) + 1, bool)
+        nodata[reach_ds["reach"].values[~ok]] = True
+        cells = nodata[np.clip(label, 0, nodata.size - 1)] & (label > 0)
+        out["flood_depth"] = out["flood_depth"].where(~cells)
+        out["flood_extent"] = out["flood_extent"].where(~cells, np.int8(-1)).astype(np.int8)
+    return out
+
+
+def extent_probability(extents: list[np.ndarray]) -> np.ndarray:
+    """Fraction of the members that flood each cell, over the members **with data** at that cell.
+
+    Parameters
+    ----------
+    extents : list of ndarray of int8, shape (y, x)
+        ``flood_extent`` of each member (1 flooded, 0 dry, -1 no data).
+
+    Returns
+    -------
+    ndarray of float32
+        Probability in [0, 1]; NaN where no member has data (a member without data is not counted as dry).
+    """
+    if not extents:
+        raise InputDataError("no ensemble members to take a flood probability over")
+    wet = np.zeros(np.shape(extents[0]), np.float64)
+    n = np.zeros_like(wet)
+    for e in extents:
+        e = np.asarray(e)
+        wet += e == 1
+        n += e >= 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n > 0, wet / np.maximum(n, 1.0), np.nan).astype(np.float32)
 
 
 def adjust_rating(rating: xr.Dataset, reach_id: int, stage_m: float, discharge_m3s: float) -> xr.Dataset:

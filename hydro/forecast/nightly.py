@@ -532,7 +532,7 @@ def run_forecast(
             # ---- HAND flood map (control + probability over members)
             stage("flood map")
             t1 = time.perf_counter()
-            from hydro.flood.hand import hand_inundation, rating_curves, reaches
+            from hydro.flood.hand import extent_probability, hand_map_of_grid, rating_curves, reaches
             from hydro.flood.products import flooded_area_km2, write_flood_netcdf
 
             rd = reaches(terrain, max_length_m=2000.0, manning_n=0.05)
@@ -540,10 +540,8 @@ def run_forecast(
             thr = fcfg.forecast.hand_threshold_m
 
             def hand_for(peak_grid: np.ndarray) -> xr.Dataset:
-                q = np.asarray(peak_grid, np.float64).ravel()[rd["outlet_index"].values]
-                q = xr.DataArray(np.where(np.isfinite(q), q, 0.0), dims="reach", coords={"reach": rd["reach"].values},
-                                 attrs={"units": "m3 s-1"})
-                return hand_inundation(terrain, rd, rating, q, threshold_m=thr)
+                # reaches without a finite peak (no data) are mapped as no data, not as dry
+                return hand_map_of_grid(terrain, rd, rating, np.asarray(peak_grid), threshold_m=thr)
 
             hand = hand_for(peak.values)
             # true cell areas (feet, Web Mercator and degree grids are not |dx * dy| m2)
@@ -554,10 +552,8 @@ def run_forecast(
                 folder.add(f"flood/{Path(p).name}", p)
             prob_km2 = None
             if member_peaks:
-                wet = np.zeros(hand["flood_depth"].shape, np.float64)
-                for pk in member_peaks:
-                    wet += (np.asarray(hand_for(pk)["flood_extent"].values) == 1)
-                prob = np.where(np.isfinite(hand["flood_depth"].values), wet / len(member_peaks), np.nan).astype(np.float32)
+                # fraction over the members with data at each cell; NaN outside the HAND domain
+                prob = extent_probability([np.asarray(hand_for(pk)["flood_extent"].values) for pk in member_peaks])
                 pda = xr.DataArray(prob, dims=("y", "x"), coords={"y": terrain["y"], "x": terrain["x"]},
                                    name="flood_probability",
                                    attrs={"long_name": f"probability of flood depth above {thr} m (fraction of members)",

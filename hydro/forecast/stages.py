@@ -20,7 +20,7 @@ import xarray as xr
 
 from hydro.config import ModelConfig
 from hydro.errors import ConfigError, InputDataError, OutputError
-from hydro.times import naive_utc
+from hydro.times import iso_utc, naive_utc
 
 __all__ = [
     "RunFolder",
@@ -396,8 +396,8 @@ def gauge_alerts(cfg: ModelConfig, gauges: xr.Dataset, *, exceedance: Mapping[st
             "levels_m3s": list(g.warning_levels_m3s),
             "threshold_m3s": float(lv),
             "peak_m3s": round(peak, 3),
-            "peak_time": times[int(np.nanargmax(qv))].isoformat(),
-            "first_exceedance_time": times[int(above[0])].isoformat() if above.size else None,
+            "peak_time": iso_utc(times[int(np.nanargmax(qv))]),
+            "first_exceedance_time": iso_utc(times[int(above[0])]) if above.size else None,
         }
         if det_level >= level:
             rec["message"] = (f"{rec['name']}: peak {peak:.0f} m3/s at {rec['peak_time']} reaches warning level {level} "
@@ -427,7 +427,7 @@ def write_alerts(path: Path, alerts: Sequence[Mapping[str, Any]], *, run_id: str
     """``alerts.json`` (atomic): run id, reference time, the highest level and every record."""
     doc = {
         "run_id": run_id,
-        "forecast_reference_time": None if reference_time is None else pd.Timestamp(reference_time).isoformat(),
+        "forecast_reference_time": iso_utc(reference_time),
         "alert": bool(alerts),
         "max_level": max((int(a.get("level", 1)) for a in alerts), default=0),
         "alerts": list(alerts),

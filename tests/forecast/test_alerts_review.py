@@ -71,3 +71,17 @@ def test_alert_level_of_numpy_and_text_numbers(value, colour):
 
     assert alert_level({"level": value}) == colour
     assert overall_status([{"level": 1}, {"level": value}]) == ("red" if colour == "red" else "amber")
+
+
+def test_alert_times_say_they_are_utc(tmp_path):
+    import json
+
+    from hydro.forecast.stages import gauge_alerts, write_alerts
+
+    (a,) = gauge_alerts(_cfg(), _gauges([1, 12, 25]))
+    # the peak (25 m3/s) is at the third label, the first exceedance of 10 m3/s at the second; the city works in
+    # WITA (UTC+8): times without a zone would be read as local time, 8 h off
+    assert a["peak_time"] == "2025-08-25T03:00:00Z" and a["first_exceedance_time"] == "2025-08-25T02:00:00Z"
+    doc = json.loads(write_alerts(tmp_path / "alerts.json", [a], run_id="r",
+                                  reference_time=pd.Timestamp("2025-08-25T08:00+08:00")).read_text())
+    assert doc["forecast_reference_time"] == "2025-08-25T00:00:00Z"

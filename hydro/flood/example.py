@@ -23,7 +23,8 @@ import xarray as xr
 from hydro.errors import ConfigError, InputDataError
 from hydro.terrain import _kernels as _K
 
-__all__ = ["design_storm", "spring_tide", "balikpapan_flood", "flood_event", "plain_inflow_point", "domain_inflow_points"]
+__all__ = ["design_storm", "spring_tide", "balikpapan_flood", "flood_event", "plain_inflow_point", "domain_inflow_points",
+           "crossing_cells", "routed_back_cells"]
 
 
 def plain_inflow_point(terrain: xr.Dataset, resolution_m: float = 30.0) -> tuple[float, float, float]:
@@ -115,6 +116,132 @@ def _entering_points(terrain: xr.Dataset, bounds: Sequence[float],
         return False
 
     return [p for p, c in zip(out, cells) if c in entering and not drains_into_another(c)]
+
+
+def crossing_cells(terrain: xr.Dataset, bounds: Sequence[float],
+                   points: Sequence[tuple[float, float, float]]) -> list[list[tuple[float, float]]]:
+    """For each entering point, the cells *outside* the domain whose D8 outflow crosses into it and reaches that point.
+
+    The river a 2-D run must receive at an entering point is the water that crosses the domain edge: the sum of the
+    routed outflows of these cells. The routed discharge of the point cell itself would also hold the runoff of the
+    domain cells that drain to it (a river running along the edge row collects ~0.1 km2 of the embedded plain), rain
+    the 2-D run already puts on the domain: counted twice. Each crossing cell belongs to the first point on its
+    flow path; a crossing cell whose path leaves the domain again and crosses back in through another crossing cell
+    of the same point is left out (that cell's outflow holds it).
+
+    Parameters
+    ----------
+    terrain : xarray.Dataset
+        :func:`hydro.terrain.analyse` output with ``flow_direction`` (ESRI D8).
+    bounds : (x_min, y_min, x_max, y_max)
+        The domain in the terrain's CRS [m].
+    points : sequence of (x, y, upstream area)
+        The entering points (:func:`domain_inflow_points`).
+
+    Returns
+    -------
+    list of list of (x, y)
+        Cell centres per point, in the terrain's CRS; without ``flow_direction``, each point itself (the routed
+        discharge of the point cell is then used as before).
+    """
+    if "flow_direction" not in terrain:
+        return [[(float(x), float(y))] for x, y, _ in points]
+    codes = np.nan_to_num(np.asarray(terrain["flow_direction"].values, np.float64), nan=255.0).astype(np.int64)
+    xs = np.asarray(terrain["x"].values, np.float64)
+    ys = np.asarray(terrain["y"].values, np.float64)
+    ny, nx = codes.shape
+    x0, y0, x1, y1 = bounds
+    inside = ((xs[None, :] >= x0) & (xs[None, :] <= x1)) & ((ys[:, None] >= y0) & (ys[:, None] <= y1))
+    targets = {(int(np.argmin(np.abs(ys - y))), int(np.argmin(np.abs(xs - x)))): k for k, (x, y, _) in enumerate(points)}
+
+    def down(r: int, c: int) -> tuple[int, int] | None:
+        step = _D8_STEP.get(int(codes[r, c]))
+        if step is None:
+            return None
+        r2, c2 = r + step[0], c + step[1]
+        return (r2, c2) if 0 <= r2 < ny and 0 <= c2 < nx else None
+
+    # candidate crossing cells: outside cells next to the domain (within one cell of its bounds) draining into it
+    rows = np.flatnonzero((ys >= y0 - 2 * np.abs(np.diff(ys)).max(initial=0)) & (ys <= y1 + 2 * np.abs(np.diff(ys)).max(initial=0)))
+    cols = np.flatnonzero((xs >= x0 - 2 * np.abs(np.diff(xs)).max(initial=0)) & (xs <= x1 + 2 * np.abs(np.diff(xs)).max(initial=0)))
+    found: list[list[tuple[int, int]]] = [[] for _ in points]
+    for r in rows:
+        for c in cols:
+            if inside[r, c]:
+                continue
+            d = down(int(r), int(c))
+            if d is None or not inside[d]:
+                continue
+            k, n = d, 0
+            while k is not None and k not in targets and n < ny * nx:
+                k, n = down(*k), n + 1
+            if k is not None and k in targets:
+                found[targets[k]].append((int(r), int(c)))
+    out: list[list[tuple[float, float]]] = []
+    for cells in found:
+        mine = set(cells)
+        keep = []
+        for cell in cells:
+            k, n, again = down(*cell), 0, False
+            while k is not None and k not in targets and n < ny * nx:
+                if k in mine:
+                    again = True
+                    break
+                k, n = down(*k), n + 1
+            if not again:
+                keep.append((float(xs[cell[1]]), float(ys[cell[0]])))
+        out.append(keep)
+    return out
+
+
+def routed_back_cells(terrain: xr.Dataset, bounds: Sequence[float],
+                      crossing: Sequence[Sequence[tuple[float, float]]]) -> np.ndarray:
+    """Domain cells whose D8 path leaves the domain and comes back in through a crossing cell (:func:`crossing_cells`).
+
+    Their runoff reaches the 2-D run twice: as 2-D rain on the cell, and inside the routed river of the crossing
+    cell. The area is small where the domain edge follows the valley sides (0.1 km2 of the embedded plain's 35 km2);
+    it is reported with the 2-D balance, not hidden.
+
+    Returns
+    -------
+    ndarray of bool, shape of the terrain grid
+    """
+    codes = np.nan_to_num(np.asarray(terrain["flow_direction"].values, np.float64), nan=255.0).astype(np.int64)
+    xs = np.asarray(terrain["x"].values, np.float64)
+    ys = np.asarray(terrain["y"].values, np.float64)
+    ny, nx = codes.shape
+    x0, y0, x1, y1 = bounds
+    inside = ((xs[None, :] >= x0) & (xs[None, :] <= x1)) & ((ys[:, None] >= y0) & (ys[:, None] <= y1))
+    cross = {(int(np.argmin(np.abs(ys - cy))), int(np.argmin(np.abs(xs - cx)))) for cells in crossing for cx, cy in cells}
+    if not cross:
+        return np.zeros((ny, nx), bool)
+    # memo[r, c]: -1 unknown, 0/1 = "the path from here, once outside, comes back in through a crossing cell".
+    # Inside cells take the answer of their downstream cell; an outside cell draining into the domain is the
+    # answer itself (crossing cell or not); other outside cells take their downstream cell's answer.
+    memo = np.full((ny, nx), -1, np.int8)
+    for r0, c0 in zip(*np.nonzero(inside)):
+        path, k = [], (int(r0), int(c0))
+        while k is not None and memo[k] < 0:
+            path.append(k)
+            step = _D8_STEP.get(int(codes[k]))
+            nxt = None if step is None else (k[0] + step[0], k[1] + step[1])
+            if nxt is not None and not (0 <= nxt[0] < ny and 0 <= nxt[1] < nx):
+                nxt = None
+            if nxt is None:
+                k = None
+                break
+            if not inside[k] and inside[nxt]:  # re-entry: the answer is whether k is a crossing cell
+                memo[k] = 1 if k in cross else 0
+                path.pop()
+                break
+            if len(path) > ny * nx:
+                break
+            k = nxt
+        val = 0 if k is None or memo[k] < 0 else int(memo[k])
+        for q in path:
+            memo[q] = val
+    # an inside cell with the answer 1 has left the domain on its way (a re-entry needs an outside cell first)
+    return inside & (memo == 1)
 
 
 def design_storm(start: Any, *, total_mm: float = 140.0, duration_h: float = 6.0, peak_fraction: float = 0.4,

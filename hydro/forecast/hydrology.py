@@ -60,8 +60,8 @@ def build_model(cfg: ModelConfig, terrain: xr.Dataset, *, reference_time: Any = 
                 extra_gauges: Sequence[tuple[str, float, float]] = ()) -> Any:
     """The coupled runoff-routing model of ``cfg`` on ``terrain`` (cold: stores at the configured fills).
 
-    Gauges come from ``[[gauges]]`` (plus ``extra_gauges`` as ``(id, x, y)``, e.g. where a river enters
-    a 2-D flood domain); neighbours' exchange files named in ``[exchange] inflows`` become upstream inflow
+    Gauges come from ``[[gauges]]`` (plus ``extra_gauges`` as ``(id, x, y)``: the hydrograph of the cell containing
+    the point, not snapped to a channel — e.g. the cells whose outflow crosses into a 2-D flood domain); neighbours' exchange files named in ``[exchange] inflows`` become upstream inflow
     boundaries (read as untrusted input, see :mod:`hydro.exchange`).
     """
     from hydro.model import CatchmentModel
@@ -86,7 +86,9 @@ def build_model(cfg: ModelConfig, terrain: xr.Dataset, *, reference_time: Any = 
     )
     gauges = [Gauge(g.id, g.x, g.y, name=g.name, max_snap_distance_m=g.max_snap_distance_m,
                     upstream_area_km2=g.upstream_area_km2) for g in cfg.gauges]
-    gauges += [Gauge(gid, x, y, name=gid) for gid, x, y in extra_gauges]
+    # extra gauges are exact cells (no snapping to the channel network): e.g. the cells whose outflow crosses into
+    # the 2-D flood domain, overland cells among them
+    gauges += [Gauge(gid, x, y, name=gid, snap_to_stream=False) for gid, x, y in extra_gauges]
     inflows = []
     for i, spec in enumerate(cfg.exchange.inflows):
         inflows.append(_exchange_inflow(resolve_path(cfg, spec.file, reference_time, f"exchange.inflows[{i}].file"), spec,

@@ -241,11 +241,18 @@ def _run_locked(cfg: ModelConfig, folder: Any, run_id: str, step: Progress, inpu
         mstep = pd.Timedelta(cfg.routing.model_step)
         nsteps = int(round(pd.Timedelta(hours=cfg.forcing.duration_h) / mstep))
         if cfg.runoff.enabled:
+            from hydro.flood.example import crossing_cells
             from hydro.forecast.hydrology import build_model, open_rain, run_hydrology
 
             step("runoff and routing")
             t1 = time.perf_counter()
+            # the river at an entering point is the outflow of the cells outside the domain that cross into it (the
+            # point cell's own discharge would also hold the rain on the domain cells draining to it: counted twice)
+            crossing = crossing_cells(terrain, domain, inflow_points) if inflow_points else []
+            # (``flood_inflow_<k>``, the point cell, stays a station: allocation may draw on it)
             extra_gauges = [(f"flood_inflow_{k}", x, y) for k, (x, y, _) in enumerate(inflow_points)]
+            extra_gauges += [(f"flood_crossing_{k}_{j}", cx, cy) for k, cells in enumerate(crossing)
+                             for j, (cx, cy) in enumerate(cells)]
             model = build_model(cfg, terrain, extra_gauges=extra_gauges)
             rain = open_rain(cfg, terrain, start, start + nsteps * mstep)
             hyd = run_hydrology(model, cfg, rain, start, nsteps)
@@ -279,7 +286,11 @@ def _run_locked(cfg: ModelConfig, folder: Any, run_id: str, step: Progress, inpu
             if gauges is not None:
                 ids = [str(s) for s in np.asarray(gauges["station_id"].values)]
                 for k, (x, y, _) in enumerate(inflow_points):
-                    q = gauges["discharge"].isel(station=ids.index(f"flood_inflow_{k}"))
+                    sel = [ids.index(f"flood_crossing_{k}_{j}") for j in range(len(crossing[k]))]
+                    if not sel:  # nothing crosses the domain edge into this point
+                        continue
+                    q = gauges["discharge"].isel(station=sel).sum("station", skipna=False)
+                    q.attrs = dict(gauges["discharge"].attrs)
                     # step means labelled at period end -> a series that passes on each period's routed volume
                     # exactly (linear through the period midpoints lost ~0.2 % of the river at the peak)
                     rivers[f"river_{k}"] = (x, y, conservative_hydrograph(q, pd.Timedelta(cfg.routing.output_step),
@@ -339,12 +350,34 @@ def _run_locked(cfg: ModelConfig, folder: Any, run_id: str, step: Progress, inpu
                 balances["flood_2d"] = _flood_balance(bal, "flood/plain_flood.nc")
                 facts["plain_volume_balance"] = balances["flood_2d"]["stated_max_relative_residual"]
                 facts["plain_river_inflows"] = {k: [v[0], v[1]] for k, v in rivers.items()}
+                if rivers and gauges is not None and "flow_direction" in terrain:
+                    # plain cells whose D8 path leaves the plain and comes back in with a routed river: their runoff
+                    # is in the river and their rain on the plain (at most the plain's mean rain depth on that area)
+                    from hydro.flood.example import routed_back_cells
+                    from hydro.terrain.grid import grid_geometry
+
+                    back = routed_back_cells(terrain, domain, crossing)
+                    cell_m2 = np.broadcast_to(np.asarray(grid_geometry(terrain["flow_direction"]).area_m2,
+                                                         np.float64)[:, None], back.shape)
+                    x0, y0, x1, y1 = domain
+                    xg, yg = terrain["x"].values[None, :], terrain["y"].values[:, None]
+                    in_dom = (xg >= x0) & (xg <= x1) & (yg >= y0) & (yg <= y1)
+                    back_m2, dom_m2 = float(cell_m2[back].sum()), float(cell_m2[in_dom].sum())
+                    twice = float(bal["rain"].iloc[-1]) * (back_m2 / dom_m2 if dom_m2 > 0 else 0.0)
+                    balances["flood_2d"].update(
+                        plain_area_also_in_routed_rivers_m2=back_m2, rain_counted_twice_at_most_m3=twice,
+                        rain_counted_twice_note=(
+                            "runoff of plain cells that drain out of the plain and back in with a routed river reaches "
+                            "the 2-D run twice (its rain on the plain, its runoff in the river): at most the plain's "
+                            "rain depth on that area"))
+                    facts["plain_area_also_in_routed_rivers_km2"] = round(back_m2 / 1e6, 4)
                 if rivers and gauges is not None:
                     f_end = f_start + pd.Timedelta(hours=fc.duration_h)
                     sent = 0.0
                     for k in range(len(inflow_points)):
-                        sent += _routed_volume(gauges, f"flood_inflow_{k}", f_start, f_end,
-                                               pd.Timedelta(cfg.routing.output_step))
+                        for j in range(len(crossing[k])):
+                            sent += _routed_volume(gauges, f"flood_crossing_{k}_{j}", f_start, f_end,
+                                                   pd.Timedelta(cfg.routing.output_step))
                     transfers["routing_to_flood_2d"] = _transfer(
                         sent, float(bal["point_inflow"].iloc[-1]),
                         f"routed river volume at the 2-D inflow points {f_start:%Y-%m-%dT%H:%M} to {f_end:%Y-%m-%dT%H:%M} "

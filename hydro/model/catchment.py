@@ -267,8 +267,11 @@ class CatchmentModel:
             radius = g.max_snap_distance_m if g.max_snap_distance_m is not None else 3.0 * cell
             try:
                 expected = None if g.upstream_area_km2 is None else float(g.upstream_area_km2) * 1e6
-                c = int(self.network.snap([(g.x, g.y)], radius, streams=streams.reshape(self.shape),
-                                          expected_area_m2=expected)[0])
+                if not getattr(g, "snap_to_stream", True):  # the cell that contains the point
+                    c = int(self.network.snap([(g.x, g.y)], 0.0)[0])
+                else:
+                    c = int(self.network.snap([(g.x, g.y)], radius, streams=streams.reshape(self.shape),
+                                              expected_area_m2=expected)[0])
             except InputDataError as exc:
                 raise InputDataError(f"gauge {g.id!r}: {exc}") from exc
             out.append(pos_of[c])

@@ -733,7 +733,8 @@ def _entry_point(
 class Gauge:
     """A named point where hydrographs are written (snapped to the channel network: the nearest channel cell within
     ``max_snap_distance_m``, or, with ``upstream_area_km2`` (the gauge's published catchment area), the channel cell
-    within that distance whose upstream area is closest to it)."""
+    within that distance whose upstream area is closest to it). With ``snap_to_stream=False`` the hydrograph is that of
+    the cell containing the point, channel or not (e.g. the cells whose outflow crosses into a 2-D flood domain)."""
 
     id: str
     x: float
@@ -741,6 +742,7 @@ class Gauge:
     name: str | None = None
     max_snap_distance_m: float | None = None
     upstream_area_km2: float | None = None
+    snap_to_stream: bool = True
 
 
 def _pos_sorted(values: np.ndarray, order: np.ndarray) -> np.ndarray:

@@ -125,7 +125,7 @@ def test_routed_river_volume_enters_the_2d_domain_unchanged(event_run, wb):
         ends = pd.DatetimeIndex(g["time"].values)
         sent = 0.0
         for k, sid in enumerate(ids):
-            if sid.startswith("flood_inflow_"):
+            if sid.startswith("flood_crossing_"):
                 q = g["discharge"].isel(station=k).values.astype(np.float64)
                 sent += float(q[(ends > t0) & (ends <= t1)].sum() * 3600.0)
     with xr.open_dataset(event_run.run_dir / "flood" / "plain_flood.nc") as ds:

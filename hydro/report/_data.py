@@ -86,8 +86,9 @@ def _instance_dim(da: xr.DataArray, what: str, extra: tuple[str, ...] = ()) -> s
 
 def _labels(ds: xr.Dataset, dim: str | None, n: int) -> tuple[list[str], list[str]]:
     """Instance ids and names of a DSG dataset (``<dim>_id``/``<dim>_name``, or the cf_role variable)."""
-    if dim is None:
-        ident = str(ds.attrs.get("id", ds.attrs.get("station_id", "gauge")))
+    if dim is None:  # one instance: its scalar cf_role variable names it (the global ``id`` is the run's)
+        roles = [v for v in ds.variables if ds[v].attrs.get("cf_role") == "timeseries_id" and ds[v].ndim == 0]
+        ident = decode_str(ds[roles[0]].values) if roles else str(ds.attrs.get("id", ds.attrs.get("station_id", "gauge")))
         return [ident], [ident]
     id_var = f"{dim}_id"
     if id_var not in ds:
@@ -253,6 +254,11 @@ def depth_map(flood: xr.Dataset | xr.DataArray, what: str = "flood") -> xr.DataA
                 break
         else:
             raise InputDataError(f"{what}: no 'max_flood_depth' or 'flood_depth' variable")
+        # read from a CF file the grid mapping is a data variable of the Dataset, not a coordinate of ``da``:
+        # without it the CRS (degrees or metres) is lost and cell areas are taken as |dx dy|
+        gm = da.encoding.get("grid_mapping", da.attrs.get("grid_mapping"))
+        if isinstance(gm, str) and gm in flood.data_vars and gm not in da.coords:
+            da = da.assign_coords({gm: flood[gm]})
     elif isinstance(flood, xr.DataArray):
         da = flood
     else:
@@ -360,12 +366,16 @@ class RegionSeries:
     step_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def volumes(self) -> dict[str, float]:
-        """Demand, delivered and shortfall volumes over the run [m3] and shortfall % of demand."""
-        dem = float(np.nansum(self.demand * self.step_s))
-        dl = float(np.nansum(self.delivered * self.step_s))
-        sh = float(np.nansum(self.shortfall * self.step_s))
+        """Demand, delivered and shortfall volumes over the run [m3] and shortfall % of demand.
+
+        A step with a missing (NaN) value makes that volume NaN (unknown), never a zero.
+        """
+        dem = float(np.sum(self.demand * self.step_s))
+        dl = float(np.sum(self.delivered * self.step_s))
+        sh = float(np.sum(self.shortfall * self.step_s))
+        pct = 100.0 * sh / dem if dem > 0 else (float("nan") if np.isnan(dem) else 0.0)
         return {"demand_volume_m3": dem, "delivered_volume_m3": dl, "shortfall_volume_m3": sh,
-                "shortfall_percent": 100.0 * sh / dem if dem > 0 else 0.0}
+                "shortfall_percent": pct}
 
 
 def region_series(allocation: xr.Dataset) -> list[RegionSeries]:
@@ -406,7 +416,8 @@ def region_series(allocation: xr.Dataset) -> list[RegionSeries]:
     dem, dl = arr("water_demand"), arr("delivery")
     sh = arr("shortfall") if "shortfall" in allocation else np.maximum(dem - dl, 0.0)
     # LP round-off (1e-12 m3 s-1 "shortfalls") is not a shortfall: same relative tolerance as the explanations
-    sh = np.where(sh > SHORTFALL_RTOL * np.maximum(np.abs(dem), 1e-3), sh, 0.0)
+    # (a missing demand or delivery leaves the shortfall missing, not zero)
+    sh = np.where(np.isnan(sh) | (sh > SHORTFALL_RTOL * np.maximum(np.abs(dem), 1e-3)), sh, 0.0)
     ids, names = _labels(allocation, dim, dem.shape[0])
     src: np.ndarray | None = None
     src_names: list[str] = []

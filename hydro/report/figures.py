@@ -105,11 +105,14 @@ def _save(fig: Any, path: str | os.PathLike[str]) -> Path:
 
 
 def _date_axis(ax: Any) -> None:
-    """Concise date ticks; the offset text under the axis names the dates shown (first to last).
+    """Concise date ticks in UTC; the offset text under the axis names the dates shown (first to last).
 
     matplotlib's offset names the date of the last tick only: a day ending at midnight was labelled
-    with the next day's date.
+    with the next day's date. The zone is UTC whatever ``rcParams["timezone"]`` says (a user's
+    ``timezone: Asia/Makassar`` put WITA ticks under titles that say UTC).
     """
+    import datetime as dt
+
     import matplotlib.dates as mdates
 
     class _RangeOffset(mdates.ConciseDateFormatter):
@@ -124,9 +127,9 @@ def _date_axis(ax: Any) -> None:
                 return f"{a:%d %b} – {b:%d %b %Y}"
             return f"{a:%d %b %Y} – {b:%d %b %Y}"
 
-    loc = mdates.AutoDateLocator(minticks=3, maxticks=7)
+    loc = mdates.AutoDateLocator(tz=dt.timezone.utc, minticks=3, maxticks=7)
     ax.xaxis.set_major_locator(loc)
-    ax.xaxis.set_major_formatter(_RangeOffset(loc))
+    ax.xaxis.set_major_formatter(_RangeOffset(loc, tz=dt.timezone.utc))
 
 
 def _level_colours(n: int) -> list[str]:
@@ -173,6 +176,8 @@ def _hydrograph_fig(
     from matplotlib.patches import Patch
 
     series = gauge_series(gauges)
+    if not series:
+        raise InputDataError("gauges: no gauge (the dataset has no instance)")
     unknown = sorted(set(warning_levels) - {g.id for g in series})
     if unknown:
         raise InputDataError(f"warning levels given for gauges not in the dataset: {unknown}")
@@ -368,7 +373,7 @@ def _depth_norm(max_depth: float, min_depth_m: float) -> tuple[Any, Any, str]:
     colours = [base(0.25 + 0.75 * i / max(ncol - 1, 1)) for i in range(ncol)]
     cmap = ListedColormap(colours[: len(bounds) - 1])
     if extend == "max":
-        cmap.set_over(colours[-1])
+        cmap = cmap.with_extremes(over=colours[-1])  # set_over() is deprecated (PendingDeprecationWarning)
     return cmap, BoundaryNorm(bounds, len(bounds) - 1), extend
 
 
@@ -492,8 +497,9 @@ def _allocation_fig(allocation: xr.Dataset, max_panels: int = 6) -> Any:
     if not regions:
         raise InputDataError("allocation: no region")
     shown = regions
-    if len(regions) > max_panels:  # the largest shortfalls first
-        order = sorted(range(len(regions)), key=lambda i: regions[i].volumes()["shortfall_volume_m3"], reverse=True)
+    if len(regions) > max_panels:  # the largest shortfalls first (an unknown one counts as the largest)
+        order = sorted(range(len(regions)), key=lambda i: np.nan_to_num(regions[i].volumes()["shortfall_volume_m3"],
+                                                                        nan=np.inf), reverse=True)
         shown = [regions[i] for i in sorted(order[:max_panels])]
     nrow, ncol, size = panel_grid(len(shown))
     fig = _figure(size)
@@ -523,6 +529,8 @@ def _allocation_fig(allocation: xr.Dataset, max_panels: int = 6) -> Any:
         if v["shortfall_volume_m3"] > 0:
             sub, col = (f"shortfall {format_number(v['shortfall_percent'])} % of demand "
                         f"({format_number(v['shortfall_volume_m3'])} m³)"), _SHORTFALL
+        elif np.isnan(v["shortfall_volume_m3"]):
+            sub, col = "shortfall unknown (missing values)", "#e69500"
         else:
             sub, col = "no shortfall", "#2ca02c"
         title = r.name if r.name == r.id else f"{r.name} ({r.id})"

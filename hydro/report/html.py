@@ -171,10 +171,11 @@ def _numbers_html(kn: Mapping[str, Any]) -> str:
     if kn.get("allocation"):
         rows = []
         for r in kn["allocation"]:
-            short = float(r.get("shortfall_volume_m3") or 0.0)
+            short = r.get("shortfall_volume_m3")
+            short = float("nan") if short is None else float(short)  # None/NaN: unknown (missing values)
             rows.append(((r.get("name") or r.get("region"), format_number(r.get("demand_volume_m3")),
                           format_number(r.get("delivered_volume_m3")), format_number(short),
-                          format_number(r.get("shortfall_percent"))), "short" if short > 0 else ""))
+                          format_number(r.get("shortfall_percent"))), "" if short <= 0 else "short"))
         blocks.append("<div><h3>Water shortfalls by region</h3>" + _table(
             [("Region", False), ("Demand (m³)", True), ("Delivered (m³)", True), ("Shortfall (m³)", True),
              ("Shortfall (%)", True)], rows) + "</div>")
@@ -336,9 +337,9 @@ def write_report(
     items = []
     for f in files:
         p = Path(f) if Path(f).is_absolute() else run_dir / f
-        url = _link(Path(f), run_dir, "file")
-        if p.resolve() == out.resolve():
+        if p.resolve() == out.resolve():  # the report itself (not written yet on the first run)
             continue
+        url = _link(Path(f), run_dir, "file")
         kind = "folder" if p.is_dir() else _KIND.get(p.suffix.lower(), p.suffix.lstrip(".") or "file")
         size = "" if p.is_dir() else f", {_size(p)}"
         items.append(f'<li><a href="{_e(url)}">{_e(url)}</a> <small>({_e(kind)}{_e(size)})</small></li>')

@@ -124,7 +124,8 @@ def key_numbers(
           whose maximum depth > threshold (NaN cells are not flooded);
         * ``allocation``: list per region of ``{"region", "name", "demand_volume_m3",
           "delivered_volume_m3", "shortfall_volume_m3", "shortfall_percent"}``, volumes = Σ rate ×
-          step length over the run, percent of the demand volume (0 when there is no demand);
+          step length over the run, percent of the demand volume (0 when there is no demand); None
+          when a value of the run is missing (NaN: unknown, not zero);
         * ``exposure``: the validated ``exposure`` mapping.
     """
     out: dict[str, Any] = {}
@@ -141,8 +142,10 @@ def key_numbers(
         else:
             products = flood
         out["flood"] = [_flood_entry(str(k), v, flood_threshold_m) for k, v in products.items()]
-    if allocation is not None:
-        out["allocation"] = [{"region": r.id, "name": r.name, **r.volumes()} for r in region_series(allocation)]
+    if allocation is not None:  # an unknown volume (a missing value in the run) is None, as a missing peak
+        out["allocation"] = [{"region": r.id, "name": r.name,
+                              **{k: (v if math.isfinite(v) else None) for k, v in r.volumes().items()}}
+                             for r in region_series(allocation)]
     if exposure is not None:
         out["exposure"] = exposure_numbers(exposure)
     return out

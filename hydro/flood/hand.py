@@ -564,6 +564,8 @@ def hand_inundation(
 
     ds = ds.rio.write_crs(terrain["hand"].rio.crs).rio.write_transform(grid_transform(terrain["hand"]))
     ds.attrs["method"] = "HAND synthetic rating curves (Zheng et al. 2018, NOAA OWP)"
+    # the extent's threshold, read by the report's flooded area (the same as the 2-D engine's attribute)
+    ds.attrs["hydro_flood_threshold_m"] = float(threshold_m)
     if step_s > 0:
         ds.attrs["time_coverage_resolution"] = f"PT{step_s}S"  # step of the discharge series (ACDD)
     return ds

@@ -53,3 +53,16 @@ def test_probability_is_taken_over_the_members_with_data():
     assert np.isnan(p[0, 2]) and p.dtype == np.float32
     with pytest.raises(InputDataError):
         extent_probability([])
+
+
+def test_report_counts_the_hand_extent_with_the_map_threshold(valley):
+    from hydro.report import key_numbers
+
+    terrain, rd, rating = valley
+    out = hand_map_of_grid(terrain, rd, rating, np.full(terrain["hand"].shape, 5.0), threshold_m=0.5)
+    assert out.attrs["hydro_flood_threshold_m"] == 0.5
+    (entry,) = key_numbers(flood={"hand": out})["flood"]
+    # the report's flooded cells are the map's flood_extent == 1 (threshold 0.5 m, not the report default 0.1 m)
+    assert entry["threshold_m"] == 0.5
+    assert entry["flooded_cells"] == int((out["flood_extent"].values == 1).sum())
+    assert entry["flooded_cells"] < int((out["flood_depth"].values > 0.1).sum())

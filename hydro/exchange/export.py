@@ -98,7 +98,8 @@ def _crs(run_dir: Path, manifest: dict[str, Any], gauges: xr.Dataset) -> Any:
     """The model CRS of the gauges' x/y: manifest, gauges file, terrain.nc, config."""
     if manifest.get("crs"):
         return manifest["crs"]
-    for key in ("hydro_crs_wkt", "crs_wkt"):
+    # hydro_model_crs: what hydro.model.CatchmentModel writes in its gauges files (the DEM's CRS)
+    for key in ("hydro_model_crs", "hydro_crs_wkt", "crs_wkt"):
         if gauges.attrs.get(key):
             return gauges.attrs[key]
     terrain = run_dir / "terrain.nc"
@@ -163,7 +164,10 @@ def export_boundary(
     The forecast reference time is the manifest's ``forecast_reference_time``; without it
     (``hydro run``) the start of the first time step (``hydro_run_start`` of the gauges file,
     else the first ``time_bnds`` start, else the first time). Border point coordinates are the
-    configured gauge ``x``/``y`` (the agreed points), else the snapped cell of the gauges file.
+    configured gauge ``x``/``y`` (the agreed points), else the snapped cell of the gauges file;
+    their CRS is the manifest's ``crs``, else the gauges file's ``hydro_model_crs``, else
+    ``terrain.nc``'s, else ``config.dem.crs``. The run's ``hydro_warm_start``
+    (``_level``) and ``hydro_forcing`` provenance is copied (netcdf.md §10).
 
     Raises
     ------
@@ -245,10 +249,13 @@ def export_boundary(
         frt = pd.Timestamp(frt)
     except (ValueError, TypeError) as exc:
         raise InputDataError(f"{run_dir / 'manifest.json'}: forecast_reference_time {frt!r} is not a time") from exc
+    if pd.isna(frt):  # "" or "NaT" parse as NaT
+        raise InputDataError(f"{run_dir / 'manifest.json'}: forecast_reference_time is empty (not a time)")
     bounds = base["time_bnds"].values if "time_bnds" in base.variables else None
     # the cell methods of the variable exported (not of a variable that merely is named "discharge")
     cell_methods = str(base[_discharge_name(base, gpath)].attrs.get("cell_methods", "time: mean"))
-    extra = {k: base.attrs[k] for k in ("hydro_warm_start", "hydro_model", "hydro_parameter_hash", "hydro_run_start", "hydro_run_end")
+    extra = {k: base.attrs[k] for k in ("hydro_warm_start", "hydro_warm_start_level", "hydro_forcing", "hydro_model",
+                                        "hydro_parameter_hash", "hydro_run_start", "hydro_run_end")
              if k in base.attrs}
     if members:
         extra["hydro_ensemble_members"] = len(members)

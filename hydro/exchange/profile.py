@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import os
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -126,6 +127,17 @@ def discharge_factor(units: str) -> float | None:
     return 1.0 if abs(factor - 1.0) < 1e-12 else factor
 
 
+def _utc(value: Any, what: str) -> pd.Timestamp:
+    """``value`` as a naive UTC time; :class:`~hydro.errors.InputDataError` naming ``what`` when it is none."""
+    try:
+        ts = naive_utc(value)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise InputDataError(f"exchange: {what} {value!r} is not a time: {exc}") from None
+    if pd.isna(ts):
+        raise InputDataError(f"exchange: {what} {value!r} is not a time")
+    return ts
+
+
 def _crs_variable(crs: Any) -> tuple[dict[str, Any], Any]:
     from pyproj import CRS
 
@@ -194,8 +206,9 @@ def exchange_dataset(
     discharge : xarray.DataArray
         Discharge [m3 s-1] on dims ``(time, point)`` or ``(time, point, realization)`` (any
         order); ``time`` holds UTC labels (end of each averaging period). A ``units`` attribute,
-        when present, must be ``m3 s-1``. A string ``point`` coordinate, when present, labels the
-        columns: it must hold the ``point_ids`` (in any order) and the values are taken by label.
+        when present, must be ``m3 s-1``. A ``point`` coordinate, when present, labels the
+        columns: it must hold the ``point_ids`` (in any order; numbers such as gauge codes are
+        compared as text) and the values are taken by label.
     point_ids : sequence of str
         Agreed border point ids, one per ``point`` (stable, unique, non-empty).
     x, y : sequence of float
@@ -232,8 +245,9 @@ def exchange_dataset(
     Raises
     ------
     InputDataError
-        Mismatched lengths, duplicate or empty ids, unsorted/duplicate/irregular times, NaN,
-        infinite or negative discharge, wrong units, a geographic or unreadable CRS.
+        Mismatched lengths, duplicate or empty ids, a ``point`` coordinate that is not the ids,
+        no or unreadable times, unsorted/duplicate/irregular times, NaN, infinite or negative
+        discharge, wrong units, a geographic or unreadable CRS.
     """
     from hydro import __version__
 
@@ -246,8 +260,9 @@ def exchange_dataset(
         raise InputDataError(f"exchange: discharge units {units!r}, the profile needs {DISCHARGE_UNITS!r}")
     has_real = REALIZATION_DIM in dims
     ids = [str(i) for i in point_ids]
-    if "point" in da.coords and np.asarray(da["point"].values).dtype.kind in "USO":
-        # labelled columns: the values of point id k are the column labelled k, whatever the order
+    if "point" in da.coords:
+        # labelled columns (text or numeric gauge codes): the values of point id k are the column
+        # labelled k, whatever the order; numeric labels are compared as text (101 is "101")
         labels = [v.decode() if isinstance(v, bytes) else str(v) for v in np.asarray(da["point"].values).ravel()]
         if sorted(labels) != sorted(ids) or len(set(labels)) != len(labels):
             raise InputDataError(f"exchange: discharge is labelled with points {labels[:10]}, not the point ids {ids[:10]}")
@@ -268,7 +283,14 @@ def exchange_dataset(
         raise InputDataError(f"exchange: discharge has {int(np.sum(~np.isfinite(values)))} NaN/infinite values")
     if np.any(values < 0):
         raise InputDataError(f"exchange: discharge has {int(np.sum(values < 0))} negative values (min {values.min():g} m3 s-1)")
-    time = naive_utc(pd.DatetimeIndex(pd.to_datetime(np.asarray(da["time"].values))))
+    if "time" not in da.coords:
+        raise InputDataError("exchange: discharge has no time coordinate (UTC labels of the period ends)")
+    try:
+        time = naive_utc(pd.DatetimeIndex(pd.to_datetime(np.asarray(da["time"].values))))
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise InputDataError(f"exchange: discharge time coordinate is not times: {exc}") from None
+    if time.hasnans:
+        raise InputDataError("exchange: discharge time coordinate has missing (NaT) times")
     if len(time) == 0:
         raise InputDataError("exchange: empty time axis")
     if time.has_duplicates or not time.is_monotonic_increasing:
@@ -281,7 +303,10 @@ def exchange_dataset(
         step = time[1] - time[0]
         tb = np.stack([(time - step).values, time.values], axis=1)
     else:
-        tb = np.asarray(pd.to_datetime(np.asarray(time_bounds).ravel()).values, dtype="datetime64[ns]").reshape(-1, 2)
+        try:
+            tb = np.asarray(pd.to_datetime(np.asarray(time_bounds).ravel()).values, dtype="datetime64[ns]").reshape(-1, 2)
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise InputDataError(f"exchange: time_bounds are not (start, end) pairs of times: {exc}") from None
         if tb.shape != (len(time), 2) or np.any(tb[:, 1] != time.values) or np.any(tb[:, 0] >= tb[:, 1]):
             raise InputDataError("exchange: time_bounds must be (start, end = time) pairs, one per time")
         if len(time) > 1 and (np.any(tb[1:, 0] != tb[:-1, 1]) or np.any(tb[:, 1] - tb[:, 0] != tb[0, 1] - tb[0, 0])):
@@ -289,7 +314,7 @@ def exchange_dataset(
                                  "(no gap, no overlap)")
     if cell_methods not in ("time: mean", "time: point") and not cell_methods.startswith(("time: mean (", "time: point (")):
         raise InputDataError(f"exchange: cell_methods {cell_methods!r} is not 'time: mean' or 'time: point'")
-    frt = naive_utc(reference_time)
+    frt = _utc(reference_time, "forecast reference time")
     if frt > time[-1]:
         raise InputDataError(f"exchange: forecast reference time {frt} is after the last time {time[-1]}")
     if not str(issuing_region).strip():
@@ -332,7 +357,7 @@ def exchange_dataset(
                                    {"standard_name": "realization", "long_name": "ensemble member number", "units": "1",
                                     "coverage_content_type": "coordinate"})
     ds = xr.Dataset(data_vars, coords=coords)
-    created = naive_utc(date_created) if date_created is not None else naive_utc(_dt.datetime.now(_dt.UTC))
+    created = _utc(date_created, "date_created") if date_created is not None else naive_utc(_dt.datetime.now(_dt.UTC))
     ds.attrs.update(
         featureType="timeSeries",
         cdm_data_type="Station",
@@ -388,7 +413,9 @@ def write_exchange(ds: xr.Dataset, path: str | os.PathLike[str], *, complevel: i
     path = Path(path)
     if ds.attrs.get(PROFILE_ATTR) != PROFILE:
         raise InputDataError(f"{path}: dataset is not a {PROFILE} dataset (build it with exchange_dataset)")
-    tmp = path.with_name(f".{path.name}.unvalidated-{os.getpid()}")
+    # unique per process and thread (as hydro.io.netcdf.atomic_path): two threads writing the same
+    # exchange file must not validate or publish each other's bytes
+    tmp = path.with_name(f".{path.name}.unvalidated-{os.getpid()}-{threading.get_ident()}")
     attrs = {"id": ds.attrs.get("id"), "date_created": ds.attrs.get("date_created")}
     try:
         write_netcdf(ds, tmp, attrs=attrs, complevel=complevel)

@@ -35,6 +35,7 @@ __all__ = [
     "PHYSICAL_RANGE",
     "MIN_OBSERVED",
     "MAX_RUNOFF_RATIO",
+    "MIN_RUNOFF_RATIO",
 ]
 
 #: search ranges (GR4J-usual; X4 in model steps)
@@ -133,7 +134,8 @@ class CalibrationResult:
 
     Attributes
     ----------
-    parameters : dict, calibrated (and fixed) parameter values.
+    parameters : dict, calibrated and fixed parameter values (:func:`calibrate`: every parameter the
+        simulation used, the :data:`DEFAULTS` of those neither calibrated nor fixed included).
     simulated : pandas.Series, simulated discharge [mm per step] over the whole run.
     scores : dict period → {"nse": {...}, "kge": {...}, "kge_prime": {...}} (with components).
     objective : str
@@ -154,9 +156,11 @@ class CalibrationResult:
 def _period_mask(index: pd.DatetimeIndex, period: Sequence[Any] | None, name: str) -> np.ndarray:
     if period is None:
         return np.zeros(index.size, bool)
-    if len(period) != 2:
-        raise ConfigError(f"period {name!r} must be [start, end]")
-    a, b = pd.Timestamp(period[0]), pd.Timestamp(period[1])
+    if isinstance(period, (str, bytes)) or not hasattr(period, "__len__") or len(period) != 2:
+        raise ConfigError(f"period {name!r} must be [start, end], got {period!r}")
+    from hydro.times import parse_timestamp
+
+    a, b = (parse_timestamp(v, f"period {name!r} {k}") for v, k in zip(period, ("start", "end")))
     if index.tz is not None:  # period dates are read in the time zone of the dates
         a, b = (t.tz_localize(index.tz) if t.tz is None else t.tz_convert(index.tz) for t in (a, b))
     if b < a:
@@ -176,6 +180,9 @@ def _period_mask(index: pd.DatetimeIndex, period: Sequence[Any] | None, name: st
 MIN_OBSERVED = 10
 #: largest plausible ratio of observed runoff to rainfall over a year or more (wrong discharge units above)
 MAX_RUNOFF_RATIO = 5.0
+#: smallest plausible ratio over a year or more (below: an area in m2 given as km2, m3/s declared as l/s); the
+#: driest year of the shared real data (BoM HRS 410044) has 0.0015
+MIN_RUNOFF_RATIO = 1e-4
 
 
 def _check_index(index: pd.DatetimeIndex) -> pd.Timedelta | None:
@@ -232,6 +239,9 @@ def calibrate_series(
     """
     if objective not in OBJECTIVES:
         raise ConfigError(f"objective {objective!r}: expected one of {sorted(OBJECTIVES)}")
+    for key, value, least in (("seed", seed, 0), ("maxiter", maxiter, 1), ("popsize", popsize, 1)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+            raise ConfigError(f"{key} = {value!r}: expected an integer >= {least}")
     obs = np.asarray(observed, dtype=np.float64)
     index = pd.DatetimeIndex(index)
     if obs.shape != (index.size,):
@@ -348,6 +358,9 @@ def calibrate(
     for n in list(parameters) + list(bounds or {}) + list(fixed or {}):
         if n not in DEFAULTS:
             raise ConfigError(f"unknown parameter {n!r}: expected some of {sorted(DEFAULTS)}")
+    for n, v in (bounds or {}).items():
+        if isinstance(v, (str, bytes)) or not hasattr(v, "__len__") or len(v) != 2:
+            raise ConfigError(f"bounds of {n!r}: {v!r}: expected [lower, upper]")
     b = {**DEFAULT_BOUNDS, **{k: tuple(v) for k, v in (bounds or {}).items()}}
     for n in parameters:
         _check_physical(n, b[n], "bounds")
@@ -387,10 +400,18 @@ def calibrate(
         if ratio > MAX_RUNOFF_RATIO:
             raise InputDataError(f"observed discharge totals {ratio:.3g} x the rainfall on the same steps (more than "
                                  f"{MAX_RUNOFF_RATIO:g}): check the discharge units (mm per step) and the catchment area")
+        if ratio < MIN_RUNOFF_RATIO:
+            raise InputDataError(f"observed discharge totals {ratio:.3g} x the rainfall on the same steps (less than "
+                                 f"{MIN_RUNOFF_RATIO:g}): check the discharge units (mm per step) and the catchment area "
+                                 f"(km2, not m2)")
 
     def sim(p: dict[str, float]) -> np.ndarray:
         return simulate_lumped(P, E, p, dt_seconds)
 
-    return calibrate_series(sim, observed_mm, index, parameters=parameters, bounds=b, fixed=fixed,
+    # the result records every value the simulation used: the defaults of the parameters neither calibrated nor
+    # fixed too (interception_capacity_mm = 0 is not GRParameters' default 2 mm: a set read back must run the same)
+    full = {n: v for n, v in DEFAULTS.items() if n not in parameters}
+    full.update(fixed or {})
+    return calibrate_series(sim, observed_mm, index, parameters=parameters, bounds=b, fixed=full,
                             calibration=calibration, validation=validation, objective=objective,
                             optimiser=optimiser, seed=seed, maxiter=maxiter, popsize=popsize, evaluate=evaluate)

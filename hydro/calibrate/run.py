@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import tomllib
 from pathlib import Path
@@ -76,13 +77,18 @@ def read_series_csv(
         out[name] = v
     q = numeric_column(df, discharge_column, str(path))
     q = np.where(q < 0, np.nan, q)  # negative = missing flag in many gauge files
-    u = discharge_units.strip().lower()
+    u = str(discharge_units).strip().lower()
     if u not in _Q_UNITS:
         raise InputDataError(f"{path}: discharge units {discharge_units!r} unknown (expected one of {sorted(_Q_UNITS)})")
     if u.startswith("m3") or u.startswith("l"):
-        if not catchment_area_km2 or catchment_area_km2 <= 0:
-            raise ConfigError(f"discharge in {discharge_units} needs catchment_area_km2 > 0")
-        factor = 86400.0 * 1000.0 / (catchment_area_km2 * 1e6)  # m3/s -> mm/d
+        try:  # a number (a string or a list from the TOML was a TypeError)
+            area = float(catchment_area_km2) if not isinstance(catchment_area_km2, (bool, str)) else math.nan
+        except (TypeError, ValueError):
+            area = math.nan
+        if not (math.isfinite(area) and area > 0):
+            raise ConfigError(f"discharge in {discharge_units} needs catchment_area_km2 > 0 (a number of km2), got "
+                              f"{catchment_area_km2!r}")
+        factor = 86400.0 * 1000.0 / (area * 1e6)  # m3/s -> mm/d
         if u.startswith("l"):
             factor /= 1000.0
         q = q * factor
@@ -187,14 +193,20 @@ def run_calibration(config_path: str | os.PathLike[str], *, evaluate: Any = None
     per = cfg["periods"]
     if "calibration" not in per:
         raise ConfigError(f"{config_path}: [periods] needs 'calibration'")
+    from hydro.times import parse_timestamp
+
     scored = {k: per[k] for k in ("calibration", "validation") if per.get(k)}
+    dates: dict[str, tuple[pd.Timestamp, pd.Timestamp]] = {}
     for k in list(scored) + (["warmup"] if "warmup" in per else []):
-        if len(per[k]) != 2:
+        if not isinstance(per[k], list) or len(per[k]) != 2:
             raise ConfigError(f"{config_path}: [periods] {k} must be [start, end]")
+        # a date that is no date (2021-02-30, a typo) is a ConfigError naming the period, not a pandas traceback
+        dates[k] = (parse_timestamp(per[k][0], f"{config_path}: [periods] {k} start"),
+                    parse_timestamp(per[k][1], f"{config_path}: [periods] {k} end"))
     # the run covers every period, whatever their order (validation may precede calibration)
-    first = min(pd.Timestamp(v[0]) for v in scored.values())
-    end = max(pd.Timestamp(v[1]) for v in scored.values())
-    w0, w1 = (pd.Timestamp(v) for v in per["warmup"]) if "warmup" in per else (first, None)
+    first = min(dates[k][0] for k in scored)
+    end = max(dates[k][1] for k in scored)
+    w0, w1 = dates["warmup"] if "warmup" in per else (first, None)
     start = min(w0, first)
     if start < df.index[0] or end > df.index[-1]:
         raise InputDataError(f"{config_path}: periods {start.date()}…{end.date()} not covered by the input "
@@ -209,7 +221,7 @@ def run_calibration(config_path: str | os.PathLike[str], *, evaluate: Any = None
     if extra:
         raise ConfigError(f"{config_path}: unknown keys in [calibration]: {sorted(extra)}")
     kwargs = {k: cal[k] for k in known if k in cal}
-    bounds = {k: tuple(v) for k, v in cfg.get("bounds", {}).items()}
+    bounds = dict(cfg.get("bounds", {}))  # checked (pairs of numbers) by calibrate
     res = calibrate(df["P"].values, df["E"].values, df["Q_obs"].values, pd.DatetimeIndex(df.index),
                     bounds=bounds, fixed=cfg.get("fixed"), calibration=per["calibration"],
                     validation=per.get("validation"), evaluate=evaluate, **kwargs)

@@ -881,7 +881,10 @@ class CatchmentModel:
                     if not (np.isfinite(res_storage[i]) and res_storage[i] >= 0.0):
                         raise StateError(f"state file {path}: reservoir {r.name!r} storage {res_storage[i]} m3 is not a "
                                          f"finite, non-negative volume")
-            vt = pd.Timestamp(ds.attrs.get("hydro_state_valid_time", "NaT"))
+            try:  # an unparseable value was a pandas ValueError, not the StateError of this check
+                vt = pd.Timestamp(ds.attrs.get("hydro_state_valid_time", "NaT"))
+            except (ValueError, TypeError):
+                vt = pd.NaT
             if pd.isna(vt):
                 raise StateError(f"state file {path}: attribute 'hydro_state_valid_time' missing or invalid")
             vt = naive_utc(vt)

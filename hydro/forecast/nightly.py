@@ -27,7 +27,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 import pandas as pd
@@ -581,7 +581,8 @@ def run_forecast(
             alerts = gauge_alerts(fcfg, gauges, exceedance=exceed, ensemble_members=len(ens_gauges))
             alerts += flood_area_alert(fcfg, flooded_km2, source="hand")
             if fcfg.exchange.export and any(g.border for g in fcfg.gauges):
-                folder.add("exchange/boundary", _export(fcfg, gauges, ens_gauges, partial, run_id, T, dem))
+                folder.add("exchange/boundary", _export(fcfg, gauges, ens_gauges, partial, run_id, T, dem,
+                                                        provenance=common))
             alloc = None
             allocation_notes = None
             # daily allocation steps need one whole UTC day of routed discharge; a short lead is no failure
@@ -703,8 +704,13 @@ def _exceedance(ens: list[xr.Dataset], cfg: ModelConfig) -> dict[str, list[float
 
 
 def _export(cfg: ModelConfig, gauges: xr.Dataset, ens: list[xr.Dataset], partial: Path, run_id: str,
-            T: pd.Timestamp, dem: xr.DataArray) -> Path:
-    """``exchange/<region>_<T>.nc``: discharge at the border gauges in the hydro-exchange profile."""
+            T: pd.Timestamp, dem: xr.DataArray, provenance: Mapping[str, Any] | None = None) -> Path:
+    """``exchange/<region>_<T>.nc``: discharge at the border gauges in the hydro-exchange profile.
+
+    The point coordinates are the configured gauge ``x``/``y`` (the agreed border points, as
+    :func:`hydro.exchange.export_boundary` writes them), not the model cell they were snapped to; the run's
+    warm-start and forcing provenance (netcdf.md §10) is copied from ``provenance``.
+    """
     from hydro.exchange import exchange_dataset, exchange_filename, write_exchange
 
     ids = [str(s) for s in gauges["station_id"].values]
@@ -716,11 +722,15 @@ def _export(cfg: ModelConfig, gauges: xr.Dataset, ens: list[xr.Dataset], partial
         q = gauges["discharge"].isel(station=idx).transpose("time", "station")
     q = q.rename(station="point").drop_vars([c for c in q.coords if c not in ("time",)], errors="ignore")
     q.attrs = {"units": "m3 s-1"}
-    ds = exchange_dataset(q, [g.id for g in border], [float(gauges["x"].values[i]) for i in idx],
-                          [float(gauges["y"].values[i]) for i in idx], dem.rio.crs, T, cfg.region, run_id=run_id,
+    keep = ("hydro_warm_start", "hydro_warm_start_level", "hydro_forcing")
+    extra = {k: v for k, v in (provenance or {}).items() if k in keep}
+    if ens:
+        extra["hydro_ensemble_members"] = len(ens)
+    ds = exchange_dataset(q, [g.id for g in border], [float(g.x) for g in border], [float(g.y) for g in border],
+                          dem.rio.crs, T, cfg.region, run_id=run_id,
                           config_hash=config_hash(cfg), hydro_version=__version__,
                           point_names=[g.name or g.id for g in border],
-                          time_bounds=gauges["time_bnds"].values if "time_bnds" in gauges else None)
+                          time_bounds=gauges["time_bnds"].values if "time_bnds" in gauges else None, attrs=extra)
     return write_exchange(ds, partial / "exchange" / exchange_filename(cfg.region, T))
 
 

@@ -185,6 +185,16 @@ def test_exchange_file_holds_the_border_gauges(chain):
         if gc.border:
             q = read_exchange(files[0], gc.id)
             np.testing.assert_allclose(q.values, g["discharge"].isel(station=ids.index(gc.id)).values, rtol=1e-6)
+    # the agreed border points (configured x/y, as export-boundary writes them), not the snapped model cells; the
+    # run's warm-start and forcing provenance travels with the file (netcdf.md §10)
+    with xr.open_dataset(files[0]) as ex:
+        sid = [s.decode() if isinstance(s, bytes) else str(s) for s in ex["station_id"].values]
+        for gc in cfg.gauges:
+            if gc.border:
+                k = sid.index(gc.id)
+                assert float(ex["x"].values[k]) == gc.x and float(ex["y"].values[k]) == gc.y
+        assert ex.attrs["hydro_warm_start"] == r.manifest["warm_start"]["source"]
+        assert "hydro_forcing" in ex.attrs and "hydro_warm_start_level" in ex.attrs
 
 
 def test_forcing_not_published_is_retry_later_and_writes_nothing(small_project, tmp_path):

@@ -482,7 +482,9 @@ def prepare(
     fill_policy : None (NaN inside the domain is an error when computed) or "zero".
     start, end : optional period (period-end labels) the forcing must cover. When the source is finer
         than the model step, model steps are summed so that they end at ``start + k·model_step``
-        (the run's own labels), whatever the clock time of ``start``.
+        (the run's own labels), whatever the clock time of ``start``. With ``start``, forcing steps
+        that do not end at these labels (e.g. ending at :30 for steps ending on the hour) are an error.
+        Time-zone-aware values are converted to UTC.
     profile : "uniform" or "diurnal" (PET) for disaggregation; "diurnal" follows local solar time at
         the centre of the target grid (longitude from its CRS), see :func:`change_step`.
     utc_offset : optional, hours (or a duration) of local time ahead of UTC: for the diurnal profile,
@@ -563,11 +565,18 @@ def prepare(
     out = change_step(out, ms, source_step=ss, profile=profile, utc_offset=utc_offset, longitude=lon, anchor=anchor)
     if start is not None or end is not None:
         t = pd.DatetimeIndex(out["time"].values)
-        a = pd.Timestamp(start) if start is not None else t[0]
-        b = pd.Timestamp(end) if end is not None else t[-1]
+        a = naive_utc(start) if start is not None else t[0]
+        b = naive_utc(end) if end is not None else t[-1]
         if a < t[0] or b > t[-1]:
             raise InputDataError(f"{where}: forcing covers {t[0]}…{t[-1]}, the run needs {a}…{b}")
         out = out.sel(time=slice(a, b))
+        got = pd.DatetimeIndex(out["time"].values)
+        if start is not None and not got.equals(pd.date_range(a, b, freq=ms)):
+            # e.g. hourly amounts ending at :30 for a run whose steps end on the hour: every step would get
+            # rain shifted by half a step (and the run fewer steps than start…end)
+            raise InputDataError(f"{where}: forcing steps end at {t[0]}, {t[1] if t.size > 1 else t[0]}, …, not at the "
+                                 f"run's labels {a} + k·{ms}: the rain would be shifted against the run (check the "
+                                 f"time labels: period ends, time_bnds)")
     attrs = cf_attrs(vocabulary_name)
     attrs["units"] = "mm" if vocabulary_name == "precipitation" else attrs.get("units", "mm")
     attrs["cell_methods"] = f"time: sum (interval: {int(ms.total_seconds())} s)"

@@ -106,13 +106,43 @@ def grid_of(da: xr.DataArray, where: str, crs=None) -> GridSpec:
 EDGE_ROUNDING = 1e-6
 
 
-def _overlap_1d(tgt_edges: np.ndarray, src_edges: np.ndarray) -> sp.csr_matrix:
+def _is_global_lon(src: GridSpec, sx_e: np.ndarray) -> bool:
+    """True when a geographic source's longitudes go once around the globe (edges 360° apart, to a thousandth
+    of a cell): its first and last columns are neighbours across the seam (0°/360° or ±180°)."""
+    if not src.crs.is_geographic:
+        return False
+    step = abs(float(sx_e[-1] - sx_e[0])) / (sx_e.size - 1)
+    return abs(abs(float(sx_e[-1] - sx_e[0])) - 360.0) <= 1e-3 * step
+
+
+def _periodic(a: np.ndarray, edges: bool) -> tuple[np.ndarray, np.ndarray]:
+    """A global longitude axis (edges or centres, either direction) continued by one turn west and east, and
+    the source column of each cell of the continued axis."""
+    a = np.asarray(a, dtype=np.float64)
+    turn = 360.0 if a[-1] > a[0] else -360.0
+    if edges:  # 3 n cells: one turn before, the axis itself, one turn after
+        n = a.size - 1
+        return np.concatenate([a[:-1] - turn, a[:-1], a[:-1] + turn, [a[-1] + turn]]), np.tile(np.arange(n), 3)
+    n = a.size  # centres: the last column before the first, the first after the last
+    return np.concatenate([[a[-1] - turn], a, [a[0] + turn]]), np.concatenate([[n - 1], np.arange(n), [0]])
+
+
+def _overlap_1d(tgt_edges: np.ndarray, src_edges: np.ndarray, periodic: bool = False) -> sp.csr_matrix:
     """Fraction of each target interval covered by each source interval (rows target); overlaps below
-    :data:`EDGE_ROUNDING` of the target interval dropped, and a row covered up to that rounding scaled to sum 1."""
+    :data:`EDGE_ROUNDING` of the target interval dropped, and a row covered up to that rounding scaled to sum 1.
+
+    ``periodic``: ``src_edges`` are the longitudes of a global grid, continued across its seam (a target interval
+    on both sides of 0° for a 0…360 source, or of 180° for a −180…180 source, takes both end columns)."""
     from hydro.terrain.grid import interval_overlaps
 
     t0, t1 = np.minimum(tgt_edges[:-1], tgt_edges[1:]), np.maximum(tgt_edges[:-1], tgt_edges[1:])
-    frac = sp.diags(1.0 / (t1 - t0)) @ interval_overlaps(t0, t1, np.asarray(src_edges, dtype=np.float64))
+    edges = np.asarray(src_edges, dtype=np.float64)
+    if periodic:
+        edges, cols = _periodic(edges, edges=True)
+    frac = sp.diags(1.0 / (t1 - t0)) @ interval_overlaps(t0, t1, edges)
+    if periodic:  # fold the continued columns back onto the source columns
+        fold = sp.csr_matrix((np.ones(cols.size), (np.arange(cols.size), cols)), shape=(cols.size, src_edges.size - 1))
+        frac = frac @ fold
     frac = frac.tocsr()
     frac.data[frac.data < EDGE_ROUNDING] = 0.0
     frac.eliminate_zeros()
@@ -139,25 +169,31 @@ def regrid_weights(src: GridSpec, tgt: GridSpec, method: str, where: str, mask: 
     same = src.crs == tgt.crs
     # longitudes: a 0…360 source and a −180…180 target (or the reverse) describe the same places
     wrap_lo = float(sx_e.min()) if src.crs.is_geographic and np.ptp(sx_e) <= 360.0 + 1e-6 else None
+    # a global source has no west or east edge: a domain across its seam (0° for 0…360, 180° for −180…180) is covered
+    periodic = _is_global_lon(src, sx_e)
     tgt_x = tgt.x
-    if same and wrap_lo is not None:
+    if same and wrap_lo is not None and not periodic:
         tgt_x = tgt.x + _lon_shift(cell_edges(tgt.x, "target x", tgt.coord_eps), sx_e, domain.reshape(ny_t, nx_t).any(axis=0))
     if method == "conservative":
         if same:
-            wx = _overlap_1d(cell_edges(tgt_x, "target x", tgt.coord_eps), sx_e)
+            wx = _overlap_1d(cell_edges(tgt_x, "target x", tgt.coord_eps), sx_e, periodic=periodic)
             wy = _overlap_1d(cell_edges(tgt.y, "target y", tgt.coord_eps), sy_e)
             W = sp.kron(wy, wx, format="csr")
         else:
-            W = _supersampled_weights(src, tgt, sx_e, sy_e, domain, wrap_lo)
+            W = _supersampled_weights(src, tgt, sx_e, sy_e, domain, wrap_lo, periodic)
     elif method == "bilinear":
         X, Y = np.meshgrid(tgt_x, tgt.y)
         if same:
             px, py = X.ravel(), Y.ravel()
+            if periodic:
+                px = _wrap_lon(px, wrap_lo)
         else:
             px, py = transform_points(Transformer.from_crs(tgt.crs, src.crs, always_xy=True), X.ravel(), Y.ravel())
             if wrap_lo is not None:
                 px = _wrap_lon(px, wrap_lo)
-        fx = _frac_index(px, src.x)
+        # a global source: between its last and first columns (across the seam) is inside too
+        cx, xcols = _periodic(src.x, edges=False) if periodic else (src.x, np.arange(src.x.size))
+        fx = _frac_index(px, cx)
         fy = _frac_index(py, src.y)
         outside = ~(np.isfinite(fx) & np.isfinite(fy))
         bad = outside & domain
@@ -165,13 +201,14 @@ def regrid_weights(src: GridSpec, tgt: GridSpec, method: str, where: str, mask: 
             raise InputDataError(f"{where}: forcing does not cover the domain ({int(bad.sum())} target cell centres "
                                  f"outside the source cell centres; bilinear needs them inside)")
         fx, fy = np.where(outside, 0.0, fx), np.where(outside, 0.0, fy)  # cells off the domain: empty rows
-        x0 = np.minimum(np.floor(fx).astype(np.int64), src.x.size - 2)
+        x0 = np.minimum(np.floor(fx).astype(np.int64), cx.size - 2)
         y0 = np.minimum(np.floor(fy).astype(np.int64), src.y.size - 2)
         ax, ay = fx - x0, fy - y0
+        c0, c1 = xcols[x0], xcols[x0 + 1]
         n = px.size
         rows = np.repeat(np.arange(n), 4)
-        cols = np.stack([y0 * src.x.size + x0, y0 * src.x.size + x0 + 1, (y0 + 1) * src.x.size + x0,
-                         (y0 + 1) * src.x.size + x0 + 1], axis=1).ravel()
+        cols = np.stack([y0 * src.x.size + c0, y0 * src.x.size + c1, (y0 + 1) * src.x.size + c0,
+                         (y0 + 1) * src.x.size + c1], axis=1).ravel()
         vals = np.stack([(1 - ax) * (1 - ay), ax * (1 - ay), (1 - ax) * ay, ax * ay], axis=1)
         vals = np.where(outside[:, None], 0.0, vals).ravel()
         W = sp.csr_matrix((vals, (rows, cols)), shape=(n, src.x.size * src.y.size))
@@ -232,11 +269,13 @@ def _supersampling_factor(src: GridSpec, tgt: GridSpec, tx_e: np.ndarray, ty_e: 
 
 
 def _supersampled_weights(src: GridSpec, tgt: GridSpec, sx_e: np.ndarray, sy_e: np.ndarray,
-                          domain: np.ndarray, wrap_lo: float | None) -> sp.csr_matrix:
+                          domain: np.ndarray, wrap_lo: float | None, periodic: bool = False) -> sp.csr_matrix:
     """Approximately conservative weights across CRSs: each target cell is sampled with k × k points
     (projected into the source CRS), each weighing 1/k² of the cell. Built in blocks of target rows;
-    only the domain's cells are sampled."""
+    only the domain's cells are sampled. ``periodic``: the source's longitudes go around the globe (samples
+    across its seam fall in its first or last column)."""
     ny, nx = tgt.shape
+    xe, xcols = _periodic(sx_e, edges=True) if periodic else (sx_e, np.arange(sx_e.size - 1))
     tx_e, ty_e = cell_edges(tgt.x, "target x", tgt.coord_eps), cell_edges(tgt.y, "target y", tgt.coord_eps)
     tr = Transformer.from_crs(tgt.crs, src.crs, always_xy=True)
     k = _supersampling_factor(src, tgt, tx_e, ty_e, tr, int(domain.sum()))
@@ -257,7 +296,8 @@ def _supersampled_weights(src: GridSpec, tgt: GridSpec, sx_e: np.ndarray, sy_e: 
         sxp, syp = transform_points(tr, X[keep], Y[keep])
         if wrap_lo is not None:
             sxp = _wrap_lon(sxp, wrap_lo)
-        ix, iy = _locate(sxp, sx_e), _locate(syp, sy_e)
+        ix, iy = _locate(sxp, xe), _locate(syp, sy_e)
+        ix = np.where(ix >= 0, xcols[np.maximum(ix, 0)], -1)
         ok = (ix >= 0) & (iy >= 0)
         rows_all.append((cell_r[keep] * nx + cell_c[keep])[ok])
         cols_all.append((iy * src.x.size + ix)[ok])

@@ -23,10 +23,28 @@ __all__ = ["stations_to_grid", "station_weights"]
 _WORLD_RECORD_MM_PER_H475 = 422.0
 
 
-def station_weights(cell_xy: np.ndarray, station_xy: np.ndarray, method: str = "idw", power: float = 2.0) -> np.ndarray:
+def _great_circle(cell_xy: np.ndarray, station_xy: np.ndarray) -> np.ndarray:
+    """Central angles [rad] (ncell × nstation) between longitude/latitude points in degrees (haversine)."""
+    lon1, lat1 = np.deg2rad(cell_xy[:, None, 0]), np.deg2rad(cell_xy[:, None, 1])
+    lon2, lat2 = np.deg2rad(station_xy[None, :, 0]), np.deg2rad(station_xy[None, :, 1])
+    a = np.sin(0.5 * (lat2 - lat1)) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin(0.5 * (lon2 - lon1)) ** 2
+    return 2.0 * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+
+
+def station_weights(cell_xy: np.ndarray, station_xy: np.ndarray, method: str = "idw", power: float = 2.0, *,
+                    geographic: bool = False) -> np.ndarray:
     """Weights (ncell × nstation), rows summing to 1. IDW: 1/d^p (a station on a cell centre
-    takes all); Thiessen: the nearest station (ties: the first)."""
-    d = np.hypot(cell_xy[:, None, 0] - station_xy[None, :, 0], cell_xy[:, None, 1] - station_xy[None, :, 1])
+    takes all); Thiessen: the nearest station (ties: the first).
+
+    ``geographic``: x/y are longitude/latitude in degrees and d is the great-circle distance (a degree of
+    longitude is cos(latitude) of a degree of latitude, and 245° E is 115° W); else d is the planar distance
+    in the (projected) coordinates.
+    """
+    cell_xy, station_xy = np.asarray(cell_xy, dtype=np.float64), np.asarray(station_xy, dtype=np.float64)
+    if geographic:
+        d = _great_circle(cell_xy, station_xy)
+    else:
+        d = np.hypot(cell_xy[:, None, 0] - station_xy[None, :, 0], cell_xy[:, None, 1] - station_xy[None, :, 1])
     if method == "thiessen":
         w = np.zeros_like(d)
         w[np.arange(d.shape[0]), np.argmin(d, axis=1)] = 1.0
@@ -79,6 +97,7 @@ def stations_to_grid(
     missing coordinates are errors; rain columns without a station are ignored with a warning.
     At each time the stations with a value are used (weights renormalised); a time with no station
     is an error. Stations outside the grid count like the others (IDW/Thiessen use distances only).
+    Distances are planar in a projected target CRS and great-circle distances in a geographic one.
 
     ``label`` says what the dates of the CSV mark: ``"end"`` (default, the package's convention: the
     amount fell in the step *ending* at the date) or ``"start"`` (the step beginning at it, e.g. daily
@@ -184,7 +203,7 @@ def stations_to_grid(
     # group times by availability pattern (usually one or a few) to reuse weights
     patterns, inverse = np.unique(avail, axis=0, return_inverse=True)
     for k, pat in enumerate(patterns):
-        w = station_weights(cells, sxy[pat], method, power)
+        w = station_weights(cells, sxy[pat], method, power, geographic=tgt.crs.is_geographic)
         rows = np.flatnonzero(inverse.ravel() == k)
         out[rows] = values[np.ix_(rows, np.flatnonzero(pat))] @ w.T
     mask = np.isfinite(np.asarray(target_grid.values, float)).ravel()

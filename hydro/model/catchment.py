@@ -67,6 +67,14 @@ def _source(da: Any, name: str) -> str:
     return src if src.endswith(f":{name}") else f"{src}:{name}"
 
 
+def _coords_differ(values: Any, terrain: xr.Dataset, name: str) -> bool:
+    """True if the labels ``values`` of coordinate ``name`` are not the terrain's, in the same order (1e-6 of a cell)."""
+    a = np.asarray(values, float)
+    b = np.asarray(terrain[name].values, float)
+    tol = 1e-6 * max(1.0, float(np.max(np.abs(np.diff(b))) if b.size > 1 else 1.0))
+    return a.shape != b.shape or not np.allclose(a, b, rtol=0, atol=tol)
+
+
 def _grid_hash(terrain: xr.Dataset) -> str:
     h = hashlib.sha256()
     h.update(repr((terrain.sizes["y"], terrain.sizes["x"])).encode())
@@ -243,6 +251,14 @@ class CatchmentModel:
         if not dataclasses.is_dataclass(params):
             return
         ny, nx = self.shape
+        # a labelled map must be on the model grid in its order: a map with y ascending on the (y-descending) terrain
+        # has the right shape and was raveled mirrored, every cell with another cell's value
+        for name, labels in getattr(params, "map_coords", {}).items():
+            for c, values in zip(("y", "x"), labels):
+                if c in self.terrain.coords and _coords_differ(values, self.terrain, c):
+                    raise ConfigError(f"runoff parameter map {name!r}: {c} coordinates differ from the model grid's "
+                                      f"(another grid, or the same grid in reverse order): put the map on the terrain "
+                                      f"grid first (e.g. map.reindex_like(terrain))")
         ok = {(ny, nx), (self.ncell,), (1, ny, nx)}
         for f in dataclasses.fields(params):
             v = getattr(params, f.name)
@@ -320,10 +336,7 @@ class CatchmentModel:
                 )
             for c in ("y", "x"):
                 if c in da.coords and c in self.terrain.coords:
-                    a = np.asarray(da[c].values, float)
-                    b = np.asarray(self.terrain[c].values, float)
-                    tol = 1e-6 * max(1.0, float(np.max(np.abs(np.diff(b))) if b.size > 1 else 1.0))
-                    if a.shape != b.shape or not np.allclose(a, b, rtol=0, atol=tol):
+                    if _coords_differ(da[c].values, self.terrain, c):
                         raise InputDataError(f"forcing {src}: {c} coordinates differ from the model grid (regrid with hydro.forcing.prepare)")
             if da.dims != ("time", "y", "x"):
                 da = da.transpose("time", "y", "x")
@@ -848,6 +861,12 @@ class CatchmentModel:
                     raise StateError(f"state file {path}: attribute {attr!r} missing (not a hydro state file?)")
                 if str(got) != expected:
                     raise StateError(f"state file {path}: {attr} differs: the state belongs to another {what}")
+            # the hashes are attributes: a file whose cells were reordered (sortby("y"), a tool writing south-up)
+            # keeps them, and its stores were read mirrored onto the grid
+            for c in ("y", "x"):
+                if c in ds.coords and c in self.terrain.coords and _coords_differ(ds[c].values, self.terrain, c):
+                    raise StateError(f"state file {path}: {c} coordinates differ from the model grid's (the file was "
+                                     f"reordered or regridded after it was written)")
             if float(ds.attrs.get("hydro_model_step_s", -1)) != self.dt_seconds:
                 raise StateError(f"state file {path}: hydro_model_step_s {ds.attrs.get('hydro_model_step_s')} != {self.dt_seconds}")
             new_state: dict[str, np.ndarray] = {}

@@ -80,6 +80,15 @@ def uh_exponent_for_step(dt_seconds: float) -> float:
     return 2.5 if float(dt_seconds) >= _DAY else 1.25
 
 
+def _map_coords(value: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    """The (y, x) coordinate values of a labelled (xarray) map, None for scalars and bare arrays."""
+    dims = getattr(value, "dims", None)
+    coords = getattr(value, "coords", None)
+    if dims is None or coords is None or not all(c in dims and c in coords for c in ("y", "x")):
+        return None
+    return np.asarray(coords["y"].values, np.float64), np.asarray(coords["x"].values, np.float64)
+
+
 def _as_param(value: Any, name: str) -> float | np.ndarray:
     dims = getattr(value, "dims", None)
     if dims is not None and hasattr(value, "transpose") and "y" in dims and "x" in dims:
@@ -116,6 +125,8 @@ class GRParameters:
         (5/2 daily, 5/4 below a day, :func:`uh_exponent_for_step`).
     parameter_step_s : step [s] the values of X2 and X3 refer to: 86400 (default) for
         values calibrated daily (GR4J, :mod:`hydro.calibrate`), 3600 for GR4H hourly values.
+    map_coords : (set from the maps) name → (y, x) labels of each map given as an xarray DataArray;
+        :class:`hydro.model.CatchmentModel` refuses a map whose labels are not its grid's, in order.
     """
 
     interception_capacity_mm: Any = 2.0
@@ -138,6 +149,14 @@ class GRParameters:
         self.parameter_step_s = step_s
         if self.uh_exponent is not None and not float(self.uh_exponent) > 0:
             raise ConfigError(f"uh_exponent = {self.uh_exponent!r} must be > 0")
+        #: y/x labels of the maps given as xarray (not part of the values or the hash): the model checks them against
+        #: its grid, as a map with y ascending on a y-descending grid has the right shape but mirrored cells
+        self.map_coords: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for f in ("interception_capacity_mm", "production_capacity_mm", "routing_capacity_mm", "exchange_mm",
+                  "impervious_fraction", "percolation_K"):
+            xy = _map_coords(getattr(self, f))
+            if xy is not None:
+                self.map_coords[f] = xy
         for f in ("interception_capacity_mm", "production_capacity_mm", "routing_capacity_mm", "exchange_mm",
                   "impervious_fraction"):
             setattr(self, f, _as_param(getattr(self, f), f))

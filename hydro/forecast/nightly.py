@@ -112,8 +112,21 @@ def forecast_run_id(cfg: ModelConfig, reference_time: Any, input_hashes: dict[st
     (forcing, exchange files, DEM file, allocation network and its series files).
     """
     T = _utc(reference_time)
-    h = config_hash(cfg, {"inputs": dict(sorted((input_hashes or {}).items())), "reference_time": T.isoformat()})
+    h = config_hash(run_identity(cfg), {"inputs": dict(sorted((input_hashes or {}).items())),
+                                        "reference_time": T.isoformat()})
     return f"{cfg.region}_{T:%Y%m%dT%H%MZ}_{h[:8]}"
+
+
+def run_identity(cfg: ModelConfig) -> ModelConfig:
+    """``cfg`` with the settings that do not change a run's results at their defaults, for the run id: where the
+    members run (``[compute]``, bit-identical on threads, processes or a cluster) and how long a run waits for a
+    lock (``forecast.lock_timeout_s``). Moving the members to a cluster is no new run (not "already done" missed)."""
+    from hydro.config import ComputeConfig, ForecastConfig
+
+    return cfg.model_copy(update={
+        "compute": ComputeConfig(),
+        "forecast": cfg.forecast.model_copy(update={"lock_timeout_s": ForecastConfig.model_fields["lock_timeout_s"].default}),
+    })
 
 
 @contextlib.contextmanager
@@ -434,6 +447,9 @@ def run_forecast(
             man = completed_manifest(folder.final)
             if man is not None:
                 logger.info("forecast %s already done", run_id)
+                # a run killed between its publish and the link update (or whose update timed out) left `latest`
+                # at an older night: its rerun repairs the link
+                _update_latest(region_root, fcfg.forecast.lock_timeout_s)
                 return ForecastResult(run_id, folder.final, man, True,
                                       {k: folder.final / v["path"] for k, v in man.get("outputs", {}).items()})
         partial = folder.create()

@@ -11,7 +11,7 @@ import contextlib
 import logging
 from typing import Any, Callable, Iterator, Sequence
 
-from hydro.errors import ConfigError, ResourceError
+from hydro.errors import ConfigError, InputNotReadyError
 
 __all__ = ["map_tasks", "cluster", "client_map"]
 
@@ -89,8 +89,8 @@ def cluster(scheduler: str | None = None, workers: int | None = None) -> Iterato
     if scheduler.startswith(("tcp://", "tls://", "ucx://", "inproc://")):
         try:
             client = Client(scheduler, timeout="20s")
-        except OSError as exc:
-            raise ResourceError(f"cannot reach the dask scheduler at {scheduler}: {exc}") from exc
+        except OSError as exc:  # down or restarting: a temporary failure (75, retry later), not bad data (65)
+            raise InputNotReadyError(f"cannot reach the dask scheduler at {scheduler}: {exc}: retry later") from exc
         try:
             yield client, "distributed"
         finally:

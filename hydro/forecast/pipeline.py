@@ -36,8 +36,11 @@ class RunResult:
 
 
 def run_id_for(cfg: ModelConfig, extra: dict[str, Any] | None = None) -> str:
-    """``<region>_<config hash[:8]>`` (same config and package version → same id)."""
-    return f"{cfg.region}_{config_hash(cfg, extra)[:8]}"
+    """``<region>_<config hash[:8]>`` (same config and package version → same id; the lock timeout and
+    ``[compute]`` are left out, see :func:`hydro.forecast.nightly.run_identity`)."""
+    from hydro.forecast.nightly import run_identity
+
+    return f"{cfg.region}_{config_hash(run_identity(cfg), extra)[:8]}"
 
 
 def _exposure(cfg: ModelConfig, hand: xr.Dataset | None, plain: xr.Dataset | None) -> dict[str, Any]:

@@ -195,9 +195,19 @@ def _process_start(pid: int) -> str | None:
     return ""
 
 
+def _pid_namespace() -> str | None:
+    """The pid namespace of this process (``pid:[4026531836]``), None where there is no ``/proc``. Containers that
+    share a host name (``--network host``, ``--uts host``) have pid namespaces of their own: a pid recorded in
+    one means nothing in another."""
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None
+
+
 def _abandoned(partial: Path) -> bool:
     """True when the ``.partial`` folder's run died on this host (its owner process is gone, or the pid was reused
-    by another process). Unknown owners (no owner file, another host) are never abandoned."""
+    by another process). Unknown owners (no owner file, another host or pid namespace) are never abandoned."""
     import socket
 
     try:
@@ -207,6 +217,8 @@ def _abandoned(partial: Path) -> bool:
         return False
     if host != socket.gethostname():
         return False
+    if owner.get("pidns") and owner["pidns"] != _pid_namespace():
+        return False  # another container on this host name: its pid cannot be looked up from here
     now = _process_start(pid)
     return now is None or bool(start and now and now != start)
 
@@ -296,7 +308,8 @@ class RunFolder:
                 else:  # it holds the only complete copy: put it back
                     os.replace(stale, self.final)
             self.partial.mkdir(parents=True)
-            owner = {"host": socket.gethostname(), "pid": os.getpid(), "start": _process_start(os.getpid())}
+            owner = {"host": socket.gethostname(), "pid": os.getpid(), "start": _process_start(os.getpid()),
+                     "pidns": _pid_namespace()}
             (self.partial / OWNER_FILE).write_text(json.dumps(owner))
         except OSError as exc:
             raise OutputError(f"cannot create run folder {self.partial}: {exc}") from exc

@@ -118,6 +118,16 @@ def _entering_points(terrain: xr.Dataset, bounds: Sequence[float],
     return [p for p, c in zip(out, cells) if c in entering and not drains_into_another(c)]
 
 
+def _d8_domain(terrain: xr.Dataset, bounds: Sequence[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """ESRI D8 codes (int64, 255 for none), cell-centre x and y, and the cells inside ``bounds`` (inclusive)."""
+    codes = np.nan_to_num(np.asarray(terrain["flow_direction"].values, np.float64), nan=255.0).astype(np.int64)
+    xs = np.asarray(terrain["x"].values, np.float64)
+    ys = np.asarray(terrain["y"].values, np.float64)
+    x0, y0, x1, y1 = bounds
+    inside = ((xs[None, :] >= x0) & (xs[None, :] <= x1)) & ((ys[:, None] >= y0) & (ys[:, None] <= y1))
+    return codes, xs, ys, inside
+
+
 def crossing_cells(terrain: xr.Dataset, bounds: Sequence[float],
                    points: Sequence[tuple[float, float, float]]) -> list[list[tuple[float, float]]]:
     """For each entering point, the cells *outside* the domain whose D8 outflow crosses into it and reaches that point.
@@ -146,12 +156,8 @@ def crossing_cells(terrain: xr.Dataset, bounds: Sequence[float],
     """
     if "flow_direction" not in terrain:
         return [[(float(x), float(y))] for x, y, _ in points]
-    codes = np.nan_to_num(np.asarray(terrain["flow_direction"].values, np.float64), nan=255.0).astype(np.int64)
-    xs = np.asarray(terrain["x"].values, np.float64)
-    ys = np.asarray(terrain["y"].values, np.float64)
+    codes, xs, ys, inside = _d8_domain(terrain, bounds)
     ny, nx = codes.shape
-    x0, y0, x1, y1 = bounds
-    inside = ((xs[None, :] >= x0) & (xs[None, :] <= x1)) & ((ys[:, None] >= y0) & (ys[:, None] <= y1))
     targets = {(int(np.argmin(np.abs(ys - y))), int(np.argmin(np.abs(xs - x)))): k for k, (x, y, _) in enumerate(points)}
 
     def down(r: int, c: int) -> tuple[int, int] | None:
@@ -161,22 +167,20 @@ def crossing_cells(terrain: xr.Dataset, bounds: Sequence[float],
         r2, c2 = r + step[0], c + step[1]
         return (r2, c2) if 0 <= r2 < ny and 0 <= c2 < nx else None
 
-    # candidate crossing cells: outside cells next to the domain (within one cell of its bounds) draining into it
-    rows = np.flatnonzero((ys >= y0 - 2 * np.abs(np.diff(ys)).max(initial=0)) & (ys <= y1 + 2 * np.abs(np.diff(ys)).max(initial=0)))
-    cols = np.flatnonzero((xs >= x0 - 2 * np.abs(np.diff(xs)).max(initial=0)) & (xs <= x1 + 2 * np.abs(np.diff(xs)).max(initial=0)))
+    # candidate crossing cells: outside cells next to the domain (its D8 neighbours) draining into it
+    from scipy.ndimage import binary_dilation
+
+    ring = binary_dilation(inside, structure=np.ones((3, 3), bool)) & ~inside
     found: list[list[tuple[int, int]]] = [[] for _ in points]
-    for r in rows:
-        for c in cols:
-            if inside[r, c]:
-                continue
-            d = down(int(r), int(c))
-            if d is None or not inside[d]:
-                continue
-            k, n = d, 0
-            while k is not None and k not in targets and n < ny * nx:
-                k, n = down(*k), n + 1
-            if k is not None and k in targets:
-                found[targets[k]].append((int(r), int(c)))
+    for r, c in zip(*np.nonzero(ring)):
+        d = down(int(r), int(c))
+        if d is None or not inside[d]:
+            continue
+        k, n = d, 0
+        while k is not None and k not in targets and n < ny * nx:
+            k, n = down(*k), n + 1
+        if k is not None and k in targets:
+            found[targets[k]].append((int(r), int(c)))
     out: list[list[tuple[float, float]]] = []
     for cells in found:
         mine = set(cells)
@@ -206,12 +210,8 @@ def routed_back_cells(terrain: xr.Dataset, bounds: Sequence[float],
     -------
     ndarray of bool, shape of the terrain grid
     """
-    codes = np.nan_to_num(np.asarray(terrain["flow_direction"].values, np.float64), nan=255.0).astype(np.int64)
-    xs = np.asarray(terrain["x"].values, np.float64)
-    ys = np.asarray(terrain["y"].values, np.float64)
+    codes, xs, ys, inside = _d8_domain(terrain, bounds)
     ny, nx = codes.shape
-    x0, y0, x1, y1 = bounds
-    inside = ((xs[None, :] >= x0) & (xs[None, :] <= x1)) & ((ys[:, None] >= y0) & (ys[:, None] <= y1))
     cross = {(int(np.argmin(np.abs(ys - cy))), int(np.argmin(np.abs(xs - cx)))) for cells in crossing for cx, cy in cells}
     if not cross:
         return np.zeros((ny, nx), bool)

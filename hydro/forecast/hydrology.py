@@ -18,6 +18,7 @@ import xarray as xr
 
 from hydro.config import ModelConfig
 from hydro.errors import ConfigError, InputDataError, InputMissingError, InputNotReadyError
+from hydro.times import iso_utc, naive_utc
 
 __all__ = [
     "HydrologyRun",
@@ -92,18 +93,21 @@ def build_model(cfg: ModelConfig, terrain: xr.Dataset, *, reference_time: Any = 
     inflows = []
     for i, spec in enumerate(cfg.exchange.inflows):
         inflows.append(_exchange_inflow(resolve_path(cfg, spec.file, reference_time, f"exchange.inflows[{i}].file"), spec,
+                                        reference_time=reference_time,
                                         model_crs=terrain.rio.crs))
     model = CatchmentModel(terrain, params, rp, gauges=gauges, inflows=inflows, dt=r.model_step)
     cold_start(model, cfg)
     return model
 
 
-def _exchange_inflow(path: Path, spec: Any, model_crs: Any = None) -> Any:
+def _exchange_inflow(path: Path, spec: Any, model_crs: Any = None, reference_time: Any = None) -> Any:
     """A neighbour's exchange file (untrusted: size limit, profile and CF checks) as an upstream inflow.
 
     The ensemble mean is used when the file has realizations. The entry point defaults to the file's
     border-point position, transformed from the file's CRS (its ``crs`` variable) to ``model_crs``
-    when they differ; ``spec.x``/``spec.y`` are taken as given, in the model CRS.
+    when they differ; ``spec.x``/``spec.y`` are taken as given, in the model CRS. A file whose own
+    ``forecast_reference_time`` is more than a day from the run's ``reference_time`` (a stale forecast
+    copied under tonight's name) is used with a warning naming both times.
     """
     from hydro.exchange import read_exchange, validate_exchange
     from hydro.routing import Inflow
@@ -119,6 +123,16 @@ def _exchange_inflow(path: Path, spec: Any, model_crs: Any = None) -> Any:
         more = f" (+{len(errors) - 1} more; run `hydro validate {path}`)" if len(errors) > 1 else ""
         raise InputDataError(f"{path}: not a valid exchange file: {errors[0].message}{more}")
     q = read_exchange(path, spec.point, max_bytes=max_bytes)
+    frt = q.attrs.get("forecast_reference_time")
+    if reference_time is not None and frt:
+        try:
+            lag = naive_utc(reference_time) - naive_utc(frt)
+        except (ValueError, TypeError):
+            lag = None
+        if lag is not None and abs(lag) > pd.Timedelta(days=1):
+            logger.warning("%s: the neighbour's forecast was issued at %s, %s from this run's reference time %s: a "
+                           "stale (or future) forecast under this night's name?", path, iso_utc(frt), lag,
+                           iso_utc(reference_time))
     if "realization" in q.dims:
         q = q.mean("realization", keep_attrs=True)
     x = spec.x if spec.x is not None else float(q.attrs["x"])

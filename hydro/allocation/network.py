@@ -459,6 +459,29 @@ class Network:
                 what = "a cycle without a sink" if cyc else "a dead end"
                 raise self.error(f"nodes[{i}]", f"node {n.id!r} is on {what}: water reaching it can never leave "
                                  "(add a link to an outlet, a reservoir or a demand)")
+        # water the LP cannot refuse (return flows, overflow_to) must reach a node that can take any amount: a demand
+        # takes only its claims, so through junctions only to an outlet, a reservoir or a source (lag 0: the upstream
+        # demand's delivery was cut silently to what the downstream demand claims; lagged/overflow: infeasible LP)
+        drain = {nid for nid, n in self.nodes.items() if n.type in ("outlet", "reservoir", "intake", "inflow",
+                                                                    "groundwater")}
+        changed = True
+        while changed:
+            changed = False
+            for nid, n in self.nodes.items():
+                if n.type == "junction" and nid not in drain and any(m in drain for m in out[nid]):
+                    drain.add(nid)
+                    changed = True
+        for i, lk in enumerate(self.spec.links):
+            if lk.return_fraction and lk.to not in drain:
+                raise self.error(f"links[{i}].to", f"return flow of link {lk.id!r} into {lk.to!r} cannot leave "
+                                 "except to demands, which take only their claims: the return water needs a path "
+                                 "through junctions to an outlet, a reservoir or a source node")
+        for i, n in enumerate(self.spec.nodes):
+            target = getattr(n, "overflow_to", None)
+            if target is not None and target not in drain:
+                raise self.error(f"nodes[{i}].overflow_to", f"overflow of node {n.id!r} into {target!r} cannot leave "
+                                 "except to demands, which take only their claims: it needs a path through junctions "
+                                 "to an outlet, a reservoir or a source node")
 
     @staticmethod
     def _on_cycle(start: str, out: dict[str, list[str]]) -> bool:
@@ -608,6 +631,8 @@ def _sample_intervals(t: np.ndarray, bounds: np.ndarray | None, step_ns: int) ->
             freq = pd.infer_freq(pd.DatetimeIndex(t.astype("datetime64[ns]")))
         except (ValueError, TypeError):
             freq = None
+    if freq is not None and freq.lstrip("0123456789").upper().startswith("B"):
+        freq = None  # business days/hours skip weekends and nights: those are gaps, not periods of the value before
     if freq is not None:
         hi[-1] = (pd.Timestamp(t[-1]) + pd.tseries.frequencies.to_offset(freq)).value
     else:

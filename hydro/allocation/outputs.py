@@ -136,7 +136,11 @@ def result_dataset(res: Any, kind: str) -> Any:
             instance_variables={"initial_volume": [float(v) for v in res.initial_storage]},
             attrs={"initial_volume": {"long_name": "reservoir volume at the start of the run", "units": "m3"},
                    "reservoir_evaporation": {"comment": "net evaporation: evaporation minus rainfall on the water "
-                                                        "surface; negative values are a net gain of water"}},
+                                                        "surface; negative values are a net gain of water"},
+                   # the tier in force during the step (from the start-of-step storage), not a value at its end
+                   "drought_tier": {"cell_methods": "time: mean",
+                                    "comment": "drought tier in force during the step (time_bnds), set from the "
+                                               "start-of-step storage"}},
             **com)
     elif kind == "account":
         owner = _column_agreements(res.agreement_state.columns, net.agreements)

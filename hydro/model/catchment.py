@@ -284,6 +284,9 @@ class CatchmentModel:
             try:
                 expected = None if g.upstream_area_km2 is None else float(g.upstream_area_km2) * 1e6
                 if not getattr(g, "snap_to_stream", True):  # the cell that contains the point
+                    if g.max_snap_distance_m is not None or g.upstream_area_km2 is not None:
+                        raise ConfigError(f"gauge {g.id!r}: snap_to_stream=False takes the cell containing the point: "
+                                          "max_snap_distance_m and upstream_area_km2 (snapping settings) cannot apply")
                     c = int(self.network.snap([(g.x, g.y)], 0.0)[0])
                 else:
                     c = int(self.network.snap([(g.x, g.y)], radius, streams=streams.reshape(self.shape),

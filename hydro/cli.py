@@ -7,6 +7,7 @@ Exit codes (BSD sysexits):
 0     success (also "already done")
 1     unexpected error (a bug: please report it)
 2     command-line usage error
+3     run published, but its water balance does not close
 65    bad input data (corrupt file, wrong units, CRS mismatch, incompatible state)
 66    a required input file is missing
 73    an output cannot be created or written
@@ -195,12 +196,12 @@ def cli(log_level: str, json_logs: bool) -> None:
 @_guard
 def terrain(dem: Path, output: Path, stream_threshold_km2: float, crs: str | None, epsilon: bool) -> None:
     """Terrain analysis of DEM (GeoTIFF) → CF NetCDF (filled DEM, D8, accumulation, streams, HAND)."""
-    from hydro.errors import InputDataError
+    from hydro.errors import ConfigError
     from hydro.io import open_dem, write_netcdf
     from hydro.terrain import analyse
 
-    if stream_threshold_km2 <= 0:
-        raise InputDataError(f"--stream-threshold-km2 must be positive, got {stream_threshold_km2}")
+    if not stream_threshold_km2 > 0 or stream_threshold_km2 == float("inf"):  # an option value: 78, as every other
+        raise ConfigError(f"--stream-threshold-km2 must be a positive number, got {stream_threshold_km2}")
     _precompile_terrain_in_background()
     stages = ["read", "fill", "flow direction", "network", "accumulation", "streams", "hand", "write"]
     bar = _Progress(stages, "terrain")
@@ -350,30 +351,29 @@ def run_catchment_cmd(terrain: Path, precipitation: Path, precipitation_var: str
                       state_in: Path | None, state_out: Path | None, runoff_param: tuple[str, ...],
                       routing_param: tuple[str, ...], gridded: str, output_dir: Path, prefix: str) -> None:
     """Rainfall-runoff + kinematic-wave routing over a terrain file, with gauges, reservoirs and state."""
-    from hydro.errors import InputDataError
+    from hydro.errors import ConfigError
     from hydro.model import run_catchment
 
+    # malformed option values are configuration errors (78), like a value that is not a number
     def kv(items: tuple[str, ...]) -> dict[str, float]:
         out = {}
         for item in items:
             if "=" not in item:
-                raise InputDataError(f"parameter {item!r} is not KEY=VALUE")
+                raise ConfigError(f"parameter {item!r} is not KEY=VALUE")
             k, v = item.split("=", 1)
             try:
                 out[k.strip()] = float(v)
             except ValueError:
-                from hydro.errors import ConfigError
-
                 raise ConfigError(f"parameter {item!r}: {v.strip()!r} is not a number") from None
         return out
 
     def inflow(item: str) -> tuple[str, str, str | None]:
         if ":" not in item:
-            raise InputDataError(f"--inflow {item!r} is not FILE:STATION_ID[@MEMBER]")
+            raise ConfigError(f"--inflow {item!r} is not FILE:STATION_ID[@MEMBER]")
         f, sid = item.rsplit(":", 1)
         sid, _, member = sid.partition("@")
         if not sid or (_ and not member):
-            raise InputDataError(f"--inflow {item!r} is not FILE:STATION_ID[@MEMBER]")
+            raise ConfigError(f"--inflow {item!r} is not FILE:STATION_ID[@MEMBER]")
         return f, sid, member or None
 
     try:

@@ -227,7 +227,10 @@ def _grid_transform(ds: xr.Dataset) -> tuple[xr.Dataset, Any]:
 
     explicit = _explicit_transform(ds)
     if explicit is not None and (explicit.b != 0.0 or explicit.d != 0.0):
-        return ds, explicit  # rotated grid: its 1-D coordinates cannot describe it
+        # its 1-D coordinates cannot describe it: GDAL and rioxarray.open_rasterio read the x/y coordinates back
+        # and lose the rotation (every cell misplaced); x/y_bnds would be wrong as well
+        raise OutputError(f"cannot georeference the grid: rotated or sheared transform ({tuple(explicit)[:6]}); "
+                          "warp it to a north-up grid first")
     out: dict[str, tuple[float, float]] = {}
     for axis, res_i, off_i in (("x", "a", "c"), ("y", "e", "f")):
         n = ds.sizes[axis]
@@ -244,6 +247,14 @@ def _grid_transform(ds: xr.Dataset) -> tuple[xr.Dataset, Any]:
             )
         if res == 0.0 or not np.isfinite(res):
             raise OutputError(f"cannot georeference the grid: {axis} coordinates give a cell size of {res}")
+        if coord is not None and n >= 2:
+            # one transform for the whole axis: unevenly spaced coordinates would be read back (GDAL) at the
+            # positions of an evenly spaced grid; tolerate rounding (float32 coordinates)
+            dev = np.max(np.abs(coord - (coord[0] + res * np.arange(n))))
+            if dev > max(0.01 * abs(res), 8 * np.finfo(ds[axis].dtype if ds[axis].dtype.kind == "f" else np.float64).eps
+                         * float(np.max(np.abs(coord)))):
+                raise OutputError(f"cannot georeference the grid: {axis} coordinates are not evenly spaced (a cell "
+                                  f"lies {dev:g} from the regular grid of step {res:g}); regrid it first")
         origin = coord[0] - res / 2.0 if coord is not None else float(getattr(explicit, off_i))
         out[axis] = (res, origin)
         if coord is None:
@@ -387,6 +398,15 @@ def _time_attrs(ds: xr.Dataset, encoding: dict[str, dict[str, Any]]) -> dict[str
     out: dict[str, Any] = {}
     if "time" not in ds.variables:
         return out
+    for name in ("time", "time_bnds"):
+        if name in ds.variables and ds[name].dtype.kind != "M":
+            # CF time here is the standard calendar in UTC: numbers (a file read with decode_times=False) or cftime
+            # dates of another calendar (noleap, 360_day) were a TypeError or a confusing encoding error
+            cal = ds[name].attrs.get("calendar") or ds[name].encoding.get("calendar") or getattr(
+                np.asarray(ds[name].values).ravel()[0] if ds[name].size else None, "calendar", None)
+            raise OutputError(f"variable {name!r} is not datetime64 (dtype {ds[name].dtype}"
+                              + (f", calendar {cal!r}" if cal else "") + "): hydro writes standard-calendar UTC times; "
+                              "decode or convert it first (e.g. ds.convert_calendar('standard'))")
     t = pd.to_datetime(np.atleast_1d(ds["time"].values))
     ds["time"].attrs.update(standard_name="time", long_name="time", axis="T")
     ds["time"].attrs.setdefault("units_metadata", "leap_seconds: none")

@@ -89,6 +89,12 @@ def check_dims(da: Any, source: str = "DEM") -> None:
 #: stored values that are nodata fills, never elevations (GDAL/ESRI/SRTM conventions)
 _NODATA_SENTINELS = np.array([-9999.0, -99999.0, -32768.0, -32767.0, -3.4028234663852886e38])
 
+#: metres per vertical unit of a band (GDAL ``units``, lower case); no unit is taken as metres
+_VERTICAL_UNITS = {"": 1.0, "m": 1.0, "metre": 1.0, "meter": 1.0, "metres": 1.0, "meters": 1.0,
+                   "ft": 0.3048, "foot": 0.3048, "feet": 0.3048, "international foot": 0.3048,
+                   "us survey foot": 1200.0 / 3937.0, "us-ft": 1200.0 / 3937.0, "ftus": 1200.0 / 3937.0,
+                   "us_survey_foot": 1200.0 / 3937.0}
+
 
 def open_dem(
     path: str | os.PathLike[str],
@@ -127,7 +133,8 @@ def open_dem(
     stored value x scale + offset (e.g. an int16 DEM in decimetres with scale 0.1). A cell is
     nodata when its stored value equals the band's nodata value, when it is not finite, or when
     the band's GDAL mask marks it invalid (an alpha band, a per-dataset or internal/``.msk`` mask
-    band; mask value 0). The file's vertical unit is not read: the scaled values must be metres.
+    band; mask value 0). A band whose unit (GDAL ``units``) is feet is converted to metres; another unit than
+    metres or feet is an error (no unit is taken as metres).
 
     Raises
     ------
@@ -140,7 +147,7 @@ def open_dem(
     """
     import rasterio
     import rioxarray  # noqa: F401  (registers .rio)
-    from rasterio.enums import MaskFlags
+    from rasterio.enums import ColorInterp, MaskFlags
     from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 
     path = Path(path)
@@ -155,6 +162,11 @@ def open_dem(
             with NETCDF_LOCK, rasterio.open(path) as src:
                 if src.count < 1:
                     raise InputDataError(f"{path}: raster has no band")
+                # only band 1 is read: a second elevation/colour band would be dropped silently (an alpha band is a mask)
+                nbands = sum(1 for ci in src.colorinterp if ci != ColorInterp.alpha)
+                if nbands > 1:
+                    raise InputDataError(f"{path}: raster has {nbands} bands; a DEM has one elevation band (extract it "
+                                         f"first, e.g. gdal_translate -b 1 {path.name} dem.tif)")
                 check_grid(src.transform, (src.height, src.width), str(path))
                 ncell = src.height * src.width
                 need = ncell * (np.dtype(dtype).itemsize + bytes_per_cell)
@@ -172,6 +184,7 @@ def open_dem(
                 transform = src.transform
                 scale = float(src.scales[0]) if src.scales and src.scales[0] is not None else 1.0
                 offset = float(src.offsets[0]) if src.offsets and src.offsets[0] is not None else 0.0
+                vunit = str(src.units[0] or "").strip() if src.units else ""
                 flags = set(src.mask_flag_enums[0])
                 # a nodata-derived mask is the nodata test below and "all valid" masks nothing: read only a
                 # real mask (alpha band, per-dataset or per-band internal/.msk mask); 0 = masked
@@ -203,12 +216,16 @@ def open_dem(
 
     if not (np.isfinite(scale) and np.isfinite(offset)) or scale == 0.0:
         raise InputDataError(f"{path}: unusable band scale/offset ({scale}, {offset})")
+    # the whole unit, else its first word ("m a.s.l.", "metres above mean sea level")
+    to_m = _VERTICAL_UNITS.get(vunit.lower(), _VERTICAL_UNITS.get((vunit.lower().split() or [""])[0]))
+    if to_m is None:
+        raise InputDataError(f"{path}: elevation unit {vunit!r} is neither metres nor feet; convert the DEM to metres")
     # over="ignore": a float64 nodata such as -1.8e308 (-DBL_MAX) becomes -inf in float32, masked below
     with np.errstate(over="ignore"):
-        if scale == 1.0 and offset == 0.0:
+        if scale == 1.0 and offset == 0.0 and to_m == 1.0:
             elev = data.astype(dtype, copy=True)
         else:  # stored values -> metres, in float64 so that e.g. int16 decimetres round once
-            elev = (data.astype(np.float64) * scale + offset).astype(dtype, copy=False)
+            elev = ((data.astype(np.float64) * scale + offset) * to_m).astype(dtype, copy=False)
     invalid = ~np.isfinite(elev)
     if nodata is not None and not np.isnan(nodata):
         # the nodata value applies to the stored (unscaled) values
@@ -237,6 +254,7 @@ def open_dem(
         "source_scale_factor": scale,
         "source_add_offset": offset,
         "source_mask": mask_kind,
+        "source_vertical_units": vunit or "none",
     })
     return da
 

@@ -118,14 +118,37 @@ def _entering_points(terrain: xr.Dataset, bounds: Sequence[float],
     return [p for p, c in zip(out, cells) if c in entering and not drains_into_another(c)]
 
 
-def _d8_domain(terrain: xr.Dataset, bounds: Sequence[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """ESRI D8 codes (int64, 255 for none), cell-centre x and y, and the cells inside ``bounds`` (inclusive)."""
-    codes = np.nan_to_num(np.asarray(terrain["flow_direction"].values, np.float64), nan=255.0).astype(np.int64)
-    xs = np.asarray(terrain["x"].values, np.float64)
-    ys = np.asarray(terrain["y"].values, np.float64)
-    x0, y0, x1, y1 = bounds
-    inside = ((xs[None, :] >= x0) & (xs[None, :] <= x1)) & ((ys[:, None] >= y0) & (ys[:, None] <= y1))
-    return codes, xs, ys, inside
+class _D8Paths:
+    """The D8 graph of ``terrain["flow_direction"]`` on flat arrays (terrain kernels), with the cells inside ``bounds``."""
+
+    def __init__(self, terrain: xr.Dataset, bounds: Sequence[float]):
+        codes = np.nan_to_num(np.asarray(terrain["flow_direction"].values, np.float64), nan=255.0)
+        codes = np.where((codes >= 0) & (codes <= 255), codes, 255.0).astype(np.uint8)
+        self.xs = np.asarray(terrain["x"].values, np.float64)
+        self.ys = np.asarray(terrain["y"].values, np.float64)
+        self.shape = ny, nx = codes.shape
+        x0, y0, x1, y1 = bounds
+        inside = ((self.xs[None, :] >= x0) & (self.xs[None, :] <= x1)) & ((self.ys[:, None] >= y0) & (self.ys[:, None] <= y1))
+        self.inside = inside.ravel()
+        self.fdir = np.ascontiguousarray(codes.ravel())
+        self.down = np.empty(self.fdir.size, np.int32)
+        _K.downstream_index(self.fdir, ny, nx, self.down, threads=1)  # -1: outlet, off the grid or into nodata
+        self.order, _ = _K.topological_order(self.down, self.fdir)  # a cycle leaves its cells unordered (no mark)
+        d = np.maximum(self.down, 0)
+        self.drains_in = (self.down >= 0) & self.inside[d]  # the downstream cell is inside the domain
+
+    def cell(self, x: float, y: float) -> int:
+        """Flat index of the cell nearest to (x, y)."""
+        return int(np.argmin(np.abs(self.ys - y))) * self.shape[1] + int(np.argmin(np.abs(self.xs - x)))
+
+    def first_marked(self, marked: np.ndarray) -> np.ndarray:
+        """Flat index of the first ``marked`` cell on each cell's D8 path, the cell itself included; -1 for none."""
+        labels = np.where(marked, np.arange(marked.size, dtype=np.int64) + 1, 0)
+        _K.label_catchments(self.order, self.down, labels)  # each cell takes the first label downstream
+        return labels - 1
+
+    def xy(self, i: int) -> tuple[float, float]:
+        return float(self.xs[i % self.shape[1]]), float(self.ys[i // self.shape[1]])
 
 
 def crossing_cells(terrain: xr.Dataset, bounds: Sequence[float],
@@ -156,45 +179,22 @@ def crossing_cells(terrain: xr.Dataset, bounds: Sequence[float],
     """
     if "flow_direction" not in terrain:
         return [[(float(x), float(y))] for x, y, _ in points]
-    codes, xs, ys, inside = _d8_domain(terrain, bounds)
-    ny, nx = codes.shape
-    targets = {(int(np.argmin(np.abs(ys - y))), int(np.argmin(np.abs(xs - x)))): k for k, (x, y, _) in enumerate(points)}
-
-    def down(r: int, c: int) -> tuple[int, int] | None:
-        step = _D8_STEP.get(int(codes[r, c]))
-        if step is None:
-            return None
-        r2, c2 = r + step[0], c + step[1]
-        return (r2, c2) if 0 <= r2 < ny and 0 <= c2 < nx else None
-
-    # candidate crossing cells: outside cells next to the domain (its D8 neighbours) draining into it
-    from scipy.ndimage import binary_dilation
-
-    ring = binary_dilation(inside, structure=np.ones((3, 3), bool)) & ~inside
-    found: list[list[tuple[int, int]]] = [[] for _ in points]
-    for r, c in zip(*np.nonzero(ring)):
-        d = down(int(r), int(c))
-        if d is None or not inside[d]:
-            continue
-        k, n = d, 0
-        while k is not None and k not in targets and n < ny * nx:
-            k, n = down(*k), n + 1
-        if k is not None and k in targets:
-            found[targets[k]].append((int(r), int(c)))
-    out: list[list[tuple[float, float]]] = []
-    for cells in found:
-        mine = set(cells)
-        keep = []
-        for cell in cells:
-            k, n, again = down(*cell), 0, False
-            while k is not None and k not in targets and n < ny * nx:
-                if k in mine:
-                    again = True
-                    break
-                k, n = down(*k), n + 1
-            if not again:
-                keep.append((float(xs[cell[1]]), float(ys[cell[0]])))
-        out.append(keep)
+    g = _D8Paths(terrain, bounds)
+    target = np.zeros(g.fdir.size, bool)
+    point_of = {}
+    for k, (x, y, _) in enumerate(points):
+        point_of.setdefault(g.cell(x, y), k)
+        target[g.cell(x, y)] = True
+    d = np.maximum(g.down, 0)
+    # outside cells draining into the domain, and the first entering point on the path from there
+    first = g.first_marked(target)
+    cross = ~g.inside & g.drains_in & (first[d] >= 0)
+    # a crossing cell whose path crosses back in through another crossing cell is held in that cell's outflow
+    via = g.first_marked(cross | target)
+    keep = cross & ~cross[np.maximum(via[d], 0)]
+    out: list[list[tuple[float, float]]] = [[] for _ in points]
+    for i in np.flatnonzero(keep):  # row-major: north to south, west to east
+        out[point_of[int(first[d[i]])]].append(g.xy(int(i)))
     return out
 
 
@@ -210,38 +210,19 @@ def routed_back_cells(terrain: xr.Dataset, bounds: Sequence[float],
     -------
     ndarray of bool, shape of the terrain grid
     """
-    codes, xs, ys, inside = _d8_domain(terrain, bounds)
-    ny, nx = codes.shape
-    cross = {(int(np.argmin(np.abs(ys - cy))), int(np.argmin(np.abs(xs - cx)))) for cells in crossing for cx, cy in cells}
-    if not cross:
-        return np.zeros((ny, nx), bool)
-    # memo[r, c]: -1 unknown, 0/1 = "the path from here, once outside, comes back in through a crossing cell".
-    # Inside cells take the answer of their downstream cell; an outside cell draining into the domain is the
-    # answer itself (crossing cell or not); other outside cells take their downstream cell's answer.
-    memo = np.full((ny, nx), -1, np.int8)
-    for r0, c0 in zip(*np.nonzero(inside)):
-        path, k = [], (int(r0), int(c0))
-        while k is not None and memo[k] < 0:
-            path.append(k)
-            step = _D8_STEP.get(int(codes[k]))
-            nxt = None if step is None else (k[0] + step[0], k[1] + step[1])
-            if nxt is not None and not (0 <= nxt[0] < ny and 0 <= nxt[1] < nx):
-                nxt = None
-            if nxt is None:
-                k = None
-                break
-            if not inside[k] and inside[nxt]:  # re-entry: the answer is whether k is a crossing cell
-                memo[k] = 1 if k in cross else 0
-                path.pop()
-                break
-            if len(path) > ny * nx:
-                break
-            k = nxt
-        val = 0 if k is None or memo[k] < 0 else int(memo[k])
-        for q in path:
-            memo[q] = val
-    # an inside cell with the answer 1 has left the domain on its way (a re-entry needs an outside cell first)
-    return inside & (memo == 1)
+    g = _D8Paths(terrain, bounds)
+    cross = np.zeros(g.fdir.size, bool)
+    for cells in crossing:
+        for cx, cy in cells:
+            cross[g.cell(cx, cy)] = True
+    if not cross.any():
+        return np.zeros(g.shape, bool)
+    # the first re-entry on each path (an outside cell draining into the domain): the cell's runoff comes back in
+    # with a routed river when that re-entry is a crossing cell; an inside cell reaching one has left the domain
+    reentry = ~g.inside & g.drains_in
+    first = g.first_marked(reentry)
+    back = g.inside & (first >= 0) & cross[np.maximum(first, 0)]
+    return back.reshape(g.shape)
 
 
 def design_storm(start: Any, *, total_mm: float = 140.0, duration_h: float = 6.0, peak_fraction: float = 0.4,

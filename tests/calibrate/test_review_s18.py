@@ -13,6 +13,7 @@ import xarray as xr
 from hydro.calibrate import calibrate, run_calibration, simulate_lumped
 from hydro.calibrate.core import DEFAULTS
 from hydro.errors import ConfigError, InputDataError, StateError
+from tests.calibrate.configs import synthetic_csv_config
 from tests.calibrate.test_calibrate import synthetic
 
 REPO = Path(__file__).resolve().parents[2]
@@ -41,29 +42,8 @@ def test_calibrated_parameter_set_holds_every_value_the_run_used(tmp_path):
     assert saved["interception_capacity_mm"] == 0.0 and set(saved) == set(DEFAULTS)
 
 
-def _config(tmp_path: Path, extra: str, periods: str = 'warmup = ["2020-01-01", "2020-12-31"]\n'
-                                                    'calibration = ["2021-01-01", "2022-06-30"]',
-            area: str = "120.0") -> Path:
-    csv = json.dumps(str(REPO / "inputs" / "calibration" / "synthetic_catchment.csv"))
-    p = tmp_path / "c.toml"
-    p.write_text(f"""
-[input]
-csv = {csv}
-precipitation_column = "rain_mm"
-pet_column = "pet_mm"
-discharge_column = "discharge_m3s"
-discharge_units = "m3/s"
-catchment_area_km2 = {area}
-[periods]
-{periods}
-[calibration]
-maxiter = 1
-popsize = 5
-{extra}
-[output]
-directory = {json.dumps(str(tmp_path / "out"))}
-""")
-    return p
+def _config(tmp_path: Path, extra: str, **kw) -> Path:
+    return synthetic_csv_config(tmp_path, extra, **kw)
 
 
 @pytest.mark.parametrize("case", [

@@ -1,7 +1,6 @@
 """run_calibration [periods]: any order of calibration/validation; a warm-up overlapping them is an error."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -9,30 +8,12 @@ import pytest
 
 from hydro.calibrate import run_calibration
 from hydro.errors import ConfigError
+from tests.calibrate.configs import synthetic_csv_config
 
-REPO = Path(__file__).resolve().parents[2]
 
 
 def _config(tmp_path, periods: str) -> Path:
-    csv = json.dumps(str(REPO / "inputs" / "calibration" / "synthetic_catchment.csv"))
-    p = tmp_path / "c.toml"
-    p.write_text(f"""
-[input]
-csv = {csv}
-precipitation_column = "rain_mm"
-pet_column = "pet_mm"
-discharge_column = "discharge_m3s"
-discharge_units = "m3/s"
-catchment_area_km2 = 120.0
-[periods]
-{periods}
-[calibration]
-maxiter = 1
-popsize = 5
-[output]
-directory = {json.dumps(str(tmp_path / "out"))}
-""")
-    return p
+    return synthetic_csv_config(tmp_path, periods=periods)
 
 
 def test_validation_before_calibration(tmp_path):

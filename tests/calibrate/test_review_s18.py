@@ -16,7 +16,6 @@ from hydro.errors import ConfigError, InputDataError, StateError
 from tests.calibrate.configs import synthetic_csv_config
 from tests.calibrate.test_calibrate import synthetic
 
-REPO = Path(__file__).resolve().parents[2]
 CAL = ("2001-07-01", "2002-12-31")
 
 

@@ -113,6 +113,19 @@ class Agreement(BaseModel):
         if lid not in net.links:
             raise net.error(f"{self._where}.{key}", f"agreement {self.name!r} names unknown link {lid!r}")
 
+    def _flow_link(self, net: Any, lid: str, key: str) -> None:
+        """A link whose flow the agreement requires, caps or closes: not a lagged return-flow link. Its water
+        left the demand ``lag`` steps earlier (``ρ ×`` that delivery) and is not a column of the step's LP: a
+        required flow on it was never met and was explained as 'link ... at capacity' while the return flowed, a
+        cut or closure did nothing, a reciprocal bound on it as ``take_link`` closed the return link."""
+        self._link(net, lid, key)
+        lk = net.links[lid]
+        if lk.return_fraction is not None and lk.lag > 0:
+            raise net.error(f"{self._where}.{key}", f"agreement {self.name!r}: link {lid!r} is the lagged return "
+                            f"flow of demand {lk.from_!r} (lag {lk.lag}: its flow is set by that demand's delivery "
+                            f"{lk.lag} step(s) earlier, not in this step's allocation); name a link that carries the "
+                            f"water on from {lk.to!r} instead")
+
     def _node(self, net: Any, nid: str, key: str, types: tuple[str, ...] | None = None) -> None:
         if nid not in net.nodes:
             raise net.error(f"{self._where}.{key}", f"agreement {self.name!r} names unknown node {nid!r}")
@@ -723,6 +736,41 @@ class Share(Agreement):
                 self._claims.append(m.add_claim(Claim(f"{self.name}:{x.link}", "flow", e, int(self.priority), x.party,
                                                       self.name, x.link, report=False)))
         self._reserves = [a for a in m.net.agreements if isinstance(a, Reserve) and a.source == self.source]
+        self._need = [self._downstream_need(m, e) for e in self._links] if self.unused == "redistribute" else []
+
+    @staticmethod
+    def _downstream_need(m: Any, e: int) -> list[tuple[int, float]] | None:
+        """The demands an offtake ``e`` into a junction can serve, as (demand index, inlet volume per m3 delivered
+        along the first junction path found), when its water can otherwise only leave through an outlet; None when the
+        offtake ends in a demand (capped directly) or can reach a reservoir or source node (storing is a use).
+
+        A ``redistribute`` claim on such an offtake is capped at what those demands request: water-filling would
+        otherwise push the party's whole share through it and let its unused part run to the sea instead of going
+        to the other parties (allocation.md §3, ``share``)."""
+        spec = m.net.spec
+        to0 = int(m.link_to[e])
+        if spec.nodes[to0].type != "junction":
+            return None
+        factor = {to0: 1.0 / max(1.0 - float(m.link_loss[e]), 1e-12)}  # inlet m3 at e per m3 arriving at the node
+        stack, need, outlet = [to0], {}, False
+        while stack:
+            n = stack.pop()
+            for f in np.flatnonzero(m.link_from == n):
+                t = int(m.link_to[f])
+                g = factor[n] / max(1.0 - float(m.link_loss[f]), 1e-12)
+                typ = spec.nodes[t].type
+                if typ == "demand":
+                    d = m.dem_nodes.index(t)
+                    need[d] = max(need.get(d, 0.0), g)
+                elif typ == "outlet":
+                    outlet = True
+                elif typ == "junction":
+                    if t not in factor:  # each junction once (junction loops may exist)
+                        factor[t] = g
+                        stack.append(t)
+                else:
+                    return None  # a reservoir or source node downstream: the water can be stored or used on
+        return sorted(need.items()) if outlet else None
 
     def available_water(self, m: Any, ctx: Any) -> float:
         n = self._n
@@ -741,6 +789,7 @@ class Share(Agreement):
         if not self.active(ctx):
             for k in self._claims:
                 ctx.claim_amount[k] = 0.0
+            st["available"] = 0.0  # a volume within the step: none outside start/end (not the last valid step's)
             return
         A = self.available_water(m, ctx)
         st["available"] = A
@@ -757,6 +806,8 @@ class Share(Agreement):
                 cap = min(ctx.link_ub[e], A)
                 if to in m.dem_nodes:
                     cap = min(cap, ctx.demand[m.dem_nodes.index(to)] / (1.0 - m.link_loss[e]))
+                elif self._need[j] is not None:  # a junction draining to an outlet: no more than its demands take
+                    cap = min(cap, sum(ctx.demand[d] * g for d, g in self._need[j]))
                 ctx.claim_amount[k] = cap
                 ctx.claim_weight[k] = max(x.fraction * A, 1e-12) if x.fraction > 0 else 1e-12
 
@@ -815,7 +866,11 @@ class StorageAccounts(Agreement):
     """Per-party accounts in a shared reservoir (allocation.md §2.9).
 
     ``S_i,t = S_i,t−1 + α_i I_t − β_i Evap_t − x_i,t − α_i·O_t`` with ``x_i`` the flow on the party's
-    links and ``O_t`` all other outflows (spill, other links) charged in proportion to ``α``; a
+    links, ``I_t`` all water entering the reservoir in the step (its inflow series with lagged returns,
+    plus the outlet flow of links into it — a pipeline filling an off-stream storage, same-step returns
+    — and overflow of upstream reservoirs and sources; the link and overflow terms are LP columns,
+    so the water can serve the step it arrives in) and ``O_t`` all other outflows (spill, other
+    links) charged in proportion to ``α``; a
     charge an account cannot bear (it would fall below zero) is borne by the other accounts in
     proportion to their ``α`` (see :meth:`charge`);
     each step ``Σ_{e ∈ links_i} f_e ≤ S_i,t−1 + α_i I_t − β_i Evap_t``. Accounts hold the usable
@@ -857,9 +912,24 @@ class StorageAccounts(Agreement):
         self._kappa = np.array([a.capacity_share if a.capacity_share is not None else 1.0 for a in self.accounts])
         self._init = np.array([a.initial_share if a.initial_share is not None else a.inflow_share for a in self.accounts])
         self._links = [[m.link_ix[lid] for lid in a.links] for a in self.accounts]
-        self._rows = [m.add_row({"link": {e: 1.0 for e in ls}}, name=f"{self.name}:{a.party}", kind="agreement_cap",
-                                label=f"storage account of {a.party} in {self.reservoir} empty ({self.name})", links=ls)
-                      for a, ls in zip(self.accounts, self._links)]
+        # water entering the reservoir within the step besides its inflow series (a pipeline into an off-stream
+        # storage, same-step return flows, overflow of upstream reservoirs and sources): shared by α like I_t and
+        # usable in the same step (same-step mass balance), so the rows carry it as LP terms
+        self._in = {e: 1.0 - float(m.link_loss[e]) for e in range(m.nL)
+                    if int(m.link_to[e]) == self._n and not (m.is_return[e] and m.ret_lag[e] > 0)}
+        self._in_spill = [q for q, nq in enumerate(m.res_nodes) if m.net.spec.nodes[nq].overflow_to == self.reservoir]
+        self._in_unused = [q for q, nq in enumerate(m.src_nodes)
+                           if getattr(m.net.spec.nodes[nq], "overflow_to", None) == self.reservoir]
+        self._rows = []
+        for a, ls in zip(self.accounts, self._links):
+            coeffs: dict[str, dict[int, float]] = {"link": {e: 1.0 for e in ls}}
+            for e, g in self._in.items():
+                coeffs["link"][e] = coeffs["link"].get(e, 0.0) - a.inflow_share * g
+            coeffs["spill"] = {q: -a.inflow_share for q in self._in_spill}
+            coeffs["unused"] = {q: -a.inflow_share for q in self._in_unused}
+            self._rows.append(m.add_row(coeffs, name=f"{self.name}:{a.party}", kind="agreement_cap",
+                                        label=f"storage account of {a.party} in {self.reservoir} empty ({self.name})",
+                                        links=ls))
         out = [e for e in range(m.nL) if int(m.link_from[e]) == self._n]
         mine = {e for ls in self._links for e in ls}
         self._other = [e for e in out if e not in mine]
@@ -907,9 +977,11 @@ class StorageAccounts(Agreement):
             s = self._init.sum()
             st["balance"] = usable * self._init / (s if s > 0 else 1.0)
             return
-        I = ctx.inflow[self._n]
-        E = ctx.evap[self._r]
         f = res["flow"]
+        # the step's inflow series plus what entered through links and overflow (see ``setup``)
+        I = (ctx.inflow[self._n] + sum(g * f[e] for e, g in self._in.items())
+             + sum(res["spill"][q] for q in self._in_spill) + sum(res["unused"][q] for q in self._in_unused))
+        E = ctx.evap[self._r]
         x = np.array([sum(f[e] for e in ls) for ls in self._links])
         other = sum(f[e] for e in self._other) + res["spill"][self._r]
         bal = st["balance"] + self._alpha * I - self._beta * E - x
@@ -1036,7 +1108,7 @@ class DroughtTiers(Agreement):
             if t.demand is not None:
                 self._node(net, t.demand, f"targets[{j}].demand", ("demand",))
             else:
-                self._link(net, t.link, f"targets[{j}].link")
+                self._flow_link(net, t.link, f"targets[{j}].link")
                 lk = net.links[t.link]
                 if (t.multipliers is not None and lk.capacity is None and net.nodes[lk.to].type != "demand"
                         and any(0.0 < x < 1.0 for x in t.multipliers)):
@@ -1153,7 +1225,7 @@ class MinFlow(Agreement):
         return self
 
     def check(self, net: Any, where: str) -> None:
-        self._link(net, self.link, "link")
+        self._flow_link(net, self.link, "link")
         if self.natural_node is not None:
             # the natural flow is the exogenous inflow of a source node (a junction or demand has none: the
             # requirement would silently be 0)
@@ -1258,7 +1330,7 @@ class BorderObligation(Agreement):
         return [self.party]
 
     def check(self, net: Any, where: str) -> None:
-        self._link(net, self.link, "link")
+        self._flow_link(net, self.link, "link")
         if self.index_node is not None:
             self._node(net, self.index_node, "index_node", ("reservoir", "intake", "inflow"))
 
@@ -1327,7 +1399,7 @@ class HandsOffFlow(Agreement):
         # closed every step)
         self._node(net, self.node, "node", ("reservoir", "intake", "inflow"))
         for j, lid in enumerate(self.links):
-            self._link(net, lid, f"links[{j}]")
+            self._flow_link(net, lid, f"links[{j}]")
 
     def setup(self, m: Any) -> None:
         self._thr = m.quantity(self.threshold, "flow", f"{self._where}.threshold") * m.dt
@@ -1361,8 +1433,8 @@ class Reciprocal(Agreement):
         return [self.party]
 
     def check(self, net: Any, where: str) -> None:
-        self._link(net, self.take_link, "take_link")
-        self._link(net, self.return_link, "return_link")
+        self._flow_link(net, self.take_link, "take_link")
+        self._flow_link(net, self.return_link, "return_link")
 
     def setup(self, m: Any) -> None:
         t, r = m.link_ix[self.take_link], m.link_ix[self.return_link]
@@ -1457,6 +1529,10 @@ class ShortageShare(Agreement):
 
     def before(self, m: Any, ctx: Any, st: Any) -> None:
         if not self.active(ctx):
+            # volumes within the step: none outside start/end (not the values of the last valid step)
+            st["available"] = st["shortage"] = 0.0
+            for p in self.parties_:
+                st[p.party] = 0.0
             return
         A = Share.available_water(self, m, ctx)  # same definition of A_t as ``share``
         a, shortage = self.allotments(A)

@@ -242,7 +242,7 @@ def run_model(model: AllocationModel) -> AllocationResult:
         arriving = float(state["returns"][0].sum())
         terms[t] = (inflow_in - arriving, arriving, consumed, transit_out, float(loss.sum()), spill_out, unused_out,
                     float(ab.sum()), float(ctx.evap.sum()), dS, residual[t])
-        res = dict(flow=f, delivered=dl, storage=Send, spill=sp, claims=c)
+        res = dict(flow=f, delivered=dl, storage=Send, spill=sp, claims=c, unused=un)
         for ag in model.agreements:
             ag.after(model, ctx, state[ag.name], res)
         # --- state: storage, lagged returns

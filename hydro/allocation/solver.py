@@ -346,7 +346,8 @@ class AllocationModel:
                 links: Sequence[int] = (), demands: Sequence[int] = ()) -> int:
         """Register an agreement row ``lb ≤ Σ coef·col ≤ ub`` (bounds set each step in ``before``).
 
-        ``coeffs`` maps column groups (``"link"``, ``"claim"``) to {index: coefficient}.
+        ``coeffs`` maps column groups (``"link"``, ``"claim"``, ``"spill"``: reservoir index, ``"unused"``: source
+        index) to {index: coefficient}.
         Returns the row's index among the agreement rows.
         """
         self.extra_rows.append(dict(coeffs=coeffs, name=name, kind=kind, label=label,
@@ -564,6 +565,10 @@ class AllocationModel:
                 cols[self.cF + e].append((row + j, float(v)))
             for k, v in xr_["coeffs"].get("claim", {}).items():
                 cols[self.cC + k].append((row + j, float(v)))
+            for r_, v in xr_["coeffs"].get("spill", {}).items():
+                cols[self.cSP + r_].append((row + j, float(v)))
+            for s_, v in xr_["coeffs"].get("unused", {}).items():
+                cols[self.cU + s_].append((row + j, float(v)))
         row += len(self.extra_rows)
         self.nrow = row
         # CSC arrays

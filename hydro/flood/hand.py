@@ -387,7 +387,8 @@ def stage_for_discharge(rating: xr.Dataset, discharge: xr.DataArray) -> tuple[xr
     """Invert the rating curves: stage (m) per reach for a discharge (m3 s-1), linear interpolation.
 
     ``Q <= 0`` gives stage 0; above the table's largest discharge the stage is capped at ``stage_max`` and
-    flagged (no extrapolation). ``discharge`` has a ``reach`` dim (values = reach ids) and optionally others.
+    flagged (no extrapolation); a NaN or infinite discharge is an :class:`~hydro.errors.InputDataError`.
+    ``discharge`` has a ``reach`` dim (values = reach ids) and optionally others.
     Where a table is not monotone (Manning's Q drops when a flat floodplain starts to wet: the wetted perimeter
     jumps), the stage is the lowest one at which the (linearly interpolated) table reaches ``Q``, so that the
     table gives back ``Q`` at the returned stage.
@@ -408,6 +409,9 @@ def stage_for_discharge(rating: xr.Dataset, discharge: xr.DataArray) -> tuple[xr
     q = discharge.transpose("reach", *other).values.astype(np.float64)
     if np.isnan(q).any():
         raise InputDataError("discharge contains NaN")
+    if np.isinf(q).any():
+        # +inf was mapped to stage_max as if it were a flood, -inf to a dry reach
+        raise InputDataError("discharge contains infinite values")
     q2 = q.reshape(q.shape[0], -1)
     out = np.zeros_like(q2)
     capped = np.zeros(q2.shape, bool)
@@ -479,7 +483,7 @@ def hand_inundation(
         With a ``time`` dim: ``"max"`` maps the maximum discharge of each reach, ``"all"`` every step, an int one
         step (index).
     threshold_m : float
-        Extent flag = depth > threshold.
+        Extent flag = depth > threshold (m, finite and >= 0).
 
     Returns
     -------
@@ -493,6 +497,9 @@ def hand_inundation(
                                  coords={"reach": np.asarray(discharge.index, dtype=np.int64)})
     if not isinstance(discharge, xr.DataArray) or "reach" not in discharge.dims:
         raise InputDataError("discharge must have a 'reach' dimension (reach ids), see discharge_at_reaches()")
+    if not (np.isfinite(threshold_m) and threshold_m >= 0.0):
+        # NaN left every cell dry in the extent, a negative one flagged every cell of the reach catchments flooded
+        raise InputDataError(f"threshold_m must be finite and >= 0, not {threshold_m}")
     took_max = False
     step_time = None
     step_s = 0
@@ -505,7 +512,10 @@ def hand_inundation(
                 lo, hi = (np.datetime_as_string(t, "s") if tt.dtype.kind == "M" else str(t) for t in (tt.min(), tt.max()))
                 period = f" from {lo} to {hi}"
             discharge = discharge.max("time", skipna=False)  # NaN -> the clear error of stage_for_discharge
-        elif isinstance(time, (int, np.integer)):
+        elif isinstance(time, (int, np.integer)) and not isinstance(time, bool):
+            nt = discharge.sizes["time"]
+            if not -nt <= int(time) < nt:  # an IndexError traceback before
+                raise InputDataError(f"time index {time} outside the {nt} steps of the discharge series")
             tt = np.asarray(discharge["time"].values) if "time" in discharge.coords else np.array([])
             discharge = discharge.isel(time=int(time))
             if "time" in discharge.coords:
@@ -633,11 +643,18 @@ def extent_probability(extents: list[np.ndarray]) -> np.ndarray:
 def adjust_rating(rating: xr.Dataset, reach_id: int, stage_m: float, discharge_m3s: float) -> xr.Dataset:
     """Fit the rating curve of one reach to an observed stage-discharge pair by scaling its Manning n.
 
-    ``Q ∝ 1/n``, so ``n_new = n * Q_model(stage) / Q_obs`` reproduces the observation exactly; the whole curve of
-    that reach is scaled by ``Q_obs / Q_model(stage)``. Returns a new Dataset (the input is unchanged).
+    ``Q ∝ 1/n``, so ``n_new = n * Q_model(stage) / Q_obs`` makes the table give ``Q_obs`` at the observed stage; the
+    whole curve of that reach is scaled by ``Q_obs / Q_model(stage)``. Returns a new Dataset (the input is unchanged).
+
+    :func:`stage_for_discharge` gives back the observed stage for ``Q_obs`` only where the table does not reach
+    ``Q_model(stage)`` at a lower stage. Where it does (a dip of a non-monotone table: Q drops when a flat terrace
+    starts to wet), no scaling of n can move the inverted stage: it stays the lowest stage reaching the observed
+    discharge, and a ``UserWarning`` names it.
     """
-    if not (stage_m > 0 and discharge_m3s > 0):
-        raise InputDataError("observed stage and discharge must be > 0")
+    if not (np.isfinite(stage_m) and np.isfinite(discharge_m3s) and stage_m > 0 and discharge_m3s > 0):
+        # an infinite discharge gave a table of inf (NaN at stage 0) and n = 0
+        raise InputDataError(f"observed stage and discharge must be finite and > 0, not {stage_m} m, "
+                             f"{discharge_m3s} m3 s-1")
     if reach_id not in rating["reach"].values:
         raise InputDataError(f"reach {reach_id} has no rating curve")
     top = float(rating["stage"].max())
@@ -651,4 +668,11 @@ def adjust_rating(rating: xr.Dataset, reach_id: int, stage_m: float, discharge_m
     factor = discharge_m3s / q_model
     out["discharge_m3s"].loc[dict(reach=reach_id)] = out["discharge_m3s"].sel(reach=reach_id) * factor
     out["manning_n"].loc[dict(reach=reach_id)] = float(out["manning_n"].sel(reach=reach_id)) / factor
+    back, _ = stage_for_discharge(out, xr.DataArray([float(discharge_m3s)], dims="reach", coords={"reach": [reach_id]}))
+    if float(back[0]) < stage_m - 1e-9 * max(1.0, stage_m):
+        import warnings
+
+        warnings.warn(f"adjust_rating: reach {reach_id}: the rating table already reaches {discharge_m3s} m3 s-1 at "
+                      f"{float(back[0]):.4g} m, below the observed stage {stage_m} m (the table is not monotone there): "
+                      f"the adjusted curve maps this discharge to {float(back[0]):.4g} m", UserWarning, stacklevel=2)
     return out

@@ -193,26 +193,26 @@ def _orient_rings(geom: dict[str, Any]) -> dict[str, Any]:
     return {**geom, "coordinates": rings}
 
 
-def _polygon_area(geom: dict[str, Any], crs: Any = None) -> float:
-    """Area of a GeoJSON polygon (outer ring minus holes) in m2: shoelace formula in the grid CRS times the
-    square of its linear unit (feet grids), geodesic on the ellipsoid for geographic grids."""
-    from pyproj import CRS, Geod
+def _polygon_area(geom: dict[str, Any], transform: Any = None, area_row: Any = None) -> float:
+    """Area of a GeoJSON polygon (outer ring minus holes) traced along the cell edges of a grid.
 
-    c = CRS.from_wkt(crs.to_wkt()) if crs is not None and hasattr(crs, "to_wkt") else (CRS(crs) if crs else None)
-    geod = None
-    unit = 1.0
-    if c is not None and c.is_geographic:
-        e = c.ellipsoid
-        geod = Geod(ellps="WGS84") if e is None else Geod(a=e.semi_major_metre, b=e.semi_minor_metre)
-    elif c is not None and c.axis_info:
-        unit = c.axis_info[0].unit_conversion_factor
+    Without ``area_row``: the shoelace area in the grid CRS's units squared. With ``area_row`` (true area [m2] of a
+    cell of each row, :func:`hydro.terrain.grid.grid_geometry`) and the grid's ``transform``: the area in m2 with
+    the true cell area of every row it covers, the same as :func:`flooded_area_km2` of its cells (feet grids, Web
+    Mercator rows, geodesic cells on geographic grids): the shoelace formula with ``y`` replaced by the true area
+    above the ring's row edge per unit of ``x``."""
     total = 0.0
+    cum = None
+    if area_row is not None:
+        cum = np.r_[0.0, np.cumsum(np.asarray(area_row, dtype=np.float64))] / abs(transform.a)  # m2 per x unit
     for k, ring in enumerate(geom["coordinates"]):
         xy = np.asarray(ring, dtype=np.float64)
-        if geod is not None:
-            a = abs(geod.polygon_area_perimeter(xy[:, 0], xy[:, 1])[0])
-        else:
-            a = 0.5 * abs(np.dot(xy[:-1, 0], xy[1:, 1]) - np.dot(xy[1:, 0], xy[:-1, 1])) * unit * unit
+        x, y = xy[:, 0], xy[:, 1]
+        if cum is not None:
+            x = x - transform.c
+            row_edge = np.clip(np.rint((y - transform.f) / transform.e).astype(np.int64), 0, cum.size - 1)
+            y = cum[row_edge]
+        a = 0.5 * abs(np.dot(x[:-1], y[1:]) - np.dot(x[1:], y[:-1]))
         total += a if k == 0 else -a
     return total
 
@@ -227,7 +227,8 @@ def extent_polygons(extent: xr.DataArray, *, crs: Any = "EPSG:4326", simplify_m:
         On ``(y, x)`` with a CRS: a boolean, an integer flag (1 = flooded; 0 dry, -1/nodata ignored) or a float
         depth map in m (flooded = depth > ``threshold_m``; NaN ignored).
     crs : str or None
-        Output CRS; ``"EPSG:4326"`` (default) as RFC 7946 wants for web maps, ``None`` keeps the grid CRS.
+        Output CRS; ``"EPSG:4326"`` (default) as RFC 7946 wants for web maps, ``None`` keeps the grid CRS. Any
+        output CRS other than WGS84 lon/lat is named in a ``crs_wkt`` member of the collection.
     simplify_m : float
         Douglas-Peucker tolerance in grid units before reprojection (0 = exact cell edges).
     connectivity : {4, 8}
@@ -238,8 +239,9 @@ def extent_polygons(extent: xr.DataArray, *, crs: Any = "EPSG:4326", simplify_m:
     Returns
     -------
     dict
-        FeatureCollection; each feature has ``area_m2`` (m2, computed on the grid before reprojection) and
-        ``cells``.
+        FeatureCollection; each feature has ``area_m2`` (m2, the true areas of its cells as in
+        :func:`flooded_area_km2`: feet converted, per-row sizes on Web Mercator, geodesic on degree grids; computed
+        before simplification and reprojection) and ``cells``.
     """
     from rasterio import features
     from rasterio.warp import transform_geom
@@ -263,12 +265,17 @@ def extent_polygons(extent: xr.DataArray, *, crs: Any = "EPSG:4326", simplify_m:
     if src_crs is None:
         raise InputDataError("extent has no CRS")
     cell_area_crs = abs(transform.a * transform.e)
+    from hydro.terrain.grid import grid_geometry
+
+    # true cell areas of each row (m2): feet converted, per-row sizes on Web Mercator, geodesic on degree grids
+    # (the shoelace area of a Web Mercator ring was 1/cos2(lat) too large: 2.4x at 50 degrees)
+    area_row = np.broadcast_to(np.asarray(grid_geometry(extent).area_m2, dtype=np.float64), (mask.shape[0],))
     feats = []
     for geom, value in features.shapes(mask.astype(np.uint8), mask=mask, transform=transform,
                                        connectivity=connectivity):
         if value != 1:
             continue
-        area = _polygon_area(geom, src_crs)
+        area = _polygon_area(geom, transform, area_row)
         cells = int(round(_polygon_area(geom) / cell_area_crs))
         gj = geom
         if simplify_m > 0:
@@ -286,6 +293,13 @@ def extent_polygons(extent: xr.DataArray, *, crs: Any = "EPSG:4326", simplify_m:
     out: dict[str, Any] = {"type": "FeatureCollection", "features": feats}
     if crs is None:
         out["crs_wkt"] = src_crs.to_wkt()
+    else:
+        from pyproj import CRS
+
+        out_crs = CRS.from_user_input(crs.to_wkt() if hasattr(crs, "to_wkt") else crs)
+        if not out_crs.equals(CRS.from_epsg(4326), ignore_axis_order=True):
+            # GeoJSON readers take coordinates without a CRS as WGS84 lon/lat (RFC 7946): name any other CRS
+            out["crs_wkt"] = out_crs.to_wkt()
     return out
 
 

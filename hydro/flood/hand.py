@@ -175,7 +175,7 @@ def reaches(
     xarray.Dataset
         ``reach_id`` (y, x) int32: reach whose catchment the cell belongs to (0 = none); ``stream_reach`` (y, x)
         reach id on stream cells only; per reach (dim ``reach`` = 1..n): ``length_m``, ``slope``, ``manning_n``,
-        ``head_index``/``outlet_index`` (flat cell indices), ``outlet_x``/``outlet_y`` (m), ``upstream_area_m2``
+        ``head_index``/``outlet_index`` (flat cell indices), ``outlet_x``/``outlet_y`` (the grid's x/y units), ``upstream_area_m2``
         at the outlet (if present in ``terrain``), ``catchment_area_m2``.
     """
     from hydro.terrain import flow_network
@@ -269,8 +269,11 @@ def reaches(
     ds["manning_n"] = ("reach", n_arr, {"long_name": "Manning roughness coefficient", "units": "s m-1/3"})
     ds["head_index"] = ("reach", h_i, {"long_name": "flat index of the most upstream cell", "units": "1"})
     ds["outlet_index"] = ("reach", o_i, {"long_name": "flat index of the most downstream cell", "units": "1"})
-    ds["outlet_x"] = ("reach", np.asarray(xs, float), {"long_name": "outlet cell x", "units": "m"})
-    ds["outlet_y"] = ("reach", np.asarray(ys, float), {"long_name": "outlet cell y", "units": "m"})
+    from hydro.io.netcdf import linear_units
+
+    xy_units = linear_units(like.rio.crs)  # the grid's x/y unit (feet on a US-feet grid, degrees on a degree grid)
+    ds["outlet_x"] = ("reach", np.asarray(xs, float), {"long_name": "outlet cell x", "units": xy_units})
+    ds["outlet_y"] = ("reach", np.asarray(ys, float), {"long_name": "outlet cell y", "units": xy_units})
     ds["catchment_area_m2"] = ("reach", area, {"long_name": "area of cells draining to the reach", "units": "m2"})
     if "upstream_area" in terrain:
         ua = np.asarray(terrain["upstream_area"].values, dtype=np.float64).ravel()[o_i]

@@ -150,3 +150,20 @@ def test_infinite_discharge_and_a_time_index_outside_the_series_are_input_errors
     assert last["time"].values == times[-1]
     st, _ = stage_for_discharge(rc, xr.DataArray([5.0], dims="reach", coords={"reach": [1]}))
     np.testing.assert_allclose(last["flood_depth"].values, np.maximum(float(st[0]) - hand, 0.0), rtol=1e-6)
+
+
+def test_reach_outlet_coordinates_carry_the_grid_units():
+    """Before: outlet_x/outlet_y were labelled "m" on a US-feet grid (values in feet)."""
+    from hydro.flood import reaches
+    from hydro.terrain import analyse
+    from tests.flood.conftest import make_grid
+
+    ny, nx, j0 = 30, 21, 10
+    yy, xx = np.mgrid[0:ny, 0:nx]
+    z = 0.1 * np.abs(xx - j0) * 6.0 + 0.002 * (ny - 1 - yy) * 6.0 + 30.0
+    for crs, dx, units in (("EPSG:2229", 20.0, "US_survey_foot"), ("EPSG:32750", 6.0, "m")):
+        terrain = analyse(make_grid(z, dx=dx, crs=crs, x0=6e6, y0=2e6), stream_threshold_m2=200.0)
+        rd = reaches(terrain, max_length_m=1e6)
+        assert rd["outlet_x"].attrs["units"] == units and rd["outlet_y"].attrs["units"] == units
+        main = int(rd["stream_reach"].values[ny // 2, j0])
+        assert float(rd["outlet_x"].sel(reach=main)) == pytest.approx(float(terrain["x"][j0]))

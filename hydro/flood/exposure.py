@@ -197,7 +197,12 @@ def roads_affected_km(depth: xr.DataArray, roads: Sequence[Line], threshold_m: f
 
 
 def read_roads(path: str | Path, crs: Any, *, max_bytes: int = 50 * 2**20) -> list[Line]:
-    """Road centrelines of a GeoJSON file as lines in ``crs`` (lon/lat coordinates are transformed)."""
+    """Road centrelines of a GeoJSON file as lines in ``crs``.
+
+    The file's CRS is the one it names (a ``crs_wkt`` member, as :func:`hydro.flood.products.extent_polygons` writes,
+    or an old-style ``crs`` member ``{"type": "name", "properties": {"name": "EPSG:…"}}``); a file naming none is
+    RFC 7946 lon/lat when every coordinate lies within ±180/±90, otherwise taken as already in ``crs``.
+    """
     from pyproj import CRS, Transformer
 
     path = Path(path)
@@ -227,9 +232,22 @@ def read_roads(path: str | Path, crs: Any, *, max_bytes: int = 50 * 2**20) -> li
                 lines.append(arr[:, :2])
     if not lines:
         raise InputDataError(f"{path}: no LineString or MultiLineString features")
-    allpts = np.concatenate(lines)
-    if np.all(np.abs(allpts[:, 0]) <= 180) and np.all(np.abs(allpts[:, 1]) <= 90):
-        tf = Transformer.from_crs(CRS.from_epsg(4326), CRS.from_user_input(crs), always_xy=True)
+    src = None
+    named = doc.get("crs_wkt") if isinstance(doc, dict) else None
+    if named is None and isinstance(doc, dict) and isinstance(doc.get("crs"), dict):
+        named = (doc["crs"].get("properties") or {}).get("name")
+    if named is not None:
+        try:
+            src = CRS.from_user_input(named)
+        except Exception as exc:  # pyproj raises CRSError, or TypeError for a non-string
+            raise InputDataError(f"{path}: cannot read the CRS it names ({str(named)[:80]!r}): {exc}") from exc
+    else:
+        allpts = np.concatenate(lines)
+        if np.all(np.abs(allpts[:, 0]) <= 180) and np.all(np.abs(allpts[:, 1]) <= 90):
+            src = CRS.from_epsg(4326)
+    dst = CRS.from_user_input(crs.to_wkt() if hasattr(crs, "to_wkt") else crs)
+    if src is not None and not src.equals(dst, ignore_axis_order=True):
+        tf = Transformer.from_crs(src, dst, always_xy=True)
         lines = [np.column_stack(tf.transform(ln[:, 0], ln[:, 1])) for ln in lines]
     return lines
 

@@ -174,3 +174,31 @@ def test_road_length_on_a_coarsened_map_follows_its_coordinates():
     assert coarse.rio.transform().a == 10.0  # the stale stored GeoTransform this test is about
     road = np.array([[500000.0, 9850010.0], [500040.0, 9850010.0]])
     assert roads_affected_km(coarse, [road], 0.1) == pytest.approx(0.040, abs=0.002)
+
+
+def test_roads_in_a_named_projected_crs_are_transformed(tmp_path):
+    """Before: a GeoJSON in Web Mercator naming its CRS was taken as already in UTM 50S (coordinates off by
+    ~13,000 km, no road ever flooded)."""
+    import json
+
+    from pyproj import CRS, Transformer
+
+    lon, lat = [116.80, 116.81], [-1.25, -1.25]
+    to_merc = Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True)
+    to_utm = Transformer.from_crs("EPSG:4326", "EPSG:32750", always_xy=True)
+    mx, my = to_merc.transform(lon, lat)
+    ux, uy = to_utm.transform(lon, lat)
+    for crs_member in ({"crs_wkt": CRS.from_epsg(3857).to_wkt()},
+                       {"crs": {"type": "name", "properties": {"name": "EPSG:3857"}}}):
+        doc = {"type": "FeatureCollection", **crs_member, "features": [
+            {"type": "Feature", "properties": {}, "geometry": {"type": "LineString",
+                                                              "coordinates": [[mx[0], my[0]], [mx[1], my[1]]]}}]}
+        path = tmp_path / "roads.geojson"
+        path.write_text(json.dumps(doc))
+        [line] = read_roads(path, "EPSG:32750")
+        np.testing.assert_allclose(line[:, 0], ux, atol=1e-3)
+        np.testing.assert_allclose(line[:, 1], uy, atol=1e-3)
+    doc["crs"] = {"type": "name", "properties": {"name": "EPSG:not-a-code"}}
+    path.write_text(json.dumps(doc))
+    with pytest.raises(InputDataError, match="CRS"):
+        read_roads(path, "EPSG:32750")

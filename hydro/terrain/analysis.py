@@ -42,6 +42,18 @@ def _check_dem(dem: xr.DataArray, name: str = "dem") -> None:
 
     check_dims(dem, name)
     check_grid(grid_transform(dem), dem.shape, name)
+    # +-inf is neither ground nor (unless declared) nodata: a -inf cell on the edge drained everything around it and
+    # gave infinite or NaN HAND on valid cells, a +inf cell a wall
+    inf = np.isinf(dem.values)
+    nodata = dem.rio.nodata
+    if inf.any() and nodata is not None and np.isinf(nodata):
+        inf &= dem.values != nodata
+    if inf.any():
+        r, c = np.unravel_index(int(np.flatnonzero(inf.ravel())[0]), dem.shape)
+        raise InputDataError(
+            f"{name} has {int(inf.sum())} infinite cells (first at row {r}, column {c}): give nodata as NaN "
+            "(e.g. dem.where(np.isfinite(dem)))"
+        )
 
 
 def _masked(dem: xr.DataArray) -> xr.DataArray:
@@ -98,6 +110,14 @@ def _like(template: xr.DataArray, values: np.ndarray, name: str, **extra: Any) -
     da.attrs = cf_attrs(name)
     da.attrs.update(extra)
     return _with_nodata(da, name)
+
+
+def _check_cells(what: str, arr: Any, net: FlowNetwork, flat_ok: bool = False) -> None:
+    """Refuse a per-cell input whose shape is not the network's (a transposed (x, y) grid has the same size: it
+    was read row-major and silently gave wrong results)."""
+    shape = tuple(np.shape(arr))
+    if shape != tuple(net.shape) and not (flat_ok and shape == (net.ncell,)):
+        raise InputDataError(f"{what} has shape {shape}, the flow directions {tuple(net.shape)}")
 
 
 def _network(fdir: FdirLike) -> FlowNetwork:
@@ -202,8 +222,8 @@ def flow_accumulation(fdir: FdirLike, weights: xr.DataArray | np.ndarray | None 
     fdir : xarray.DataArray or FlowNetwork
         D8 flow directions (or the network built from them).
     weights : DataArray or ndarray, optional
-        Per-cell values to sum (e.g. runoff volume [m3]); NaN counts as 0. Without weights the
-        result is the number of cells draining through each cell, the cell itself included.
+        Per-cell values to sum (e.g. runoff volume [m3]), shape (ny, nx) or flat (ny*nx,); NaN counts as 0.
+        Without weights the result is the number of cells draining through each cell, the cell itself included.
 
     Returns
     -------
@@ -217,6 +237,7 @@ def flow_accumulation(fdir: FdirLike, weights: xr.DataArray | np.ndarray | None 
         acc = net.upstream_count().astype(np.float32)
         acc[~net.valid] = np.nan
         return _like(tmpl, acc, "accumulation")
+    _check_cells("weights", weights, net, flat_ok=True)
     w = np.nan_to_num(np.asarray(weights, dtype=np.float64).ravel(), nan=0.0)
     acc = net.accumulate(w)
     acc[~net.valid] = np.nan
@@ -254,9 +275,13 @@ def streams(upstream_area_m2: xr.DataArray, threshold_m2: float) -> xr.DataArray
 
 
 def strahler_order(fdir: FdirLike, stream_mask: xr.DataArray, like: xr.DataArray | None = None) -> xr.DataArray:
-    """Strahler stream order on stream cells (0 off-stream, -1 nodata)."""
+    """Strahler stream order on stream cells (0 off-stream, -1 nodata).
+
+    ``stream_mask`` (1 = stream) must have the grid's shape (ny, nx), else :class:`~hydro.errors.InputDataError`.
+    """
     net = _network(fdir)
     tmpl = _template(fdir, like)
+    _check_cells("stream_mask", stream_mask, net)
     is_stream = (np.asarray(stream_mask).ravel() == 1) & net.valid
     out = np.zeros(net.ncell, np.int8)
     k.strahler(net.order, net.downstream, is_stream, out)
@@ -284,7 +309,7 @@ def catchments(
         to the outlet point, within that distance (ties: larger upstream area, then smaller flat
         index; see :meth:`FlowNetwork.snap`).
     snap_distance_m : float
-        Snapping radius [m]; 0 keeps the outlet's own cell.
+        Snapping radius [m], finite and >= 0; 0 keeps the outlet's own cell.
 
     Returns
     -------
@@ -302,9 +327,12 @@ def catchments(
     for name, pt in zip(names, points):
         if np.ndim(pt) != 1 or np.size(pt) != 2:
             raise InputDataError(f"outlet {name!r}: {pt!r} is not an (x, y) pair (one outlet: pass [(x, y)])")
+    if not (np.isfinite(snap_distance_m) and snap_distance_m >= 0):  # NaN or < 0 silently meant "no snapping"
+        raise InputDataError(f"snap_distance_m must be a finite distance >= 0 [m], got {snap_distance_m}")
     if snap_distance_m > 0:
         if stream_mask is None:
             raise InputDataError("snapping outlets needs stream_mask=")
+        _check_cells("stream_mask", stream_mask, net)
         idx = net.snap(points, snap_distance_m, (np.asarray(stream_mask) == 1))
     else:
         idx = net.snap(points, 0.0, None)

@@ -198,7 +198,8 @@ def grid_geometry(da: xr.DataArray) -> GridGeometry:
     Raises
     ------
     InputDataError
-        The grid has no CRS.
+        The grid has no CRS, or a geographic CRS whose coordinates are not degrees of latitude within -90 to 90
+        (e.g. a projected grid labelled EPSG:4326).
     """
     from pyproj import CRS
 
@@ -212,6 +213,22 @@ def grid_geometry(da: xr.DataArray) -> GridGeometry:
     ny, nx = da.shape[-2:]
     a, e = transform.a, transform.e
     if crs.is_geographic:
+        # the transform must be in degrees of latitude/longitude: a projected DEM given a geographic CRS (e.g.
+        # crs="EPSG:4326" on a UTM file) or a CRS in grads gave NaN or wrong cell sizes, and then every cell a
+        # made-up flat direction, NaN upstream areas and no streams, without an error
+        unit = crs.axis_info[0] if crs.axis_info else None
+        if unit is not None and not np.isclose(unit.unit_conversion_factor, np.pi / 180.0, rtol=1e-9, atol=0.0):
+            raise InputDataError(
+                f"geographic CRS {crs.name!r} has its coordinates in {unit.unit_name!r}, not degrees; reproject the "
+                "grid to a CRS in degrees (e.g. EPSG:4326) or a projected CRS in metres"
+            )
+        lat_edges = (transform.f, transform.f + e * ny)
+        if not (np.all(np.isfinite(lat_edges)) and -90.0 <= min(lat_edges) and max(lat_edges) <= 90.0):
+            raise InputDataError(
+                f"grid spans latitudes {min(lat_edges):g} to {max(lat_edges):g} in the geographic CRS {crs.name!r}, "
+                "outside -90 to 90 degrees: its coordinates are not longitude/latitude (a projected grid with a wrong "
+                "CRS?); assign the CRS the coordinates are in"
+            )
         geod = _geod(crs)
         lat_top = transform.f + e * np.arange(ny)
         lat_bot = lat_top + e

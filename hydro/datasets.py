@@ -5,7 +5,8 @@ realistic stand-in with the figures of the design notes (balikpapan.md §1, §4,
 
 * hilly Tertiary terrain rising to ~100-150 m inland, ~85 % hilly / 15 % flat;
 * rivers draining south to the Makassar Strait coast at sea level: a long western river to the
-  bay (Wain-like, ~18 km), a short straight city river (Ampal-like, ~5 km, ~28 km2) through a
+  bay (Wain-like, ~18 km), a short straight city river (Ampal-like, ~8 km; it drains ~55 km2 at
+  its gauge at 90 m cells and ~69 km2 at 30 m, about twice the real DAS Ampal's 28 km2) through a
   low-lying urban plain (1-5 m), and an eastern river (Manggar-like, ~15 km) with a reservoir
   valley (flat water surface at the spill level 13.4 m, dam just downstream);
 * the sea south of a wavy coastline is nodata (an outlet for the terrain engine);

@@ -16,7 +16,33 @@ from hydro.errors import InputDataError
 from hydro.times import naive_utc
 from hydro.vocabulary import VOCABULARY, cf_attrs
 
-__all__ = ["timeseries_dataset"]
+__all__ = ["timeseries_dataset", "dsg_geospatial"]
+
+
+def dsg_geospatial(lat: Any, lon: Any) -> dict[str, Any]:
+    """ACDD ``geospatial_*`` attributes of instance positions (WGS84 degrees).
+
+    Unknown (NaN) positions are left out; an empty dict when no position is known (the extent is
+    not stated rather than written as NaN, which the ACDD checks cannot read).
+    """
+    lat = np.asarray(lat, dtype=np.float64).ravel()
+    lon = np.asarray(lon, dtype=np.float64).ravel()
+    known = np.isfinite(lat) & np.isfinite(lon)
+    if not known.any():
+        return {}
+    lat, lon = lat[known], lon[known]
+    la0, la1, lo0, lo1 = float(lat.min()), float(lat.max()), float(lon.min()), float(lon.max())
+    out: dict[str, Any] = {
+        "geospatial_lat_min": la0, "geospatial_lat_max": la1, "geospatial_lon_min": lo0, "geospatial_lon_max": lo1,
+        "geospatial_lat_units": "degrees_north", "geospatial_lon_units": "degrees_east", "geospatial_bounds_crs": "EPSG:4326",
+    }
+    if lat.size == 1:
+        out["geospatial_bounds"] = f"POINT({la0} {lo0})"
+    elif la0 == la1 or lo0 == lo1:
+        out["geospatial_bounds"] = f"LINESTRING({la0} {lo0}, {la1} {lo1})"
+    else:
+        out["geospatial_bounds"] = f"POLYGON(({la0} {lo0}, {la0} {lo1}, {la1} {lo1}, {la1} {lo0}, {la0} {lo0}))"
+    return out
 
 
 def timeseries_dataset(
@@ -45,7 +71,8 @@ def timeseries_dataset(
     time : sequence of datetime-like
         Time of each value (UTC; the end of the period for accumulations/means).
     lat, lon : sequence of float
-        WGS84 position of each instance [degrees].
+        WGS84 position of each instance [degrees]; NaN for an unknown position (left out of the
+        ACDD extent).
     names : sequence of str, optional
         Human-readable names (``<instance_dim>_name``).
     instance_dim : str
@@ -62,6 +89,13 @@ def timeseries_dataset(
     Returns
     -------
     xarray.Dataset
+
+    Raises
+    ------
+    InputDataError
+        No instance, ids not unique, lat/lon not one per id or outside [-90, 90] / [-180, 360]
+        degrees, times that cannot be read, missing (NaT) or not strictly monotonic, or data of
+        the wrong shape.
     """
     n = len(ids)
     if n == 0:
@@ -70,7 +104,25 @@ def timeseries_dataset(
         raise InputDataError(f"{instance_dim} ids are not unique: {list(ids)}")
     if len(lat) != n or len(lon) != n:
         raise InputDataError(f"{instance_dim}: lat/lon need one value per id ({n})")
-    time_index = pd.DatetimeIndex(pd.to_datetime(list(time)))
+    la, lo = np.asarray(lat, dtype=np.float64), np.asarray(lon, dtype=np.float64)
+    bad = (np.abs(la) > 90.0) | (lo < -180.0) | (lo > 360.0)
+    if bad.any():
+        # e.g. lat and lon swapped, or projected x/y given as degrees
+        raise InputDataError(f"{instance_dim} {[ids[i] for i in np.flatnonzero(bad)]}: lat/lon outside [-90, 90] / "
+                             f"[-180, 360] degrees (lat {la[bad].tolist()}, lon {lo[bad].tolist()}); "
+                             "are lat and lon swapped or not WGS84 degrees?")
+    # zone-aware times as naive UTC; times in different zones (or naive and aware) one by one, as ``time_bounds``
+    try:
+        time_index = naive_utc(pd.DatetimeIndex(pd.to_datetime(list(time))))
+    except (TypeError, ValueError):
+        try:
+            time_index = pd.DatetimeIndex([naive_utc(t) for t in time])
+        except (TypeError, ValueError) as exc:
+            raise InputDataError(f"{instance_dim}: cannot read the times: {exc}") from exc
+    if time_index.hasnans:
+        raise InputDataError(f"{instance_dim}: time has missing values (NaT)")
+    if not (time_index.is_monotonic_increasing or time_index.is_monotonic_decreasing) or not time_index.is_unique:
+        raise InputDataError(f"{instance_dim}: times are not strictly monotonic (repeated or unsorted times)")
     id_name = id_name or f"{instance_dim}_id"
     coords_attr = f"time lat lon {id_name}" + (f" {instance_dim}_name" if names is not None else "")
     data_vars: dict[str, Any] = {}
@@ -109,19 +161,6 @@ def timeseries_dataset(
     ds.attrs.update(featureType="timeSeries", cdm_data_type=cdm_data_type)
     for key in ("lat", "lon"):
         ds[key].attrs.setdefault("coverage_content_type", "coordinate")
-    ds.attrs["geospatial_lat_min"] = float(np.min(lat))
-    ds.attrs["geospatial_lat_max"] = float(np.max(lat))
-    ds.attrs["geospatial_lon_min"] = float(np.min(lon))
-    ds.attrs["geospatial_lon_max"] = float(np.max(lon))
-    ds.attrs["geospatial_lat_units"] = "degrees_north"
-    ds.attrs["geospatial_lon_units"] = "degrees_east"
-    ds.attrs["geospatial_bounds_crs"] = "EPSG:4326"
-    if n == 1:
-        ds.attrs["geospatial_bounds"] = f"POINT({float(lat[0])} {float(lon[0])})"
-    else:
-        la0, la1, lo0, lo1 = (ds.attrs[k] for k in ("geospatial_lat_min", "geospatial_lat_max", "geospatial_lon_min", "geospatial_lon_max"))
-        if la0 == la1 or lo0 == lo1:
-            ds.attrs["geospatial_bounds"] = f"LINESTRING({la0} {lo0}, {la1} {lo1})"
-        else:
-            ds.attrs["geospatial_bounds"] = f"POLYGON(({la0} {lo0}, {la0} {lo1}, {la1} {lo1}, {la1} {lo0}, {la0} {lo0}))"
+    # unknown (NaN) positions are left out of the extent (none known: no extent)
+    ds.attrs.update(dsg_geospatial(la, lo))
     return ds

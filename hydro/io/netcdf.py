@@ -199,6 +199,33 @@ def _is_grid(ds: xr.Dataset) -> bool:
     return "x" in ds.dims and "y" in ds.dims and ds.rio.crs is not None
 
 
+#: spatial dimension names (x, y) of gridded data that are not ``x``/``y``
+_OTHER_XY_DIMS = (("lon", "lat"), ("longitude", "latitude"), ("easting", "northing"), ("X", "Y"))
+
+
+def _check_spatial_dims(ds: xr.Dataset) -> None:
+    """OutputError for a grid with a CRS whose spatial dimensions are not named ``x``/``y`` (e.g. ``lat``/``lon``).
+
+    The writer georeferences x/y grids only: such a grid was written without ``GeoTransform``, bounds or
+    coordinate attributes (GDAL read it with an identity transform, the CF and ACDD checks failed).
+    """
+    if "x" in ds.dims and "y" in ds.dims:
+        return
+    try:
+        xdim, ydim = ds.rio.x_dim, ds.rio.y_dim  # longitude/latitude, or 1-D coordinates with CF axis attributes
+    except Exception:
+        xdim, ydim = next(((x, y) for x, y in _OTHER_XY_DIMS if x in ds.dims and y in ds.dims), (None, None))
+    if xdim is None or xdim not in ds.dims or ydim not in ds.dims:
+        return  # no spatial dimensions (DSG, series): nothing to georeference
+    try:
+        crs = ds.rio.crs
+    except Exception:
+        crs = None
+    if crs is not None:
+        raise OutputError(f"cannot georeference the grid: its spatial dimensions are ({ydim!r}, {xdim!r}), the writer "
+                          f"needs ('y', 'x'); rename them first (ds.rename({{{xdim!r}: 'x', {ydim!r}: 'y'}}))")
+
+
 def _explicit_transform(ds: xr.Dataset) -> Any:
     """The transform stored with the grid (``GeoTransform`` of the grid mapping), or None."""
     from affine import Affine
@@ -407,7 +434,11 @@ def _time_attrs(ds: xr.Dataset, encoding: dict[str, dict[str, Any]]) -> dict[str
             raise OutputError(f"variable {name!r} is not datetime64 (dtype {ds[name].dtype}"
                               + (f", calendar {cal!r}" if cal else "") + "): hydro writes standard-calendar UTC times; "
                               "decode or convert it first (e.g. ds.convert_calendar('standard'))")
-    t = pd.to_datetime(np.atleast_1d(ds["time"].values))
+    t = pd.to_datetime(np.atleast_1d(ds["time"].values).ravel())
+    if t.isna().any():
+        raise OutputError("time has missing values (NaT): a CF time coordinate must be complete")
+    if ds["time"].ndim == 1 and len(t) > 1 and not ((t[1:] > t[:-1]).all() or (t[1:] < t[:-1]).all()):
+        raise OutputError("time is not strictly monotonic (repeated or unsorted times): sort it and drop duplicates first")
     ds["time"].attrs.update(standard_name="time", long_name="time", axis="T")
     ds["time"].attrs.setdefault("units_metadata", "leap_seconds: none")
     ds["time"].attrs.pop("units", None)
@@ -418,8 +449,9 @@ def _time_attrs(ds: xr.Dataset, encoding: dict[str, dict[str, Any]]) -> dict[str
         all_times = np.concatenate([all_times, np.asarray(ds["time_bnds"].values).astype("datetime64[ns]").ravel()])
     encoding.setdefault("time", {}).update(_time_encoding(all_times))
     if len(t):
-        start = t[0]
-        end = t[-1]
+        # a decreasing time axis (legal CF) covers the same period: earliest to latest
+        start = t.min()
+        end = t.max()
         if has_bnds:
             tb = pd.to_datetime(np.asarray(ds["time_bnds"].values).ravel())
             encoding.setdefault("time_bnds", {}).update(
@@ -429,7 +461,7 @@ def _time_attrs(ds: xr.Dataset, encoding: dict[str, dict[str, Any]]) -> dict[str
         out["time_coverage_end"] = _iso(end)
         out["time_coverage_duration"] = _iso_duration((end - start).total_seconds())
         if len(t) > 1:
-            out["time_coverage_resolution"] = _iso_duration(float(np.median(np.diff(t.values).astype("timedelta64[s]").astype(float))))
+            out["time_coverage_resolution"] = _iso_duration(float(np.median(np.abs(np.diff(t.values).astype("timedelta64[s]").astype(float)))))
         elif has_bnds and len(tb) >= 2 and not (pd.isna(tb[0]) or pd.isna(tb[1])):
             # one step: its period is the bound interval
             out["time_coverage_resolution"] = _iso_duration(abs((tb[1] - tb[0]).total_seconds()))
@@ -608,14 +640,16 @@ def write_netcdf(
     Raises
     ------
     OutputError
-        The file cannot be written (nothing is left behind), or a grid cannot be georeferenced
-        (one row/column and no explicit transform).
+        The file cannot be written (nothing is left behind), a grid cannot be georeferenced
+        (one row/column and no explicit transform, spatial dimensions not named ``y``/``x``), or
+        ``time`` has missing (NaT) or repeated/unsorted values.
     """
     from hydro import __version__
 
     if isinstance(ds, xr.DataArray):
         ds = ds.to_dataset(name=ds.name or "data")
     ds = ds.copy(deep=False)
+    _check_spatial_dims(ds)
     ds = _to_utc(ds)
     ds = _reorder_dims(ds)
     path = Path(path)
@@ -648,6 +682,13 @@ def write_netcdf(
             # a complete auxiliary coordinate has no fill; one with unknown (NaN) positions keeps it
             aux = name in aux_coords and var.ndim <= 1 and not bool(np.isnan(np.asarray(var.values)).any())
             enc["_FillValue"] = None if aux else np.array(-9999.0, dtype=var.dtype)
+        elif var.dtype.kind in "iu":
+            # other integer variables keep their own fill value (e.g. -1 = no data of a class map): passing
+            # ``encoding`` to ``to_netcdf`` replaces the variable's, and without it the no-data cells read back as data
+            fill = var.encoding.get("_FillValue", var.attrs.get("_FillValue"))
+            if fill is not None and np.ndim(fill) == 0 and np.isfinite(fill) and float(fill) == int(fill) \
+                    and np.iinfo(var.dtype).min <= int(fill) <= np.iinfo(var.dtype).max:
+                enc["_FillValue"] = np.array(int(fill), dtype=var.dtype)
         elif var.dtype.kind in "SUO":
             enc["dtype"] = "S1"
         # CF §2.5/§3.5: these attributes have the type of the variable on disk (every variable)
@@ -689,6 +730,14 @@ def write_netcdf(
         for name in ("x_bnds", "y_bnds"):
             encoding[name] = {"_FillValue": None}
             ds[name].encoding["coordinates"] = None
+    elif str(ds.attrs.get("featureType", "")) == "timeSeries" and "lat" in ds.variables and "lon" in ds.variables:
+        # DSG: the extent of the positions written (a subset of stations read back is not the extent of the original
+        # file); unknown (NaN) positions are left out, and no extent is stated when no position is known
+        from hydro.io.dsg import dsg_geospatial
+
+        for key in [k for k in global_attrs if k.startswith("geospatial_")]:
+            del global_attrs[key]
+        global_attrs.update(dsg_geospatial(ds["lat"].values, ds["lon"].values))
     # coordinates never carry a fill value
     for name in ds.coords:
         c = ds.variables[name]

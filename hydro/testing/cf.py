@@ -1,6 +1,8 @@
 """The CF-1.11 / ACDD-1.3 gate (IOOS compliance-checker) and the georeference read-back check."""
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import tempfile
@@ -34,15 +36,20 @@ def cf_report(path: str | os.PathLike[str]) -> dict[str, list[dict[str, Any]]]:
     -------
     dict
         ``{"cf:1.11": [...], "acdd:1.3": [...]}`` where each item has ``name``, ``msgs``, ``weight``.
+        A check that raised inside the checker (it did not run, e.g. on a NaN attribute) is a
+        failed item named ``checker error <check>``.
     """
     from compliance_checker.runner import CheckSuite, ComplianceChecker
 
     CheckSuite.load_all_available_checkers()
+    stderr = io.StringIO()
     with tempfile.TemporaryDirectory() as tmp, NETCDF_LOCK:  # the checker reads with netCDF4 (not thread-safe)
         out = Path(tmp) / "report.json"
-        ComplianceChecker.run_checker(
-            str(path), ["cf:1.11", "acdd:1.3"], 0, "strict", output_filename=str(out), output_format="json_new"
-        )
+        # the checker reports checks that raised only on stderr (not in the JSON report)
+        with contextlib.redirect_stderr(stderr):
+            _, errors_occurred = ComplianceChecker.run_checker(
+                str(path), ["cf:1.11", "acdd:1.3"], 0, "strict", output_filename=str(out), output_format="json_new"
+            )
         report = json.loads(out.read_text())
     if len(report) == 1 and all(isinstance(v, dict) and any(":" in k for k in v) for v in report.values()):
         report = next(iter(report.values()))  # json_new: keyed by file, then by suite
@@ -58,6 +65,17 @@ def cf_report(path: str | os.PathLike[str]) -> dict[str, list[dict[str, Any]]]:
         if result.get("errors"):
             items.append({"name": "checker errors", "msgs": [str(result["errors"])], "weight": 3})
         failures[suite] = items
+    if errors_occurred:
+        found = False
+        for line in stderr.getvalue().splitlines():
+            for suite in failures:
+                if line.startswith(suite + "."):
+                    check, _, msg = line[len(suite) + 1:].partition(": ")
+                    failures[suite].append({"name": f"checker error {check}", "msgs": [msg or line], "weight": 3})
+                    found = True
+        if not found:
+            failures.setdefault("checker", []).append(
+                {"name": "checker error", "msgs": [stderr.getvalue().strip() or "a check raised"], "weight": 3})
     return failures
 
 
@@ -84,9 +102,14 @@ def assert_cf_compliant(path: str | os.PathLike[str], allow: Iterable[tuple[str,
     allow = list(allow)
     with netcdf4_dataset(path) as nc:
         static = "time" not in nc.variables
+        # station files of instances without a known position (lat/lon all missing) have no extent to state
+        unplaced = all(v in nc.variables for v in ("lat", "lon")) and any(
+            bool(np.ma.getmaskarray(np.ma.masked_invalid(nc[v][:])).all()) for v in ("lat", "lon"))
     if static:
         # a product without a time axis (terrain, static maps) has no time coverage to state
         allow += [("time_coverage", "")]
+    if unplaced:
+        allow += [("geospatial", "")]
     problems = []
     for suite, items in report.items():
         for item in items:

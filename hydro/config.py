@@ -251,6 +251,22 @@ class ForcingConfig(StrictModel):
         return self
 
 
+def _duration_with_unit(v: str, key: str, examples: str) -> pd.Timedelta:
+    """A positive pandas duration written with its unit (``ValueError`` otherwise).
+
+    A bare number is refused: pandas reads ``"3600"`` as 3600 nanoseconds, not seconds or hours.
+    """
+    if re.fullmatch(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*", v):
+        raise ValueError(f"{key} {v!r} has no unit (pandas would read it as nanoseconds): write e.g. {examples}")
+    try:
+        td = pd.Timedelta(v)
+    except (ValueError, TypeError):
+        raise ValueError(f"{v!r} is not a duration (e.g. {examples})") from None
+    if td <= pd.Timedelta(0):
+        raise ValueError(f"{v!r} must be positive")
+    return td
+
+
 class RunoffConfig(StrictModel):
     """Runoff generation (GR cell operator, ``hydro.runoff.GRParameters``)."""
 
@@ -269,12 +285,12 @@ class RunoffConfig(StrictModel):
     @field_validator("parameter_step")
     @classmethod
     def _parameter_step(cls, v: str) -> str:
-        try:
-            td = pd.Timedelta(v)
-        except (ValueError, TypeError):
-            raise ValueError(f"{v!r} is not a duration (e.g. '1h', '1D')") from None
-        if td <= pd.Timedelta(0):
-            raise ValueError(f"{v!r} must be positive")
+        """A duration with a unit, 5 minutes to 1 day (a step the GR parameters can be calibrated at): pandas reads
+        a bare number as nanoseconds, and parameter_step = "86400" (meant as seconds) ran with X3 shrunk 180-fold."""
+        td = _duration_with_unit(v, "parameter_step", "'1h', '1D'")
+        if not (pd.Timedelta("5min") <= td <= pd.Timedelta("1D")):
+            raise ValueError(f"parameter_step {v!r} must be between 5 minutes and 1 day ('1h' for GR4H, '1D' for GR4J "
+                             "values)")
         return v
 
 
@@ -293,12 +309,7 @@ class RoutingConfig(StrictModel):
     def _duration(cls, v: str, info: Any) -> str:
         """A pandas duration ('15min', '1h', '1D'); checked here so that a typo is a configuration error (78)
         from ``validate-config`` and every command alike, not a traceback at run time."""
-        try:
-            td = pd.Timedelta(v)
-        except (ValueError, TypeError):
-            raise ValueError(f"{v!r} is not a duration (e.g. '15min', '1h', '1D')") from None
-        if td <= pd.Timedelta(0):
-            raise ValueError(f"{v!r} must be positive")
+        td = _duration_with_unit(v, info.field_name, "'15min', '1h', '1D'")
         if info.field_name == "model_step" and not (pd.Timedelta("5min") <= td <= pd.Timedelta("1D")):
             raise ValueError(f"model_step {v!r} must be between 5 minutes and 1 day")
         return v
@@ -453,6 +464,7 @@ class ModelConfig(StrictModel):
         """Cross-section checks that `hydro run` / `hydro forecast` would otherwise only make at run time."""
         ms, os_ = pd.Timedelta(self.routing.model_step), pd.Timedelta(self.routing.output_step)
         for key, hours in (("forecast.lead_time_h", self.forecast.lead_time_h),
+                           ("forecast.state_interval_h", self.forecast.state_interval_h),
                            ("forcing.duration_h", self.forcing.duration_h)):
             try:
                 pd.Timedelta(hours=hours)
@@ -463,9 +475,14 @@ class ModelConfig(StrictModel):
             if lead % step:
                 raise ValueError(f"forecast.lead_time_h = {self.forecast.lead_time_h:g} h is not a multiple of {key} "
                                  f"{getattr(self.routing, key.split('.')[1])!r}")
+        # the nightly forecast splits its run at T + state_interval_h to save the next night's state: off the output
+        # step it could not split there and saved no state (silently)
+        if pd.Timedelta(hours=self.forecast.state_interval_h) % os_:
+            raise ValueError(f"forecast.state_interval_h = {self.forecast.state_interval_h:g} h is not a multiple of "
+                             f"routing.output_step {self.routing.output_step!r} (no state would be saved there)")
         if self.runoff.enabled:
-            nsteps = int(round(pd.Timedelta(hours=self.forcing.duration_h) / ms))
-            if nsteps < 1 or (nsteps * ms) % os_:
+            # exactly: the run length was rounded to whole model steps, so 24.2 h ran 24 h without a word
+            if pd.Timedelta(hours=self.forcing.duration_h) % os_:
                 raise ValueError(f"forcing.duration_h = {self.forcing.duration_h:g} h (the run length of hydro run) is not "
                                  f"a multiple of routing.output_step {self.routing.output_step!r}")
         if self.flood.enabled and self.flood.two_d and self.dem.source == "file" and self.flood.domain is None:

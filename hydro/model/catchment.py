@@ -48,6 +48,13 @@ BALANCE_TOLERANCE = 1e-9
 
 
 def _to_timedelta(value: Any, what: str) -> pd.Timedelta:
+    if isinstance(value, str):
+        try:  # pandas reads a bare number as nanoseconds: --dt 3600 was a step of 3.6 microseconds
+            float(value)
+        except ValueError:
+            pass
+        else:
+            raise ConfigError(f"{what}: {value!r} has no unit: write e.g. '1h', '30min' or '1D'")
     try:
         td = pd.Timedelta(value) if not isinstance(value, (int, float)) else pd.Timedelta(seconds=float(value))
     except (ValueError, TypeError) as exc:
@@ -75,13 +82,29 @@ def _coords_differ(values: Any, terrain: xr.Dataset, name: str) -> bool:
     return a.shape != b.shape or not np.allclose(a, b, rtol=0, atol=tol)
 
 
-def _grid_hash(terrain: xr.Dataset) -> str:
+def _grid_hash(terrain: xr.Dataset, legacy: bool = False) -> str:
+    """sha256 of the grid: shape, transform and CRS.
+
+    The CRS enters as pyproj's WKT of it, not as the WKT string the grid happens to carry: the same EPSG:32750
+    written to NetCDF and read back has fewer AUTHORITY nodes than when built from its code, so a state saved by
+    ``hydro run`` (DEM in memory) was refused as "another grid" on the run's own ``terrain.nc``. ``legacy=True``
+    gives the hash of the string as carried (states written before), which :meth:`CatchmentModel.load_state`
+    still accepts.
+    """
     h = hashlib.sha256()
     h.update(repr((terrain.sizes["y"], terrain.sizes["x"])).encode())
     tr = terrain.rio.transform(recalc=False)
     h.update(repr(tuple(tr)[:6]).encode())
     crs = terrain.rio.crs
-    h.update((crs.to_wkt() if crs is not None else "").encode())
+    if crs is None:
+        wkt = ""
+    elif legacy:
+        wkt = crs.to_wkt()
+    else:
+        from pyproj import CRS
+
+        wkt = CRS.from_user_input(crs.to_wkt()).to_wkt()
+    h.update(wkt.encode())
     return h.hexdigest()
 
 
@@ -862,6 +885,8 @@ class CatchmentModel:
                 got = ds.attrs.get(attr)
                 if got is None:
                     raise StateError(f"state file {path}: attribute {attr!r} missing (not a hydro state file?)")
+                if attr == "hydro_grid_hash" and str(got) == _grid_hash(self.terrain, legacy=True):
+                    continue  # a state written before the grid hash took the CRS canonically
                 if str(got) != expected:
                     raise StateError(f"state file {path}: {attr} differs: the state belongs to another {what}")
             # the hashes are attributes: a file whose cells were reordered (sortby("y"), a tool writing south-up)

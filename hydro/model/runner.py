@@ -25,8 +25,8 @@ def read_gauges(path: str | Path) -> list[Gauge]:
     if not path.exists():
         raise InputMissingError(f"gauge file not found: {path}")
     out = []
-    try:
-        text = path.read_text(encoding="utf-8")
+    try:  # utf-8-sig: Excel's "CSV UTF-8" starts with a byte-order mark, which made the first column '\ufeffid'
+        text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InputDataError(f"{path}: not a UTF-8 text CSV file (byte {exc.start}: {exc.reason}); save it as CSV "
                              "UTF-8") from None
@@ -38,6 +38,8 @@ def read_gauges(path: str | Path) -> list[Gauge]:
         short = sorted(k for k in ("id", "x", "y") if row.get(k) is None)
         if short:
             raise InputDataError(f"{path}:{n}: no value for {short} (the row has fewer cells than the header)")
+        if not row["id"].strip():  # a station without an id was written with station_id ''
+            raise InputDataError(f"{path}:{n}: empty gauge id")
         try:
             snap = row.get("max_snap_distance_m") or None
             area = row.get("upstream_area_km2") or None
@@ -71,18 +73,44 @@ def read_reservoirs(path: str | Path) -> list[Reservoir]:
     if not path.exists():
         raise InputMissingError(f"reservoir file not found: {path}")
     try:
-        raw = tomllib.loads(path.read_text("utf-8")).get("reservoir", []) if path.suffix == ".toml" else json.loads(path.read_text("utf-8"))
+        if path.suffix == ".toml":
+            doc = tomllib.loads(path.read_text("utf-8"))
+            unknown = sorted(set(doc) - {"reservoir"})
+            if unknown:  # a typo such as [[reservoirs]] dropped every reservoir without a word
+                raise ConfigError(f"{path}: unknown key(s) {unknown} (allowed: reservoir, as [[reservoir]] tables)")
+            raw = doc.get("reservoir", [])
+        else:
+            raw = json.loads(path.read_text("utf-8"))
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
         raise ConfigError(f"{path}: cannot parse: {exc}") from exc
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason})") from exc
+    if not isinstance(raw, list):
+        raise ConfigError(f"{path}: expected a list of reservoirs ([[reservoir]] tables in TOML, a JSON list)")
     out = []
     for i, item in enumerate(raw):
+        if not isinstance(item, dict):
+            raise ConfigError(f"{path}: reservoir {i}: expected a table of Reservoir fields, got {item!r}")
+        for key, value in item.items():
+            # a name, number lists for the table, numbers otherwise (a string such as release_m3s = "abc" was a
+            # ValueError traceback, exit 1; abstraction_m3s = "lots" one at the first step)
+            if key == "name":
+                ok, want = isinstance(value, str), "a string"
+            elif key in ("level_m", "storage_m3", "area_m2"):
+                ok, want = isinstance(value, list) and all(_is_number(v) for v in value), "a list of numbers"
+            else:
+                ok, want = _is_number(value), "a number"
+            if not ok:
+                raise ConfigError(f"{path}: reservoir {i}: {key} = {value!r} must be {want}")
         try:
             out.append(Reservoir(**item))
         except TypeError as exc:
             raise ConfigError(f"{path}: reservoir {i}: {exc}") from exc
     return out
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def open_terrain(path: str | Path, channel_threshold_m2: float) -> xr.Dataset:

@@ -451,6 +451,24 @@ class ModelConfig(StrictModel):
     paths: PathsConfig = PathsConfig()
     outputs: OutputConfig = OutputConfig()
 
+    @model_validator(mode="before")
+    @classmethod
+    def _forecast_forcing_inherits(cls, data: Any) -> Any:
+        """``[forecast] forcing`` overrides ``[forcing]`` key by key: a key it leaves out takes the ``[forcing]``
+        value, not the class default (``pet_mm_day`` left out of the nightly forcing silently became 4 mm/d whatever
+        ``[forcing]`` said). ``path`` is inherited only with an unchanged ``source``."""
+        if not isinstance(data, dict):
+            return data
+        fc, base = data.get("forecast"), data.get("forcing", {})
+        if not (isinstance(fc, dict) and isinstance(fc.get("forcing"), dict) and isinstance(base, dict)):
+            return data
+        own = fc["forcing"]
+        merged = dict(base)
+        if "source" in own and own["source"] != base.get("source", "design_storm"):
+            merged.pop("path", None)
+        merged.update(own)
+        return {**data, "forecast": {**fc, "forcing": merged}}
+
     @model_validator(mode="after")
     def _unique_gauges(self) -> "ModelConfig":
         ids = [g.id for g in self.gauges]

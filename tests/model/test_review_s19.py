@@ -211,3 +211,20 @@ def test_misspelt_reservoir_table_is_refused(tmp_path):
     p.write_text(_RES.replace("[[reservoir]]", "[[reservoirs]]"))
     with pytest.raises(ConfigError, match=re.escape("unknown key(s) ['reservoirs']")):
         read_reservoirs(p)
+
+
+def test_forecast_forcing_inherits_the_keys_it_leaves_out(tmp_path):
+    """Before: [forecast] forcing replaced [forcing] whole, so pet_mm_day left out of it became the class default
+    4 mm/d, not [forcing]'s 6 mm/d."""
+    text = (REPO / "models" / "balikpapan.toml").read_text()
+    text = text.replace("pet_mm_day = 4.0             # humid tropics", "pet_mm_day = 6.0             # humid tropics")
+    text = text.replace(', variable = "precipitation", pet_mm_day = 4.0 }', ', variable = "precipitation" }')
+    assert "pet_mm_day = 6.0" in text and 'variable = "precipitation" }' in text
+    path = tmp_path / "models" / "m.toml"
+    path.parent.mkdir()
+    path.write_text(text)
+    cfg = load_config(path)
+    assert cfg.forcing.pet_mm_day == 6.0 and cfg.forcing.source == "design_storm" and cfg.forcing.path is None
+    ff = cfg.forecast.forcing
+    assert ff.pet_mm_day == 6.0 and ff.source == "netcdf" and ff.variable == "precipitation"
+    assert ff.path.startswith("../inputs/forcing/") and ff.storm_total_mm == cfg.forcing.storm_total_mm

@@ -342,7 +342,11 @@ def _edge_flux(kind, val, q_old, eta_out, z_in, h_in, n0, dt, inv_dx, g, h_dry, 
         return qn
     if kind == 3:  # free outflow at normal depth
         if h_in > h_dry and n0 > 0.0:
-            return -h_in * fast_cbrt(h_in * h_in) * np.sqrt(val) / n0
+            q = h_in * fast_cbrt(h_in * h_in) * np.sqrt(val) / n0
+            if caps:  # froude_limit / velocity_limit cap every face, the free edge too (its normal flow is
+                # supercritical on steep edges: Fr 3 at 0.5 m and S = 0.1 with n = 0.03)
+                q = min(q, min(qcap_fr * h_in * np.sqrt(g * h_in), qcap_u * h_in))
+            return -q
     return 0.0
 
 

@@ -58,7 +58,8 @@ class EdgeBoundary:
         Edge of the raster: west = first column, east = last column, north = first row, south = last row
         (for a north-up raster these are the compass directions).
     kind : {"closed", "inflow", "level", "free"}
-        ``closed`` wall (q = 0); ``inflow`` prescribed inward unit discharge (m2 s-1); ``level`` prescribed water
+        ``closed`` wall (q = 0); ``inflow`` prescribed inward unit discharge (m2 s-1, >= 0; every cell of an inflow
+        edge must be ground, not nodata); ``level`` prescribed water
         level (m, same datum as the DEM) in a ghost cell outside the edge — flow either way (tide);
         ``free`` outflow at normal depth ``q = h^(5/3) S^(1/2) / n`` with friction slope ``S``.
     series : xarray.DataArray or float, optional
@@ -72,7 +73,7 @@ class EdgeBoundary:
         Friction slope of the ``free`` boundary (m/m); ``None`` = local bed slope towards the edge, floored at
         ``min_slope``.
     min_slope : float
-        Floor of the local slope for ``free`` boundaries.
+        Floor of the local slope for ``free`` boundaries (> 0).
     """
 
     side: str
@@ -550,13 +551,14 @@ def simulate_2d(
         variant): keeps thin, fast sheets over weirs and steep rain-on-grid slopes stable. False = the plain
         LISFLOOD-FP step ``alpha dx / sqrt(g h_max)``.
     h_dry : float
-        Wet/dry threshold (m): a face carries flow only if the flow depth exceeds it (LISFLOOD-FP DepthThresh).
-        Larger values slow wetting fronts and leave up to ``h_dry`` ponded in shallow depressions.
+        Wet/dry threshold (m), > 0: a face carries flow only if the flow depth exceeds it (LISFLOOD-FP
+        DepthThresh). Larger values slow wetting fronts and leave up to ``h_dry`` ponded in shallow depressions.
     froude_limit : float, optional
-        Steep-slope safeguard for rain-on-grid: cap ``|q| <= Fr * h * sqrt(g h)`` on every face (landlab
-        ``steep_slopes`` uses 1). Off by default.
+        Steep-slope safeguard for rain-on-grid: cap ``|q| <= Fr * h * sqrt(g h)`` on every face, free-outflow
+        edges included (landlab ``steep_slopes`` uses 1). Off by default.
     velocity_limit : float, optional
-        Cap face velocities at this value (m s-1; SFINCS ``uvlim`` = 10). Off by default.
+        Cap face velocities at this value (m s-1; SFINCS ``uvlim`` = 10), free-outflow edges included. Off by
+        default.
     friction : {"semi-implicit", "implicit"}
         ``semi-implicit`` (Bates et al. 2010): explicit ``|q|`` in the friction term — the larger of the face's
         old flux and its theta-smoothed flux (identical to Bates et al. 2010 for theta = 1; for theta < 1 it keeps
@@ -591,7 +593,8 @@ def simulate_2d(
     ------
     InputDataError
         Geographic or non-square grid, negative Manning n or depth, unknown rainfall units, an inflow point outside
-        the domain, a series not covering the run, bad option values.
+        the domain, an inflow edge cell on nodata or a negative edge inflow, a series not covering the run, bad
+        option values (``h_dry <= 0``, ``min_slope <= 0``, ...).
     SolverInstabilityError
         Depth or velocity beyond physical bounds (names the cell coordinates and the time).
 
@@ -626,11 +629,11 @@ def simulate_2d(
     dx, crs, transform = _grid_info(bed_elevation)
     ny, nx = bed_elevation.shape
     t_end = _as_seconds(duration, "duration")
-    if not t_end > 0:
-        raise InputDataError(f"duration must be > 0 s, not {t_end}")
+    if not (t_end > 0 and math.isfinite(t_end)):
+        raise InputDataError(f"duration must be a finite number of seconds > 0, not {t_end}")
     out_dt = t_end if output_interval is None else _as_seconds(output_interval, "output_interval")
-    if not out_dt > 0:
-        raise InputDataError(f"output_interval must be > 0 s, not {out_dt}")
+    if not (out_dt > 0 and math.isfinite(out_dt)):
+        raise InputDataError(f"output_interval must be a finite number of seconds > 0, not {out_dt}")
     if not (0.0 < theta <= 1.0):
         raise InputDataError(f"theta must be in (0, 1], not {theta}")
     if not (alpha > 0.0):
@@ -646,8 +649,15 @@ def simulate_2d(
             raise InputDataError(f"{name} must be >= 0 (0 or None: no limit), not {value}")
     if num_threads is not None and not (int(num_threads) >= 1 and int(num_threads) == num_threads):
         raise InputDataError(f"num_threads must be a whole number >= 1, not {num_threads}")
-    if not (dt_max > 0.0) or not (h_dry >= 0.0) or not (threshold_m >= 0.0):
-        raise InputDataError("dt_max must be > 0, h_dry and threshold_m >= 0")
+    if num_threads is not None and int(num_threads) > numba.config.NUMBA_NUM_THREADS:
+        raise InputDataError(f"num_threads = {num_threads}: numba has {numba.config.NUMBA_NUM_THREADS} threads "
+                             "(NUMBA_NUM_THREADS)")
+    if not (dt_max > 0.0) or not (threshold_m >= 0.0):
+        raise InputDataError("dt_max must be > 0, threshold_m >= 0")
+    if not (0.0 < h_dry < math.inf):
+        # h_dry = 0 let a draining cell's film of 1e-30 m carry face flux: its speed q/h overflowed, the advective
+        # step became 0 s and the run never ended
+        raise InputDataError(f"h_dry must be a finite depth > 0 m (e.g. 1e-3; 1e-5 as landlab), not {h_dry}")
     if friction not in ("semi-implicit", "implicit"):
         raise InputDataError(f"friction must be 'semi-implicit' or 'implicit', not {friction!r}")
     if dtype not in ("float32", "float64"):
@@ -741,6 +751,9 @@ def simulate_2d(
     pending: list[tuple[int, bool, np.ndarray, int, _Series]] = []
     level_max = -np.inf
     series_times: list[np.ndarray] = []
+    if isinstance(boundaries, EdgeBoundary) or boundaries is None or isinstance(boundaries, str):
+        raise InputDataError("boundaries must be a list of EdgeBoundary objects, e.g. [water_level('south', tide)]"
+                             f", not {boundaries!r}")
     for ib_, b in enumerate(boundaries):
         if not isinstance(b, EdgeBoundary):
             raise InputDataError(f"boundaries: expected EdgeBoundary objects (see hydro.flood.inflow ...), got {b!r}")
@@ -759,6 +772,16 @@ def simulate_2d(
                     "(the kernel's edge faces are on the grid's outer edge); crop the DEM to its valid area or "
                     "give cells=... where the edge is ground"
                 )
+            if b.kind == "inflow" and not edge_active.all():
+                # the unit discharge of a nodata face never entered: Q / (k dx) over k faces, one of them nodata,
+                # delivered (k - 1)/k of Q without a word
+                raise InputDataError(
+                    f"{b.side} inflow boundary: edge cells {idx[~edge_active].tolist()} are nodata, so their "
+                    "inflow would be dropped; give cells=... only where the edge is ground (and q = Q / (k dx) "
+                    "over those k cells)"
+                )
+            if b.kind == "free" and b.slope is None and not (0.0 < b.min_slope < math.inf):
+                raise InputDataError(f"{b.side} free-outflow min_slope must be a finite slope > 0, not {b.min_slope}")
             if b.kind == "free" and n.shape == (ny, nx):
                 if np.any(n[edge][edge_active] <= 0):
                     raise InputDataError(f"{b.side} free-outflow boundary needs manning_n > 0 on its edge cells")
@@ -771,6 +794,9 @@ def simulate_2d(
             if b.series is None:
                 raise InputDataError(f"{b.side} {b.kind} boundary needs a value or series")
             s = _series(b.series, idx.size, start64, t_end, f"{b.side} {b.kind} boundary series")
+            if b.kind == "inflow" and np.any(s.values < 0):
+                raise InputDataError(f"{b.side} inflow boundary: unit discharge must be >= 0 m2 s-1 (inward; "
+                                     "abstractions are not supported)")
             if b.kind == "level":
                 level_max = max(level_max, float(np.max(s.values)))
             if s.times is not None:

@@ -435,7 +435,8 @@ def _target_spec(target_grid: Any) -> tuple[GridSpec, np.ndarray | None]:
     if not isinstance(target_grid, xr.DataArray):
         raise InputDataError("target_grid must be a DataArray (y, x) with a CRS (e.g. from hydro.io.open_dem)")
     spec = grid_of(target_grid, "target grid")
-    mask = np.isfinite(np.asarray(target_grid.values, dtype=np.float64)).ravel()
+    # the mask in the (y, x) row-major order of the weights, whatever the order of the target's dims
+    mask = np.isfinite(np.asarray(target_grid.transpose(..., spec.ydim, spec.xdim).values, dtype=np.float64)).ravel()
     return spec, mask
 
 

@@ -206,7 +206,8 @@ def stations_to_grid(
         w = station_weights(cells, sxy[pat], method, power, geographic=tgt.crs.is_geographic)
         rows = np.flatnonzero(inverse.ravel() == k)
         out[rows] = values[np.ix_(rows, np.flatnonzero(pat))] @ w.T
-    mask = np.isfinite(np.asarray(target_grid.values, float)).ravel()
+    # (y, x) row-major like ``cells``, whatever the order of the target's dims
+    mask = np.isfinite(np.asarray(target_grid.transpose(..., tgt.ydim, tgt.xdim).values, float)).ravel()
     out[:, ~mask] = np.nan
     from hydro.vocabulary import cf_attrs
 

@@ -1,6 +1,7 @@
 """Design storms: alternating-block hyetographs from a depth-duration (or IDF) table."""
 from __future__ import annotations
 
+import warnings
 from typing import Any, Callable, Mapping
 
 import numpy as np
@@ -8,6 +9,7 @@ import pandas as pd
 import xarray as xr
 
 from hydro.errors import ConfigError
+from hydro.times import naive_utc
 
 __all__ = ["design_storm", "alternating_block", "DEFAULT_DDF_EXPONENT"]
 
@@ -114,7 +116,8 @@ def design_storm(
     peak_position : 0 (front) … 1 (back); block ``p·(n − 1)`` (0-based, a tie rounded down: with an even
         number of blocks 0.5 is the block that ends at mid-storm) gets the largest increment.
     areal_reduction : factor in (0, 1] or callable(duration_h) → factor, applied to every block.
-    start : storm start (first label = start + step).
+    start : storm start (first label = start + step); a time-zone-aware start is converted to UTC (the
+        labels are naive UTC, as everywhere in the package).
     target_grid : optional (y, x) DataArray; the storm is spread uniformly over it (NaN cells stay NaN).
 
     Returns
@@ -140,13 +143,27 @@ def design_storm(
     inc = np.clip(inc, 0.0, None)
     if total_mm is not None:
         inc *= total_mm / inc.sum()
+    # the wettest k blocks of an alternating-block storm hold the k largest increments: that is the curve's D(k)
+    # only when the increments fall with duration (a concave curve); a log-log table with a steeper segment after a
+    # flatter one (e.g. 2-3 h flatter than 3-6 h) has a larger increment later, and the storm then exceeds the table
+    top, depth = np.cumsum(np.sort(inc)[::-1]), np.cumsum(inc)
+    excess = top - depth
+    if np.any(excess > 1e-9 * depth[-1]):
+        k = int(np.argmax(excess))
+        warnings.warn(f"design_storm: the depth-duration curve is not concave (its {sh:g}-h increments do not fall "
+                      f"with duration): the storm's wettest {(k + 1) * sh:g} h hold {top[k]:.4g} mm, "
+                      f"{excess[k]:.3g} mm more than the curve's {depth[k]:.4g} mm", UserWarning, stacklevel=2)
     hyeto = alternating_block(inc, peak_position)
     if areal_reduction is not None:
         arf = float(areal_reduction(dh)) if callable(areal_reduction) else float(areal_reduction)
         if not 0.0 < arf <= 1.0:
             raise ConfigError(f"areal reduction factor {arf} outside (0, 1]")
         hyeto = hyeto * arf
-    times = pd.Timestamp(start) + st * np.arange(1, n + 1)
+    try:
+        t0 = naive_utc(start)  # the package's clock: naive UTC (a time-zone-aware start is converted)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"design_storm: start {start!r} is not a date-time") from exc
+    times = pd.DatetimeIndex([t0 + st * k for k in range(1, n + 1)])
     attrs = cf_attrs("precipitation")
     attrs["cell_methods"] = f"time: sum (interval: {int(st.total_seconds())} s)"
     attrs["comment"] = f"alternating-block design storm, peak_position={peak_position}"

@@ -82,6 +82,26 @@ def _coords_differ(values: Any, terrain: xr.Dataset, name: str) -> bool:
     return a.shape != b.shape or not np.allclose(a, b, rtol=0, atol=tol)
 
 
+def _grid_map(value: Any, terrain: xr.Dataset, name: str) -> np.ndarray | None:
+    """A per-cell map (y, x) as a float64 array in the terrain's cell order.
+
+    A DataArray is put in (y, x) order and its ``y``/``x`` labels must be the terrain's (a map read from a
+    y-ascending NetCDF was mirrored onto the grid: its values went to the wrong cells); the size is checked by
+    :meth:`RoutingNetwork.build`.
+    """
+    if value is None:
+        return None
+    if isinstance(value, xr.DataArray):
+        if set(value.dims) != {"y", "x"}:
+            raise InputDataError(f"{name} has dims {value.dims}, expected (y, x)")
+        value = value.transpose("y", "x")
+        for c in ("y", "x"):
+            if c in value.coords and c in terrain.coords and _coords_differ(value[c].values, terrain, c):
+                raise InputDataError(f"{name}: {c} coordinates differ from the model grid's (another grid or order: "
+                                     f"align it with the terrain first, e.g. {name}.sortby or reindex_like)")
+    return np.asarray(value, dtype=np.float64)
+
+
 def _grid_hash(terrain: xr.Dataset, legacy: bool = False) -> str:
     """sha256 of the grid: shape, transform and CRS.
 
@@ -237,12 +257,12 @@ class CatchmentModel:
         zname = "filled_elevation" if "filled_elevation" in terrain else "elevation"
         if zname not in terrain:
             raise InputMissingError("terrain dataset has neither 'filled_elevation' nor 'elevation'")
-        mult = None if manning_multiplier is None else np.asarray(manning_multiplier, dtype=np.float64)
         self.routing = RoutingNetwork.build(
             self.network, np.asarray(terrain[zname].values, np.float64), self.routing_params, self.dt_seconds,
-            reservoirs=reservoirs, inflows=inflows, manning_multiplier=mult,
-            channel_width_m=None if channel_width_m is None else np.asarray(channel_width_m, np.float64),
-            channel_depth_m=None if channel_depth_m is None else np.asarray(channel_depth_m, np.float64),
+            reservoirs=reservoirs, inflows=inflows,
+            manning_multiplier=_grid_map(manning_multiplier, terrain, "manning_multiplier"),
+            channel_width_m=_grid_map(channel_width_m, terrain, "channel_width_m"),
+            channel_depth_m=_grid_map(channel_depth_m, terrain, "channel_depth_m"),
         )
         self.params = params
         if getattr(params, "unit_hydrograph_steps", None) is not None:

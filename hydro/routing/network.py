@@ -815,7 +815,8 @@ class RoutingNetwork:
         reservoirs, inflows : sequences
             Level-pool nodes and inflow boundaries (snapped to the channel cells).
         manning_multiplier : ndarray (ny, nx), optional
-            Per-cell multiplier of Manning n (per-reach calibration).
+            Per-cell multiplier of Manning n (per-reach calibration); another size is an
+            :class:`~hydro.errors.InputDataError`.
         channel_mask : ndarray (ny, nx) of bool, optional
             Channel cells (default: upstream area >= ``params.channel_threshold_m2``).
         channel_width_m, channel_depth_m : ndarray (ny, nx), optional
@@ -853,7 +854,10 @@ class RoutingNetwork:
         if channel_mask is None:
             is_channel = up_area >= params.channel_threshold_m2
         else:
-            is_channel = np.asarray(channel_mask, bool).ravel()[order]
+            cm = np.asarray(channel_mask, bool).ravel()
+            if cm.size != ncell:
+                raise InputDataError(f"channel_mask has {cm.size} cells, the flow network {ncell}")
+            is_channel = cm[order]
         a_km2 = up_area / 1e6
         w_ch, d_ch = k.channel_geometry(a_km2, params.width_coef, params.width_exp, params.depth_coef, params.depth_exp)
         for name, override, target in (("channel_width_m", channel_width_m, w_ch), ("channel_depth_m", channel_depth_m, d_ch)):
@@ -871,7 +875,10 @@ class RoutingNetwork:
         perimeter = np.where(is_channel, w_ch + d_ch, w_ov)
         n = np.where(is_channel, params.manning_n_channel, params.manning_n_overland)
         if manning_multiplier is not None:
-            mult = np.asarray(manning_multiplier, dtype=np.float64).ravel()[order]
+            mult = np.asarray(manning_multiplier, dtype=np.float64).ravel()
+            if mult.size != ncell:
+                raise InputDataError(f"manning_multiplier has {mult.size} cells, the flow network {ncell}")
+            mult = mult[order]
             if np.any(~np.isfinite(mult)) or np.any(mult <= 0):
                 raise InputDataError("manning_multiplier must be finite and > 0 on valid cells")
             n = n * mult
@@ -996,6 +1003,12 @@ class RoutingNetwork:
         reservoir_abstraction_m3s : float64 (nres,), optional
             Requested abstraction [m3 s-1].
 
+        Raises
+        ------
+        InputDataError
+            An array of the wrong shape, or NaN/infinite or negative values in any of them (never dropped or
+            clipped silently).
+
         Returns
         -------
         dict
@@ -1016,6 +1029,13 @@ class RoutingNetwork:
         bnd = np.zeros(nv) if boundary_m3s is None else np.ascontiguousarray(boundary_m3s, dtype=np.float64)
         ev = np.zeros(nres) if reservoir_evaporation_m3 is None else np.ascontiguousarray(reservoir_evaporation_m3, float)
         ab = np.zeros(nres) if reservoir_abstraction_m3s is None else np.ascontiguousarray(reservoir_abstraction_m3s, float)
+        # a NaN spread over every cell downstream; a negative value created water (the solver cannot take it out)
+        for what, arr, n_exp in (("boundary inflow", bnd, nv), ("reservoir evaporation", ev, nres),
+                                 ("reservoir abstraction", ab, nres)):
+            if arr.shape != (n_exp,):
+                raise InputDataError(f"{what} has shape {arr.shape}, expected ({n_exp},)")
+            if arr.size and not (np.all(np.isfinite(arr)) and arr.min() >= 0.0):
+                raise InputDataError(f"{what}: NaN/infinite or negative values (must be finite and >= 0)")
         rel = np.array([r.release_m3s for r in self.reservoirs], float)
         lt, stt, starts, lens, crest, coef, expo = self._tables
         q_mean = np.empty(nv)

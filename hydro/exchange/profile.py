@@ -34,6 +34,7 @@ import pandas as pd
 import xarray as xr
 
 from hydro.errors import InputDataError, OutputError
+from hydro.io.dsg import dsg_geospatial
 from hydro.times import naive_utc
 from hydro.vocabulary import cf_attrs
 
@@ -164,21 +165,6 @@ def _to_lonlat(crs: Any, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.n
     tr = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
     pts = [tr.transform(float(a), float(b)) for a, b in zip(np.ravel(x), np.ravel(y))]  # scalars: pyproj warns on 1-element arrays
     return np.array([p[0] for p in pts], float), np.array([p[1] for p in pts], float)
-
-
-def _geospatial(lat: np.ndarray, lon: np.ndarray) -> dict[str, Any]:
-    la0, la1, lo0, lo1 = float(lat.min()), float(lat.max()), float(lon.min()), float(lon.max())
-    out: dict[str, Any] = {
-        "geospatial_lat_min": la0, "geospatial_lat_max": la1, "geospatial_lon_min": lo0, "geospatial_lon_max": lo1,
-        "geospatial_lat_units": "degrees_north", "geospatial_lon_units": "degrees_east", "geospatial_bounds_crs": "EPSG:4326",
-    }
-    if lat.size == 1:
-        out["geospatial_bounds"] = f"POINT({la0} {lo0})"
-    elif la0 == la1 or lo0 == lo1:
-        out["geospatial_bounds"] = f"LINESTRING({la0} {lo0}, {la1} {lo1})"
-    else:
-        out["geospatial_bounds"] = f"POLYGON(({la0} {lo0}, {la0} {lo1}, {la1} {lo1}, {la1} {lo0}, {la0} {lo0}))"
-    return out
 
 
 def exchange_dataset(
@@ -370,7 +356,7 @@ def exchange_dataset(
            VERSION_ATTR: str(hydro_version or __version__)},
         date_created=created.strftime("%Y-%m-%dT%H:%M:%SZ"),
         forecast_reference_time=frt.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        **_geospatial(lat, lon),
+        **dsg_geospatial(lat, lon),
     )
     if config_hash:
         ds.attrs[CONFIG_HASH_ATTR] = str(config_hash)

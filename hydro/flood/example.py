@@ -260,6 +260,20 @@ def spring_tide(start: Any, duration_h: float, *, high_water: Any = None, m2_amp
                         attrs={"units": "m", "long_name": "spring tide level above MSL (M2 + S2)"})
 
 
+def rational_river(start: Any, duration_h: float, storm_total_mm: float, storm_duration_h: float,
+                   area_m2: float) -> xr.DataArray:
+    """Rational-method triangular river hydrograph [m3 s-1] (C = 0.5 [A], the peak intensity of the triangular
+    :func:`design_storm`, peak an hour after the rain peak) of ``area_m2`` from ``start`` over ``duration_h``."""
+    peak_intensity_m_s = 2.0 * storm_total_mm / 1000.0 / (storm_duration_h * 3600.0)
+    times = pd.Timestamp(start) + pd.to_timedelta(np.arange(0, duration_h * 60 + 10, 10), unit="min")
+    th = (times - pd.Timestamp(start)) / pd.Timedelta(hours=1)
+    tp = 0.4 * storm_duration_h + 1.0  # peak an hour after the rain peak
+    base = storm_duration_h + 3.0
+    shape = np.clip(np.where(th <= tp, th / tp, (base - th) / (base - tp)), 0.0, None)
+    return xr.DataArray(0.5 * peak_intensity_m_s * area_m2 * shape, dims="time", coords={"time": times.values},
+                        attrs={"units": "m3 s-1"})
+
+
 def balikpapan_flood(
     resolution_m: float = 30.0,
     *,
@@ -343,15 +357,7 @@ def balikpapan_flood(
                                 tail_h=max(duration_h - storm_duration_h, 0.0))
     x_in, y_in, area_in = plain_inflow_point(terrain, resolution_m)
     if river_discharge is None:
-        # rational-method triangular hydrograph (C = 0.5 [A], peak intensity of the triangular storm)
-        peak_intensity_m_s = 2.0 * storm_total_mm / 1000.0 / (storm_duration_h * 3600.0)
-        times = pd.Timestamp(start) + pd.to_timedelta(np.arange(0, duration_h * 60 + 10, 10), unit="min")
-        th = (times - pd.Timestamp(start)) / pd.Timedelta(hours=1)
-        tp = 0.4 * storm_duration_h + 1.0  # peak an hour after the rain peak
-        base = storm_duration_h + 3.0
-        shape = np.clip(np.where(th <= tp, th / tp, (base - th) / (base - tp)), 0.0, None)
-        river_discharge = xr.DataArray(0.5 * peak_intensity_m_s * area_in * shape, dims="time",
-                                       coords={"time": times.values}, attrs={"units": "m3 s-1"})
+        river_discharge = rational_river(start, duration_h, storm_total_mm, storm_duration_h, area_in)
     if peak_discharge is None:  # HAND screening discharge: rational method with the peak intensity
         peak_intensity_m_s = 2.0 * storm_total_mm / 1000.0 / (storm_duration_h * 3600.0)
         peak_discharge = 0.5 * peak_intensity_m_s * terrain["upstream_area"]

@@ -178,6 +178,35 @@ def run_model(
         raise
 
 
+def unused_without_runoff(cfg: ModelConfig) -> dict[str, str]:
+    """What `hydro run` of ``cfg`` does not use because ``[runoff] enabled = false`` (no runoff and routing, so no
+    routed discharge anywhere): ``{config key: what happens instead}``, empty when runoff is enabled.
+
+    The config is not refused (forecast-only configs rely on it): the run warns and states these in the manifest's
+    ``facts.not_used`` and in ``water_balance.json`` (``not_used``).
+    """
+    if cfg.runoff.enabled:
+        return {}
+    out: dict[str, str] = {}
+    f = cfg.forcing
+    what = (f"forcing.path = {f.path!r}" if f.source == "netcdf" else
+            f"the design storm of {f.storm_total_mm:g} mm in {f.storm_duration_h:g} h")
+    out["forcing"] = f"{what} is not read" + (
+        f"; the flood stage uses its own design storm (flood.storm_total_mm = {cfg.flood.storm_total_mm:g} mm in "
+        f"{cfg.flood.storm_duration_h:g} h from flood.start)" if cfg.flood.enabled else "")
+    if cfg.gauges:
+        out["gauges"] = (f"no hydrographs and no warning-level alerts at the gauges {[g.id for g in cfg.gauges]} "
+                         "(no routed discharge)")
+    if cfg.allocation.enabled and cfg.allocation.simulated_inflows:
+        nodes = ", ".join(f"{n} <- {g}" for n, g in cfg.allocation.simulated_inflows.items())
+        out["allocation.simulated_inflows"] = (f"{nodes} ignored: these nodes take the network's own inflow series and "
+                                               "the allocation runs over the network's own period")
+    if cfg.exchange.inflows:
+        out["exchange.inflows"] = (f"the neighbours' files {[i.file for i in cfg.exchange.inflows]} are not read "
+                                   "(no routing to enter)")
+    return out
+
+
 def _run_input_files(cfg: ModelConfig) -> dict[str, Path]:
     """Every file `hydro run` of ``cfg`` reads (DEM, forcing, neighbours' files, allocation network and series,
     population/roads layers): their sha256 enter the run id and the manifest."""
@@ -240,6 +269,11 @@ def _run_locked(cfg: ModelConfig, folder: Any, run_id: str, step: Progress, inpu
         gauges = None
         rain = None
         domain, inflow_points = _flood_domain(cfg, terrain) if cfg.flood.enabled else (None, [])
+        not_used = unused_without_runoff(cfg)  # [runoff] enabled = false: say what the run leaves out
+        if not_used:
+            facts["not_used"] = not_used
+            logger.warning("run %s: [runoff] enabled = false: not used: %s", run_id,
+                           "; ".join(f"{k}: {v}" for k, v in not_used.items()))
         start = pd.Timestamp(cfg.forcing.start)
         mstep = pd.Timedelta(cfg.routing.model_step)
         nsteps = int(round(pd.Timedelta(hours=cfg.forcing.duration_h) / mstep))
@@ -302,10 +336,14 @@ def _run_locked(cfg: ModelConfig, folder: Any, run_id: str, step: Progress, inpu
             else:  # no routing: screening discharge by the rational method (C = 0.5) with the storm's peak intensity
                 peak_i = 2.0 * fc.storm_total_mm / 1000.0 / (fc.storm_duration_h * 3600.0)
                 peak_q = 0.5 * peak_i * terrain["upstream_area"]
-                if cfg.dem.source == "embedded" and fc.domain is None:
-                    from hydro.flood.example import balikpapan_flood
+                if cfg.dem.source == "embedded" and fc.domain is None and inflow_points:
+                    from hydro.flood.example import rational_river
 
-                    peak_q = None  # the embedded example's own river hydrograph
+                    # the embedded example's river (rational method) at its entering point; the rest of [flood]
+                    # (tide, surge, roughness, hand, two_d) applies as with routing
+                    x_in, y_in, area_in = inflow_points[0]
+                    rivers["ampal"] = (x_in, y_in, rational_river(f_start, fc.duration_h, fc.storm_total_mm,
+                                                                  fc.storm_duration_h, area_in))
             if rain is not None and rain.ndim == 1:
                 f_rain = rain
             elif rain is not None:  # gridded forcing: the domain's mean rain
@@ -315,23 +353,21 @@ def _run_locked(cfg: ModelConfig, folder: Any, run_id: str, step: Progress, inpu
             else:
                 f_rain = design_storm(f_start, total_mm=fc.storm_total_mm, duration_h=fc.storm_duration_h,
                                       tail_h=max(fc.duration_h - fc.storm_duration_h, 0.0))
-            if peak_q is None:
-                fl = balikpapan_flood(cfg.dem.resolution_m, start=f_start, duration_h=fc.duration_h,
-                                      storm_total_mm=fc.storm_total_mm, storm_duration_h=fc.storm_duration_h,
-                                      plain_resolution_m=fc.resolution_m, output_dir=partial / "flood",
-                                      output_interval_min=fc.output_interval_min, terrain=terrain)
+            if not cfg.runoff.enabled:  # the flood's own storm (design_storm: peak at 0.4 of its duration)
+                peak_at = f_start + pd.Timedelta(hours=0.4 * fc.storm_duration_h)
+            elif cfg.forcing.source == "design_storm":
+                peak_at = f_start + pd.Timedelta(hours=cfg.forcing.storm_peak_position * cfg.forcing.storm_duration_h)
             else:
-                peak_at = f_start + pd.Timedelta(hours=cfg.forcing.storm_peak_position * cfg.forcing.storm_duration_h) \
-                    if cfg.forcing.source == "design_storm" else None
-                fl = flood_event(
-                    terrain, domain if fc.two_d else None, start=f_start, duration_h=fc.duration_h, rainfall=f_rain,
-                    river_inflows=rivers, peak_discharge=peak_q, hand_map=fc.hand, tide_edge=fc.tide_edge,
-                    tide_high_water=fc.tide_high_water or peak_at, m2_amplitude_m=fc.tide_m2_amplitude_m,
-                    s2_amplitude_m=fc.tide_s2_amplitude_m, msl_m=fc.msl_m, surge_m=fc.surge_m,
-                    manning_n_sea=fc.manning_n_sea, manning_n_urban=fc.manning_n_urban,
-                    manning_n_vegetated=fc.manning_n_vegetated, urban_below_m=fc.urban_below_m,
-                    hand_threshold_m=cfg.forecast.hand_threshold_m, plain_resolution_m=fc.resolution_m,
-                    output_dir=partial / "flood", output_interval_min=fc.output_interval_min, title=cfg.title)
+                peak_at = None
+            fl = flood_event(
+                terrain, domain if fc.two_d else None, start=f_start, duration_h=fc.duration_h, rainfall=f_rain,
+                river_inflows=rivers, peak_discharge=peak_q, hand_map=fc.hand, tide_edge=fc.tide_edge,
+                tide_high_water=fc.tide_high_water or peak_at, m2_amplitude_m=fc.tide_m2_amplitude_m,
+                s2_amplitude_m=fc.tide_s2_amplitude_m, msl_m=fc.msl_m, surge_m=fc.surge_m,
+                manning_n_sea=fc.manning_n_sea, manning_n_urban=fc.manning_n_urban,
+                manning_n_vegetated=fc.manning_n_vegetated, urban_below_m=fc.urban_below_m,
+                hand_threshold_m=cfg.forecast.hand_threshold_m, plain_resolution_m=fc.resolution_m,
+                output_dir=partial / "flood", output_interval_min=fc.output_interval_min, title=cfg.title)
             for f in fl["files"]:
                 folder.add(f"flood/{Path(f).name}", f)
             flood_ds = fl["plain"].dataset if fl["plain"] is not None else None
@@ -424,7 +460,7 @@ def _run_locked(cfg: ModelConfig, folder: Any, run_id: str, step: Progress, inpu
         if flooded_km2 is not None:
             alerts += flood_area_alert(cfg, flooded_km2, source="hand")
         wb = summarise_balances(balances, transfers, not_applicable,
-                                domain=hyd.result.summary if hyd is not None else None)
+                                domain=hyd.result.summary if hyd is not None else None, not_used=not_used)
         facts["water_balance"] = wb
         alerts += balance_alert(wb)
         if not wb["closed"]:
@@ -630,12 +666,14 @@ def _transfer(sent: float, received: float, what: str, tolerance: float = BALANC
 
 
 def summarise_balances(modules: dict[str, dict[str, Any]], transfers: dict[str, dict[str, Any]] | None = None,
-                       notes: dict[str, str] | None = None, domain: dict[str, Any] | None = None) -> dict[str, Any]:
+                       notes: dict[str, str] | None = None, domain: dict[str, Any] | None = None,
+                       not_used: dict[str, str] | None = None) -> dict[str, Any]:
     """``manifest["facts"]["water_balance"]``: every process's balance and the transfers between them, in m3.
 
     ``domain`` (the catchment model's run summary) adds its totals at the top level under their old names
     (``precipitation``, ``outflow``, ``storage_change``, ``residual``, ``steps`` ...), as earlier manifests had them;
-    ``relative_residual`` is the largest over every process.
+    ``relative_residual`` is the largest over every process. ``not_used`` (config key → why, e.g. from
+    :func:`unused_without_runoff`) is stated as ``not_used`` when given.
     """
     transfers = transfers or {}
     rels = [max(m["relative_residual"], m.get("stated_max_relative_residual", 0.0)) for m in modules.values()]
@@ -655,6 +693,7 @@ def summarise_balances(modules: dict[str, dict[str, Any]], transfers: dict[str, 
         "processes": modules,
         "transfers": transfers,
         "not_applicable": dict(notes or {}),
+        **({"not_used": dict(not_used)} if not_used else {}),
     })
 
 

@@ -260,6 +260,18 @@ def spring_tide(start: Any, duration_h: float, *, high_water: Any = None, m2_amp
                         attrs={"units": "m", "long_name": "spring tide level above MSL (M2 + S2)"})
 
 
+def _storm_peak_time(rainfall: Any, start: Any) -> pd.Timestamp:
+    """Middle of the wettest step of a rain series [mm per step, period-end labels]; ``start`` + 3 h without rain."""
+    if rainfall is not None and getattr(rainfall, "ndim", 0) == 1 and "time" in rainfall.dims and rainfall.sizes["time"]:
+        v = np.asarray(rainfall.values, dtype=np.float64)
+        if np.any(np.nan_to_num(v) > 0):
+            t = pd.DatetimeIndex(rainfall["time"].values)
+            k = int(np.nanargmax(v))
+            step = t[1] - t[0] if len(t) > 1 else pd.Timedelta(0)
+            return t[k] - (t[k] - t[k - 1] if k > 0 else step) / 2
+    return pd.Timestamp(start) + pd.Timedelta(hours=3)
+
+
 def rational_river(start: Any, duration_h: float, storm_total_mm: float, storm_duration_h: float,
                    area_m2: float) -> xr.DataArray:
     """Rational-method triangular river hydrograph [m3 s-1] (C = 0.5 [A], the peak intensity of the triangular
@@ -417,6 +429,9 @@ def flood_event(
     tide_edge : {"north", "south", "east", "west"} or None
         Edge held at the tide level (M2 + S2 in phase at ``tide_high_water``, plus ``surge_m`` above ``msl_m``);
         None = all edges closed.
+    tide_high_water : datetime-like, optional
+        Time of spring high water; default the storm peak: the middle of the wettest step of ``rainfall`` (start +
+        3 h when there is no rain).
     manning_n_* : float
         Manning n [s m-1/3] of sea cells, land below ``urban_below_m`` (urban plain) and land above (vegetated).
     output_dir : path, optional
@@ -464,7 +479,7 @@ def flood_event(
         bed = plain.copy(data=np.where(sea, sea_bed_m, plain.values).astype(np.float32))
         boundaries = []
         if tide_edge is not None:
-            hw = pd.Timestamp(start) + pd.Timedelta(hours=3) if tide_high_water is None else tide_high_water
+            hw = _storm_peak_time(rainfall, start) if tide_high_water is None else tide_high_water
             tide = spring_tide(start, duration_h, high_water=hw, m2_amplitude_m=m2_amplitude_m,
                                s2_amplitude_m=s2_amplitude_m, msl_m=msl_m, surge_m=surge_m)
             boundaries.append(water_level(tide_edge, tide))

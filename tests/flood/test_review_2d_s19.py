@@ -84,3 +84,24 @@ def test_bad_option_types_are_input_errors_not_tracebacks():
         simulate_2d(bed, 60.0, output_interval=float("inf"))
     with pytest.raises(InputDataError, match="num_threads"):
         simulate_2d(bed, 60.0, num_threads=numba.config.NUMBA_NUM_THREADS + 1)  # was numba's ValueError
+
+
+def test_default_spring_high_water_is_the_storm_peak():
+    """[flood] tide_high_water is documented as 'default: the storm peak'; flood_event used start + 3 h whatever the
+    rain (a NetCDF-forced night peaking at 10:00 met the high water at 03:00)."""
+    import pandas as pd
+    import xarray as xr
+
+    from hydro.flood.example import _storm_peak_time
+
+    t = pd.date_range("2025-08-25T01:00", periods=12, freq="1h")  # period-end labels: 00-01 ... 11-12
+    rain = np.zeros(12)
+    rain[9] = 30.0  # the wettest hour is 09:00-10:00
+    rain[3] = 5.0
+    da = xr.DataArray(rain, dims="time", coords={"time": t})
+    assert _storm_peak_time(da, "2025-08-25T00:00") == pd.Timestamp("2025-08-25T09:30")
+    da0 = xr.DataArray(rain * 0, dims="time", coords={"time": t})
+    assert _storm_peak_time(da0, "2025-08-25T00:00") == pd.Timestamp("2025-08-25T03:00")
+    first = np.zeros(12)
+    first[0] = 1.0
+    assert _storm_peak_time(da.copy(data=first), "2025-08-25T00:00") == pd.Timestamp("2025-08-25T00:30")

@@ -12,6 +12,7 @@ on flat, low-slope reaches. Use :func:`hydro.flood.simulate_2d` for tidal reache
 from __future__ import annotations
 
 import logging
+import warnings
 from typing import Mapping
 
 import numba
@@ -673,8 +674,6 @@ def adjust_rating(rating: xr.Dataset, reach_id: int, stage_m: float, discharge_m
     out["manning_n"].loc[dict(reach=reach_id)] = float(out["manning_n"].sel(reach=reach_id)) / factor
     back, _ = stage_for_discharge(out, xr.DataArray([float(discharge_m3s)], dims="reach", coords={"reach": [reach_id]}))
     if float(back[0]) < stage_m - 1e-9 * max(1.0, stage_m):
-        import warnings
-
         warnings.warn(f"adjust_rating: reach {reach_id}: the rating table already reaches {discharge_m3s} m3 s-1 at "
                       f"{float(back[0]):.4g} m, below the observed stage {stage_m} m (the table is not monotone there): "
                       f"the adjusted curve maps this discharge to {float(back[0]):.4g} m", UserWarning, stacklevel=2)

@@ -163,7 +163,7 @@ def design_storm(
         t0 = naive_utc(start)  # the package's clock: naive UTC (a time-zone-aware start is converted)
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"design_storm: start {start!r} is not a date-time") from exc
-    times = pd.DatetimeIndex([t0 + st * k for k in range(1, n + 1)])
+    times = pd.DatetimeIndex(t0 + st * np.arange(1, n + 1))
     attrs = cf_attrs("precipitation")
     attrs["cell_methods"] = f"time: sum (interval: {int(st.total_seconds())} s)"
     attrs["comment"] = f"alternating-block design storm, peak_position={peak_position}"

@@ -21,7 +21,7 @@ import datetime as _dt
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Callable, Literal, Union
 
 import numpy as np
 import pandas as pd
@@ -97,8 +97,8 @@ class SeriesSpec(BaseModel):
 
     def negative_values(self) -> list[float]:
         """Given values (value, monthly, values) that are negative or not finite (files are checked when read)."""
-        given = [self.value] if self.value is not None else (self.monthly or self.values or [])
-        return [v for v in given if not (np.isfinite(v) and v >= 0)]
+        given = np.asarray([self.value] if self.value is not None else (self.monthly or self.values or []), float)
+        return given[~(np.isfinite(given) & (given >= 0))].tolist()
 
 
 def _when(v: Any) -> Any:
@@ -281,7 +281,7 @@ class LinkSpec(_Base):
     to: str
     name: str | None = None
     capacity: Any = None
-    outages: list[OutageSpec] = []
+    outages: list[OutageSpec] = Field(default_factory=list)
     loss_fraction: float = Field(0.0, ge=0.0, lt=1.0)
     capacity_basis: Literal["inlet", "outlet"] = "inlet"
     return_fraction: float | None = Field(None, ge=0.0, le=1.0)
@@ -335,8 +335,8 @@ class NetworkSpec(_Base):
     network: MetaSpec = MetaSpec()
     regions: list[RegionSpec]
     nodes: list[NodeSpec]
-    links: list[LinkSpec] = []
-    agreements: list[dict[str, Any]] = []
+    links: list[LinkSpec] = Field(default_factory=list)
+    agreements: list[dict[str, Any]] = Field(default_factory=list)
 
 
 # ------------------------------------------------------------------ the Network object
@@ -427,31 +427,31 @@ class Network:
                 raise self.error(f"links[{i}].return_fraction", "return_fraction is only allowed on links out of a demand")
             if src.type == "outlet":
                 raise self.error(f"links[{i}].from", f"outlet {lk.from_!r} cannot have outgoing links")
+        n_out: dict[str, int] = {}
+        for lk in self.spec.links:
+            n_out[lk.from_] = n_out.get(lk.from_, 0) + 1
         for i, n in enumerate(self.spec.nodes):
             if n.type == "demand":
-                rets = [lk for lk in self.spec.links if lk.from_ == n.id]
-                if len(rets) > 1:
+                rets = n_out.get(n.id, 0)
+                if rets > 1:
                     raise self.error(f"nodes[{i}]", f"demand {n.id!r} has {len(rets)} return links (at most one)")
 
     def _check_sinks(self) -> None:
         """Every node that can receive water must reach a node able to dispose of it."""
         disposal = {nid for nid, n in self.nodes.items() if n.type in ("outlet", "reservoir", "intake", "inflow", "groundwater")}
-        for nid, n in self.nodes.items():
-            if n.type == "demand":
-                ret = [lk for lk in self.spec.links if lk.from_ == nid]
-                if not ret or (ret[0].return_fraction or 0.0) < 1.0:
-                    disposal.add(nid)
         out: dict[str, list[str]] = {nid: [] for nid in self.nodes}
+        into: dict[str, list[str]] = {nid: [] for nid in self.nodes}
+        first_out: dict[str, LinkSpec] = {}
         for lk in self.spec.links:
             out[lk.from_].append(lk.to)
-        ok = set(disposal)
-        changed = True
-        while changed:
-            changed = False
-            for nid in self.nodes:
-                if nid not in ok and any(m in ok for m in out[nid]):
-                    ok.add(nid)
-                    changed = True
+            into[lk.to].append(lk.from_)
+            first_out.setdefault(lk.from_, lk)
+        for nid, n in self.nodes.items():
+            if n.type == "demand":
+                ret = first_out.get(nid)
+                if ret is None or (ret.return_fraction or 0.0) < 1.0:
+                    disposal.add(nid)
+        ok = _reaching(disposal, into, lambda nid: True)
         receives = {lk.to for lk in self.spec.links}
         for i, n in enumerate(self.spec.nodes):
             if n.id in receives and n.id not in ok:
@@ -462,15 +462,9 @@ class Network:
         # water the LP cannot refuse (return flows, overflow_to) must reach a node that can take any amount: a demand
         # takes only its claims, so through junctions only to an outlet, a reservoir or a source (lag 0: the upstream
         # demand's delivery was cut silently to what the downstream demand claims; lagged/overflow: infeasible LP)
-        drain = {nid for nid, n in self.nodes.items() if n.type in ("outlet", "reservoir", "intake", "inflow",
-                                                                    "groundwater")}
-        changed = True
-        while changed:
-            changed = False
-            for nid, n in self.nodes.items():
-                if n.type == "junction" and nid not in drain and any(m in drain for m in out[nid]):
-                    drain.add(nid)
-                    changed = True
+        drain = _reaching({nid for nid, n in self.nodes.items() if n.type in ("outlet", "reservoir", "intake", "inflow",
+                                                                             "groundwater")},
+                          into, lambda nid: self.nodes[nid].type == "junction")
         for i, lk in enumerate(self.spec.links):
             if lk.return_fraction and lk.to not in drain:
                 raise self.error(f"links[{i}].to", f"return flow of link {lk.id!r} into {lk.to!r} cannot leave "
@@ -511,6 +505,19 @@ class Network:
     def __repr__(self) -> str:
         return (f"<Network {self.name!r}: {len(self.nodes)} nodes, {len(self.links)} links, "
                 f"{len(self.regions)} regions, {len(self.agreements)} agreements>")
+
+
+def _reaching(targets: set[str], into: dict[str, list[str]], passes: Callable[[str], bool]) -> set[str]:
+    """``targets`` and every node (for which ``passes`` holds) with a path of such nodes into one of them: a walk up
+    the links (``into[n]``: the nodes with a link into ``n``), linear in the network size."""
+    found = set(targets)
+    stack = list(targets)
+    while stack:
+        for up in into[stack.pop()]:
+            if up not in found and passes(up):
+                found.add(up)
+                stack.append(up)
+    return found
 
 
 def _item_ident(data: Any, loc: list[Any]) -> str:

@@ -114,6 +114,8 @@ def _exchange_inflow(path: Path, spec: Any, model_crs: Any = None, reference_tim
 
     if not path.exists():
         raise InputNotReadyError(f"{path}: neighbour's exchange file not (yet) there")
+    if path.stat().st_size == 0:
+        raise InputNotReadyError(f"{path}: neighbour's exchange file is empty (0 bytes): still being published? retry later")
     max_bytes = int(spec.max_mb * 2**20)
     size = path.stat().st_size
     if size > max_bytes:
@@ -241,6 +243,9 @@ def open_rain(cfg: ModelConfig, terrain: xr.Dataset, start: Any, end: Any, *, re
         if reference_time is not None:
             raise InputNotReadyError(f"{path}: forcing for reference time {pd.Timestamp(reference_time)} not published yet")
         raise InputMissingError(f"{path}: forcing file not found")
+    if reference_time is not None and path.stat().st_size == 0:
+        raise InputNotReadyError(f"{path}: forcing for reference time {pd.Timestamp(reference_time)} is an empty file "
+                                 "(0 bytes): still being published? retry later")
     da = open_forcing(path, f.variable)
     crs = da.rio.crs  # reductions below drop the grid mapping
     if member is not None:

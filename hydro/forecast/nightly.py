@@ -83,14 +83,24 @@ def _input_files(cfg: ModelConfig, T: pd.Timestamp) -> dict[str, Path]:
     if fp is not None:
         if not fp.exists():
             raise InputNotReadyError(f"{fp}: forcing for reference time {T:%Y-%m-%dT%H:%MZ} not published yet")
+        _not_ready_if_empty(fp, f"forcing for reference time {T:%Y-%m-%dT%H:%MZ}")
         _check_forcing_reaches(cfg, fp, T)
         files["forcing"] = fp
     for i, spec in enumerate(cfg.exchange.inflows):
         p = resolve_path(cfg, spec.file, T, f"exchange.inflows[{i}].file")
         if not p.exists():
             raise InputNotReadyError(f"{p}: neighbour's exchange file for {T:%Y-%m-%dT%H:%MZ} not there yet")
+        _not_ready_if_empty(p, f"neighbour's exchange file for {T:%Y-%m-%dT%H:%MZ}")
         files[f"exchange_inflow_{i}_{spec.point}"] = p
     return files
+
+
+def _not_ready_if_empty(path: Path, what: str) -> None:
+    """A published file of 0 bytes is a transfer that has created its name but not written yet (or one that failed
+    before its first byte): retry later (75), as for a missing file. A partly written file is judged by its
+    content (unreadable: 65; readable but short of the lead time: 75)."""
+    if path.stat().st_size == 0:
+        raise InputNotReadyError(f"{path}: {what} is an empty file (0 bytes): still being published? retry later")
 
 
 def _check_forcing_reaches(cfg: ModelConfig, path: Path, T: pd.Timestamp) -> None:

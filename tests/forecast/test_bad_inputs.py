@@ -116,7 +116,8 @@ CASES: list[tuple[str, Callable[[Path], None] | None, list[str], int, str]] = [
     # --- forcing NetCDF
     ("forcing garbage bytes", _forcing_bytes(lambda b: b"this is not a netcdf file" * 40), [], 65, r"cannot open|not a valid"),
     ("forcing truncated", _forcing_bytes(lambda b: b[:1500]), [], 65, r"cannot open|truncated|HDF"),
-    ("forcing empty file", _forcing_bytes(lambda b: b""), [], 65, r"cannot open|empty"),
+    # a 0-byte file is a transfer that has not written yet: retry later, like a missing file (a partial one is read)
+    ("forcing empty file", _forcing_bytes(lambda b: b""), [], 75, r"empty file \(0 bytes\).*retry later"),
     ("forcing unknown units", _forcing(lambda ds: _set(ds, units="furlongs")), [], 65, r"units 'furlongs'"),
     ("forcing without units", _forcing(lambda ds: _drop_attr(ds, "units")), [], 65, r"no 'units'"),
     ("forcing NaN rain", _forcing(lambda ds: _values(ds, lambda v: v.__setitem__((slice(None), 30, 5, 6), np.nan))), [], 65, r"NaN|missing"),
@@ -155,6 +156,7 @@ CASES: list[tuple[str, Callable[[Path], None] | None, list[str], int, str]] = [
     ("exchange file wrong ids", _exchange(_valid_exchange, point="kukar_border"), [], 65, r"kukar_border"),
     ("exchange file over the size limit", _exchange(_valid_exchange, max_mb=0.001), [], 65, r"limit|MB"),
     ("exchange file not there yet", _exchange(lambda p: None), [], 75, r"not \(yet\) there|not there"),
+    ("exchange file still empty", _exchange(lambda p: p.write_bytes(b"")), [], 75, r"empty.*0 bytes.*retry later"),
 ]
 
 

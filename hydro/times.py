@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, overload
 
+import numpy as np
 import pandas as pd
 
 __all__ = ["naive_utc", "iso_utc", "parse_timestamp"]
@@ -66,9 +67,22 @@ def parse_timestamp(value: Any, what: str) -> pd.Timestamp:
         A date or date-time (ISO 8601 strings, ``datetime``, ``numpy.datetime64``, ``Timestamp``).
     what : str
         What the value is, for the message (e.g. ``"start"``, ``"reference time"``).
+
+    A number (``20250825``, which pandas would read as nanoseconds since 1970) and the words ``now`` and
+    ``today`` (the machine's local clock, not UTC) are refused too.
     """
+    import numbers
+
     from hydro.errors import ConfigError
 
+    if isinstance(value, (numbers.Number, np.number)) and not isinstance(value, bool):
+        # pandas reads a number as nanoseconds since 1970 (20250825 -> 1970-01-01 00:00:00.020250825)
+        raise ConfigError(f"{what} {value!r} is a number, not a date or date-time: write it as ISO 8601 text "
+                          f"(e.g. 2025-08-25T00:00)")
+    if isinstance(value, str) and value.strip().lower() in ("now", "today"):
+        # pandas gives the machine's local wall clock, which the package would then read as UTC
+        raise ConfigError(f"{what} {value!r}: give the date or date-time explicitly in ISO 8601 UTC "
+                          f"(e.g. 2025-08-25T00:00Z)")
     try:
         ts = pd.Timestamp(value)
     except (ValueError, TypeError) as exc:

@@ -15,6 +15,7 @@ from pyproj import CRS, Transformer
 from hydro.errors import InputDataError, InputMissingError
 from hydro.forcing.core import check_time_axis
 from hydro.forcing.grid import grid_of, transform_points
+from hydro.io.tables import read_csv
 
 __all__ = ["stations_to_grid", "station_weights"]
 
@@ -111,7 +112,7 @@ def stations_to_grid(
             raise InputMissingError(f"{p}: station file not found")
     if units != "mm":
         raise InputDataError(f"{csv}: station rain units {units!r}: only 'mm' (per record step) is supported")
-    st = pd.read_csv(stations_csv, dtype={"id": str})
+    st = read_csv(stations_csv, dtype={"id": str})
     for c in ("id", "x", "y"):
         if c not in st.columns:
             raise InputDataError(f"{stations_csv}: column {c!r} missing (need id, x, y)")
@@ -130,7 +131,7 @@ def stations_to_grid(
     dup_cols = sorted({c for c in header if header.count(c) > 1})
     if dup_cols:
         raise InputDataError(f"{csv}: duplicate columns {dup_cols} (one column per station)")
-    df = pd.read_csv(csv, dtype={date_column: str})
+    df = read_csv(csv, dtype={date_column: str})
     df.columns = [str(c).strip() for c in df.columns]
     if date_column not in df.columns:
         raise InputDataError(f"{csv}: no column {date_column!r}")

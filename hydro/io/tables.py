@@ -14,10 +14,13 @@ __all__ = ["read_csv", "numeric_column"]
 
 
 def read_csv(path: str | os.PathLike[str], where: str | None = None, **kwargs: Any) -> pd.DataFrame:
-    """:func:`pandas.read_csv` with unreadable files as :class:`InputDataError` (``where`` names them)."""
+    """:func:`pandas.read_csv` with unreadable files as :class:`InputDataError` (``where`` names them).
+
+    Rows with more fields than the header (decimal commas, a trailing comma) are an error too, unless
+    ``index_col`` is given (pandas would otherwise move the first column into the index silently)."""
     where = where or str(path)
     try:
-        return pd.read_csv(path, **kwargs)
+        df = pd.read_csv(path, **kwargs)
     except pd.errors.EmptyDataError:
         raise InputDataError(f"{where}: empty CSV file (no header, no rows)") from None
     except UnicodeDecodeError as exc:
@@ -25,6 +28,12 @@ def read_csv(path: str | os.PathLike[str], where: str | None = None, **kwargs: A
                              "CSV UTF-8") from None
     except (pd.errors.ParserError, ValueError) as exc:
         raise InputDataError(f"{where}: not a readable CSV file ({str(exc).strip().splitlines()[0]})") from None
+    if "index_col" not in kwargs and isinstance(df, pd.DataFrame) and not isinstance(df.index, pd.RangeIndex):
+        # pandas silently turns the first column(s) into the index when every row has more fields than the
+        # header: decimal commas ("1,5" read as a date column 1 and a value 5) or a comma at the end of each row
+        raise InputDataError(f"{where}: the rows have more fields than the header ({list(df.columns)}): decimal "
+                             "commas (write 1.5, not 1,5) or a comma at the end of each row?")
+    return df
 
 
 def numeric_column(df: pd.DataFrame, column: str, where: str) -> np.ndarray:

@@ -344,6 +344,9 @@ def green_ampt_step_grid(P, dt_h, Fcum, ks, psi, dtheta, runoff):
             continue
         i = p / dt_h
         k = ks[c]
+        if k <= 0.0:  # impermeable (K_s = 0, a sealed surface): no infiltration, all rain runs off
+            runoff[c] = p
+            continue
         sd = psi[c] * dtheta[c]
         if i <= k:  # rain below the saturated conductivity: no ponding
             Fcum[c] = F0 + p

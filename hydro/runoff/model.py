@@ -413,11 +413,22 @@ class SCSCurveNumber:
             amc_arr = np.full(self.ncell, classes[amc])
         elif isinstance(amc, Mapping):
             try:
-                fill = np.asarray(amc["production_store"], np.float64).ravel() / np.asarray(
-                    amc["production_capacity_mm"], np.float64).ravel()
+                store = np.asarray(amc["production_store"], np.float64).ravel()
+                cap = np.asarray(amc["production_capacity_mm"], np.float64).ravel()
             except KeyError as exc:
                 raise ConfigError(f"amc state mapping lacks {exc}") from exc
-            amc_arr = np.broadcast_to(amc_class_from_fill(fill), (self.ncell,))
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"amc state mapping: not numeric ({exc})") from exc
+            for name, a in (("production_store", store), ("production_capacity_mm", cap)):
+                if a.size not in (1, self.ncell):
+                    raise ConfigError(f"amc state mapping: {name!r} has {a.size} values, model has {self.ncell} cells")
+            # a NaN store compared False with both thresholds and silently gave AMC II; a zero capacity gave inf
+            if not (np.all(np.isfinite(store)) and np.all(store >= 0)):
+                raise ConfigError("amc state mapping: 'production_store' has NaN, infinite or negative values (cells "
+                                  "off the network of a saved state are NaN: fill them first)")
+            if not (np.all(np.isfinite(cap)) and np.all(cap > 0)):
+                raise ConfigError("amc state mapping: 'production_capacity_mm' must be finite and > 0")
+            amc_arr = np.broadcast_to(amc_class_from_fill(store / cap), (self.ncell,))
         else:
             raise ConfigError(f"amc {amc!r}: expected 'I', 'II', 'III' or a state mapping")
         self.amc = amc_arr

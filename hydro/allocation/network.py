@@ -842,7 +842,8 @@ def resolve_series(spec: SeriesSpec, times: pd.DatetimeIndex, dt: float, where: 
             raise InputMissingError(f"{network.source}: {where}: NetCDF file {path} not found")
         with open_netcdf(path) as ds:
             da = _pick_station(ds, spec, path, network, where)
-            units = spec.units or da.attrs.get("units")
+            units = _stated_units(spec.units, da.attrs.get("units"), kind, f"{network.source}: {where}: {path}:"
+                                  f"{spec.variable}")
             t = da["time"].values.astype("datetime64[ns]")
             bname = ds["time"].attrs.get("bounds") or ds["time"].encoding.get("bounds")
             bnds = None
@@ -868,19 +869,33 @@ def resolve_series(spec: SeriesSpec, times: pd.DatetimeIndex, dt: float, where: 
         src = f"external {spec.external!r}"
         units = spec.units
         if hasattr(obj, "dims") and "time" in getattr(obj, "dims", ()):
-            units = units or obj.attrs.get("units")
+            units = _stated_units(units, obj.attrs.get("units"), kind, f"{network.source}: {where}: {src}")
+            # one series: the values of several stations or members flattened into one time axis were read as
+            # consecutive steps (the routing module's discharge at named points has a station dimension)
+            extra = [d for d in obj.dims if d != "time" and obj.sizes[d] != 1]
+            if extra:
+                raise InputDataError(f"{network.source}: {where}: {src} has dims {tuple(obj.dims)}: one series is "
+                                     f"needed (select one, e.g. .sel({extra[0]}=...))")
             tt = obj["time"].values.astype("datetime64[ns]")
+            ov = np.asarray(obj.transpose("time", ...).values, float).reshape(tt.size)
             if _is_point(obj.attrs):
-                vals = _point_average(tt, np.asarray(obj.values, float).ravel(), edges)
+                vals = _point_average(tt, ov, edges)
             else:
-                vals = _step_average(tt, np.asarray(obj.values, float).ravel(), edges, _period_bounds(tt, obj.attrs))
+                vals = _step_average(tt, ov, edges, _period_bounds(tt, obj.attrs))
         elif isinstance(obj, pd.Series) and isinstance(obj.index, pd.DatetimeIndex):
             # SI per step like arrays unless the Series states its units (``attrs["units"]``)
-            units = units or obj.attrs.get("units") or ("m3/s" if kind == "flow" else "m/s")
+            units = (_stated_units(units, obj.attrs.get("units"), kind, f"{network.source}: {where}: {src}")
+                     or ("m3/s" if kind == "flow" else "m/s"))
             tt = obj.index.values.astype("datetime64[ns]")
             vals = _step_average(tt, obj.to_numpy(float), edges, _period_bounds(tt, obj.attrs))
         else:
-            arr = np.atleast_1d(np.asarray(obj, float))
+            try:
+                arr = np.atleast_1d(np.asarray(obj, float))
+            except (TypeError, ValueError) as exc:
+                raise InputDataError(f"{network.source}: {where}: {src} is not a numeric series: {exc}") from None
+            if arr.ndim != 1:
+                raise InputDataError(f"{network.source}: {where}: {src} has shape {arr.shape}: one value per step "
+                                     "(a 1-D array) is needed")
             if arr.size == 1:
                 arr = np.full(n, float(arr[0]))
             if arr.size < n:
@@ -903,6 +918,25 @@ def resolve_series(spec: SeriesSpec, times: pd.DatetimeIndex, dt: float, where: 
     out = vals * conv * factor
     _check_finite(out, allow_inf, where, network, src, times)
     return out
+
+
+def _stated_units(given: str | None, found: Any, kind: str, src: str) -> str | None:
+    """The units of a series that carries its own (a NetCDF variable's or an xarray/pandas ``units`` attribute):
+    those of the file, or the network file's ``units`` when it states the same quantity; a different scale (``L/s``
+    for a file in ``m3 s-1``) is an error, not a silent rescaling."""
+    if found is None or str(found).strip() == "":
+        return given
+    found = {"m3 s-1": "m3/s", "m3.s-1": "m3/s"}.get(str(found), str(found))
+    if given is None:
+        return found
+    given_n = {"m3 s-1": "m3/s", "m3.s-1": "m3/s"}.get(given, given)
+    try:
+        file_si = to_si(1.0, found, kind)
+    except QuantityError:
+        return given  # units hydro cannot read: the network file's units name them
+    if not np.isclose(to_si(1.0, given_n, kind), file_si, rtol=1e-12, atol=0.0):
+        raise InputDataError(f"{src}: units {given!r} given in the network file, but the series states {found!r}")
+    return given
 
 
 def _check_finite(vals: np.ndarray, allow_inf: bool, where: str, network: Network, src: str,

@@ -1091,6 +1091,11 @@ class AllocationModel:
                 if code[i] == 0:
                     rk = ctx.link_reason[j]
                     kind, text = (rk.partition(":")[0], rk.partition(":")[2].strip()) if rk else ("pipe_full", self.col_label[self.cF + j])
+                    if not rk and self._outlet_basis[j]:
+                        # the dual is per m3 of inlet flow; an outlet-basis capacity C bounds the inlet at C/(1 − λ),
+                        # so one m3 more of the stated capacity is 1/(1 − λ) m3 more inlet flow
+                        texts[i] = (kind, text, float(sp_all[i]) / (1.0 - float(self.link_loss[j])))
+                        continue
                 elif code[i] == 1:
                     kind, text = "source_empty", self.col_label[self.cS + j]
                 else:

@@ -855,6 +855,11 @@ def resolve_series(spec: SeriesSpec, times: pd.DatetimeIndex, dt: float, where: 
                 if bnds.shape != (t.size, 2) or not np.issubdtype(bnds.dtype, np.datetime64):
                     raise InputDataError(f"{network.source}: {where}: {path}: time bounds {bname!r} have shape "
                                          f"{bnds.shape} ({bnds.dtype}), expected ({t.size}, 2) date-times")
+            elif ds.attrs.get("hydro_exchange_profile") and not _is_point(da.attrs) and t.size > 1:
+                # a hydro-exchange file labels the END of each period (time_bnds are optional in the profile):
+                # one regular step before each label, as hydro.exchange.read_exchange reads it
+                step_s = float(np.median(np.diff(t.astype(np.int64)))) / 1e9
+                bnds = _period_bounds(t, {"cell_methods": "time: mean", "period_s": step_s})
             if _is_point(da.attrs):
                 vals = _point_average(t, da.values.astype(float), edges)  # instantaneous values, joined linearly
             else:
@@ -887,7 +892,10 @@ def resolve_series(spec: SeriesSpec, times: pd.DatetimeIndex, dt: float, where: 
             units = (_stated_units(units, obj.attrs.get("units"), kind, f"{network.source}: {where}: {src}")
                      or ("m3/s" if kind == "flow" else "m/s"))
             tt = obj.index.values.astype("datetime64[ns]")
-            vals = _step_average(tt, obj.to_numpy(float), edges, _period_bounds(tt, obj.attrs))
+            if _is_point(obj.attrs):
+                vals = _point_average(tt, obj.to_numpy(float), edges)  # instantaneous values, joined linearly
+            else:
+                vals = _step_average(tt, obj.to_numpy(float), edges, _period_bounds(tt, obj.attrs))
         else:
             try:
                 arr = np.atleast_1d(np.asarray(obj, float))

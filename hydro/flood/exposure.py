@@ -30,11 +30,23 @@ logger = logging.getLogger(__name__)
 Line = np.ndarray  # (n, 2) x, y in the map's CRS
 
 
+def _yx(da: xr.DataArray, what: str) -> np.ndarray:
+    """The (y, x) values of ``da``: length-1 dims other than y/x (``band``, ``time``) dropped, a 1-row, 1-column
+    or 1-cell grid kept (``squeeze()`` dropped its y/x dims too: "got dims ('y', 'x')")."""
+    extra = [d for d in da.dims if d not in ("y", "x") and da.sizes[d] == 1]
+    da = da.isel({d: 0 for d in extra}, drop=True) if extra else da
+    if set(da.dims) != {"y", "x"}:
+        raise InputDataError(f"exposure: {what} must be a (y, x) map, got dims {da.dims}")
+    return np.asarray(da.transpose("y", "x").values)
+
+
 def _flooded(depth: xr.DataArray, threshold_m: float) -> np.ndarray:
-    d = np.asarray(depth.squeeze().values, dtype=np.float64)
-    if d.ndim != 2:
-        raise InputDataError(f"exposure: depth must be a (y, x) map, got dims {depth.dims}")
-    return np.isfinite(d) & (d > threshold_m)
+    d = _yx(depth, "depth")
+    if d.dtype.kind != "f":
+        d = d.astype(np.float64)
+    # compare in the map's precision, as the flood engines set flood_extent and the report counts flooded cells
+    # (a float32 0.1 m is not > 0.1 m: its people were counted in a cell the extent calls not flooded)
+    return np.isfinite(d) & (d > d.dtype.type(threshold_m))
 
 
 def _cell_index(transform: Any, x: np.ndarray, y: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -130,9 +142,7 @@ def people_affected(depth: xr.DataArray, population: xr.DataArray, threshold_m: 
     flooded = _flooded(depth, threshold_m)
     if not flooded.any():
         return 0.0
-    pop = np.nan_to_num(np.asarray(population.squeeze().values, dtype=np.float64), nan=0.0)
-    if pop.ndim != 2:
-        raise InputDataError(f"exposure: population must be a (y, x) raster, got dims {population.dims}")
+    pop = np.nan_to_num(np.asarray(_yx(population, "population"), dtype=np.float64), nan=0.0)
     if np.any(pop < 0):
         raise InputDataError("exposure: negative population counts")
     if depth.rio.crs != population.rio.crs:

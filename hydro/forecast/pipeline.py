@@ -50,11 +50,14 @@ def _exposure(cfg: ModelConfig, hand: xr.Dataset | None, plain: xr.Dataset | Non
     fc = cfg.flood
     if fc.population is None and fc.roads is None:
         return {}
-    maps = {}
+    maps, thresholds = {}, {}
+    # each map counted at its own flood threshold (the one its extent and the report's flooded area use)
     if plain is not None:
         maps["coastal plain (2-D)"] = plain["max_flood_depth"]
+        thresholds["coastal plain (2-D)"] = plain.attrs.get("hydro_flood_threshold_m")
     if hand is not None:
         maps["whole catchment (HAND)"] = hand["flood_depth"].rio.write_crs(hand.rio.crs)
+        thresholds["whole catchment (HAND)"] = hand.attrs.get("hydro_flood_threshold_m")
     out: dict[str, Any] = {}
     crs = next(iter(maps.values())).rio.crs if maps else None
     pop = roads = None
@@ -74,8 +77,8 @@ def _exposure(cfg: ModelConfig, hand: xr.Dataset | None, plain: xr.Dataset | Non
         from hydro.config import resolve_input
 
         roads = ex.read_roads(resolve_input(cfg, fc.roads, "flood.roads"), crs)
-    thr = cfg.forecast.hand_threshold_m
     for name, depth in maps.items():
+        thr = float(thresholds[name]) if thresholds[name] is not None else cfg.forecast.hand_threshold_m
         rec: dict[str, Any] = {}
         if pop is not None:
             rec["people_affected"] = round(ex.people_affected(depth, pop, thr))

@@ -67,11 +67,11 @@ def make_report(cfg: ModelConfig, run_dir: Path, *, run_id: str, gauges: xr.Data
         domains["whole catchment (HAND)"] = hand
     if flood is not None:
         domains["coastal plain (2-D)"] = flood
-    flat_exposure = None
-    if exposure:  # one domain's numbers for the headline (the 2-D map when there is one), all in the table
-        first = exposure.get("coastal plain (2-D)") or next(iter(exposure.values()))
-        flat_exposure = dict(first)
-    numbers = rp.key_numbers(gauges=plot_gauges, flood=domains or None, allocation=alloc_ds, exposure=flat_exposure)
+    # every flood map's exposure, one named row each (only the 2-D map's numbers were shown before, unnamed:
+    # read as the whole run's, the catchment's people and roads were left out)
+    by_map = {str(k): dict(v) for k, v in (exposure or {}).items() if v}
+    numbers = rp.key_numbers(gauges=plot_gauges, flood=domains or None, allocation=alloc_ds,
+                             exposure=by_map or None)
     if reference_time is not None:
         numbers["reference_time"] = str(reference_time)
     out["report"] = rp.write_report(

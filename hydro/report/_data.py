@@ -326,14 +326,16 @@ def _has_crs(da: xr.DataArray) -> bool:
 def cell_area_m2(da: xr.DataArray) -> np.ndarray:
     """Area of every cell of a (y, x) map [m2], broadcast to (y, x).
 
-    Projected grids with a CRS: the cell areas of :func:`hydro.terrain.grid.grid_geometry` (the CRS's linear
-    unit converted to metres, per-row true areas on Web Mercator-like grids), the areas the flood alerts use
-    (:func:`hydro.flood.products.flooded_area_km2`). Grids without a CRS: ``|dx| |dy|``. Geographic grids
-    (degrees): ``R² Δλ (sin φ2 − sin φ1)`` per row (spherical Earth, R = 6 371 008.8 m).
+    Grids with a CRS: the cell areas of :func:`hydro.terrain.grid.grid_geometry` (the CRS's linear unit
+    converted to metres, per-row true areas on Web Mercator-like grids, per-row geodesic areas on the ellipsoid
+    of a geographic grid), the areas the flood alerts and the run's facts use
+    (:func:`hydro.flood.products.flooded_area_km2`). Grids without a CRS: ``|dx| |dy|``. A geographic grid of
+    one row or column: ``R² Δλ (sin φ2 − sin φ1)`` per row (spherical Earth, R = 6 371 008.8 m).
     """
     dx, dy = spacing(da, "x"), spacing(da, "y")
     ny, nx = da.sizes["y"], da.sizes["x"]
-    if not is_geographic(da):
+    # a geographic grid on the sphere was ~0.45 % larger than the ellipsoidal areas of the alerts near the equator
+    if not is_geographic(da) or (nx > 1 and ny > 1):
         if _has_crs(da) and nx > 1 and ny > 1:
             from hydro.terrain.grid import grid_geometry
 
@@ -452,8 +454,14 @@ def region_series(allocation: xr.Dataset) -> list[RegionSeries]:
     return out
 
 
-def exposure_numbers(exposure: Mapping[str, Any]) -> dict[str, float | str]:
-    """Validate the exposure numbers (people, roads ...): finite numbers or strings, by name."""
+def exposure_numbers(exposure: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate the exposure numbers (people, roads ...): finite numbers or strings, by name; or such a mapping
+    per flood map (``{"coastal plain (2-D)": {"people_affected": 120}, ...}``), validated map by map."""
+    nested = [isinstance(v, Mapping) for v in exposure.values()]
+    if nested and all(nested):
+        return {str(k): exposure_numbers(v) for k, v in exposure.items()}
+    if any(nested):
+        raise InputDataError("exposure: give numbers by name, or a mapping of numbers per flood map, not a mix")
     out: dict[str, float | str] = {}
     for k, v in exposure.items():
         if isinstance(v, str):

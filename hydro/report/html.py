@@ -164,8 +164,13 @@ def _numbers_html(kn: Mapping[str, Any]) -> str:
                       format_number(f.get("threshold_m"))), "") for f in kn["flood"]]
             parts.append(_table([("Flood map", False), ("Flooded area (km²)", True), ("Max depth (m)", True),
                                  ("Depth threshold (m)", True)], rows))
-        if kn.get("exposure"):
-            rows = [((_label(k), format_number(v)), "") for k, v in kn["exposure"].items()]
+        exp = kn.get("exposure")
+        if exp and all(isinstance(v, Mapping) for v in exp.values()):  # per flood map: one row each, named
+            keys = list(dict.fromkeys(k for v in exp.values() for k in v))
+            rows = [((dom, *(format_number(v.get(k)) for k in keys)), "") for dom, v in exp.items()]
+            parts.append(_table([("Affected", False)] + [(_label(k), True) for k in keys], rows))
+        elif exp:
+            rows = [((_label(k), format_number(v)), "") for k, v in exp.items()]
             parts.append(_table([("Affected", False), ("Value", True)], rows))
         blocks.append("<div><h3>Flooding</h3>" + "".join(parts) + "</div>")
     if kn.get("allocation"):

@@ -105,8 +105,9 @@ def key_numbers(
     allocation : xarray.Dataset, optional
         ``AllocationResult.to_dataset("region")`` (or ``"demand"``, summed by ``region_id``).
     exposure : mapping, optional
-        Numbers from exposure layers, e.g. ``{"people_affected": 1200, "roads_affected_km": 3.4}``;
-        copied (validated) to the result.
+        Numbers from exposure layers, e.g. ``{"people_affected": 1200, "roads_affected_km": 3.4}``, or such
+        numbers per flood map (``{"coastal plain (2-D)": {...}, "whole catchment (HAND)": {...}}``, one row
+        each in the report); copied (validated) to the result.
     flood_threshold_m : float, optional
         Depth above which a cell is flooded [m]; default the product's
         ``hydro_flood_threshold_m`` attribute, else 0.1 m.

@@ -94,7 +94,7 @@ def test_flood_products_by_domain_and_threshold_attribute():
 
 
 def test_flooded_area_on_a_geographic_grid():
-    """One 1° x 1° cell on the equator: R² · Δλ · (sin 0.5° − sin −0.5°) on a sphere."""
+    """One 1° x 1° cell on the equator: R² · Δλ · (sin 0.5° − sin −0.5°) on a sphere (a one-row map)."""
     da = xr.DataArray([[1.0, 0.0]], dims=("y", "x"), coords={"y": [0.0], "x": [100.5, 101.5]})
     da = da.rio.write_crs("EPSG:4326").rio.write_transform(__import__("affine").Affine(1, 0, 100, 0, -1, 0.5))
     r = 6371008.8

@@ -439,8 +439,8 @@ def forecast(config: Path, reference_time: str, output_root: Path | None, force:
     t0 = time.perf_counter()
     try:
         # --workers N alone is a LocalCluster of N workers (flags over the config's [compute] scheduler)
-        sched = scheduler or ("local-cluster" if workers else cfg.compute.scheduler)
-        with cluster(sched, workers or cfg.compute.workers) as (client, local):
+        sched = scheduler or ("local-cluster" if workers is not None else cfg.compute.scheduler)
+        with cluster(sched, workers if workers is not None else cfg.compute.workers) as (client, local):
             result = run_forecast(cfg, reference_time, output_root=output_root, force=force, client=client,
                                   scheduler=local if client is None else "threads", progress=progress,
                                   on_start=on_start, on_run_id=on_run_id)

@@ -354,6 +354,15 @@ def _concat_results(parts: list[Any]) -> Any:
             return None
         out = xr.concat(dsets, dim="time", data_vars="minimal", coords="minimal", compat="override",
                         combine_attrs="override")
+        # the first part's attributes describe the first part only: those of the whole run
+        if "hydro_run_end" in dsets[-1].attrs:
+            out.attrs["hydro_run_end"] = dsets[-1].attrs["hydro_run_end"]
+        for k in list(out.attrs):
+            if k.startswith("total_") and k.endswith("_m3"):  # water-balance totals [m3] over the run
+                out.attrs[k] = float(sum(float(d.attrs.get(k, 0.0)) for d in dsets))
+        if "max_step_relative_residual" in out.attrs:
+            out.attrs["max_step_relative_residual"] = max(float(d.attrs.get("max_step_relative_residual", 0.0))
+                                                          for d in dsets)
         return out
     summary: dict[str, Any] = {}
     for p in parts:
@@ -367,8 +376,11 @@ def _concat_results(parts: list[Any]) -> Any:
                 summary[k] = max(summary.get(k, 0.0), float(v))
             else:
                 summary[k] = summary.get(k, 0) + v
+    water_balance = cat([p.water_balance for p in parts])
+    if water_balance is not None and "run_relative_residual" in water_balance.attrs:
+        water_balance.attrs["run_relative_residual"] = summary.get("relative_residual", 0.0)
     return RunResult(gridded=None, gauges=cat([p.gauges for p in parts]), reservoirs=cat([p.reservoirs for p in parts]),
-                     water_balance=cat([p.water_balance for p in parts]), summary=summary)
+                     water_balance=water_balance, summary=summary)
 
 
 def run_forecast(

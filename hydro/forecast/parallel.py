@@ -66,7 +66,14 @@ def cluster(scheduler: str | None = None, workers: int | None = None) -> Iterato
     ``scheduler`` is ``threads`` (default), ``synchronous``, ``processes``, ``local-cluster`` or a
     ``tcp://host:port`` address of a running dask scheduler; ``workers = N`` alone starts a LocalCluster
     with N single-threaded worker processes. The cluster and client are closed on exit.
+
+    Raises
+    ------
+    ConfigError
+        ``workers`` < 1, or an unknown ``scheduler``.
     """
+    if workers is not None and workers < 1:  # a LocalCluster of no workers would wait for ever
+        raise ConfigError(f"--workers must be >= 1, got {workers}")
     scheduler = scheduler or ("local-cluster" if workers else "threads")
     if scheduler in _LOCAL:
         yield None, scheduler

@@ -5,6 +5,7 @@ Every number in a network file carries its unit; values are converted to SI at i
 """
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -20,7 +21,9 @@ _DAY = 86400.0
 UNITS: dict[str, tuple[str, float]] = {
     # flow rate -> m3 s-1
     "m3/s": ("flow", 1.0), "m3 s-1": ("flow", 1.0), "m^3/s": ("flow", 1.0), "cumec": ("flow", 1.0),
-    "l/s": ("flow", 1e-3), "L/s": ("flow", 1e-3), "L s-1": ("flow", 1e-3), "lps": ("flow", 1e-3),
+    "l/s": ("flow", 1e-3), "L/s": ("flow", 1e-3), "L s-1": ("flow", 1e-3), "l s-1": ("flow", 1e-3), "lps": ("flow", 1e-3),
+    # cubic feet per second (UDUNITS "ft3 s-1", accepted by the exchange profile)
+    "ft3/s": ("flow", 0.028316846592), "ft3 s-1": ("flow", 0.028316846592), "cfs": ("flow", 0.028316846592),
     "m3/d": ("flow", 1.0 / _DAY), "m3 d-1": ("flow", 1.0 / _DAY), "m3/h": ("flow", 1.0 / 3600.0),
     "ML/d": ("flow", 1e3 / _DAY), "Ml/d": ("flow", 1e3 / _DAY), "MLD": ("flow", 1e3 / _DAY),
     # US million gallons per day (3785.411784 m3/d); imperial mgd (4546.09 m3/d) spelled mgd_imp
@@ -84,11 +87,15 @@ def parse_quantity(value: Any, kind: str) -> float:
         raise QuantityError(f"expected a quantity with units, got {value!r}")
     if isinstance(value, (int, float)):
         if kind == "fraction":
-            return float(value)
+            return _finite(float(value), value)
         raise QuantityError(f"units missing: write the {kind} as a string with its unit, e.g. "
                             f"'{value} {_example(kind)}'")
     if isinstance(value, dict) and set(value) == {"value", "units"}:
-        return to_si(float(value["value"]), str(value["units"]), kind)
+        number = value["value"]
+        if isinstance(number, bool) or not isinstance(number, (int, float)):
+            # {value = true} was read as 1, {value = "5"} as 5
+            raise QuantityError(f"value of {value!r} must be a number")
+        return _finite(to_si(float(number), str(value["units"]), kind), value)
     if not isinstance(value, str):
         raise QuantityError(f"expected a quantity such as '10 {_example(kind)}', got {value!r}")
     m = _NUM.match(value)
@@ -97,9 +104,16 @@ def parse_quantity(value: Any, kind: str) -> float:
     number, unit = m.group(1), m.group(2)
     if unit is None:
         if kind == "fraction":
-            return float(number)
+            return _finite(float(number), value)
         raise QuantityError(f"units missing in {value!r}: write e.g. '{number} {_example(kind)}'")
-    return to_si(float(number), unit, kind)
+    return _finite(to_si(float(number), unit, kind), value)
+
+
+def _finite(si: float, given: Any) -> float:
+    """``si`` if finite: ``"1e999 Mm3"`` overflows to infinity (a typo, never a quantity)."""
+    if not math.isfinite(si):
+        raise QuantityError(f"{given!r} is not a finite quantity")
+    return si
 
 
 def _example(kind: str) -> str:

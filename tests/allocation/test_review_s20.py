@@ -96,3 +96,25 @@ def test_long_chain_declared_upstream_first_and_its_dead_end():
     assert len(net.nodes) == n + 2
     with pytest.raises(ConfigError, match="node 'j0' is on a dead end"):
         load_network(make_net(nodes, links, regions=("a",)))
+
+
+# ----------------------------------------------------------------- quantities
+def test_quantities_that_are_not_finite_numbers_are_refused():
+    from hydro.allocation.units import QuantityError, parse_quantity
+
+    with pytest.raises(QuantityError, match="not a finite quantity"):
+        parse_quantity("1e999 Mm3", "volume")  # overflowed to inf
+    with pytest.raises(QuantityError, match="must be a number"):
+        parse_quantity({"value": True, "units": "L/s"}, "flow")  # was read as 1 L/s
+    with pytest.raises(QuantityError, match="must be a number"):
+        parse_quantity({"value": "5", "units": "L/s"}, "flow")
+    assert parse_quantity({"value": 500, "units": "L/s"}, "flow") == pytest.approx(0.5, rel=1e-15)
+
+
+def test_udunits_flow_spellings_of_the_exchange_profile():
+    # the exchange validator accepts and converts 'l s-1' and 'ft3 s-1': the allocation reads them too
+    from hydro.allocation.units import parse_quantity
+
+    assert parse_quantity("250 l s-1", "flow") == pytest.approx(0.25, rel=1e-15)
+    assert parse_quantity("100 ft3 s-1", "flow") == pytest.approx(2.8316846592, rel=1e-15)  # 1 ft = 0.3048 m
+    assert parse_quantity("1 cfs", "flow") == pytest.approx(0.3048 ** 3, rel=1e-15)

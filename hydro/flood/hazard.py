@@ -76,9 +76,15 @@ def debris_factor(depth_m, speed_m_s, landuse=2):
 
 
 def hazard_rating(depth_m, speed_m_s, landuse=2):
-    """Hazard rating ``HR = d (v + 0.5) + DF`` (dimensionless) of FD2321; ``landuse`` as :func:`debris_factor`."""
+    """Hazard rating ``HR = d (v + 0.5) + DF`` (dimensionless) of FD2321; ``landuse`` as :func:`debris_factor`.
+
+    NaN (no data) gives NaN; a negative depth or speed is an :class:`~hydro.errors.InputDataError` (it gave a
+    negative rating, read as "low hazard"; a speed is a magnitude: pass ``hypot(u, v)``)."""
     d = np.asarray(depth_m, dtype=np.float64)
     v = np.asarray(speed_m_s, dtype=np.float64)
+    for name, a, unit in (("depth", d, "m"), ("speed", v, "m s-1")):
+        if np.any(a < 0):
+            raise InputDataError(f"hazard rating: negative {name} ({float(np.nanmin(a)):.6g} {unit})")
     return d * (v + 0.5) + debris_factor(d, v, landuse)
 
 

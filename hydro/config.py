@@ -495,6 +495,11 @@ class ModelConfig(StrictModel):
                                  f"{getattr(self.routing, key.split('.')[1])!r}")
         # the nightly forecast splits its run at T + state_interval_h to save the next night's state: off the output
         # step it could not split there and saved no state (silently)
+        if self.forecast.state_interval_h > self.forecast.lead_time_h:
+            # the run ends before T + state_interval_h: no state for the next night (silently warm-gap from T)
+            raise ValueError(f"forecast.state_interval_h = {self.forecast.state_interval_h:g} h is beyond "
+                             f"forecast.lead_time_h = {self.forecast.lead_time_h:g} h: the forecast would never reach "
+                             "the time of the next night's state")
         if pd.Timedelta(hours=self.forecast.state_interval_h) % os_:
             raise ValueError(f"forecast.state_interval_h = {self.forecast.state_interval_h:g} h is not a multiple of "
                              f"routing.output_step {self.routing.output_step!r} (no state would be saved there)")

@@ -228,3 +228,11 @@ def test_forecast_forcing_inherits_the_keys_it_leaves_out(tmp_path):
     ff = cfg.forecast.forcing
     assert ff.pet_mm_day == 6.0 and ff.source == "netcdf" and ff.variable == "precipitation"
     assert ff.path.startswith("../inputs/forcing/") and ff.storm_total_mm == cfg.forcing.storm_total_mm
+
+
+def test_state_interval_beyond_the_lead_time_is_refused(tmp_path):
+    """lead 48 h, state interval 72 h: the forecast never reached T + 72 h and saved no state for the next night;
+    each night then ran warm-gap from an older state, without a word."""
+    with pytest.raises(ConfigError, match=r"forecast\.state_interval_h = 72 h is beyond forecast\.lead_time_h = 48 h"):
+        load_config(_config(tmp_path, "state_interval_h = 24.0", "state_interval_h = 72.0"))
+    assert load_config(_config(tmp_path, "state_interval_h = 24.0", "state_interval_h = 48.0"))

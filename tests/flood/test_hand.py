@@ -41,9 +41,13 @@ def test_stage_matches_manning_by_hand(valley):
     dem, terrain, j0 = valley
     rd = reaches(terrain, max_length_m=1e6, manning_n=N_MAN)
     main = int(rd["stream_reach"].values[30, j0])
-    L = float(rd["length_m"].sel(reach=main))
-    S = float(rd["slope"].sel(reach=main))
-    assert S == pytest.approx(S_LONG, rel=0.05)
+    # the hand computation uses the true geometry, not the engine's own L and S (with them a wrong reach length
+    # cancelled out of Q = A (A/P)^(2/3) S^0.5 / n): the main reach is the whole valley, 60 D8 steps of DX (the
+    # last one leaves the grid), on the bed slope S_LONG
+    L = terrain.sizes["y"] * DX
+    S = S_LONG
+    assert float(rd["length_m"].sel(reach=main)) == pytest.approx(L, rel=1e-12)
+    assert float(rd["slope"].sel(reach=main)) == pytest.approx(S_LONG, rel=1e-5)  # float32 elevations
     rating = rating_curves(terrain, rd, stage_max_m=3.0, stage_step_m=0.05)
     hand = terrain["hand"].values.astype(np.float64)
     label = rd["reach_id"].values

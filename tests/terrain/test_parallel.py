@@ -6,6 +6,8 @@
 """
 from __future__ import annotations
 
+from unittest import mock
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -69,7 +71,9 @@ def test_threaded_flat_resolution_equals_serial_reference(z, filled):
     ref = _d8(zz.reshape(ny, nx))
     got = ref.copy()
     u_ref = resolve_flats_reference(zz, ny, nx, ref)
-    u_got = k.resolve_flats(zz, ny, nx, got, threads=2)
+    # these grids are small: lower the thresholds so that the strips and the two threads are really used
+    with mock.patch.object(k, "PARALLEL_MIN_CELLS", 0), mock.patch.object(k, "MIN_STRIP_ROWS", 2):
+        u_got = k.resolve_flats(zz, ny, nx, got, threads=2)
     np.testing.assert_array_equal(got, ref)
     assert u_got == u_ref
     if filled:

@@ -219,7 +219,9 @@ def write_result(res: Any, path: str | Path, **attrs: Any) -> list[Path]:
     ``path`` is a stem (``outputs/balikpapan_water`` → ``outputs/balikpapan_water_demand.nc``, ...);
     a ``.nc`` suffix is dropped. Datasets are all built before anything is written. A kind with
     no instances (no reservoirs, no agreement accounts, no demands...) writes no file, and a file of
-    that kind left by an earlier run with the same stem is removed (no stale results).
+    that kind left by an earlier run with the same stem is removed (no stale results). Every file is written
+    under a hidden staging name first and renamed into place only when all were written: a failure part way
+    (:class:`~hydro.errors.OutputError`) leaves the earlier run's files untouched and no staging file behind.
     """
     from hydro.io import netcdf as _nc
 
@@ -240,8 +242,32 @@ def write_result(res: Any, path: str | Path, **attrs: Any) -> list[Path]:
         stem.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"cannot create {stem.parent}: {exc}") from None
-    written = []
     title = f"Water allocation: {res.network.name}"
+    # every file is staged under a hidden name first and published only when all are written: an error part way
+    # (disk full, a table that cannot be written) leaves the previous run's files as they were, never a mix
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for k, ds in dsets.items():
+            if ds is None:
+                continue
+            p = stem.parent / f"{stem.name}_{k}.nc"
+            tmp = p.with_name(f".{p.stem}.staged-{os.getpid()}.nc")
+            staged.append((tmp, p))
+            _nc.write_netcdf(ds, tmp, title=f"{title} ({k}s)",
+                             summary=f"Per-step {k} results of the hydro.allocation LP (HiGHS, "
+                                     "lexicographic priorities, equal-coverage water-filling).",
+                             attrs={"id": p.stem, **(attrs or {})})
+        for name, (df, index) in tables.items():
+            p = stem.parent / name
+            tmp = p.with_name(f".{name}.staged-{os.getpid()}")
+            staged.append((tmp, p))
+            df.to_csv(tmp, index=index)
+    except BaseException as exc:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and not isinstance(exc, OutputError):
+            raise OutputError(f"cannot write the allocation results {stem}_*: {exc}") from None
+        raise
     for k, ds in dsets.items():
         if ds is None:
             stale = stem.parent / f"{stem.name}_{k}.nc"
@@ -249,16 +275,8 @@ def write_result(res: Any, path: str | Path, **attrs: Any) -> list[Path]:
                 stale.unlink(missing_ok=True)
             except OSError as exc:
                 raise OutputError(f"cannot remove the stale {stale} of an earlier run: {exc}") from None
-            continue
-        p = stem.parent / f"{stem.name}_{k}.nc"
-        written.append(_nc.write_netcdf(ds, p, title=f"{title} ({k}s)",
-                                        summary=f"Per-step {k} results of the hydro.allocation LP (HiGHS, "
-                                                "lexicographic priorities, equal-coverage water-filling).",
-                                        attrs=attrs or None))
-    for name, (df, index) in tables.items():
-        p = stem.parent / name
-        tmp = p.with_name(f".{name}.tmp")
-        df.to_csv(tmp, index=index)
-        os.replace(tmp, p)  # atomic: a reader never sees half a table
+    written = []
+    for tmp, p in staged:
+        os.replace(tmp, p)  # renames in one directory: each atomic, all after every file was written
         written.append(p)
     return written

@@ -2,6 +2,7 @@
 exactly what a brute-force reachability search says; long chains load fast and the errors still name the node."""
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -118,3 +119,34 @@ def test_udunits_flow_spellings_of_the_exchange_profile():
     assert parse_quantity("250 l s-1", "flow") == pytest.approx(0.25, rel=1e-15)
     assert parse_quantity("100 ft3 s-1", "flow") == pytest.approx(2.8316846592, rel=1e-15)  # 1 ft = 0.3048 m
     assert parse_quantity("1 cfs", "flow") == pytest.approx(0.3048 ** 3, rel=1e-15)
+
+
+# ----------------------------------------------------------------- outputs: all or nothing
+def test_write_result_failing_part_way_leaves_the_earlier_files_untouched(tmp_path, monkeypatch):
+    from alloc_helpers import dem, intake, link, run
+    from hydro.allocation.outputs import write_result
+    from hydro.errors import OutputError
+    from hydro.io import open_netcdf
+
+    nodes = [intake("river", "1 m3/s"), dem("A", "a", "0.4 m3/s")]
+    first = run(nodes, [link("l", "river", "A")], steps=2)
+    stem = tmp_path / "out" / "water"
+    paths = write_result(first, stem)
+    assert {p.name for p in paths} >= {"water_demand.nc", "water_link.nc", "water_metrics.csv", "water_balance.csv"}
+    with open_netcdf(stem.parent / "water_demand.nc") as ds:
+        assert ds.attrs["id"] == "water_demand"  # the staging name does not leak into the metadata
+    before = {p.name: p.read_bytes() for p in stem.parent.iterdir()}
+
+    second = run([intake("river", "1 m3/s"), dem("A", "a", "0.7 m3/s")], [link("l", "river", "A")], steps=2)
+    real_to_csv = pd.DataFrame.to_csv
+
+    def failing(self, path, *a, **k):
+        if "balance" in str(path):
+            raise OSError(28, "No space left on device")
+        return real_to_csv(self, path, *a, **k)
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", failing)
+    with pytest.raises(OutputError, match="No space left"):
+        write_result(second, stem)
+    after = {p.name: p.read_bytes() for p in stem.parent.iterdir()}
+    assert after == before  # no new NetCDF next to old tables, no staging files left

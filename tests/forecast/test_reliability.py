@@ -178,7 +178,16 @@ def test_calibration_trials_on_a_local_cluster_equal_the_serial_run():
               calibration=("2020-03-01", "2021-12-30"), seed=4, maxiter=8, popsize=6)
     serial = calibrate(P, E, Q, index, evaluate=lambda f, xs: [f(x) for x in xs], **kw)
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as lc, Client(lc) as client:
-        dist = calibrate(P, E, Q, index, evaluate=client_map(client), **kw)
+        on_cluster = client_map(client)
+        trials: list[int] = []
+
+        def evaluate(f, xs):
+            trials.append(len(xs))
+            return on_cluster(f, xs)
+
+        dist = calibrate(P, E, Q, index, evaluate=evaluate, **kw)
+    # every trial went to the cluster (an ignored ``evaluate`` would compare the serial run with itself)
+    assert trials and sum(trials) == dist.n_evaluations
     assert dist.parameters == serial.parameters
     assert dist.n_evaluations == serial.n_evaluations
     # and the calibration finds the truth it was generated from

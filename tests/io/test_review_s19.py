@@ -159,21 +159,21 @@ def test_station_times_in_different_zones_are_converted_to_utc():
     np.testing.assert_array_equal(ds["time_bnds"].values[:, 1], expected.values)
 
 
-@pytest.mark.parametrize("times", [["2025-08-25 01:00", "2025-08-25 01:00", "2025-08-25 03:00"],
-                                   ["2025-08-25 01:00", "NaT", "2025-08-25 03:00"]])
-def test_station_times_repeated_or_missing_are_refused(times):
-    with pytest.raises(InputDataError, match="time"):
+@pytest.mark.parametrize("times, message", [(["2025-08-25 01:00", "2025-08-25 01:00", "2025-08-25 03:00"], "repeated"),
+                                            (["2025-08-25 01:00", "NaT", "2025-08-25 03:00"], r"missing values \(NaT\)")])
+def test_station_times_repeated_or_missing_are_refused(times, message):
+    with pytest.raises(InputDataError, match=message):
         timeseries_dataset({"discharge": np.ones((1, 3))}, ids=["a"], time=pd.DatetimeIndex(times),
                            lat=[-1.2], lon=[116.8])
 
 
-@pytest.mark.parametrize("times", [["2025-08-25 01:00", "NaT", "2025-08-25 03:00"],
-                                   ["2025-08-25 01:00", "2025-08-25 01:00", "2025-08-25 03:00"]])
-def test_grid_time_with_missing_or_repeated_values_is_an_output_error(tmp_path, times):
+@pytest.mark.parametrize("times, message", [(["2025-08-25 01:00", "NaT", "2025-08-25 03:00"], r"missing values \(NaT\)"),
+                                            (["2025-08-25 01:00", "2025-08-25 01:00", "2025-08-25 03:00"], "repeated")])
+def test_grid_time_with_missing_or_repeated_values_is_an_output_error(tmp_path, times, message):
     """A NaT or repeated time was written (CF: a coordinate must be strictly monotonic) with a garbage
     time_coverage_resolution (P-106751991167301D...)."""
     da = _grid(np.ones((3, 4), np.float32), "flood_depth").expand_dims(time=pd.DatetimeIndex(times))
-    with pytest.raises(OutputError, match="time"):
+    with pytest.raises(OutputError, match=message):
         write_netcdf(da.to_dataset(), tmp_path / "f.nc")
     assert not list(tmp_path.iterdir())
 

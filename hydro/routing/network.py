@@ -254,6 +254,9 @@ class Reservoir:
         Fixed controlled release to the river [m3 s-1] (limited likewise).
     max_snap_distance_m : float, optional
         Snapping radius (default three cells).
+    upstream_area_km2 : float, optional
+        The dam's published catchment area [km2]: the channel cell within the snapping radius whose upstream area
+        is closest to it is taken (as for gauges), not the nearest one, which may lie on a tributary.
     """
 
     name: str
@@ -270,8 +273,10 @@ class Reservoir:
     abstraction_m3s: float | pd.Series | StepValues = 0.0
     release_m3s: float = 0.0
     max_snap_distance_m: float | None = None
+    upstream_area_km2: float | None = None
 
     def __post_init__(self) -> None:
+        _check_snapping(f"reservoir {self.name!r}", self.max_snap_distance_m, self.upstream_area_km2)
         lv = np.asarray(self.level_m, float)
         st = np.asarray(self.storage_m3, float)
         ar = np.asarray(self.area_m2, float)
@@ -315,9 +320,17 @@ class Reservoir:
         abstraction, the cold-start level, the snapping radius: the snapped cell is hashed by the network) are left
         out, so that changing them keeps the warm state."""
         d = {k: v for k, v in self.__dict__.items()
-             if k not in ("abstraction_m3s", "release_m3s", "initial_level_m", "max_snap_distance_m")}
+             if k not in ("abstraction_m3s", "release_m3s", "initial_level_m", "max_snap_distance_m", "upstream_area_km2")}
         d = {k: (list(map(float, v)) if isinstance(v, (list, tuple, np.ndarray)) else v) for k, v in d.items()}
         return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _check_snapping(what: str, radius_m: float | None, area_km2: float | None) -> None:
+    """A snapping radius must be finite and >= 0, a published upstream area finite and > 0 (ConfigError)."""
+    if radius_m is not None and not (math.isfinite(float(radius_m)) and float(radius_m) >= 0):
+        raise ConfigError(f"{what}: max_snap_distance_m = {radius_m!r} must be finite and >= 0")
+    if area_km2 is not None and not (math.isfinite(float(area_km2)) and float(area_km2) > 0):
+        raise ConfigError(f"{what}: upstream_area_km2 = {area_km2!r} must be finite and > 0")
 
 
 def _interp_extrap(x: Any, xp: Sequence[float], fp: Sequence[float]) -> np.ndarray:
@@ -349,6 +362,9 @@ class Inflow:
         Where the series came from (file and variable), named in errors.
     max_snap_distance_m : float, optional
         Snapping radius [m] (default three cells).
+    upstream_area_km2 : float, optional
+        The river's catchment area at the entry point [km2]: snap to the channel cell within the radius whose
+        upstream area is closest to it (as for gauges), not the nearest one.
     """
 
     name: str
@@ -357,8 +373,10 @@ class Inflow:
     discharge_m3s: pd.Series
     source: str = "<in memory>"
     max_snap_distance_m: float | None = None
+    upstream_area_km2: float | None = None
 
     def __post_init__(self) -> None:
+        _check_snapping(f"inflow {self.name!r}", self.max_snap_distance_m, self.upstream_area_km2)
         v = np.asarray(self.discharge_m3s.values, float)
         if np.any(v[np.isfinite(v)] < 0):
             raise InputDataError(f"inflow {self.name!r} ({self.source}): negative discharge")
@@ -892,7 +910,9 @@ class RoutingNetwork:
         def snap(obj: Any, what: str) -> int:
             radius = obj.max_snap_distance_m if obj.max_snap_distance_m is not None else 3.0 * cell_size
             try:
-                cell = int(network.snap([(obj.x, obj.y)], radius, streams=stream_grid.reshape(network.shape))[0])
+                area = getattr(obj, "upstream_area_km2", None)
+                cell = int(network.snap([(obj.x, obj.y)], radius, streams=stream_grid.reshape(network.shape),
+                                        expected_area_m2=None if area is None else float(area) * 1e6)[0])
             except InputDataError as exc:
                 raise InputDataError(f"{what} {obj.name!r}: {exc}") from exc
             return int(pos_of[cell])

@@ -46,3 +46,43 @@ def test_expected_area_picks_the_main_stem_over_the_nearer_tributary():
     assert [divmod(int(c), 6) for c in both] == [(1, 3), (1, 3)]
     with pytest.raises(InputDataError, match="positive area"):
         net.snap([(x, y)], 150.0, streams=streams, expected_area_m2=-1.0)
+
+
+def test_reservoir_and_inflow_snap_by_their_catchment_area_too():
+    # the dam and a river entry point 10 m from the one-cell tributary: with their published catchment area they
+    # sit on the main stem (before: only gauges took upstream_area_km2; a dam on the tributary stored nothing)
+    import pandas as pd
+
+    from hydro.errors import ConfigError
+    from hydro.routing import Inflow, Reservoir, RoutingNetwork, RoutingParameters
+
+    net, streams = _confluence()
+    up = net.upstream_area_m2().reshape(net.shape)
+    z = from_array(np.tile(np.linspace(20.0, 10.0, 6), (5, 1)).astype(np.float32),
+                   Affine(100.0, 0, 500_000.0, 0, -100.0, 9_850_000.0), CRS)
+    x, y = 500_350.0, 9_850_000.0 - 160.0
+    lv = np.array([0.0, 10.0])
+
+    def dam(**kw):
+        return Reservoir("dam", x, y, lv, 1e5 * lv, [1e5, 1e5], crest_level_m=5.0, max_snap_distance_m=150.0, **kw)
+
+    def river(**kw):
+        q = pd.Series([1.0, 1.0], index=pd.to_datetime(["2024-01-01", "2024-01-02"]))
+        return Inflow("river", x, y, q, **{"max_snap_distance_m": 150.0, **kw})
+
+    def cells(rn):
+        order = np.asarray(rn.order)
+        return (divmod(int(order[rn.reservoir_pos[0]]), 6) if len(rn.reservoir_pos) else None,
+                divmod(int(order[rn.inflow_pos[0]]), 6) if len(rn.inflow_pos) else None)
+
+    kw = dict(channel_mask=streams)
+    rn = RoutingNetwork.build(net, z, RoutingParameters(), 3600.0, reservoirs=[dam()], **kw)
+    assert cells(rn)[0] == (1, 3)  # nearest: the tributary
+    area_km2 = float(up[2, 3]) / 1e6
+    rn = RoutingNetwork.build(net, z, RoutingParameters(), 3600.0, reservoirs=[dam(upstream_area_km2=area_km2)],
+                              inflows=[river(upstream_area_km2=area_km2)], **kw)
+    assert cells(rn) == ((2, 3), (2, 3))
+    with pytest.raises(ConfigError, match="upstream_area_km2"):
+        dam(upstream_area_km2=0.0)
+    with pytest.raises(ConfigError, match="max_snap_distance_m"):
+        river(max_snap_distance_m=float("nan"))

@@ -38,7 +38,8 @@ __all__ = [
     "MIN_RUNOFF_RATIO",
 ]
 
-#: search ranges (GR4J-usual; X4 in model steps)
+#: search ranges (GR4J-usual; X4 in model steps: at a sub-daily step its upper bound, 10 days, is scaled to that many
+#: steps unless bounds are given, so that an hourly calibration can find a lag of more than 10 h)
 DEFAULT_BOUNDS: dict[str, tuple[float, float]] = {
     "production_capacity_mm": (10.0, 3000.0),
     "exchange_mm": (-10.0, 5.0),
@@ -379,6 +380,10 @@ def calibrate(
     elif step is not None and step.total_seconds() != float(dt_seconds):
         raise InputDataError(f"the dates are {step} apart but dt_seconds = {dt_seconds}: P, PET and discharge must "
                              f"be amounts per model step (pass dt_seconds={step.total_seconds():g} or daily data)")
+    if "unit_hydrograph_steps" not in (bounds or {}) and float(dt_seconds) < 86400.0:
+        # X4 is in model steps: the GR4J range 0.5-10 was 0.5-10 h at an hourly step (airGR's GR4H searches days)
+        lo_x4, hi_x4 = DEFAULT_BOUNDS["unit_hydrograph_steps"]
+        b["unit_hydrograph_steps"] = (lo_x4, hi_x4 * 86400.0 / float(dt_seconds))
     P = np.asarray(precip_mm, dtype=np.float64)
     E = np.asarray(pet_mm, dtype=np.float64)
     # validate the forcing once, before the optimiser (errors inside it would be wrapped)

@@ -138,14 +138,18 @@ def random_trees(draw):
     outlets = draw(st.lists(st.integers(0, n - 1), max_size=3))
     ds[outlets] = -1
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    return ds, rng, draw(st.integers(1, 6)), draw(st.booleans())
+    # overland (coarse) sub-steps: the model takes ceil(dt / overland_substep_s) of them (a daily model: 24), the
+    # fine cells n_sub, a multiple of them; 1 is the plain `route_step`
+    n_sub_coarse = draw(st.integers(1, 3))
+    return ds, rng, n_sub_coarse * draw(st.integers(1, 3)), draw(st.booleans()), n_sub_coarse
 
 
 @settings(max_examples=60, deadline=None)
 @given(random_trees())
 def test_volume_is_conserved_on_random_trees(tree):
-    """Σ inflow − Σ outflow = Δ storage for every step (≤ 1e-9 relative), reservoirs included."""
-    ds, rng, n_sub, with_res = tree
+    """Σ inflow − Σ outflow = Δ storage for every step (≤ 1e-9 relative), reservoirs and overland sub-steps
+    included."""
+    ds, rng, n_sub, with_res, n_sub_coarse = tree
     n = ds.size
     alpha = rng.uniform(0.2, 20.0, n)
     length = rng.uniform(10.0, 500.0, n)
@@ -175,9 +179,10 @@ def test_volume_is_conserved_on_random_trees(tree):
         rel = np.array([rng.uniform(0, 1.0)])[:nres]
         s0 = vol.sum() + res_state.sum()
         q_mean, q_max, out, res_out = np.empty(n), np.empty(n), np.zeros(4), np.zeros((nres, 4))
-        k.route_step(dt, n_sub, ds, fine_pos, fine, alpha, length, 1 / beta, q, vol, lat, bnd, res_pos_of,
-                     res_state, lt, stt, np.zeros(nres, np.int64), np.full(nres, 3, np.int64), np.full(nres, 5.0),
-                     np.full(nres, 17.0), np.full(nres, 1.5), ev, ab, rel, q_mean, q_max, out, res_out)
+        k.route_step_sub(dt, n_sub, n_sub_coarse, ds, fine_pos, fine, alpha, length, 1 / beta, q, vol, lat, bnd,
+                         res_pos_of, res_state, lt, stt, np.zeros(nres, np.int64), np.full(nres, 3, np.int64),
+                         np.full(nres, 5.0), np.full(nres, 17.0), np.full(nres, 1.5), ev, ab, rel, q_mean, q_max, out,
+                         res_out)
         s1 = vol.sum() + res_state.sum()
         # the volume state stays on the rating curve V = α L Q^β (to the Halley tolerance)
         kw = res_pos_of < 0

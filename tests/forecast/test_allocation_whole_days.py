@@ -51,7 +51,9 @@ def test_nightly_forecast_shorter_than_a_day_skips_the_allocation_and_says_so(tm
     cfg_path = make_project(tmp_path / "p", allocation=True)
     text = cfg_path.read_text()
     assert "lead_time_h = 48.0" in text
-    cfg_path.write_text(text.replace("lead_time_h = 48.0", "lead_time_h = 12.0"))
+    # a 12-hour lead saves its state for a warm-gap start at T + 12 h at the latest (state_interval_h <= lead_time_h)
+    cfg_path.write_text(text.replace("lead_time_h = 48.0", "lead_time_h = 12.0")
+                        .replace("state_interval_h = 24.0", "state_interval_h = 12.0"))
     r = run_forecast(load_config(cfg_path), "2025-08-25T00:00Z", output_root=tmp_path / "out")
     assert "holds no whole UTC day" in r.manifest["facts"]["allocation_skipped"]
     assert not (r.run_dir / "allocation").exists()

@@ -449,6 +449,7 @@ class CatchmentModel:
         gridded: Iterable[str] = GRIDDED_OUTPUTS,
         abstraction: dict[str, Any] | None = None,
         progress: Any = None,
+        peak_discharge: np.ndarray | None = None,
     ) -> RunResult:
         """Run ``steps`` model steps from ``start``.
 
@@ -473,6 +474,10 @@ class CatchmentModel:
             Overrides the reservoirs' abstraction for this run (the allocation hook).
         progress : callable, optional
             Called as ``progress(step_index, n_steps)`` after each step.
+        peak_discharge : numpy.ndarray, optional
+            One value per routing position (``routing.nvalid``) [m3 s-1], raised in place to the maximum
+            instantaneous discharge of the routing sub-steps (the gauges' ``max_discharge``), whatever
+            ``gridded`` holds: a peak map of the run that costs no time series.
 
         Returns
         -------
@@ -548,6 +553,10 @@ class CatchmentModel:
         acc_runoff = np.zeros(self.ncell) if "runoff" in gridded else None
         acc_q = np.zeros(rn.nvalid) if "discharge" in gridded else None
         acc_qmax = np.zeros(rn.nvalid) if (keep_peak and "discharge" in gridded) else None
+        if peak_discharge is not None and (not isinstance(peak_discharge, np.ndarray) or peak_discharge.shape != (rn.nvalid,)
+                                           or peak_discharge.dtype != np.float64):
+            raise InputDataError(f"peak_discharge must be a float64 array of the {rn.nvalid} routing positions, got "
+                                 f"{getattr(peak_discharge, 'shape', None)} {getattr(peak_discharge, 'dtype', type(peak_discharge))}")
         nonconv = 0
         cache: dict[str, Any] = {"_block_cells": self.forcing_block_cells}
         snapshot = self._snapshot()
@@ -576,6 +585,8 @@ class CatchmentModel:
                     res_ab = abstr_schedule.at(t, rn.reservoir_storage_m3)
                 r = rn.step(lateral, bnd, res_ev, res_ab)
                 nonconv += r["nonconverged"]
+                if peak_discharge is not None:
+                    np.maximum(peak_discharge, r["q_max"], out=peak_discharge)
                 # --- water balance of the step (m3, valid cells) --------------------------------
                 soil1 = np.ascontiguousarray(self.runoff.storage_mm(), dtype=np.float64)
                 routing1 = rn.reach_storage_m3()

@@ -333,7 +333,7 @@ def flood(resolution_m: float, start: str, duration_h: float, storm_total_mm: fl
 @click.option("--output-step", default=None)
 @click.option("--keep-peak", is_flag=True)
 @click.option("--gauges", type=click.Path(dir_okay=False, path_type=Path), default=None, help="CSV of named gauge points.")
-@click.option("--outlets", type=int, default=0, show_default=True, help="Also report the N largest outlets.")
+@click.option("--outlets", type=int, default=0, show_default=True, help="Also report the N largest outlets (N >= 0).")
 @click.option("--reservoirs", type=click.Path(dir_okay=False, path_type=Path), default=None, help="TOML of level-pool reservoirs.")
 @click.option("--inflow", "inflows", multiple=True, help="FILE:STATION_ID of an upstream inflow (repeatable); FILE:STATION_ID@MEMBER picks an ensemble "
               "member by its realization label, FILE:STATION_ID@mean the ensemble mean.")
@@ -343,7 +343,7 @@ def flood(resolution_m: float, start: str, duration_h: float, storm_total_mm: fl
 @click.option("--routing-param", multiple=True, help="KEY=VALUE (repeatable).")
 @click.option("--gridded", default="runoff,soil_moisture,discharge", show_default=True)
 @click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), required=True)
-@click.option("--prefix", default="run", show_default=True)
+@click.option("--prefix", default="run", show_default=True, help="File-name prefix: <output-dir>/<prefix>_grid.nc, ...")
 @_guard
 def run_catchment_cmd(terrain: Path, precipitation: Path, precipitation_var: str, evaporation: str, evaporation_var: str,
                       start: str | None, steps: int | None, dt: str, output_step: str | None, keep_peak: bool,

@@ -41,6 +41,13 @@ def _id_list(value: str | None) -> list[str] | None:
     return ids
 
 
+def _finite(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    # FloatRange lets nan (every comparison is False) and inf through: int(nan * 2**20) was a ValueError traceback
+    if value != value or value in (float("inf"), float("-inf")):
+        raise click.BadParameter(f"{value} is not a finite number")
+    return value
+
+
 @click.command("export-boundary")
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("-o", "--output", required=True, type=click.Path(),  # a str: keeps a trailing "/" (a directory)
@@ -60,7 +67,7 @@ def export_boundary_cmd(run_dir: Path, output: str, points: str | None) -> None:
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--expected-ids", default=None, help="Comma-separated border point ids that must be present.")
 @click.option("--max-mb", type=click.FloatRange(min=0, min_open=True), default=50.0, show_default=True,
-              help="Refuse larger files without opening them [MiB].")
+              callback=_finite, help="Refuse larger files without opening them [MiB].")
 @click.option("--region", default=None, help="Expected issuing region.")
 @click.option("--no-cf", is_flag=True, help="Skip the CF-1.11 compliance-checker run (profile checks only).")
 @click.option("--strict", is_flag=True, help="Warnings are problems too (exit 65).")

@@ -397,6 +397,14 @@ class ExchangeConfig(StrictModel):
     inflows: list[ExchangeInflowConfig] = Field(default_factory=list)
 
 
+def scheduler_address_ok(address: str) -> bool:
+    """False for a ``tcp://``/``tls://``/``ucx://`` address without a host or a numeric port (``"tcp://"``,
+    ``"tcp://host:abc"``): dask's Client raised a bare ValueError (or hung after other clients in the process)."""
+    if not address.startswith(("tcp://", "tls://", "ucx://")):
+        return True
+    return re.fullmatch(r"[a-z]+://(\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+):[0-9]{1,5}/?", address) is not None
+
+
 class ComputeConfig(StrictModel):
     """Where ensemble members and scenarios run (CLI flags override)."""
 
@@ -409,6 +417,9 @@ class ComputeConfig(StrictModel):
         if v not in ("threads", "synchronous", "processes", "local-cluster") and not v.startswith(
                 ("tcp://", "tls://", "ucx://", "inproc://")):
             raise ValueError(f"scheduler {v!r}: use threads, synchronous, processes, local-cluster or tcp://host:port")
+        if not scheduler_address_ok(v):
+            # "tcp://" or "tcp://host:abc" passed validate-config and hydro forecast died with a ValueError traceback
+            raise ValueError(f"scheduler {v!r}: an address needs a host and a numeric port, e.g. tcp://host:8786")
         return v
     workers: int | None = Field(None, ge=1, description="LocalCluster workers (scheduler = 'local-cluster')")
 

@@ -360,6 +360,12 @@ def balikpapan_flood(
             v = float("nan")
         if not (np.isfinite(v) and v > 0):
             raise ConfigError(f"{name} must be a positive number, got {value!r}")
+    # also option values (78, as the durations): nan or a negative depth was "rainfall contains NaN" (65), a
+    # resolution of 0 "resolution_m must be between ..." (65, bad input data)
+    if not (np.isfinite(storm_total_mm) and storm_total_mm >= 0):
+        raise ConfigError(f"storm_total_mm must be a number >= 0, got {storm_total_mm!r}")
+    if not (np.isfinite(resolution_m) and 5.0 <= resolution_m <= 1000.0):
+        raise ConfigError(f"resolution_m must be between 5 and 1000 m, got {resolution_m!r}")
     feats = balikpapan_features(resolution_m)
     if terrain is None:
         dem = balikpapan_dem(resolution_m, seed=DEFAULT_SEED if seed is None else seed)

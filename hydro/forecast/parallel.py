@@ -94,10 +94,19 @@ def cluster(scheduler: str | None = None, workers: int | None = None) -> Iterato
             lc.close()
         return
     if scheduler.startswith(("tcp://", "tls://", "ucx://", "inproc://")):
+        from hydro.config import scheduler_address_ok
+
+        if not scheduler_address_ok(scheduler):  # checked before dask sees it (its Client could hang on it)
+            raise ConfigError(f"scheduler {scheduler!r}: an address needs a host and a numeric port, e.g. "
+                              "tcp://host:8786")
         try:
             client = Client(scheduler, timeout="20s")
         except OSError as exc:  # down or restarting: a temporary failure (75, retry later), not bad data (65)
             raise InputNotReadyError(f"cannot reach the dask scheduler at {scheduler}: {exc}: retry later") from exc
+        except (ValueError, TypeError, AssertionError) as exc:  # "tcp://", "tcp://host:abc", tls:// without a
+            # security context: a malformed address is a bad option/config value (78), never a traceback (1)
+            raise ConfigError(f"scheduler {scheduler!r}: not a usable dask scheduler address "
+                              f"({exc or type(exc).__name__}); use e.g. tcp://host:8786") from None
         try:
             yield client, "distributed"
         finally:

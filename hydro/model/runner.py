@@ -237,6 +237,11 @@ def run_catchment(
     """
     from hydro.model.catchment import CatchmentModel
 
+    # a file-name prefix, not a path: "../x" wrote the products outside output_dir (leaving it empty), "" hid them
+    if not prefix or prefix != Path(prefix).name or prefix in (".", "..") or "\\" in prefix:
+        raise ConfigError(f"prefix {prefix!r} must be a non-empty file-name prefix without a path separator")
+    if isinstance(outlets, bool) or not isinstance(outlets, (int, np.integer)) or outlets < 0:
+        raise ConfigError(f"outlets must be a whole number >= 0, got {outlets!r}")  # -3 was silently 0
     try:
         rp = RoutingParameters(**(routing_params or {}))
     except Exception as exc:

@@ -128,14 +128,14 @@ def copy_bandwidth(nbytes: int = 256 * 2**20) -> tuple[float, float]:
 def bytes_per_cell_update(dtype_size: int = 4) -> tuple[int, int]:
     """Bytes the fused kernel streams per cell and step (float32 bed/fluxes, float64 depth, uniform n and rain).
 
-    read  : z (4), h (8), active (1), qx (4), qy (4)
+    read  : z (4), h (8), active (1), qx (4), qy (4), open_x (1), open_y (1) (faces that are walls: theta smoothing)
     write : h_new (8), qx_new (4), qy_new (4)            (double-buffered state)
     r + w : 5 float32 running products (max depth, max speed, first wetting, duration, max hazard) = 40
     Neighbour rows, halo rows and the per-block scratch rows stay in cache. Returns (counted, with write-allocate
     of the three write-only buffers).
     """
     f, d, b = dtype_size, 8, 1
-    read = f + d + b + f + f
+    read = f + d + b + f + f + 2 * b
     write = d + f + f
     products = 5 * 2 * 4
     return read + write + products, read + 2 * write + products

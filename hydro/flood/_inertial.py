@@ -406,19 +406,26 @@ def _face_coefs_ov(nL, nR, j, gdtn2_u, inv_fric_u, g, dt):
 
 
 @numba.njit(fastmath=_FAST, **_OPTS)
-def _face_row(zL, zR, hL, hR, eL, eR, eLlo, eRlo, q0, qW, qE, aL, aR, nL, nR, theta, c_side, gdtn2_u, inv_fric_u,
-              dt, gdt_dx, h_dry, caps, qcap_fr, qcap_u, g, implicit, vb, out):
+def _face_row(zL, zR, hL, hR, eL, eR, eLlo, eRlo, q0, qW, qE, oW, oE, aL, aR, nL, nR, theta, c_side, gdtn2_u,
+              inv_fric_u, dt, gdt_dx, h_dry, caps, qcap_fr, qcap_u, g, implicit, vb, out):
     """Raw new fluxes of one row of faces (1-D views: left/right cell, face, its two neighbours along the face row);
     returns the number of implausible fluxes (``|q| > vb * h_flow``).
 
     ``nL``/``nR``: the cells' Manning n, or None for the uniform ``gdtn2_u``/``inv_fric_u`` (compiled apart: one
     loop with one face update, and with float32 fluxes and uniform n nothing in float64, so 16 lanes with AVX-512).
+    ``oW``/``oE``: whether the parallel neighbour faces of the theta smoothing are open; a wall (closed edge, face
+    of a nodata cell) is no neighbour and the face's own flux takes its place (flood.md 1.2: theta = 1 where the
+    neighbour is missing). Smoothed with the wall's q = 0, a face next to a wall lost (1 - theta)/2 of its flux
+    every step: the steady depth depended on dt (inflow cell at a closed end 9-20 % above normal depth).
     """
     _wide_vectors()
     nbad = np.float32(0.0)  # a float32 count: an int64 counter would halve the vector width
     for j in range(out.shape[0]):
         gdtn2, inv_fric = _face_coefs(nL, nR, j, gdtn2_u, inv_fric_u, g, dt)
-        qn, hs, wet = _face(hL[j], hR[j], (eR[j] - eL[j]) + (eRlo[j] - eLlo[j]), zL[j], zR[j], q0[j], qW[j], qE[j],
+        q0j = q0[j]
+        qWj = qW[j] if oW[j] else q0j
+        qEj = qE[j] if oE[j] else q0j
+        qn, hs, wet = _face(hL[j], hR[j], (eR[j] - eL[j]) + (eRlo[j] - eLlo[j]), zL[j], zR[j], q0j, qWj, qEj,
                             theta, c_side, gdtn2, inv_fric, gdt_dx, h_dry, caps, qcap_fr, qcap_u, g, implicit)
         qn = qn if (aL[j] & aR[j]) else np.float32(0.0)
         nbad += np.float32(0.0) if abs(qn) <= vb * hs else np.float32(1.0)
@@ -447,7 +454,7 @@ ROWS_PER_BLOCK = 64
 
 
 @numba.njit(fastmath=_FAST, **_OPTS)
-def _x_faces(z, h, hr, er, active, qx, n, i, nx, n_uni, uniform_n, theta, c_side, dt, inv_dx, g, h_dry, caps, qcap_fr,
+def _x_faces(z, h, hr, er, active, qx, open_x, n, i, nx, n_uni, uniform_n, theta, c_side, dt, inv_dx, g, h_dry, caps, qcap_fr,
              qcap_u, velocity_bound, implicit, bcx_kind, bcx_val, out):
     """Raw (not limited) new fluxes of the x faces of row ``i`` into ``out[0..nx]``; returns #implausible faces.
 
@@ -458,7 +465,8 @@ def _x_faces(z, h, hr, er, active, qx, n, i, nx, n_uni, uniform_n, theta, c_side
     vb = np.float32(velocity_bound)  # a plausibility bound: float32 keeps the float32 face loop free of float64
     gdtn2_u, inv_fric_u = _friction_coefs(n_uni, g, dt)
     cells = (z[i, : nx - 1], z[i, 1:], hr[: nx - 1], hr[1:], er[0, : nx - 1], er[0, 1:], er[1, : nx - 1], er[1, 1:],
-             qx[i, 1:nx], qx[i, : nx - 1], qx[i, 2:], active[i, : nx - 1], active[i, 1:])
+             qx[i, 1:nx], qx[i, : nx - 1], qx[i, 2:], open_x[i, : nx - 1], open_x[i, 2:], active[i, : nx - 1],
+             active[i, 1:])
     rest = (theta, c_side, gdtn2_u, inv_fric_u, dt, gdt_dx, h_dry, caps, qcap_fr, qcap_u, g, implicit, vb, out[1:nx])
     # two call sites, two compiled forms (a None-or-array variable would be one Optional form with a branch)
     if uniform_n:
@@ -478,7 +486,7 @@ def _x_faces(z, h, hr, er, active, qx, n, i, nx, n_uni, uniform_n, theta, c_side
 
 
 @numba.njit(fastmath=_FAST, **_OPTS)
-def _y_faces(z, h, hu, hd, eu, ed, active, qy, n, k, ny, nx, n_uni, uniform_n, theta, c_side, dt, inv_dx, g, h_dry,
+def _y_faces(z, h, hu, hd, eu, ed, active, qy, open_y, n, k, ny, nx, n_uni, uniform_n, theta, c_side, dt, inv_dx, g, h_dry,
              caps,
              qcap_fr, qcap_u, velocity_bound, implicit, bcy_kind, bcy_val, out):
     """Raw new fluxes of y-face row ``k`` (between rows k-1 and k; 0 and ny are edges) into ``out[0..nx-1]``.
@@ -500,7 +508,8 @@ def _y_faces(z, h, hu, hd, eu, ed, active, qy, n, k, ny, nx, n_uni, uniform_n, t
         return 0
     vb = np.float32(velocity_bound)
     gdtn2_u, inv_fric_u = _friction_coefs(n_uni, g, dt)
-    cells = (z[k - 1], z[k], hu, hd, eu[0], ed[0], eu[1], ed[1], qy[k], qy[k - 1], qy[k + 1], active[k - 1], active[k])
+    cells = (z[k - 1], z[k], hu, hd, eu[0], ed[0], eu[1], ed[1], qy[k], qy[k - 1], qy[k + 1], open_y[k - 1],
+             open_y[k + 1], active[k - 1], active[k])
     rest = (theta, c_side, gdtn2_u, inv_fric_u, dt, gdt_dx, h_dry, caps, qcap_fr, qcap_u, g, implicit, vb, out)
     if uniform_n:
         return _face_row(*cells, None, None, *rest)
@@ -711,7 +720,7 @@ def make_workspace(ny: int, nx: int, rows_per_block: int = ROWS_PER_BLOCK,
 
 @numba.njit(parallel=True, fastmath=_FAST, **_OPTS)
 def step(
-    z, h, h_new, active, qx, qy, qx_new, qy_new, n, rain, infil, landuse, bcx_kind, bcx_val, bcy_kind, bcy_val,
+    z, h, h_new, active, qx, qy, qx_new, qy_new, open_x, open_y, n, rain, infil, landuse, bcx_kind, bcx_val, bcy_kind, bcy_val,
     max_depth, max_speed, t_wet, duration, max_hazard, acc, row_hmax, row_umax, row_store, bad_v, bad_d,
     raw_x, raw_y, fac, lim_x, lim_y, speed, ones, depth_rows, level_rows, rows_per_block,
     dt, dx, g, theta, h_dry, froude_limit, velocity_limit, velocity_bound, depth_bound, threshold, t_end_step,
@@ -738,6 +747,9 @@ def step(
         Cells taking part; faces touching an inactive cell are closed.
     qx, qy, qx_new, qy_new : face arrays (ny, nx+1), (ny+1, nx)
         Old unit discharges (read) and the new, limited ones (written), m2 s-1; qy > 0 towards increasing row.
+    open_x, open_y : bool arrays of the face shapes
+        Faces that can carry flow (both cells active; edge faces: active cell and a boundary kind other than
+        closed): a closed face is no neighbour of the theta smoothing.
     n : (ny, nx) or (1, 1) float array
         Manning coefficient (s m-1/3); face value = mean of the two cells.
     rain, infil : (ny, nx) or (1, 1) float64
@@ -821,7 +833,7 @@ def step(
         if lo > 0:
             _ring_row(z, h, lo - 1, hg[(lo - 1) % 3], hl[(lo - 1) % 3])
         _ring_row(z, h, lo, hg[lo % 3], hl[lo % 3])
-        nbad = _y_faces(z, h, hg[(lo - 1) % 3], hg[lo % 3], hl[(lo - 1) % 3], hl[lo % 3], active, qy, n, lo, ny, nx,
+        nbad = _y_faces(z, h, hg[(lo - 1) % 3], hg[lo % 3], hl[(lo - 1) % 3], hl[lo % 3], active, qy, open_y, n, lo, ny, nx,
                         n_uni, uniform_n, theta, c_side, dt, inv_dx, g, h_dry, caps, qcap_fr, qcap_u, velocity_bound,
                         implicit, bcy_kind, bcy_val, ry[lo % 3])
         if nbad > 0 and lo == a:
@@ -831,12 +843,13 @@ def step(
                 # ---- momentum: x faces of row k, y faces between rows k and k+1; limiter factors of row k
                 if k + 1 < ny:
                     _ring_row(z, h, k + 1, hg[(k + 1) % 3], hl[(k + 1) % 3])
-                nbad = _x_faces(z, h, hg[k % 3], hl[k % 3], active, qx, n, k, nx, n_uni, uniform_n, theta, c_side,
+                nbad = _x_faces(z, h, hg[k % 3], hl[k % 3], active, qx, open_x, n, k, nx, n_uni, uniform_n, theta, c_side,
                                 dt, inv_dx, g, h_dry, caps, qcap_fr, qcap_u, velocity_bound, implicit, bcx_kind,
                                 bcx_val, rx[k % 3])
                 if nbad > 0 and a <= k < b and bad_v[k] < 0:
                     bad_v[k] = _first_bad_face(z, h, rx[k % 3], k, False, velocity_bound, h_dry)
-                nbad = _y_faces(z, h, hg[k % 3], hg[(k + 1) % 3], hl[k % 3], hl[(k + 1) % 3], active, qy, n, k + 1,
+                nbad = _y_faces(z, h, hg[k % 3], hg[(k + 1) % 3], hl[k % 3], hl[(k + 1) % 3], active, qy, open_y, n,
+                                k + 1,
                                 ny, nx, n_uni, uniform_n, theta, c_side, dt, inv_dx, g, h_dry, caps, qcap_fr,
                                 qcap_u, velocity_bound, implicit, bcy_kind, bcy_val, ry[(k + 1) % 3])
                 if nbad > 0 and a <= k + 1 < b and bad_v[k + 1] < 0:

@@ -821,6 +821,15 @@ def simulate_2d(
             idx = idx[keep]
             s = _Series(s.times, s.values[:, keep], "boundary series", t_end)
         bc_updates.append((is_x, (idx, col) if is_x else (col, idx), s))
+    # faces that can carry flow: a closed face (wall, nodata) is no neighbour of the theta smoothing
+    open_x = np.zeros((ny, nx + 1), bool)
+    open_x[:, 1:nx] = active[:, :-1] & active[:, 1:]
+    open_x[:, 0] = active[:, 0] & (bcx_kind[:, 0] != K.BC_CLOSED)
+    open_x[:, nx] = active[:, -1] & (bcx_kind[:, 1] != K.BC_CLOSED)
+    open_y = np.zeros((ny + 1, nx), bool)
+    open_y[1:ny] = active[:-1] & active[1:]
+    open_y[0] = active[0] & (bcy_kind[0] != K.BC_CLOSED)
+    open_y[ny] = active[-1] & (bcy_kind[1] != K.BC_CLOSED)
     has_level = bool(np.any(bcx_kind == K.BC_LEVEL) or np.any(bcy_kind == K.BC_LEVEL))
     has_inflow = bool(np.any(bcx_kind == K.BC_INFLOW) or np.any(bcy_kind == K.BC_INFLOW))
     if n.shape == (1, 1) and n[0, 0] == 0 and (np.any(bcx_kind == K.BC_FREE) or np.any(bcy_kind == K.BC_FREE)):
@@ -964,7 +973,7 @@ def simulate_2d(
                 vol["point_inflow"] += dt * float(qsrc.sum())
                 vol["rain"] += dt * src_rain_q
                 step_rain = src_grid
-            K.step(z, h, h_new, active, qx, qy, qx_new, qy_new, n, step_rain, infil, lu, bcx_kind, bcx_val,
+            K.step(z, h, h_new, active, qx, qy, qx_new, qy_new, open_x, open_y, n, step_rain, infil, lu, bcx_kind, bcx_val,
                    bcy_kind, bcy_val, max_depth, max_speed, t_wet, duration_s, max_hazard, acc, row_hmax, row_umax,
                    row_store, bad_v, bad_d, *workspace, K.ROWS_PER_BLOCK, dt, dx, GRAVITY, theta, h_dry, froude,
                    ulim, velocity_bound, depth_bound, threshold_m, t_next, friction == "implicit", bool(summary_maps),

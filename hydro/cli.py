@@ -270,7 +270,7 @@ def run(config: Path, output_root: Path | None, force: bool) -> None:
 
 @cli.command()
 @click.argument("network", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("-o", "--output", required=True, help="Output stem, e.g. outputs/balikpapan_water.")
+@click.option("-o", "--output", required=True, help="Output stem, e.g. outputs/balikpapan_water; a directory (outputs/) takes the network file's name.")
 @click.option("--start", default=None, help="Override the start of the time axis (ISO 8601).")
 @click.option("--steps", type=int, default=None, help="Number of steps to run.")
 @click.option("--no-explain", is_flag=True, help="Skip the shortfall explanations.")

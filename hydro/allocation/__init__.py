@@ -21,6 +21,7 @@ Examples
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,9 @@ def cli_allocate(network_path: str | Path, output_path: str | Path, *, start: An
     network_path : path
         ``models/<network>.toml``.
     output_path : path
-        Output stem, e.g. ``outputs/balikpapan_water`` (files ``<stem>_demand.nc``, ...).
+        Output stem, e.g. ``outputs/balikpapan_water`` (files ``<stem>_demand.nc``, ...). A directory (an
+        existing one, or a path ending in ``/``) takes the network file's name as the stem:
+        ``-o outputs/`` writes ``outputs/balikpapan_water_demand.nc``, ...
     start, steps : optional
         Override the time axis of the file.
     inflows : dict, optional
@@ -69,4 +72,12 @@ def cli_allocate(network_path: str | Path, output_path: str | Path, *, start: An
         Files written. Nothing is written if the network or the inputs are invalid.
     """
     res = allocate(load_network(network_path), inflows, start=start, steps=steps, explain=explain)
-    return res.write(output_path, **attrs)
+    return res.write(_output_stem(network_path, output_path), **attrs)
+
+
+def _output_stem(network_path: str | Path, output_path: str | Path) -> Path:
+    """The stem of the output files: ``output_path`` itself, or ``<dir>/<network file stem>`` for a directory."""
+    text = str(output_path)
+    if text.endswith(("/", os.sep)) or Path(text).is_dir():
+        return Path(text) / Path(network_path).stem
+    return Path(text)

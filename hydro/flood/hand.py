@@ -320,8 +320,8 @@ def rating_curves(
         plus ``length_m``, ``slope``, ``manning_n`` per reach.
     """
     _require(terrain, ("hand",))
-    if not (stage_step_m > 0 and stage_max_m > stage_step_m):
-        raise InputDataError("need 0 < stage_step_m < stage_max_m")
+    if not (stage_step_m > 0 and stage_max_m > stage_step_m and np.isfinite(stage_max_m)):
+        raise InputDataError(f"need 0 < stage_step_m < stage_max_m (finite), not {stage_step_m}, {stage_max_m}")
     hand = np.asarray(terrain["hand"].values, dtype=np.float64)
     if hand.shape != reach_ds["reach_id"].shape:
         raise InputDataError(f"hand {hand.shape} and reach_id {reach_ds['reach_id'].shape} grids differ")
@@ -604,7 +604,12 @@ def hand_map_of_grid(terrain: xr.Dataset, reach_ds: xr.Dataset, rating: xr.Datas
         :func:`hand_inundation`'s output. A reach whose outlet discharge is not finite (no data in that run) is
         **no data**, not dry: its catchment has ``flood_depth`` NaN and ``flood_extent`` -1.
     """
-    q = np.asarray(discharge_m3s, np.float64).ravel()[reach_ds["outlet_index"].values]
+    grid = np.asarray(discharge_m3s, np.float64)
+    if grid.shape != tuple(reach_ds["reach_id"].shape):
+        # a transposed grid of the same size sampled other cells silently; a smaller one was an IndexError
+        raise InputDataError(f"discharge grid {grid.shape} differs from the terrain grid "
+                             f"{tuple(reach_ds['reach_id'].shape)}")
+    q = grid.ravel()[reach_ds["outlet_index"].values]
     ok = np.isfinite(q)
     qa = xr.DataArray(np.where(ok, q, 0.0), dims="reach", coords={"reach": reach_ds["reach"].values},
                       attrs={"units": "m3 s-1"})
@@ -634,6 +639,9 @@ def extent_probability(extents: list[np.ndarray]) -> np.ndarray:
     """
     if not extents:
         raise InputDataError("no ensemble members to take a flood probability over")
+    shapes = {np.shape(e) for e in extents}
+    if len(shapes) > 1:
+        raise InputDataError(f"ensemble extents on different grids: shapes {sorted(shapes)}")
     wet = np.zeros(np.shape(extents[0]), np.float64)
     n = np.zeros_like(wet)
     for e in extents:

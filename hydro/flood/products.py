@@ -20,7 +20,9 @@ def flooded_area_km2(mask: Any, like: xr.DataArray) -> float:
     Parameters
     ----------
     mask : array-like of bool, shape of ``like``
-        Cells to count (e.g. ``flood_extent == 1`` or a probability above a threshold).
+        Cells to count (e.g. ``flood_extent == 1`` or a probability above a threshold). An integer extent flag
+        (1 flooded, 0 dry, -1 no data) counts its cells equal to 1; a float map other than 0/1 (a depth, NaN) is an
+        input error.
     like : xarray.DataArray
         A map on the grid (CRS and transform), e.g. the DEM or HAND.
 
@@ -32,7 +34,16 @@ def flooded_area_km2(mask: Any, like: xr.DataArray) -> float:
     """
     from hydro.terrain.grid import grid_geometry
 
-    m = np.asarray(mask, dtype=bool)
+    m = np.asarray(mask)
+    if m.dtype.kind in "iu":
+        # an extent flag (1 flooded, 0 dry, -1 no data): as a bool, the no-data cells counted as flooded
+        m = m == 1
+    elif m.dtype.kind == "f" and np.all((m == 0) | (m == 1)):
+        m = m == 1  # a 0/1 mask in floats
+    elif m.dtype.kind != "b":
+        # a float map (depth, a flag read back with NaN) is no mask: NaN was True, any depth > 0 flooded
+        raise InputDataError(f"mask must be boolean or an integer extent flag (1 = flooded), not {m.dtype}: "
+                             f"compare a depth map with its threshold first")
     g = grid_geometry(like)
     if m.shape != tuple(g.shape):
         raise InputDataError(f"mask {m.shape} and grid {tuple(g.shape)} differ")
@@ -248,6 +259,11 @@ def extent_polygons(extent: xr.DataArray, *, crs: Any = "EPSG:4326", simplify_m:
 
     if extent.ndim != 2:
         raise InputDataError(f"extent must be 2-D (y, x), got {extent.dims}")
+    if not (np.isfinite(threshold_m) and threshold_m >= 0.0):
+        # NaN gave no polygon at all, a negative one flagged every dry (depth 0) cell flooded
+        raise InputDataError(f"threshold_m must be finite and >= 0, not {threshold_m}")
+    if connectivity not in (4, 8):
+        raise InputDataError(f"connectivity must be 4 or 8, not {connectivity}")
     values = np.asarray(extent.values)
     if values.dtype == bool:
         mask = values

@@ -203,6 +203,21 @@ def _is_grid(ds: xr.Dataset) -> bool:
 _OTHER_XY_DIMS = (("lon", "lat"), ("longitude", "latitude"), ("easting", "northing"), ("X", "Y"))
 
 
+def _grid_mapping_as_coord(ds: xr.Dataset) -> xr.Dataset:
+    """The grid mapping variable (``spatial_ref``) of a y/x grid as a coordinate.
+
+    ``xr.open_dataset`` (without ``decode_coords="all"``) reads it back as a data variable: rioxarray then finds no
+    CRS, and a file read, sliced or coarsened and written again kept the stale ``GeoTransform``, ``x_bnds``/``y_bnds``
+    and ACDD extent of the original grid.
+    """
+    if "x" not in ds.dims or "y" not in ds.dims:
+        return ds
+    names = {v.encoding.get("grid_mapping") or v.attrs.get("grid_mapping") for v in ds.data_vars.values()}
+    gms = [n for n in names if isinstance(n, str) and n in ds.data_vars and ds[n].ndim == 0
+           and ("crs_wkt" in ds[n].attrs or "spatial_ref" in ds[n].attrs)]
+    return ds.set_coords(gms) if gms else ds
+
+
 def _check_spatial_dims(ds: xr.Dataset) -> None:
     """OutputError for a grid with a CRS whose spatial dimensions are not named ``x``/``y`` (e.g. ``lat``/``lon``).
 
@@ -649,6 +664,7 @@ def write_netcdf(
     if isinstance(ds, xr.DataArray):
         ds = ds.to_dataset(name=ds.name or "data")
     ds = ds.copy(deep=False)
+    ds = _grid_mapping_as_coord(ds)
     _check_spatial_dims(ds)
     ds = _to_utc(ds)
     ds = _reorder_dims(ds)
@@ -691,6 +707,14 @@ def write_netcdf(
                 enc["_FillValue"] = np.array(int(fill), dtype=var.dtype)
         elif var.dtype.kind in "SUO":
             enc["dtype"] = "S1"
+        elif var.dtype.kind == "M" and name not in ("time", "forecast_reference_time") and not name.endswith("_bnds"):
+            # times as data (e.g. the time of the peak per station): xarray writes a missing time (NaT) as the int64
+            # minimum without a _FillValue, which netCDF4/cftime, GDAL and Panoply read as a time 2.5e16 years away
+            # (num2date: OverflowError); declare it as the fill value, in the writer's exact units
+            t = np.asarray(var.values, dtype="datetime64[ns]")
+            if np.isnat(t).any():
+                enc.update(_time_encoding(t[~np.isnat(t)]))
+                enc.update(dtype="int64", _FillValue=np.int64(np.iinfo(np.int64).min))
         # CF §2.5/§3.5: these attributes have the type of the variable on disk (every variable)
         disk = np.dtype(enc.get("dtype", var.dtype)) if enc.get("dtype") != "S1" else np.dtype("S1")
         if disk.kind == "b":
@@ -727,6 +751,8 @@ def write_netcdf(
                     # keep the variable's other (e.g. scalar time) coordinates; never list the grid mapping
                     extra = [str(c) for c in ds[name].coords if c not in ds[name].dims and c not in ("lat", "lon", "spatial_ref")]
                     ds[name].attrs["coordinates"] = " ".join(["lat", "lon", *extra])
+                    # a variable read back (open_dataset) keeps the file's list in its encoding: xarray refuses both
+                    ds[name].encoding.pop("coordinates", None)
         for name in ("x_bnds", "y_bnds"):
             encoding[name] = {"_FillValue": None}
             ds[name].encoding["coordinates"] = None
@@ -757,6 +783,13 @@ def write_netcdf(
         if name in ds.variables:  # also as scalar coordinates or data variables
             encoding.setdefault(name, {})["_FillValue"] = None
             ds[name].attrs.pop("_FillValue", None)
+    frt = "forecast_reference_time"
+    if frt in ds.variables and ds[frt].dtype.kind == "M" and not np.isnat(np.asarray(ds[frt].values)).any():
+        # the forecast's issue time (netcdf.md §3): without a standard name the CF gate fails (§3.3), and xarray's
+        # own encoding labelled it "proleptic_gregorian" while time says "standard"
+        ds[frt].attrs.setdefault("standard_name", frt)
+        ds[frt].attrs.setdefault("long_name", "forecast reference time")
+        encoding[frt].update(_time_encoding(np.asarray(ds[frt].values)))
     for cname in ("x", "y", "lat", "lon"):
         if cname in ds.coords:
             ds[cname].attrs.setdefault("coverage_content_type", "coordinate")

@@ -511,7 +511,14 @@ class CatchmentModel:
             if steps < 1:  # not "steps must be >= 1, got 0": the user gave no steps, the forcing ends too early
                 raise InputDataError(f"precipitation has no time after the run start {start} (it covers "
                                      f"{ptimes[0] if ptimes.size else None} … {ptimes[-1] if ptimes.size else None})")
-        steps = int(steps)
+        try:
+            steps_f = float(steps)
+        except (TypeError, ValueError):
+            raise ConfigError(f"steps must be a whole number of model steps, got {steps!r}") from None
+        if isinstance(steps, (bool, np.bool_)) or not steps_f.is_integer():
+            # int(24.2) ran 24 steps without a word: the run was shorter than asked
+            raise ConfigError(f"steps must be a whole number of model steps, got {steps!r}")
+        steps = int(steps_f)
         if steps < 1:
             raise ConfigError(f"steps must be >= 1, got {steps}")
         out_td = self.dt if output_step is None else _to_timedelta(output_step, "output_step")
@@ -649,14 +656,16 @@ class CatchmentModel:
                         res_series["level"][:, o] = rn.reservoir_levels_m()
                 if progress is not None:
                     progress(t + 1, steps)
+            # the products are built before the state moves on: if they fail, the run failed (state restored)
+            result = self._result(labels, per_out, g, gauge_mean, gauge_max if keep_peak else None, res_series, wb,
+                                  rel, nonconv, start, turnover, split)
         except BaseException:
             self._restore(snapshot)
             raise
         if nonconv:
             logger.warning("kinematic wave: %d Newton solves did not converge in %d steps", nonconv, steps)
         self.valid_time = labels[-1]
-        return self._result(labels, per_out, g, gauge_mean, gauge_max if keep_peak else None, res_series, wb, rel,
-                            nonconv, start, turnover, split)
+        return result
 
     def _snapshot(self) -> tuple[Any, ...]:
         return ({k: np.array(v, copy=True) for k, v in self.runoff.state.items()}, self.routing.q.copy(),

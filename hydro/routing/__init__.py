@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from hydro.errors import InputDataError
+from hydro.errors import InputDataError, InputMissingError
 from hydro.routing.network import (AbstractionSchedule, Gauge, Inflow, Reservoir, RoutingNetwork,
                                    RoutingParameters, series_step_values)
 from hydro.vocabulary import cf_attrs
@@ -90,6 +90,14 @@ def route(
     from hydro.terrain import flow_network
 
     params = params or RoutingParameters()
+    if not isinstance(runoff, xr.DataArray):
+        raise InputDataError(f"runoff must be an xarray.DataArray (time, y, x), got {type(runoff).__name__}")
+    if not isinstance(terrain, xr.Dataset) or "flow_direction" not in terrain or not (
+            "filled_elevation" in terrain or "elevation" in terrain):
+        # a DEM DataArray or a Dataset without them was a KeyError traceback
+        raise InputMissingError(f"terrain must be the Dataset of hydro.terrain.analyse ('flow_direction' and "
+                                f"'filled_elevation'), got {type(terrain).__name__}"
+                                + (f" with {sorted(map(str, terrain.data_vars))}" if isinstance(terrain, xr.Dataset) else ""))
     if runoff.dims != ("time", "y", "x"):
         raise InputDataError(f"runoff {runoff.name!r} must have dims (time, y, x), has {runoff.dims}")
     units = str(runoff.attrs.get("units", "mm")).strip()

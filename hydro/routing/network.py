@@ -43,9 +43,11 @@ class RoutingParameters(BaseModel):
     evaluated at half bankfull depth (``P = W + D``, LISFLOOD). Overland cells are sheet flow
     of width ``cell area / reach length`` (``P = W``). The coefficients are regional: fit them to
     local surveys (the defaults are mid-range values for small humid-tropical rivers).
+    Every value must be finite: an infinite roughness, width or threshold gave NaN discharge on every cell
+    downstream, an infinite ``min_slope`` a ZeroDivisionError in the kernel.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     manning_n_overland: float = Field(0.15, gt=0, description="Manning n of overland (sheet) flow [s m-1/3]")
     manning_n_channel: float = Field(0.035, gt=0, description="Manning n of channels [s m-1/3]")
@@ -919,6 +921,12 @@ class RoutingNetwork:
 
         reservoirs = list(reservoirs)
         inflows = list(inflows)
+        names = [r.name for r in reservoirs]
+        if len(set(names)) != len(names):
+            # the name is the reservoir's id in the state file and the products: two dams of one name restarted
+            # both from the first one's storage, and the run's reservoir series could not be written
+            dup = sorted({n for n in names if names.count(n) > 1})
+            raise ConfigError(f"reservoir names are not unique: {dup}")
         res_pos = np.array([snap(r, "reservoir") for r in reservoirs], dtype=np.int64)
         if len(set(res_pos.tolist())) != len(res_pos):
             raise ConfigError("two reservoirs snap to the same cell")

@@ -264,7 +264,7 @@ def write_result(res: Any, path: str | Path, **attrs: Any) -> list[Path]:
             df.to_csv(tmp, index=index)
     except BaseException as exc:
         for tmp, _ in staged:
-            tmp.unlink(missing_ok=True)
+            _nc.discard_temp(tmp)
         if isinstance(exc, OSError) and not isinstance(exc, OutputError):
             raise OutputError(f"cannot write the allocation results {stem}_*: {exc}") from None
         raise

@@ -394,7 +394,7 @@ def write_exchange(ds: xr.Dataset, path: str | os.PathLike[str], *, complevel: i
     """
     from hydro.exchange.validate import validate_exchange
     from hydro.io import write_netcdf
-    from hydro.io.netcdf import replace_atomically
+    from hydro.io.netcdf import discard_temp, replace_atomically
 
     path = Path(path)
     if ds.attrs.get(PROFILE_ATTR) != PROFILE:
@@ -411,7 +411,7 @@ def write_exchange(ds: xr.Dataset, path: str | os.PathLike[str], *, complevel: i
             raise InputDataError(f"{path}: written file fails the {PROFILE} profile: {errors[0].message}")
         replace_atomically(tmp, path)
     except BaseException as exc:
-        tmp.unlink(missing_ok=True)
+        discard_temp(tmp)
         if isinstance(exc, OSError) and not isinstance(exc, OutputError):
             raise OutputError(f"cannot write {path}: {exc}") from exc
         raise

@@ -121,7 +121,7 @@ def write_cog(da: xr.DataArray, path: str | os.PathLike[str], *, compress: str =
     import rasterio
     import rioxarray  # noqa: F401
 
-    from hydro.io import atomic_path, replace_atomically
+    from hydro.io import atomic_path, discard_temp, replace_atomically
 
     if da.ndim != 2:
         raise InputDataError(f"write_cog needs a 2-D map, got dims {da.dims}")
@@ -159,13 +159,13 @@ def write_cog(da: xr.DataArray, path: str | os.PathLike[str], *, compress: str =
                 raise OutputError(f"{path}: GDAL did not write a COG layout")
         replace_atomically(tmp, path)
     except OutputError:
-        tmp.unlink(missing_ok=True)
+        discard_temp(tmp)
         raise
     except Exception as exc:
-        tmp.unlink(missing_ok=True)
+        discard_temp(tmp)
         raise OutputError(f"cannot write {path}: {exc}") from exc
     except BaseException:  # Ctrl-C / SystemExit: no temporary file is left behind
-        tmp.unlink(missing_ok=True)
+        discard_temp(tmp)
         raise
     return path
 
@@ -321,7 +321,7 @@ def extent_polygons(extent: xr.DataArray, *, crs: Any = "EPSG:4326", simplify_m:
 
 def write_extent_geojson(extent: xr.DataArray, path: str | os.PathLike[str], **kwargs: Any) -> Path:
     """Write :func:`extent_polygons` to ``path`` atomically."""
-    from hydro.io import atomic_path, replace_atomically
+    from hydro.io import atomic_path, discard_temp, replace_atomically
 
     path = Path(path)
     fc = extent_polygons(extent, **kwargs)
@@ -330,9 +330,9 @@ def write_extent_geojson(extent: xr.DataArray, path: str | os.PathLike[str], **k
         tmp.write_text(json.dumps(fc), encoding="utf-8")
         replace_atomically(tmp, path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        discard_temp(tmp)
         raise OutputError(f"cannot write {path}: {exc}") from exc
     except BaseException:  # Ctrl-C / SystemExit: no temporary file is left behind
-        tmp.unlink(missing_ok=True)
+        discard_temp(tmp)
         raise
     return path

@@ -170,6 +170,18 @@ def atomic_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
 
 
+def discard_temp(tmp: Path) -> None:
+    """Remove a temporary file of a failed write if it is there.
+
+    An error doing so (ENOTDIR: the output's parent is a file, so the temporary file was never created) is ignored:
+    it must not hide the write error being reported (``NotADirectoryError`` instead of :class:`OutputError`).
+    """
+    try:
+        tmp.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
 def replace_atomically(tmp: Path, final: Path) -> None:
     """fsync ``tmp`` and rename it over ``final``."""
     fd = os.open(tmp, os.O_RDONLY)
@@ -659,6 +671,8 @@ def write_netcdf(
         (one row/column and no explicit transform, spatial dimensions not named ``y``/``x``), or
         ``time`` has missing (NaT) or repeated/unsorted values.
     """
+    import rioxarray  # noqa: F401  (registers the .rio accessor: without it a y/x grid was an AttributeError)
+
     from hydro import __version__
 
     if isinstance(ds, xr.DataArray):
@@ -845,7 +859,7 @@ def write_netcdf(
             pending.compute(scheduler="synchronous")
         replace_atomically(tmp, path)
     except BaseException as exc:  # also Ctrl-C / SystemExit: no temporary file is left behind
-        tmp.unlink(missing_ok=True)
+        discard_temp(tmp)
         if isinstance(exc, OutputError) or not isinstance(exc, Exception):
             raise
         raise OutputError(f"cannot write {path}: {exc}") from exc

@@ -80,7 +80,7 @@ def _figure(figsize: tuple[float, float]) -> Any:
 
 def _save(fig: Any, path: str | os.PathLike[str]) -> Path:
     """Write ``fig`` as PNG to ``path`` atomically, then release it."""
-    from hydro.io import atomic_path, replace_atomically
+    from hydro.io import atomic_path, discard_temp, replace_atomically
 
     path = Path(path)
     if path.suffix.lower() != ".png":
@@ -94,10 +94,10 @@ def _save(fig: Any, path: str | os.PathLike[str]) -> Path:
         fig.savefig(tmp, format="png", dpi=DPI, metadata={"Software": "hydro.report"})
         replace_atomically(tmp, path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        discard_temp(tmp)
         raise OutputError(f"cannot write {path}: {exc}") from exc
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        discard_temp(tmp)
         raise
     finally:
         fig.clear()

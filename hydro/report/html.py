@@ -317,7 +317,7 @@ def write_report(
         A figure or file that does not exist or lies outside ``run_dir``; the report cannot be
         written.
     """
-    from hydro.io import atomic_path, replace_atomically
+    from hydro.io import atomic_path, discard_temp, replace_atomically
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
@@ -374,10 +374,10 @@ def write_report(
         tmp.write_text(page, encoding="utf-8")
         replace_atomically(tmp, out)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        discard_temp(tmp)
         raise OutputError(f"cannot write {out}: {exc}") from exc
     except BaseException:  # Ctrl-C / SystemExit: no temporary file is left behind
-        tmp.unlink(missing_ok=True)
+        discard_temp(tmp)
         raise
     logger.debug("wrote %s (%d figures, %d files, status %s)", out, len(figs), len(items), overall_status(alerts))
     return out

@@ -101,3 +101,19 @@ def test_forecast_reference_time_has_cf_attributes(tmp_path):
         assert frt.encoding["calendar"] == "standard"
         assert frt.values == np.datetime64("2025-08-25T00:00")
     assert_cf_compliant(p)
+
+
+def test_write_netcdf_of_a_grid_without_rioxarray_imported_first(tmp_path):
+    """``from hydro.io import write_netcdf`` in a fresh interpreter: a y/x grid was an AttributeError ('rio')
+    unless the caller had imported rioxarray first (the accessor was never registered)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np, xarray as xr\n"
+            "from hydro.io import write_netcdf\n"
+            "ds = xr.Dataset({'hand': (('y', 'x'), np.full((3, 3), 2.5, np.float32))})\n"
+            f"p = write_netcdf(ds, {str(tmp_path / 'g.nc')!r})\n"
+            "print(float(xr.open_dataset(p)['hand'].sum()))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert float(r.stdout.split()[-1]) == 22.5

@@ -346,6 +346,15 @@ def cell_area_m2(da: xr.DataArray) -> np.ndarray:
                                               .area_m2, dtype=np.float64), (ny,))
             rows = rows[::-1] if south_up else rows
             return np.broadcast_to(rows[:, None], (ny, nx)).copy()
+        if _has_crs(da):
+            # one row or column of a projected grid: the cell size is in the CRS's linear unit (US feet: the
+            # area in ft², 10.76 times too large, unlike the 2-row grid and the alerts' grid_geometry areas)
+            from pyproj import CRS
+
+            from hydro.io.netcdf import _metres_per_unit
+
+            f = _metres_per_unit(CRS.from_wkt(da.rio.crs.to_wkt()))
+            return np.full((ny, nx), dx * dy * f * f)
         return np.full((ny, nx), dx * dy)
     r = 6371008.8
     lat = np.asarray(da["y"].values, dtype=np.float64)

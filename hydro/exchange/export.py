@@ -15,6 +15,7 @@ import xarray as xr
 
 from hydro.errors import ConfigError, InputDataError, InputMissingError
 from hydro.io.netcdf import netcdf4_dataset, open_netcdf
+from hydro.exchange.validate import _ISO_TIME
 from hydro.exchange.profile import (
     DISCHARGE_STANDARD_NAME,
     REALIZATION_DIM,
@@ -52,6 +53,20 @@ def _manifest(run_dir: Path) -> dict[str, Any]:
     for key in ("run_id", "region"):
         if not isinstance(manifest.get(key), str) or not manifest[key]:
             raise InputDataError(f"{path}: no {key!r}")
+    # the parts read below must have their JSON types (an object, a list of objects): else an
+    # AttributeError/ValueError traceback (exit 1) instead of "unreadable run files" (exit 65)
+    cfg = manifest.get("config")
+    if cfg is not None and not isinstance(cfg, dict):
+        raise InputDataError(f"{path}: 'config' is {type(cfg).__name__}, expected a JSON object")
+    gauges = (cfg or {}).get("gauges")
+    if gauges is not None and not isinstance(gauges, list):
+        raise InputDataError(f"{path}: 'config.gauges' is {type(gauges).__name__}, expected a JSON array")
+    frt = manifest.get("forecast_reference_time")
+    if frt is not None and (not isinstance(frt, str) or not _ISO_TIME.fullmatch(frt.strip())):
+        # pandas drops zone names ("2026-01-10T08:00 WITA" read as 08:00 UTC, 8 h late) and reads a
+        # number as nanoseconds since 1970
+        raise InputDataError(f"{path}: forecast_reference_time {str(frt)[:60]!r} is not an ISO 8601 time "
+                             "(UTC, 'Z' or a numeric offset such as '+08:00'; not a zone name)")
     return manifest
 
 
@@ -112,6 +127,8 @@ def _crs(run_dir: Path, manifest: dict[str, Any], gauges: xr.Dataset) -> Any:
         except OSError as exc:
             raise InputDataError(f"{terrain}: cannot read its CRS ({exc})") from exc
     dem = (manifest.get("config") or {}).get("dem") or {}
+    if not isinstance(dem, dict):
+        raise InputDataError(f"{run_dir / 'manifest.json'}: 'config.dem' is {type(dem).__name__}, expected a JSON object")
     if dem.get("crs"):
         return dem["crs"]
     if dem.get("source", "embedded") == "embedded":
@@ -228,8 +245,13 @@ def export_boundary(
     for pid, i in zip(chosen, sel):
         g = cfg_gauges.get(pid, {})
         if g.get("x") is not None and g.get("y") is not None:
-            xs.append(float(g["x"]))
-            ys.append(float(g["y"]))
+            try:
+                gx, gy = float(g["x"]), float(g["y"])
+            except (TypeError, ValueError):
+                raise InputDataError(f"{run_dir / 'manifest.json'}: gauge {pid!r} has x/y {str(g['x'])[:40]!r}, "
+                                     f"{str(g['y'])[:40]!r}: not numbers") from None
+            xs.append(gx)
+            ys.append(gy)
         elif fx is not None and fy is not None:
             xs.append(float(fx[i]))
             ys.append(float(fy[i]))

@@ -139,7 +139,16 @@ def _utc(value: Any, what: str) -> pd.Timestamp:
     return ts
 
 
-def _crs_variable(crs: Any) -> tuple[dict[str, Any], Any]:
+def xy_unit(crs: Any) -> str | None:
+    """The name of the x/y axis unit of a projected pyproj CRS when it is not the metre (None for metres)."""
+    for a in (crs.axis_info or [])[:2]:
+        factor = a.unit_conversion_factor
+        if factor is not None and abs(float(factor) - 1.0) > 1e-12:
+            return str(a.unit_name)
+    return None
+
+
+def _crs_variable(crs: Any) -> tuple[dict[str, Any], Any, float]:
     from pyproj import CRS
 
     try:
@@ -148,15 +157,45 @@ def _crs_variable(crs: Any) -> tuple[dict[str, Any], Any]:
         raise InputDataError(f"exchange: cannot read CRS {crs!r}: {exc}") from exc
     if c.is_geographic:
         raise InputDataError(f"exchange: x/y need a projected CRS, got geographic {c.to_string()}")
+    # the profile's x/y are metres (units = "m"): x/y of a CRS in feet go out in metres, with the same projection
+    c, factor = _metre_crs(c)
     attrs: dict[str, Any] = {}
     for k, v in c.to_cf().items():
         if isinstance(v, (str, int, float)):
             attrs[k] = v
         elif isinstance(v, (tuple, list)) and v and all(isinstance(e, (int, float)) for e in v):
             attrs[k] = np.asarray(v, dtype=np.float64)  # e.g. the two standard_parallel of a conic projection
+    if factor != 1.0:
+        # pyproj's to_cf() keeps the false easting/northing in the conversion's unit (feet): CF states them in
+        # the unit of x/y, metres here
+        for k in ("false_easting", "false_northing"):
+            if k in attrs:
+                attrs[k] = float(attrs[k]) * factor
     attrs["crs_wkt"] = c.to_wkt()
     attrs["spatial_ref"] = attrs["crs_wkt"]
-    return attrs, c
+    return attrs, c, factor
+
+
+def _metre_crs(c: Any) -> tuple[Any, float]:
+    """``(c, 1.0)`` when the x/y of the projected CRS ``c`` are metres; else the same projection with x/y in
+    metres and the factor from ``c``'s x/y unit to the metre (e.g. 1200/3937 for US survey feet)."""
+    unit = xy_unit(c)
+    if unit is None:
+        return c, 1.0
+    horizontal = c.sub_crs_list[0] if c.is_compound and c.sub_crs_list else c
+    factors = {float(a.unit_conversion_factor) for a in horizontal.axis_info[:2]}
+    if len(factors) != 1 or horizontal.coordinate_operation is None or horizontal.geodetic_crs is None:
+        raise InputDataError(f"exchange: x/y of {c.name!r} are in {unit!r}, the profile's x/y are metres: "
+                             "give the points in a projected CRS in metres (e.g. the UTM zone)")
+    from pyproj.crs import ProjectedCRS
+    from pyproj.crs.coordinate_system import Cartesian2DCS
+
+    try:
+        metre = ProjectedCRS(conversion=horizontal.coordinate_operation, geodetic_crs=horizontal.geodetic_crs,
+                             cartesian_cs=Cartesian2DCS(), name=f"{horizontal.name} (metres)")
+    except Exception as exc:  # noqa: BLE001 - pyproj.CRSError and others
+        raise InputDataError(f"exchange: cannot express {c.name!r} (x/y in {unit!r}) in metres: {exc}") from exc
+    return metre, factors.pop()
 
 
 def _to_lonlat(crs: Any, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -198,9 +237,10 @@ def exchange_dataset(
     point_ids : sequence of str
         Agreed border point ids, one per ``point`` (stable, unique, non-empty).
     x, y : sequence of float
-        Border point positions in ``crs`` [m].
+        Border point positions in ``crs`` (in its unit: metres, or feet for a CRS in feet).
     crs : str, int or pyproj.CRS
-        Projected CRS of ``x``/``y`` (e.g. ``"EPSG:32750"``).
+        Projected CRS of ``x``/``y`` (e.g. ``"EPSG:32750"``). The file's x/y are metres (profile): the x/y
+        of a CRS in feet are written in metres, with the same projection in metres as the file's CRS.
     reference_time : datetime-like
         Forecast reference time (UTC): the time of the state the run starts from.
     issuing_region : str
@@ -305,8 +345,8 @@ def exchange_dataset(
         raise InputDataError(f"exchange: forecast reference time {frt} is after the last time {time[-1]}")
     if not str(issuing_region).strip():
         raise InputDataError("exchange: issuing_region is empty")
-    crs_attrs, crs_obj = _crs_variable(crs)
-    xs, ys = np.asarray(x, float), np.asarray(y, float)
+    crs_attrs, crs_obj, to_metres = _crs_variable(crs)
+    xs, ys = np.asarray(x, float) * to_metres, np.asarray(y, float) * to_metres  # in the CRS's unit -> m
     if not (np.all(np.isfinite(xs)) and np.all(np.isfinite(ys))):
         raise InputDataError("exchange: x/y must be finite")
     lon, lat = _to_lonlat(crs_obj, xs, ys)

@@ -49,6 +49,7 @@ from hydro.exchange.profile import (
     RUN_ID_ATTR,
     VERSION_ATTR,
     discharge_factor,
+    xy_unit,
 )
 
 __all__ = ["HDF5_SIGNATURE", "MAX_DECODED_FACTOR", "Problem", "read_exchange", "validate_exchange"]
@@ -196,7 +197,9 @@ def _attr_str(attrs: dict[str, Any], key: str) -> str | None:
 _ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?")
 #: the reference date of CF time units: date, optional time, optional Z / UTC / numeric offset
 _REFERENCE_DATE = re.compile(r"\d{1,4}-\d{1,2}-\d{1,2}([ T]\d{1,2}:\d{1,2}(:\d{1,2}(\.\d+)?)?)?"
-                             r"( ?(Z|UTC|GMT|[+-]\d{1,2}(:?\d{2})?))?")
+                             r"( ?(Z|UTC|GMT|(?P<sign>[+-])(?P<hh>\d{1,2})(:?(?P<mm>\d{2}))?))?")
+#: the largest UTC offset in use (UTC+14, Kiribati; the smallest is UTC-12): "+80" for "+08" is a typo, not a zone
+_MAX_OFFSET_H = 14
 
 
 def _decode_times(var: xr.Variable, units: Any = None, calendar: Any = None) -> pd.DatetimeIndex:
@@ -208,9 +211,16 @@ def _decode_times(var: xr.Variable, units: Any = None, calendar: Any = None) -> 
     # the reference date strictly: ISO 8601 with an optional Z, UTC or numeric offset (pandas drops zone names it
     # does not know, "WITA", "Asia/Makassar", and reads "UTC+8" with the sign flipped: silent 8-16 h shifts)
     ref = units.split(" since ", 1)[1].strip()
-    if not _REFERENCE_DATE.fullmatch(ref):
+    m = _REFERENCE_DATE.fullmatch(ref)
+    if not m:
         raise ValueError(f"units {_show(units)}: the reference date must be ISO 8601 in UTC or with a numeric offset "
                          f"(e.g. 'hours since 2026-01-10 00:00:00', '... 2026-01-10T08:00+08:00'), not a zone name")
+    if m.group("hh") is not None and (int(m.group("hh")) + int(m.group("mm") or 0) / 60.0 > _MAX_OFFSET_H
+                                      or int(m.group("mm") or 0) >= 60):
+        # pandas applies any offset: "+80" (for "+08") or "+24" moved every time by days without a word
+        raise ValueError(f"units {_show(units)}: UTC offset {m.group('sign')}{m.group('hh')}"
+                         f"{':' + m.group('mm') if m.group('mm') else ''} is not a time zone offset "
+                         f"(at most {_MAX_OFFSET_H} hours, e.g. +08:00)")
     if str(calendar).lower() not in ("standard", "gregorian", "proleptic_gregorian"):
         raise ValueError(f"calendar {_show(calendar)} is not 'standard'")
     raw = np.asarray(var.values)
@@ -428,6 +438,10 @@ def _check_crs(ds: xr.Dataset, info: _Info, coords: dict[str, np.ndarray]) -> li
         return [Problem("error", "crs", f"crs_wkt of {_show(name, 30)} cannot be read")]
     if crs.is_geographic:
         return [Problem("error", "crs", "crs is geographic: x/y need a projected CRS")]
+    unit = xy_unit(crs)
+    if unit is not None:
+        # x/y in feet labelled "m" (the profile's unit): 3.28 times too far from the origin for a CF reader
+        return [Problem("error", "crs", f"crs has x/y in {_show(unit, 30)}, the profile's x/y are in metres (units 'm')")]
     info.crs_wkt = wkt
     need = ("latitude", "longitude", "projection_x_coordinate", "projection_y_coordinate")
     if all(k in coords for k in need):

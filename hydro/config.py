@@ -492,13 +492,46 @@ class ModelConfig(StrictModel):
     def _consistent(self) -> "ModelConfig":
         """Cross-section checks that `hydro run` / `hydro forecast` would otherwise only make at run time."""
         ms, os_ = pd.Timedelta(self.routing.model_step), pd.Timedelta(self.routing.output_step)
-        for key, hours in (("forecast.lead_time_h", self.forecast.lead_time_h),
-                           ("forecast.state_interval_h", self.forecast.state_interval_h),
-                           ("forcing.duration_h", self.forcing.duration_h)):
+        if self.dem.source == "embedded" and not (5.0 <= self.dem.resolution_m <= 1000.0):
+            # the generator's range: validate-config said ok and hydro run failed with exit 65 ("bad input data")
+            raise ValueError(f"dem.resolution_m = {self.dem.resolution_m:g} m: the embedded DEM is generated at 5 to "
+                             "1000 m")
+        fc = self.forecast.forcing
+        # every duration becomes a pd.Timedelta at run time: beyond its range (~292 years) that was an
+        # OutOfBoundsTimedelta traceback (exit 1), e.g. max_state_age_days = 1e6
+        for key, value, unit in (("forecast.lead_time_h", self.forecast.lead_time_h, "h"),
+                                 ("forecast.state_interval_h", self.forecast.state_interval_h, "h"),
+                                 ("forecast.max_state_age_days", self.forecast.max_state_age_days, "d"),
+                                 ("forecast.spinup_days", self.forecast.spinup_days, "d"),
+                                 ("forcing.duration_h", self.forcing.duration_h, "h"),
+                                 ("forcing.storm_duration_h", self.forcing.storm_duration_h, "h"),
+                                 ("forecast.forcing.storm_duration_h", fc.storm_duration_h if fc else 1.0, "h"),
+                                 ("flood.duration_h", self.flood.duration_h, "h"),
+                                 ("flood.storm_duration_h", self.flood.storm_duration_h, "h"),
+                                 ("flood.output_interval_min", self.flood.output_interval_min, "min")):
             try:
-                pd.Timedelta(hours=hours)
+                pd.Timedelta(value, unit={"h": "h", "d": "D", "min": "min"}[unit])
             except (OverflowError, ValueError):
-                raise ValueError(f"{key} = {hours:g} h is beyond any run length") from None
+                raise ValueError(f"{key} = {value:g} {unit} is beyond any run length") from None
+        # the cold start of hydro forecast spins up over whole model steps ending at the reference time: off the
+        # step it started off the forcing's time grid (exit 65 blaming the forcing file) or, with a design storm,
+        # ran whole steps ending before T and labelled the state T
+        if pd.Timedelta(days=self.forecast.spinup_days) % ms:
+            raise ValueError(f"forecast.spinup_days = {self.forecast.spinup_days:g} d "
+                             f"({pd.Timedelta(days=self.forecast.spinup_days)}) is not a multiple of routing.model_step "
+                             f"{self.routing.model_step!r}")
+        # a design storm is built in whole model steps: another duration was a ConfigError at run time only (after the
+        # terrain stage), naming neither the file nor the key
+        storms = []
+        if self.runoff.enabled or fc is None:  # [forcing]: hydro run, and hydro forecast without [forecast] forcing
+            storms.append(("forcing", self.forcing))
+        if fc is not None:
+            storms.append(("forecast.forcing", fc))
+        for key, f in storms:
+            if f.source == "design_storm" and pd.Timedelta(hours=f.storm_duration_h) % ms:
+                raise ValueError(f"{key}.storm_duration_h = {f.storm_duration_h:g} h is not a multiple of "
+                                 f"routing.model_step {self.routing.model_step!r} (the design storm is built in model "
+                                 "steps)")
         lead = pd.Timedelta(hours=self.forecast.lead_time_h)
         for step, key in ((ms, "routing.model_step"), (os_, "routing.output_step")):
             if lead % step:
@@ -519,6 +552,16 @@ class ModelConfig(StrictModel):
             if pd.Timedelta(hours=self.forcing.duration_h) % os_:
                 raise ValueError(f"forcing.duration_h = {self.forcing.duration_h:g} h (the run length of hydro run) is not "
                                  f"a multiple of routing.output_step {self.routing.output_step!r}")
+        if self.flood.enabled and self.flood.two_d and self.runoff.enabled and self.flood.duration_h > self.forcing.duration_h:
+            # the 2-D run starts with the routed run (forcing.start) and takes its rivers and rain: beyond its end it
+            # failed after the whole hydrology with exit 65 ("rainfall covers 0 s to 86400 s ...")
+            raise ValueError(f"flood.duration_h = {self.flood.duration_h:g} h is longer than forcing.duration_h = "
+                             f"{self.forcing.duration_h:g} h, the routed run whose rivers and rain drive the 2-D run")
+        if (self.flood.enabled and self.flood.two_d and self.flood.resolution_m is not None
+                and self.dem.source == "embedded" and not _whole_multiple(self.flood.resolution_m, self.dem.resolution_m)):
+            raise ValueError(f"flood.resolution_m = {self.flood.resolution_m:g} m is not a whole multiple of the DEM cell "
+                             f"size dem.resolution_m = {self.dem.resolution_m:g} m (the 2-D domain is coarsened by "
+                             "whole cells)")
         if self.flood.enabled and self.flood.two_d and self.dem.source == "file" and self.flood.domain is None:
             raise ValueError("flood.domain = [x_min, y_min, x_max, y_max] is needed for the 2-D run of a DEM file "
                              "(or set flood.two_d = false for the HAND map only)")
@@ -535,6 +578,12 @@ class ModelConfig(StrictModel):
         if not v.strip():
             raise ValueError("title must not be empty")
         return v
+
+
+def _whole_multiple(resolution_m: float, cell_m: float) -> bool:
+    """``resolution_m`` is k × ``cell_m`` for a whole k ≥ 1 (to round-off): the 2-D run coarsens by whole cells."""
+    k = round(resolution_m / cell_m)
+    return k >= 1 and abs(resolution_m - k * cell_m) <= 1e-6 * resolution_m
 
 
 def format_validation_error(exc: ValidationError, source: str, text: str = "") -> str:

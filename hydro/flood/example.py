@@ -478,7 +478,11 @@ def flood_event(
             raise InputDataError(f"flood domain {tuple(bounds)} holds fewer than 3 x 3 DEM cells")
         res = abs(float(transform.a))
         if plain_resolution_m and plain_resolution_m != res:
-            k = max(int(plain_resolution_m // res), 1)
+            k = int(round(plain_resolution_m / res))
+            if k < 1 or abs(plain_resolution_m - k * res) > 1e-6 * plain_resolution_m:
+                # int(400 // 150) = 2 ran the domain at 300 m, and 100 m on a 150 m DEM at 150 m, without a word
+                raise ConfigError(f"flood_event: plain_resolution_m = {plain_resolution_m:g} m is not a whole multiple "
+                                  f"of the DEM cell size {res:g} m")
             plain = plain.coarsen(x=k, y=k, boundary="trim").mean()
             plain = plain.rio.write_crs(crs).rio.write_transform(plain.rio.transform(recalc=True))
         sea = ~np.isfinite(plain.values)

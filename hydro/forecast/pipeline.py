@@ -109,6 +109,14 @@ def _flood_domain(cfg: ModelConfig, terrain: xr.Dataset) -> tuple[Any, list[tupl
         return None, []
     if not fc.two_d:
         return domain, []
+    if fc.resolution_m is not None:
+        # checked before the hydrology: the 2-D run coarsens by whole DEM cells (400 m on a 150 m DEM ran at 300 m)
+        from hydro.config import _whole_multiple, config_source
+
+        cell = abs(float(terrain["filled_elevation"].rio.transform().a))
+        if not _whole_multiple(fc.resolution_m, cell):
+            raise ConfigError(f"{config_source(cfg)}: flood.resolution_m = {fc.resolution_m:g} m is not a whole multiple "
+                              f"of the DEM cell size {cell:g} m (the 2-D domain is coarsened by whole cells)")
     if fc.domain is None and cfg.dem.source == "embedded":
         return domain, [plain_inflow_point(terrain, cfg.dem.resolution_m)]
     edges = [e for e in ("north", "south", "east", "west") if e != fc.tide_edge]

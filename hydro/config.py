@@ -437,7 +437,8 @@ class OutputConfig(StrictModel):
     directory: str = Field("outputs", description="output root; a relative path is relative to the project folder "
                                                   "(the parent of models/, else the config file's folder), never to "
                                                   "the current directory")
-    compression_level: int = Field(4, ge=0, le=9)
+    compression_level: int = Field(4, ge=0, le=9, description="zlib level (0 = none) of every NetCDF output of "
+                                   "the run; model state files keep level 1 (fast restarts)")
     report: bool = Field(True, description="PNG figures and the one-page report.html")
 
 

@@ -12,6 +12,7 @@ import datetime as _dt
 import hashlib
 import json
 import contextlib
+import contextvars
 import logging
 import os
 import threading
@@ -168,6 +169,21 @@ def atomic_path(path: Path) -> Path:
     """Temporary name in the same directory as ``path`` (same filesystem, so ``os.replace`` is atomic), unique
     per process and thread (two threads writing the same name must not publish each other's half-written file)."""
     return path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
+
+
+#: zlib level of :func:`write_netcdf` when the caller gives none (``[outputs] compression_level`` of a run, set with
+#: :func:`netcdf_compression` around the whole run so that every file of it, not only some, has that level)
+_COMPLEVEL: contextvars.ContextVar[int] = contextvars.ContextVar("hydro_netcdf_complevel", default=4)
+
+
+@contextlib.contextmanager
+def netcdf_compression(level: int) -> Iterator[None]:
+    """Default zlib level (0-9) of every :func:`write_netcdf` call without ``complevel`` inside the block."""
+    token = _COMPLEVEL.set(int(level))
+    try:
+        yield
+    finally:
+        _COMPLEVEL.reset(token)
 
 
 def discard_temp(tmp: Path) -> None:
@@ -626,7 +642,7 @@ def write_netcdf(
     attrs: Mapping[str, Any] | None = None,
     parameters: Mapping[str, Any] | None = None,
     input_files: Iterable[str | os.PathLike[str]] = (),
-    complevel: int = 4,
+    complevel: int | None = None,
     latlon: bool | None = None,
     float64_state: bool = False,
 ) -> Path:
@@ -651,8 +667,9 @@ def write_netcdf(
         Model parameters recorded as JSON in ``hydro_parameters``.
     input_files : iterable of paths
         Recorded with sha256 checksums in ``hydro_input_files``.
-    complevel : int
-        zlib level (0 = no compression; shuffle on).
+    complevel : int, optional
+        zlib level (0 = no compression; shuffle on). Default: 4, or the level set by :func:`netcdf_compression`
+        (a run's ``[outputs] compression_level``).
     latlon : bool, optional
         Add 2-D ``lat``/``lon`` auxiliary coordinates for projected grids (default: when the grid
         has at most 4 M cells; needed for the ACDD extent check).
@@ -672,6 +689,9 @@ def write_netcdf(
         ``time`` has missing (NaT) or repeated/unsorted values.
     """
     import rioxarray  # noqa: F401  (registers the .rio accessor: without it a y/x grid was an AttributeError)
+
+    if complevel is None:
+        complevel = _COMPLEVEL.get()
 
     from hydro import __version__
 

@@ -220,6 +220,7 @@ class Entitlement(Agreement):
 
     def check(self, net: Any, where: str) -> None:
         self._demand(net, self.demand, self.party, "demand")
+        _check_one_replacer(self, net, where, [(self.demand, "demand")])
 
     def setup(self, m: Any) -> None:
         from hydro.allocation.solver import Claim
@@ -255,6 +256,38 @@ class Entitlement(Agreement):
 #: agreements that replace a demand's default tranche by their own claims (key naming the demand(s))
 _REPLACES_DEFAULT = {"entitlement": "demand", "banking": "demand", "period_entitlement": "demand",
                      "pro_rata": "parties"}
+
+
+def _covered_demands(typ: str | None, data: Any) -> list[Any]:
+    """Demands whose default tranche an agreement (raw dict of the network file) replaces."""
+    key = _REPLACES_DEFAULT.get(typ) if isinstance(data, dict) else None
+    if key is None:
+        return []
+    if key == "parties":
+        return [p.get("demand") for p in data.get(key) or [] if isinstance(p, dict)]
+    return [data.get(key)]
+
+
+def _check_one_replacer(ag: "Agreement", net: Any, where: str, demands: list[tuple[str, str]]) -> None:
+    """A demand's default tranche is replaced by at most one agreement (``entitlement``, ``banking``,
+    ``period_entitlement``, ``pro_rata``), and a ``pro_rata`` lists a demand once: each of them claims the whole
+    request ``D`` over its tranches, so two of them claimed ``2 D`` and delivered twice the request."""
+    seen: set[str] = set()
+    for did, key in demands:
+        if did in seen:
+            raise net.error(f"{where}.{key}", f"demand {did!r} is listed twice in agreement {ag.name!r}: each entry "
+                                              f"claims the whole request (it would be delivered twice)")
+        seen.add(did)
+        for j, other in enumerate(net.spec.agreements):
+            if j >= ag._index or not isinstance(other, dict):
+                continue
+            typ = other.get("type")
+            if did in _covered_demands(typ, other):
+                name = other.get("name", f"{typ}_{j}")
+                raise net.error(f"{where}.{key}", f"demand {did!r} is also covered by {typ} {name!r} (agreements[{j}]);"
+                                                  f" both replace the demand's default tranche and each claims the "
+                                                  f"whole request (it would be delivered twice): give one agreement "
+                                                  f"per demand (e.g. several 'tranches' of one entitlement)")
 
 
 @register
@@ -375,6 +408,7 @@ class ProRata(Agreement):
     def check(self, net: Any, where: str) -> None:
         for j, p in enumerate(self.parties_):
             self._demand(net, p.demand, p.party, f"parties[{j}].demand")
+        _check_one_replacer(self, net, where, [(p.demand, f"parties[{j}].demand") for j, p in enumerate(self.parties_)])
 
     def setup(self, m: Any) -> None:
         from hydro.allocation.solver import Claim
@@ -622,17 +656,21 @@ class Licence(Agreement):
         return out
 
     def initial_state(self, m: Any) -> Any:
-        return {"used": 0.0, "carry": 0.0, "history": [], "remaining": self._V}
+        return {"used": 0.0, "carry": 0.0, "history": [], "remaining": self._V, "valid": False}
 
     def before(self, m: Any, ctx: Any, st: Any) -> None:
         t = ctx.t
         if t > 0 and self._pstart[t] != self._pstart[t - 1] and self.period != "rolling":
-            unused = max(0.0, self._V + st["carry"] - st["used"])
+            # carry-over only from a period in which the licence was valid (at least one step): a period before
+            # ``start`` (or after ``end``) had no volume to leave unused
+            unused = max(0.0, self._V + st["carry"] - st["used"]) if st.get("valid", True) else 0.0
             st["carry"] = min(self._K, self.carry_over_fraction * unused)
             st["used"] = 0.0
+            st["valid"] = False
         if not self.active(ctx):
             ctx.row_ub[self._row] = INF
             return
+        st["valid"] = True
         if self.period == "rolling":
             W = int(self.window or 1)
             rem = self._V - sum(st["history"][-(W - 1):]) if W > 1 else self._V
@@ -1090,9 +1128,14 @@ class DroughtTiers(Agreement):
 
     @model_validator(mode="after")
     def _c(self) -> "DroughtTiers":
-        for c in self.curves:
+        for j, c in enumerate(self.curves):
             if isinstance(c, list) and len(c) != 12:
                 raise ValueError("a monthly control curve needs 12 fractions")
+            vals = c if isinstance(c, list) else [c]
+            if not all(np.isfinite(v) and 0.0 <= v <= 1.0 for v in vals):
+                # S/S_max is at most 1: a curve of 62 (meant as 62 %) put every step in the deepest tier
+                raise KeyedValueError(f"curves[{j}]", f"control curves are fractions of the reservoir capacity "
+                                                      f"(0..1, e.g. 0.62 for 62 %), got {c!r}")
         K = len(self.curves)
         for j, t in enumerate(self.targets):
             vals = t.level_values()
@@ -1595,6 +1638,7 @@ class Banking(Agreement):
 
     def check(self, net: Any, where: str) -> None:
         self._demand(net, self.demand, self.party, "demand")
+        _check_one_replacer(self, net, where, [(self.demand, "demand")])
 
     def setup(self, m: Any) -> None:
         from hydro.allocation.solver import Claim
@@ -1693,6 +1737,7 @@ class PeriodEntitlement(Agreement):
 
     def check(self, net: Any, where: str) -> None:
         self._demand(net, self.demand, self.party, "demand")
+        _check_one_replacer(self, net, where, [(self.demand, "demand")])
 
     def period_start(self, t: pd.Timestamp) -> pd.Timestamp:
         """First day of the review period that contains ``t``."""
@@ -1724,22 +1769,27 @@ class PeriodEntitlement(Agreement):
                                for p, t in zip(starts, m.times)], dtype=np.int64)
 
     def initial_state(self, m: Any) -> Any:
-        return {"used": 0.0, "carry": 0.0, "period_delivered": 0.0, "period_balance": 0.0}
+        return {"used": 0.0, "carry": 0.0, "period_delivered": 0.0, "period_balance": 0.0, "valid": False}
 
     def before(self, m: Any, ctx: Any, st: Any) -> None:
         t = ctx.t
         if t > 0 and self._pstart[t] != self._pstart[t - 1]:  # review
-            unused = max(0.0, self._V + st["carry"] - st["used"])
+            # a period in which the entitlement was never valid (before ``start``, after ``end``) entitled nothing:
+            # no carry-over from it (and a balance of 0)
+            valid = st.get("valid", True)
+            unused = max(0.0, self._V + st["carry"] - st["used"]) if valid else 0.0
             st["period_delivered"] = st["used"]
-            st["period_balance"] = st["used"] - self._V - st["carry"]
+            st["period_balance"] = st["used"] - self._V - st["carry"] if valid else 0.0
             st["carry"] = min(self._K, self.carry_over_fraction * unused)
             st["used"] = 0.0
+            st["valid"] = False
         D = ctx.demand[self._d]
         if not self.active(ctx):
             ctx.claim_amount[self._k] = 0.0
             if self._s >= 0:
                 ctx.claim_amount[self._s] = D
             return
+        st["valid"] = True
         rem = max(0.0, self._V + st["carry"] - st["used"])
         if self.spread == "even":
             rem = rem / int(self._left[t])

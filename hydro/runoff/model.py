@@ -25,6 +25,25 @@ __all__ = [
 
 _DAY = 86400.0
 _HOUR = 3600.0
+
+
+def _step_seconds(value: Any, what: str) -> float:
+    """A model step in seconds: a positive, finite number (ConfigError otherwise, e.g. for "1h" or inf)."""
+    try:
+        dt = float(value)
+    except (TypeError, ValueError):
+        dt = math.nan
+    if not (math.isfinite(dt) and dt > 0):
+        raise ConfigError(f"{what} = {value!r} must be a number of seconds, positive and finite (e.g. 3600.0)")
+    return dt
+
+
+def _float_array(value: Any, error: type, what: str) -> np.ndarray:
+    """``value`` as a float64 array copy; text or other non-numbers raise ``error`` naming ``what``."""
+    try:
+        return np.array(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise error(f"{what}: not numeric ({exc})") from exc
 #: airGR: K = (9/4)^4 daily (GR4J), (21/4)^4 hourly (GR4H/GR5H)
 _BETA_DAILY = 9.0 / 4.0
 _BETA_HOURLY = 21.0 / 4.0
@@ -95,11 +114,14 @@ def _as_param(value: Any, name: str) -> float | np.ndarray:
         # a labelled map (xarray) in any dimension order: cells are raveled in (y, x) order
         value = value.transpose(..., "y", "x")
     if np.isscalar(value):
-        v = float(value)
+        try:
+            v = float(value)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"runoff parameter {name!r} = {value!r} is not a number") from exc
         if not math.isfinite(v):
             raise ConfigError(f"runoff parameter {name!r} = {value!r} is not finite")
         return v
-    arr = np.asarray(value, dtype=np.float64)
+    arr = _float_array(value, ConfigError, f"runoff parameter map {name!r}")
     if not np.all(np.isfinite(arr)):
         raise ConfigError(f"runoff parameter map {name!r} has non-finite values")
     return arr
@@ -147,6 +169,13 @@ class GRParameters:
         if not (math.isfinite(step_s) and step_s > 0):
             raise ConfigError(f"parameter_step_s = {self.parameter_step_s!r} must be a positive number of seconds")
         self.parameter_step_s = step_s
+        for f in ("uh_exponent", "unit_hydrograph_steps"):
+            v = getattr(self, f)
+            if v is not None:
+                try:
+                    float(v)
+                except (TypeError, ValueError) as exc:
+                    raise ConfigError(f"{f} = {v!r} is not a number") from exc
         if self.uh_exponent is not None and not float(self.uh_exponent) > 0:
             raise ConfigError(f"uh_exponent = {self.uh_exponent!r} must be > 0")
         #: y/x labels of the maps given as xarray (not part of the values or the hash): the model checks them against
@@ -251,7 +280,7 @@ class RunoffModel:
             raise ConfigError(f"params must be GRParameters, got {type(params).__name__}")
         self.params = params
         self.ncell = int(ncell)
-        self.dt_seconds = float(dt_seconds)
+        self.dt_seconds = _step_seconds(dt_seconds, "dt_seconds")
         n = self.ncell
         self._ci = params.flat("interception_capacity_mm", n)
         self._x1 = params.flat("production_capacity_mm", n)
@@ -299,7 +328,7 @@ class RunoffModel:
         for k in _STATE_KEYS:
             if k not in state:
                 raise StateError(f"runoff state has no {k!r}")
-            a = np.array(state[k], dtype=np.float64).ravel()
+            a = _float_array(state[k], StateError, f"runoff state {k!r}").ravel()
             if a.size != self.ncell:
                 raise StateError(f"runoff state {k!r}: {a.size} cells, model has {self.ncell}")
             if not np.all(np.isfinite(a)) or np.any(a < 0):
@@ -312,7 +341,7 @@ class RunoffModel:
             if shape[1]:
                 if k not in state:
                     raise StateError(f"runoff state has no {k!r} (lumped unit-hydrograph buffers)")
-                a = np.array(state[k], dtype=np.float64)
+                a = _float_array(state[k], StateError, f"runoff state {k!r}")
                 if a.size != shape[0] * shape[1]:
                     raise StateError(f"runoff state {k!r}: {a.size} values, the unit hydrograph needs {shape}")
                 a = a.reshape(shape)
@@ -372,7 +401,7 @@ def _read_store(state: Mapping[str, Any], name: str, ncell: int, model: str) -> 
     """A non-negative, finite float64 store of ``ncell`` values from a state mapping (StateError otherwise)."""
     if name not in state:
         raise StateError(f"{model} state has no {name!r}")
-    a = np.array(state[name], dtype=np.float64).ravel()
+    a = _float_array(state[name], StateError, f"{model} state {name!r}").ravel()
     if a.size != ncell or np.any(~np.isfinite(a)) or np.any(a < 0):
         raise StateError(f"{model} state {name!r} has a wrong size or invalid values")
     return a
@@ -400,8 +429,8 @@ class SCSCurveNumber:
 
     def __init__(self, cn: Any, ncell: int, lambda_: float = 0.2, amc: Any = "II", state: Mapping[str, Any] | None = None):
         self.ncell = int(ncell)
-        cn_arr = np.broadcast_to(np.asarray(cn, dtype=np.float64), (self.ncell,)).copy() if np.ndim(cn) == 0 else \
-            np.asarray(cn, dtype=np.float64).ravel().copy()
+        cn_val = _float_array(cn, ConfigError, "curve number")
+        cn_arr = np.full(self.ncell, float(cn_val)) if cn_val.ndim == 0 else cn_val.ravel()
         if cn_arr.size != self.ncell:
             raise ConfigError(f"curve number map has {cn_arr.size} cells, model has {self.ncell}")
         if np.any(~np.isfinite(cn_arr)) or np.any(cn_arr <= 0) or np.any(cn_arr > 100):
@@ -494,12 +523,10 @@ class GreenAmpt:
     def __init__(self, ks_mm_h: Any, psi_mm: Any, delta_theta: Any, ncell: int, dt_seconds: float = 3600.0,
                  state: Mapping[str, Any] | None = None):
         self.ncell = int(ncell)
-        self.dt_hours = float(dt_seconds) / 3600.0
-        if not self.dt_hours > 0:
-            raise ConfigError("dt_seconds must be positive")
+        self.dt_hours = _step_seconds(dt_seconds, "Green-Ampt dt_seconds") / 3600.0
 
         def flat(v, name, lo):
-            a = np.asarray(v, dtype=np.float64)
+            a = _float_array(v, ConfigError, f"Green-Ampt {name}")
             a = np.full(self.ncell, float(a)) if a.ndim == 0 else a.ravel().copy()
             if a.size != self.ncell:
                 raise ConfigError(f"Green-Ampt {name}: {a.size} cells, model has {self.ncell}")

@@ -11,7 +11,7 @@ import xarray as xr
 from hydro.errors import InputDataError
 from hydro.terrain import _kernels as k
 from hydro.terrain.grid import grid_geometry
-from hydro.terrain.network import FlowNetwork, flow_network
+from hydro.terrain.network import FlowNetwork, check_on_grid, flow_network
 from hydro.vocabulary import VOCABULARY, cf_attrs
 
 __all__ = [
@@ -118,6 +118,7 @@ def _check_cells(what: str, arr: Any, net: FlowNetwork, flat_ok: bool = False) -
     shape = tuple(np.shape(arr))
     if shape != tuple(net.shape) and not (flat_ok and shape == (net.ncell,)):
         raise InputDataError(f"{what} has shape {shape}, the flow directions {tuple(net.shape)}")
+    check_on_grid(what, arr, net)  # same shape is not enough: south-up or (x, y) grids were read row-major
 
 
 def _network(fdir: FdirLike) -> FlowNetwork:
@@ -129,6 +130,9 @@ def _template(fdir: FdirLike, like: xr.DataArray | None = None) -> xr.DataArray:
         return fdir
     if like is None:
         raise InputDataError("a grid template (DataArray) is needed to wrap FlowNetwork results")
+    if not isinstance(like, xr.DataArray) or tuple(like.shape) != tuple(fdir.shape):
+        raise InputDataError(f"like= must be a DataArray on the network's grid {tuple(fdir.shape)}, got shape {tuple(np.shape(like))}")
+    check_on_grid("like", like, fdir)  # results labelled with another grid's coordinates had a wrong georeference
     return like
 
 
@@ -256,9 +260,14 @@ def upstream_area(fdir: FdirLike, like: xr.DataArray | None = None) -> xr.DataAr
     tmpl = _template(fdir, like)
     if not net.geometry.planar:
         area = net.upstream_area_m2().astype(np.float32)
-    else:  # count x cell area, without a float64 temporary
-        area = net.upstream_count().astype(np.float32)
-        area *= np.float32(net.geometry.area_m2[0])
+    else:  # count x cell area rounded once to float32 (float32(count) * float32(area) rounded twice: 100 cells of
+        # 645.16 m2 gave 64515.996, under a 64516 m2 threshold); float64 only a block at a time
+        count = net.upstream_count()
+        cell = float(net.geometry.area_m2[0])
+        area = np.empty(count.shape, np.float32)
+        step = 1 << 20
+        for s in range(0, count.size, step):
+            area[s:s + step] = count[s:s + step] * cell
     area[~net.valid] = np.nan
     return _like(tmpl, area, "upstream_area")
 
@@ -268,7 +277,10 @@ def streams(upstream_area_m2: xr.DataArray, threshold_m2: float) -> xr.DataArray
     if not (np.isfinite(threshold_m2) and threshold_m2 > 0):
         raise InputDataError(f"stream threshold must be a positive, finite area [m2], got {threshold_m2} m2")
     a = upstream_area_m2.values
-    out = np.where(np.isnan(a), -1, a >= threshold_m2).astype(np.int8)
+    # "at least" at the precision the areas are stored in: a float32 area equal to the threshold rounded to float32
+    # is at the threshold (an exact 100-cell area is 64516.0 in float32, a threshold of 0.064516 km2 64516.00000000001)
+    thr = np.asarray(threshold_m2, a.dtype if np.issubdtype(a.dtype, np.floating) else np.float64)
+    out = np.where(np.isnan(a), -1, a >= thr).astype(np.int8)
     da = _like(upstream_area_m2, out, "streams", threshold_m2=float(threshold_m2))
     da.attrs["flag_values"] = np.array([0, 1], np.int8)
     return da
@@ -367,6 +379,7 @@ def hand(filled: xr.DataArray, fdir: FdirLike, stream_mask: xr.DataArray) -> xr.
     for what, arr in (("filled", filled), ("stream_mask", stream_mask)):
         if tuple(np.shape(arr)) != tuple(net.shape):  # the kernel does not check bounds
             raise InputDataError(f"hand: {what} has shape {tuple(np.shape(arr))}, the flow directions {net.shape}")
+        check_on_grid(f"hand: {what}", arr, net)
     z = np.ascontiguousarray(filled.values).ravel()
     is_drain = (np.asarray(stream_mask).ravel() == 1) & net.valid
     out = np.empty(net.ncell, z.dtype)

@@ -15,6 +15,36 @@ from hydro.terrain.grid import GridGeometry, grid_geometry
 __all__ = ["FlowNetwork", "flow_network"]
 
 
+def check_on_grid(what: str, arr: Any, net: "FlowNetwork") -> None:
+    """Refuse a per-cell DataArray that is not on the network's grid in its row order: (x, y) dims, rows stored
+    south to north (a NetCDF with ascending y, ``sortby("y")``) or another grid of the same shape were read
+    row-major and gave wrong results without an error. Plain arrays and DataArrays without x/y coordinates are
+    taken as row-major on the network's grid (only their shape can be checked)."""
+    if not isinstance(arr, xr.DataArray):
+        return
+    from rioxarray.exceptions import MissingSpatialDimensionError
+
+    try:
+        arr.rio.y_dim, arr.rio.x_dim
+    except MissingSpatialDimensionError:
+        return
+    from hydro.io.raster import check_dims, grid_transform
+
+    check_dims(arr, what)
+    if not ("x" in arr.coords and "y" in arr.coords and arr["x"].size >= 2 and arr["y"].size >= 2):
+        return
+    if tuple(arr.shape[-2:]) != tuple(net.shape):
+        return  # the callers' shape checks give the message
+    t, tn = grid_transform(arr), net.transform
+    cell = max(abs(tn.a), abs(tn.e))
+    if not (np.allclose([t.a, t.e], [tn.a, tn.e], rtol=1e-6, atol=0.0)
+            and np.allclose([t.c, t.f], [tn.c, tn.f], rtol=0.0, atol=1e-3 * cell)):
+        raise InputDataError(
+            f"{what} is not on the grid of the flow directions (its transform {tuple(t)[:6]}, theirs {tuple(tn)[:6]}): "
+            "give it north-up (rows north to south) on the same grid (do not sortby('y') or flip it)"
+        )
+
+
 @dataclass(eq=False)
 class FlowNetwork:
     """A D8 flow network on flat (row-major) arrays.
@@ -197,6 +227,7 @@ class FlowNetwork:
             raise InputDataError(f"max_distance_m must be a finite distance >= 0 [m], got {max_distance_m}")
         stream_flat = None
         if streams is not None:
+            check_on_grid("stream mask", streams, self)
             stream_flat = np.asarray(streams).ravel()
             if stream_flat.size != self.ncell:
                 raise InputDataError(f"stream mask has {stream_flat.size} cells, the network {self.ncell}")

@@ -646,6 +646,23 @@ def simulate_2d(
     out_dt = t_end if output_interval is None else _as_seconds(output_interval, "output_interval")
     if not (out_dt > 0 and math.isfinite(out_dt)):
         raise InputDataError(f"output_interval must be a finite number of seconds > 0, not {out_dt}")
+    # numeric options as numbers (theta="0.8" from a config was a raw TypeError in the comparison below)
+    opts = {"theta": theta, "alpha": alpha, "dt_max": dt_max, "threshold_m": threshold_m, "h_dry": h_dry,
+            "velocity_bound": velocity_bound, "depth_bound": depth_bound}
+    for name, value in opts.items():
+        if value is None and name == "depth_bound":
+            continue
+        try:
+            opts[name] = float(value)
+        except (TypeError, ValueError):
+            raise InputDataError(f"{name} must be a number, not {value!r}") from None
+    theta, alpha, dt_max, threshold_m, h_dry = (opts[k] for k in ("theta", "alpha", "dt_max", "threshold_m", "h_dry"))
+    velocity_bound, depth_bound = opts["velocity_bound"], opts["depth_bound"]
+    for name in ("velocity_bound", "depth_bound"):
+        # plausibility bounds of the instability check: NaN or 0 flagged every step as unstable ("solver unstable"
+        # instead of a bad option value)
+        if opts[name] is not None and not (0.0 < opts[name] < math.inf):
+            raise InputDataError(f"{name} must be a finite bound > 0, not {opts[name]}")
     if not (0.0 < theta <= 1.0):
         raise InputDataError(f"theta must be in (0, 1], not {theta}")
     if not (alpha > 0.0):

@@ -18,8 +18,6 @@ error (exit 65) with ``forecast.on_bad_state = "error"``.
 """
 from __future__ import annotations
 
-import functools
-
 import contextlib
 import errno
 import fcntl
@@ -39,6 +37,7 @@ from hydro import __version__
 from hydro.config import ModelConfig, config_hash
 from hydro.errors import (EXIT_BALANCE_NOT_CLOSED, ConfigError, InputDataError, InputNotReadyError, OutputError,
                           StateError)
+from hydro.forecast.stages import with_output_compression
 from hydro.times import naive_utc
 
 __all__ = ["run_forecast", "forecast_run_id", "ForecastResult", "find_states", "forecast_config"]
@@ -385,7 +384,8 @@ def _concat_results(parts: list[Any]) -> Any:
                      water_balance=water_balance, summary=summary)
 
 
-def _run_forecast_in_context(
+@with_output_compression
+def run_forecast(
     cfg: ModelConfig,
     reference_time: Any,
     *,
@@ -803,16 +803,3 @@ def _link_latest(region_root: Path, run_id: str) -> None:
         os.replace(tmp, link)
     except OSError as exc:  # not fatal: the run folder is complete
         logger.warning("cannot update the 'latest' link: %s", exc)
-
-
-@functools.wraps(_run_forecast_in_context)
-def run_forecast(cfg: ModelConfig, *args: Any, **kwargs: Any) -> Any:
-    # every NetCDF file of the run at the [outputs] compression_level (only terrain.nc and peak_discharge.nc had it;
-    # the runoff, flood, state and allocation files kept the writer's default)
-    from hydro.io import netcdf_compression
-
-    with netcdf_compression(cfg.outputs.compression_level):
-        return _run_forecast_in_context(cfg, *args, **kwargs)
-
-
-run_forecast.__name__ = run_forecast.__qualname__ = "run_forecast"

@@ -1,8 +1,6 @@
 """`hydro run`: the main job on a model configuration, written atomically to ``outputs/<run-id>/``."""
 from __future__ import annotations
 
-import functools
-
 import logging
 import os
 import time
@@ -20,7 +18,7 @@ from hydro.errors import EXIT_BALANCE_NOT_CLOSED, ConfigError
 
 __all__ = ["run_model", "RunResult", "load_dem", "run_id_for"]
 
-from hydro.forecast.stages import load_dem  # noqa: E402  (re-exported)
+from hydro.forecast.stages import load_dem, with_output_compression  # noqa: E402  (load_dem re-exported)
 
 logger = logging.getLogger(__name__)
 
@@ -125,7 +123,8 @@ def _flood_domain(cfg: ModelConfig, terrain: xr.Dataset) -> tuple[Any, list[tupl
     return domain, domain_inflow_points(terrain, domain, edges=edges, min_area_m2=fc.inflow_min_area_km2 * 1e6)
 
 
-def _run_model_in_context(
+@with_output_compression
+def run_model(
     cfg: ModelConfig,
     *,
     output_root: str | os.PathLike[str] | None = None,
@@ -816,16 +815,3 @@ def _allocate(net: Any, external: dict[str, Any]) -> tuple[Any, Any]:
     times, dt = _time_axis(net, None, None)
     model = AllocationModel(net, times, dt, dict(external or {}), explain=True)
     return model, run_allocation(model)
-
-
-@functools.wraps(_run_model_in_context)
-def run_model(cfg: ModelConfig, *args: Any, **kwargs: Any) -> Any:
-    # every NetCDF file of the run at the [outputs] compression_level (only terrain.nc and peak_discharge.nc had it;
-    # the runoff, flood, state and allocation files kept the writer's default)
-    from hydro.io import netcdf_compression
-
-    with netcdf_compression(cfg.outputs.compression_level):
-        return _run_model_in_context(cfg, *args, **kwargs)
-
-
-run_model.__name__ = run_model.__qualname__ = "run_model"

@@ -6,6 +6,7 @@ output) are in place. Readers poll for the manifest, never for data files.
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -36,6 +37,21 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+
+def with_output_compression(run: Any) -> Any:
+    """Decorate a run function ``run(cfg, ...)``: every NetCDF file it writes has ``cfg.outputs.compression_level``
+    (only terrain.nc and peak_discharge.nc had it; the runoff, flood and allocation files kept the writer's
+    default). Model state files keep their own level 1."""
+
+    @functools.wraps(run)
+    def wrapped(cfg: ModelConfig, *args: Any, **kwargs: Any) -> Any:
+        from hydro.io import netcdf_compression
+
+        with netcdf_compression(cfg.outputs.compression_level):
+            return run(cfg, *args, **kwargs)
+
+    return wrapped
 
 
 def sha256(path: str | os.PathLike[str]) -> str:

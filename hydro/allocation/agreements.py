@@ -935,12 +935,32 @@ class StorageAccounts(Agreement):
         return [a.party for a in self.accounts]
 
     def check(self, net: Any, where: str) -> None:
+        """Reservoir and links exist, each link leaves the reservoir; a party has one account, a link belongs to
+        one account (listed twice, its flow was charged twice to the balances but once in the LP row), and a
+        reservoir has one ``storage_accounts`` agreement (two split its storage twice over)."""
         self._node(net, self.reservoir, "reservoir", ("reservoir",))
+        owner: dict[str, str] = {}
+        parties: set[str] = set()
         for j, a in enumerate(self.accounts):
+            if a.party in parties:
+                raise net.error(f"{where}.accounts[{j}].party", f"party {a.party!r} has two accounts in "
+                                                                 f"{self.reservoir!r}: give it one account")
+            parties.add(a.party)
             for q, lid in enumerate(a.links):
                 self._link(net, lid, f"accounts[{j}].links[{q}]")
                 if net.links[lid].from_ != self.reservoir:
                     raise net.error(f"{where}.accounts[{j}].links[{q}]", f"link {lid!r} does not leave {self.reservoir!r}")
+                if lid in owner:
+                    raise net.error(f"{where}.accounts[{j}].links[{q}]",
+                                    f"link {lid!r} is already in the account of {owner[lid]!r}: a link's flow is "
+                                    f"charged to one account (it would be charged twice)")
+                owner[lid] = a.party
+        for j, other in enumerate(net.spec.agreements):
+            if (j < self._index and isinstance(other, dict) and other.get("type") == "storage_accounts"
+                    and other.get("reservoir") == self.reservoir):
+                raise net.error(f"{where}.reservoir", f"reservoir {self.reservoir!r} already has storage accounts "
+                                                       f"({other.get('name', f'agreements[{j}]')!r}): one "
+                                                       f"storage_accounts agreement per reservoir")
 
     def setup(self, m: Any) -> None:
         self._r = m.res_ix[self.reservoir]

@@ -219,6 +219,29 @@ def unused_without_runoff(cfg: ModelConfig) -> dict[str, str]:
     return out
 
 
+def unused_flood_storm(cfg: ModelConfig) -> dict[str, str]:
+    """``[flood]`` keys of the flood's own design storm that `hydro run` of ``cfg`` does not use because runoff is
+    enabled (the 2-D run then starts at ``forcing.start`` and takes the routed run's rain and rivers): only the keys
+    the config sets, ``{config key: what happens instead}``; empty when runoff is disabled or the flood stage off.
+
+    Set with runoff on, ``flood.storm_total_mm = 300`` changed nothing, without a word (session 22)."""
+    if not (cfg.runoff.enabled and cfg.flood.enabled):
+        return {}
+    given = cfg.flood.model_fields_set
+    f = cfg.forcing
+    rain = (f"the rain of forcing.path = {f.path!r}" if f.source == "netcdf" else
+            f"the forcing's design storm ({f.storm_total_mm:g} mm in {f.storm_duration_h:g} h)")
+    out: dict[str, str] = {}
+    if "start" in given:
+        out["flood.start"] = (f"{cfg.flood.start} is not used: the 2-D run starts with the routed run at "
+                              f"forcing.start = {f.start} ([runoff] is enabled)")
+    for key in ("storm_total_mm", "storm_duration_h"):
+        if key in given:
+            out[f"flood.{key}"] = (f"{getattr(cfg.flood, key):g} is not used: the 2-D run takes {rain} and the routed "
+                                   "rivers ([runoff] is enabled)")
+    return out
+
+
 def _run_input_files(cfg: ModelConfig) -> dict[str, Path]:
     """Every file `hydro run` of ``cfg`` reads (DEM, forcing, neighbours' files, allocation network and series,
     population/roads layers): their sha256 enter the run id and the manifest."""
@@ -283,9 +306,14 @@ def _run_locked(cfg: ModelConfig, folder: Any, run_id: str, step: Progress, inpu
         domain, inflow_points = _flood_domain(cfg, terrain) if cfg.flood.enabled else (None, [])
         not_used = unused_without_runoff(cfg)  # [runoff] enabled = false: say what the run leaves out
         if not_used:
-            facts["not_used"] = not_used
             logger.warning("run %s: [runoff] enabled = false: not used: %s", run_id,
                            "; ".join(f"{k}: {v}" for k, v in not_used.items()))
+        storm_unused = unused_flood_storm(cfg)  # [runoff] enabled: the flood's own storm keys are not used
+        if storm_unused:
+            logger.warning("run %s: not used: %s", run_id, "; ".join(f"{k}: {v}" for k, v in storm_unused.items()))
+            not_used = {**not_used, **storm_unused}
+        if not_used:
+            facts["not_used"] = not_used
         start = pd.Timestamp(cfg.forcing.start)
         mstep = pd.Timedelta(cfg.routing.model_step)
         nsteps = int(round(pd.Timedelta(hours=cfg.forcing.duration_h) / mstep))

@@ -37,7 +37,24 @@ def grid_transform(da: Any) -> Any:
     mix the old pixel size with the new coordinates), else the stored one."""
     if "x" in da.coords and "y" in da.coords and da["x"].size >= 2 and da["y"].size >= 2:
         return da.rio.transform(recalc=True)
-    return da.rio.transform(recalc=False)
+    if "x" not in da.coords or "y" not in da.coords or da["x"].size < 1 or da["y"].size < 1:
+        return da.rio.transform(recalc=False)
+    stored = da.rio._cached_transform()  # GeoTransform of the grid mapping, or a ``transform`` attribute
+    # one row or one column: the cell size across it is in no coordinate. rioxarray then returned the identity
+    # (1 m cells at the origin, whatever the coordinates said), so a 1 x n grid of 30 m cells measured 1 m2 a cell.
+    # Take that size from the stored transform (a sliced grid keeps its source's) and the origin from the
+    # coordinates (the stored origin goes stale on slicing); with no stored transform the size is unknown.
+    from affine import Affine
+
+    x = np.asarray(da["x"].values, dtype="float64")
+    y = np.asarray(da["y"].values, dtype="float64")
+    if stored is None or (stored.b != 0 or stored.d != 0):
+        raise InputDataError(f"grid of {y.size} x {x.size} cells without a stored north-up transform: the cell size "
+                             "across its single row/column is unknown; write one (rio.write_transform) or give the "
+                             "grid at least 2 x 2 cells")
+    a = float(x[1] - x[0]) if x.size >= 2 else stored.a
+    e = float(y[1] - y[0]) if y.size >= 2 else stored.e
+    return Affine(a, 0.0, float(x[0]) - a / 2.0, 0.0, e, float(y[0]) - e / 2.0)
 
 
 def check_grid(transform: Any, shape: tuple[int, int], source: str = "DEM") -> None:

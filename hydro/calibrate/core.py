@@ -262,6 +262,8 @@ def calibrate_series(
         _check_scorable(obs[val], "validation")
     fixed = dict(fixed or {})
     names = list(parameters)
+    if not names:
+        raise ConfigError("no parameter to calibrate (parameters is empty)")
     for n in names:
         if n not in bounds:
             raise ConfigError(f"no bounds for calibrated parameter {n!r}")

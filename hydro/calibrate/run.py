@@ -16,6 +16,38 @@ from hydro.errors import ConfigError, InputDataError, InputMissingError, OutputE
 __all__ = ["read_series_csv", "run_calibration"]
 
 _Q_UNITS = {"mm/d", "mm d-1", "mm/day", "m3/s", "m3 s-1", "l/s", "l s-1"}
+#: the keys of each table of a calibration TOML: any other key (a typo such as ``discharge_unit``) is a ConfigError,
+#: never ignored; [bounds] and [fixed] hold parameter names (checked by :func:`hydro.calibrate.calibrate`)
+_KEYS: dict[str, frozenset[str] | None] = {
+    "input": frozenset({"csv", "date_column", "precipitation_column", "pet_column", "discharge_column",
+                        "discharge_units", "catchment_area_km2", "fill_policy", "station_id", "lat", "lon",
+                        "precipitation_netcdf", "precipitation_variable", "pet_netcdf", "pet_variable",
+                        "discharge_csv", "netcdf_time_label"}),
+    "periods": frozenset({"warmup", "calibration", "validation"}),
+    "calibration": frozenset({"parameters", "objective", "optimiser", "seed", "maxiter", "popsize"}),
+    "bounds": None,
+    "fixed": None,
+    "output": frozenset({"directory", "prefix"}),
+}
+
+
+def _local_dates(col: pd.Series) -> pd.DatetimeIndex:
+    """Dates of ``col`` as local wall-clock times: a UTC offset is dropped from each value, whatever it is (a
+    daylight-saving change mixes +01:00 and +02:00 in one column)."""
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            # mixed offsets: pandas 2 warns and returns datetime objects (pandas 3 raises); read them one by one
+            warnings.simplefilter("ignore", FutureWarning)
+            t = pd.to_datetime(col)
+    except ValueError:
+        t = None
+    if t is None or t.dtype == object:
+        t = [pd.Timestamp(v) for v in col]
+        t = [v.tz_localize(None) if v is not pd.NaT and v.tz is not None else v for v in t]
+    t = pd.DatetimeIndex(t)
+    return t.tz_localize(None) if t.tz is not None else t
 
 
 def read_series_csv(
@@ -45,12 +77,10 @@ def read_series_csv(
     for c in cols:
         if c not in df.columns:
             raise InputDataError(f"{path}: column {c!r} not found (columns: {list(df.columns)})")
-    try:
-        t = pd.DatetimeIndex(pd.to_datetime(df[date_column]))
+    try:  # e.g. "2020-01-01T09:00:00+10:00" (BoM Water Data Online): the local dates count
+        t = _local_dates(df[date_column])
     except (ValueError, TypeError) as exc:
         raise InputDataError(f"{path}: column {date_column!r} is not a date: {exc}") from exc
-    if t.tz is not None:  # e.g. "2020-01-01T09:00:00+10:00" (BoM Water Data Online): the local dates count
-        t = t.tz_localize(None)
     if t.has_duplicates:
         raise InputDataError(f"{path}: duplicate dates in {date_column!r}, e.g. {t[t.duplicated()][0]}")
     if not t.is_monotonic_increasing:
@@ -174,7 +204,23 @@ def run_calibration(config_path: str | os.PathLike[str], *, evaluate: Any = None
     for sec in ("input", "periods", "output"):
         if sec not in cfg:
             raise ConfigError(f"{config_path}: missing section [{sec}]")
+    unknown = sorted(set(cfg) - set(_KEYS))
+    if unknown:
+        raise ConfigError(f"{config_path}: unknown section(s) {unknown} (expected some of {sorted(_KEYS)})")
+    for sec, keys in _KEYS.items():
+        if sec not in cfg:
+            continue
+        if not isinstance(cfg[sec], dict):
+            raise ConfigError(f"{config_path}: {sec} must be a table [{sec}]")
+        extra = set(cfg[sec]) - keys if keys is not None else set()
+        if extra:
+            raise ConfigError(f"{config_path}: unknown keys in [{sec}]: {sorted(extra)} (expected some of "
+                              f"{sorted(keys or ())})")
     inp = cfg["input"]
+    for k, lim in (("lat", 90.0), ("lon", 360.0)):  # checked before the search, not when writing its results
+        v = inp.get(k)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not abs(v) <= lim):
+            raise ConfigError(f"{config_path}: [input] {k} = {v!r}: expected a number of degrees within ±{lim:g}")
     if "csv" in inp:
         df = read_series_csv(base / inp["csv"], date_column=inp.get("date_column", "date"),
                              precipitation_column=inp.get("precipitation_column", "precipitation_mm"),
@@ -195,7 +241,7 @@ def run_calibration(config_path: str | os.PathLike[str], *, evaluate: Any = None
         raise ConfigError(f"{config_path}: [periods] needs 'calibration'")
     from hydro.times import parse_timestamp
 
-    scored = {k: per[k] for k in ("calibration", "validation") if per.get(k)}
+    scored = {k: per[k] for k in ("calibration", "validation") if k in per}
     dates: dict[str, tuple[pd.Timestamp, pd.Timestamp]] = {}
     for k in list(scored) + (["warmup"] if "warmup" in per else []):
         if not isinstance(per[k], list) or len(per[k]) != 2:
@@ -216,12 +262,16 @@ def run_calibration(config_path: str | os.PathLike[str], *, evaluate: Any = None
                           f"day ({first.date()}): warm-up days are never scored")
     df = df.loc[start:end]
     cal = cfg.get("calibration", {})
-    known = {"parameters", "objective", "optimiser", "seed", "maxiter", "popsize"}
-    extra = set(cal) - known
-    if extra:
-        raise ConfigError(f"{config_path}: unknown keys in [calibration]: {sorted(extra)}")
-    kwargs = {k: cal[k] for k in known if k in cal}
+    kwargs = {k: cal[k] for k in _KEYS["calibration"] or () if k in cal}
     bounds = dict(cfg.get("bounds", {}))  # checked (pairs of numbers) by calibrate
+    from hydro.calibrate.core import DEFAULTS, GR4J_EQUIVALENT
+
+    calibrated = kwargs.get("parameters", GR4J_EQUIVALENT)
+    if isinstance(calibrated, (list, tuple)):
+        idle = [n for n in bounds if n in DEFAULTS and n not in calibrated]
+        if idle:
+            raise ConfigError(f"{config_path}: [bounds] {idle}: not calibrated (add to [calibration] parameters, "
+                              f"calibrated: {list(calibrated)})")
     res = calibrate(df["P"].values, df["E"].values, df["Q_obs"].values, pd.DatetimeIndex(df.index),
                     bounds=bounds, fixed=cfg.get("fixed"), calibration=per["calibration"],
                     validation=per.get("validation"), evaluate=evaluate, **kwargs)

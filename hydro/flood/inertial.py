@@ -199,6 +199,13 @@ def effective_rainfall(rainfall: xr.DataArray, loss_model: Any, *, like: xr.Data
     if t.size < 2:
         raise InputDataError("effective_rainfall: need at least two time labels")
     interval = np.diff(np.concatenate([[t[0] - (t[1] - t[0])], t]))
+    dt_hours = getattr(loss_model, "dt_hours", None)  # a rate-based operator (Green-Ampt) has its own step
+    if dt_hours is not None and not np.allclose(interval, float(dt_hours) * 3600.0, rtol=1e-9, atol=0.0):
+        # its infiltration capacity per step is K dt: 10-min rain through an hourly Green-Ampt infiltrated six
+        # hours' worth per hour (effective rain about half the true value)
+        raise InputDataError(f"effective_rainfall: the loss model steps {float(dt_hours) * 3600.0:g} s but the "
+                             f"rainfall intervals are {np.unique(interval).tolist()} s: build it with dt_seconds = "
+                             "the rainfall interval")
     if rainfall.ndim == 1:
         if like is None:
             raise InputDataError("effective_rainfall: uniform rainfall needs like= (the grid)")

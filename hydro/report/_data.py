@@ -21,6 +21,7 @@ __all__ = [
     "RegionSeries",
     "cell_area_m2",
     "decode_str",
+    "depth_factor",
     "depth_map",
     "flow_factor",
     "gauge_series",
@@ -54,6 +55,27 @@ def flow_factor(da: xr.DataArray, what: str) -> float:
     if key not in _FLOW_UNITS:
         raise InputDataError(f"{what}: units {units!r} are not a flow rate (expected m3 s-1 or L s-1)")
     return _FLOW_UNITS[key]
+
+
+#: accepted spellings of depth units -> factor to m
+_DEPTH_UNITS = {"m": 1.0, "metre": 1.0, "metres": 1.0, "meter": 1.0, "meters": 1.0, "cm": 1e-2, "mm": 1e-3}
+
+
+def depth_factor(da: xr.DataArray, what: str) -> float:
+    """Factor converting the depth map ``da`` to m from its ``units`` attribute (missing = m).
+
+    Raises
+    ------
+    InputDataError
+        Units that are not a length (m, cm or mm).
+    """
+    units = da.attrs.get("units")
+    if units is None:
+        return 1.0
+    key = str(units).strip().lower()
+    if key not in _DEPTH_UNITS:
+        raise InputDataError(f"{what}: depth units {units!r} are not a length (expected m, cm or mm)")
+    return _DEPTH_UNITS[key]
 
 
 def decode_str(value: Any) -> str:
@@ -245,7 +267,7 @@ def depth_map(flood: xr.Dataset | xr.DataArray, what: str = "flood") -> xr.DataA
 
     ``max_flood_depth`` of a 2-D run, or ``flood_depth`` of a HAND map (maximum over ``time`` when
     it has one), or a depth DataArray. Length-1 dimensions other than y/x (``time``, ``band``) are
-    dropped.
+    dropped. Depths in cm or mm (``units``) are converted to m; other units are an InputDataError.
     """
     if isinstance(flood, xr.Dataset):
         for name in ("max_flood_depth", "flood_depth"):
@@ -263,7 +285,12 @@ def depth_map(flood: xr.Dataset | xr.DataArray, what: str = "flood") -> xr.DataA
         da = flood
     else:
         raise InputDataError(f"{what}: expected an xarray Dataset or DataArray, got {type(flood).__name__}")
-    return raster2d(da, what, reduce_time=True)
+    fac = depth_factor(da, what)
+    out = raster2d(da, what, reduce_time=True)
+    if fac != 1.0:
+        out = out.copy(data=np.asarray(out.values) * fac)
+        out.attrs["units"] = "m"
+    return out
 
 
 def raster2d(da: xr.DataArray, what: str, reduce_time: bool = False) -> xr.DataArray:

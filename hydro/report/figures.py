@@ -25,6 +25,7 @@ from hydro.times import naive_utc
 from hydro.report._data import (
     GaugeSeries,
     RegionSeries,
+    depth_factor,
     ensemble_band,
     gauge_series,
     is_geographic,
@@ -362,6 +363,8 @@ def _depth_norm(max_depth: float, min_depth_m: float) -> tuple[Any, Any, str]:
     from matplotlib.colors import BoundaryNorm, ListedColormap
 
     bounds = [min_depth_m] + [b for b in DEPTH_CLASSES_M[1:] if b > min_depth_m]
+    if len(bounds) < 2:  # min_depth_m at or above the last class: one class up to the maximum (or twice the minimum)
+        bounds.append(max_depth if np.isfinite(max_depth) and max_depth > min_depth_m else max(2.0 * min_depth_m, 1.0))
     extend = "neither"
     if np.isfinite(max_depth) and max_depth > bounds[-1]:
         extend = "max"
@@ -375,6 +378,23 @@ def _depth_norm(max_depth: float, min_depth_m: float) -> tuple[Any, Any, str]:
     if extend == "max":
         cmap = cmap.with_extremes(over=colours[-1])  # set_over() is deprecated (PendingDeprecationWarning)
     return cmap, BoundaryNorm(bounds, len(bounds) - 1), extend
+
+
+def _metres_per_unit_of(da: xr.DataArray) -> float:
+    """Metres per x/y unit of a projected map (1 without a CRS)."""
+    try:
+        import rioxarray  # noqa: F401
+
+        crs = da.rio.crs
+    except Exception:  # noqa: BLE001 - no rioxarray metadata: metres assumed
+        return 1.0
+    if crs is None:
+        return 1.0
+    from pyproj import CRS
+
+    from hydro.io.netcdf import _metres_per_unit
+
+    return _metres_per_unit(CRS.from_wkt(crs.to_wkt()))
 
 
 def _check_same_crs(a: xr.DataArray, b: xr.DataArray) -> None:
@@ -399,7 +419,7 @@ def _max_depth_fig(max_depth: xr.DataArray, dem: xr.DataArray, *, title: str = "
     de, ze = _extent(depth), _extent(demm)
     if de[0] >= ze[1] or de[1] <= ze[0] or de[2] >= ze[3] or de[3] <= ze[2]:
         raise InputDataError(f"max_depth extent {de} does not overlap the DEM extent {ze} (same CRS?)")
-    d = np.asarray(depth.values, dtype=np.float64)
+    d = np.asarray(depth.values, dtype=np.float64) * depth_factor(max_depth, "max_depth")
     dmax = float(np.nanmax(d)) if np.isfinite(d).any() else float("nan")
     shown = np.ma.masked_invalid(np.where(d >= min_depth_m, d, np.nan))
     # view: the depth domain with a margin, inside the DEM
@@ -424,9 +444,9 @@ def _max_depth_fig(max_depth: xr.DataArray, dem: xr.DataArray, *, title: str = "
     ax.set_yticks([])
     cb = fig.colorbar(im, ax=ax, extend=extend, shrink=0.85, pad=0.02)
     cb.set_label("maximum water depth (m)")
-    # scale bar in km (metres per data unit: 1 on projected grids)
+    # scale bar in km (metres per data unit: the CRS's linear unit on projected grids, e.g. 0.3048 for US feet)
     geo = is_geographic(demm)
-    m_per_unit = 111_319.49 * np.cos(np.radians(0.5 * (view[2] + view[3]))) if geo else 1.0
+    m_per_unit = 111_319.49 * np.cos(np.radians(0.5 * (view[2] + view[3]))) if geo else _metres_per_unit_of(demm)
     length_m = _nice_length((view[1] - view[0]) * m_per_unit / 5.0)
     label = f"{length_m / 1000:g} km" if length_m >= 1000 else f"{length_m:g} m"
     ax.add_artist(AnchoredSizeBar(ax.transData, length_m / m_per_unit, label, "lower left", pad=0.5, sep=4,
@@ -448,7 +468,7 @@ def max_depth_figure(max_depth: xr.DataArray, dem: xr.DataArray, path: str | os.
     Parameters
     ----------
     max_depth : xarray.DataArray
-        Maximum depth (y, x) [m] (length-1 ``time``/``band`` dims are dropped), e.g.
+        Maximum depth (y, x) [m; cm or mm converted by ``units``] (length-1 ``time``/``band`` dims are dropped), e.g.
         ``max_flood_depth`` of :func:`hydro.flood.simulate_2d`. It may cover a sub-area of the DEM
         and have another cell size: both are placed by their x/y coordinates (cell edges).
     dem : xarray.DataArray
@@ -469,7 +489,7 @@ def max_depth_figure(max_depth: xr.DataArray, dem: xr.DataArray, path: str | os.
     Raises
     ------
     InputDataError
-        Not (y, x) maps, irregular coordinates, different CRS, no overlap.
+        Not (y, x) maps, depth units that are not a length, irregular coordinates, different CRS, no overlap.
     OutputError
         The PNG cannot be written.
 

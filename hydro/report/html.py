@@ -203,7 +203,9 @@ BALANCE_NAME = "water_balance.json"
 
 
 def _terms(d: Mapping[str, Any]) -> str:
-    return "; ".join(f"{k.replace('_', ' ')} {format_number(v)}" for k, v in d.items() if v)
+    # a non-finite term is null in the (strict JSON) summary: say so, never drop it (an "in: 0" for a NaN rain)
+    return "; ".join(f"{k.replace('_', ' ')} {'not finite' if v is None else format_number(v)}"
+                     for k, v in d.items() if v is None or v)
 
 
 def _balance_html(wb: Mapping[str, Any]) -> str:

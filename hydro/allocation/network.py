@@ -618,6 +618,7 @@ def _sample_intervals(t: np.ndarray, bounds: np.ndarray | None, step_ns: int) ->
     for an irregular series, as long as the previous one. Irregular series have **gaps** where two
     labels are more than 1.5 × the median spacing apart: a sample then lasts one median spacing and
     the rest of the interval is not covered (a run step there is an error, never a silent fill).
+    Month-start labels whose frequency cannot be inferred (a gap, two labels) count in calendar months.
     A single sample without bounds lasts one model step.
     """
     if bounds is not None:
@@ -640,8 +641,19 @@ def _sample_intervals(t: np.ndarray, bounds: np.ndarray | None, step_ns: int) ->
             freq = None
     if freq is not None and freq.lstrip("0123456789").upper().startswith("B"):
         freq = None  # business days/hours skip weekends and nights: those are gaps, not periods of the value before
+    ts = pd.DatetimeIndex(t.astype("datetime64[ns]"))
+    dm = np.diff(np.asarray(ts.year * 12 + ts.month, dtype=np.int64))
     if freq is not None:
         hi[-1] = (pd.Timestamp(t[-1]) + pd.tseries.frequencies.to_offset(freq)).value
+    elif (dm > 0).any() and bool((ts.day == 1).all()) and bool((ts == ts.normalize()).all()):
+        # month-start labels whose frequency cannot be inferred (a gap, or only two labels): a sample lasts k
+        # calendar months (k = the median number of months between labels), not the median spacing in seconds
+        # (31 days from 1 February or 1 April held its value into the first days of the missing next month)
+        k = max(1, int(round(float(np.median(dm[dm > 0])))))
+        ends = (ts + pd.DateOffset(months=k)).asi8
+        gap = dm > 1.5 * k
+        hi[:-1][gap] = ends[:-1][gap]
+        hi[-1] = ends[-1]
     else:
         pos = d[d > 0]
         med = int(np.median(pos)) if pos.size else step_ns
@@ -833,8 +845,9 @@ def resolve_series(spec: SeriesSpec, times: pd.DatetimeIndex, dt: float, where: 
         except (ValueError, TypeError, OverflowError) as exc:
             raise InputDataError(f"{network.source}: {where}: {path}: column {spec.time_column!r} is not a date-time: "
                                  f"{str(exc).splitlines()[0]}") from None
-        vals = _step_average(t, numeric_column(df, spec.column, f"{network.source}: {where}: {path}"), edges)
         src = f"{path}:{spec.column}"
+        _unique_times(t, f"{network.source}: {where}: {src}")
+        vals = _step_average(t, numeric_column(df, spec.column, f"{network.source}: {where}: {path}"), edges)
         units = spec.units
     elif spec.netcdf is not None:
         path = network.resolve_path(spec.netcdf)
@@ -845,6 +858,7 @@ def resolve_series(spec: SeriesSpec, times: pd.DatetimeIndex, dt: float, where: 
             units = _stated_units(spec.units, da.attrs.get("units"), kind, f"{network.source}: {where}: {path}:"
                                   f"{spec.variable}")
             t = da["time"].values.astype("datetime64[ns]")
+            _unique_times(t, f"{network.source}: {where}: {path}:{spec.variable}")
             bname = ds["time"].attrs.get("bounds") or ds["time"].encoding.get("bounds")
             bnds = None
             if bname:
@@ -882,6 +896,7 @@ def resolve_series(spec: SeriesSpec, times: pd.DatetimeIndex, dt: float, where: 
                 raise InputDataError(f"{network.source}: {where}: {src} has dims {tuple(obj.dims)}: one series is "
                                      f"needed (select one, e.g. .sel({extra[0]}=...))")
             tt = obj["time"].values.astype("datetime64[ns]")
+            _unique_times(tt, f"{network.source}: {where}: {src}")
             ov = np.asarray(obj.transpose("time", ...).values, float).reshape(tt.size)
             if _is_point(obj.attrs):
                 vals = _point_average(tt, ov, edges)
@@ -892,11 +907,24 @@ def resolve_series(spec: SeriesSpec, times: pd.DatetimeIndex, dt: float, where: 
             units = (_stated_units(units, obj.attrs.get("units"), kind, f"{network.source}: {where}: {src}")
                      or ("m3/s" if kind == "flow" else "m/s"))
             tt = obj.index.values.astype("datetime64[ns]")
+            _unique_times(tt, f"{network.source}: {where}: {src}")
             if _is_point(obj.attrs):
                 vals = _point_average(tt, obj.to_numpy(float), edges)  # instantaneous values, joined linearly
             else:
                 vals = _step_average(tt, obj.to_numpy(float), edges, _period_bounds(tt, obj.attrs))
         else:
+            if isinstance(obj, pd.Series) and not pd.api.types.is_integer_dtype(obj.index.dtype):
+                # dates read as text (read_csv without parse_dates), periods...: the labels were ignored and the
+                # values taken as one per step from the first step on
+                raise InputDataError(f"{network.source}: {where}: {src} is a pandas Series indexed by "
+                                     f"{type(obj.index).__name__} ({obj.index.dtype}) labels, not by time: give it a "
+                                     "DatetimeIndex (pd.to_datetime) to be read by date, or pass its values (one per "
+                                     "step) as an array")
+            # values per step that state their units (a pandas Series or an xarray DataArray without a time
+            # dimension): "500 L/s" was read as 500 m3/s
+            own = getattr(obj, "attrs", None)
+            if isinstance(own, dict):
+                units = _stated_units(units, own.get("units"), kind, f"{network.source}: {where}: {src}")
             try:
                 arr = np.atleast_1d(np.asarray(obj, float))
             except (TypeError, ValueError) as exc:
@@ -926,6 +954,16 @@ def resolve_series(spec: SeriesSpec, times: pd.DatetimeIndex, dt: float, where: 
     out = vals * conv * factor
     _check_finite(out, allow_inf, where, network, src, times)
     return out
+
+
+def _unique_times(t: np.ndarray, src: str) -> None:
+    """A dated series with a repeated time is an error: one of the values would be dropped silently (each sample
+    stands for the period up to the next label, so the first of two equal labels stood for nothing)."""
+    idx = pd.DatetimeIndex(t)
+    dup = idx.duplicated() & ~idx.isna()
+    if dup.any():
+        raise InputDataError(f"{src}: duplicate time {pd.Timestamp(t[dup][0]).isoformat()} "
+                             f"({int(dup.sum())} repeated time(s)): give one value per time")
 
 
 def _stated_units(given: str | None, found: Any, kind: str, src: str) -> str | None:

@@ -139,6 +139,13 @@ def write_cog(da: xr.DataArray, path: str | os.PathLike[str], *, compress: str =
     try:
         out = da.astype(np.float32) if da.dtype.kind == "f" else da
         if da.dtype.kind == "f":
+            nd = da.rio.nodata
+            if nd is not None and np.isfinite(nd):
+                # a numeric nodata (e.g. the -9999 of a map read without masking) is no data, not a value: written
+                # as data under a NaN nodata it read back as a -9999 m depth (and entered the overview means)
+                bad = np.asarray(da.values) == np.asarray(nd).astype(da.dtype)
+                if bad.any():
+                    out = out.copy(data=np.where(bad, np.float32(np.nan), out.values))
             out = out.rio.write_nodata(np.nan, encoded=False)
         else:
             # integer maps (classes, flags): their fill value (e.g. -1 = no data) is the GeoTIFF nodata

@@ -228,7 +228,9 @@ def open_dem(
         out_crs = given_crs
     else:
         out_crs = CRS.from_wkt(file_crs.to_wkt())
-        if given_crs is not None and given_crs != out_crs:
+        # the axis order of a geographic CRS does not apply to raster grids (columns are always x): OGC:CRS84 or
+        # "+proj=longlat +datum=WGS84" is the CRS of an EPSG:4326 GeoTIFF, not another one to reproject to
+        if given_crs is not None and not given_crs.equals(out_crs, ignore_axis_order=True):
             raise InputDataError(f"{path}: file CRS {out_crs.to_string()} differs from crs={crs!r}; reproject first")
 
     if not (np.isfinite(scale) and np.isfinite(offset)) or scale == 0.0:

@@ -33,6 +33,15 @@ def read_csv(path: str | os.PathLike[str], where: str | None = None, **kwargs: A
         # header: decimal commas ("1,5" read as a date column 1 and a value 5) or a comma at the end of each row
         raise InputDataError(f"{where}: the rows have more fields than the header ({list(df.columns)}): decimal "
                              "commas (write 1.5, not 1,5) or a comma at the end of each row?")
+    if isinstance(path, (str, os.PathLike)) and "names" not in kwargs and "header" not in kwargs:
+        # pandas renames a repeated column ("Q", "Q" -> "Q", "Q.1"): the first was used and the other ignored silently
+        opts = {k: v for k, v in kwargs.items() if k in ("sep", "delimiter", "encoding", "skiprows", "comment", "quotechar")}
+        header = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False, **opts)
+        names = [str(c) for c in header.iloc[0].tolist()] if len(header) else []
+        dup = sorted({c for c in names if c and names.count(c) > 1})
+        if dup:
+            raise InputDataError(f"{where}: repeated column names {dup} in the header: which one to use is "
+                                 "ambiguous; rename or remove the extra column(s)")
     return df
 
 

@@ -158,6 +158,12 @@ def _bounds_from_source(da: xr.DataArray, name: str, where: str) -> np.ndarray:
                          f"hydro.forcing.open_forcing (which labels each period by its end)")
 
 
+def _float_encoded(var: xr.DataArray) -> bool:
+    """True when a decoded time variable was stored as floating-point offsets in the file."""
+    dt = var.encoding.get("dtype")
+    return dt is not None and np.dtype(dt).kind == "f"
+
+
 def open_forcing(path: str | os.PathLike[str], variable: str, *, time_chunk: int = 24) -> xr.DataArray:
     """Open ``variable`` of a CF NetCDF lazily (dask, ``time_chunk`` steps per chunk).
 
@@ -184,11 +190,22 @@ def open_forcing(path: str | os.PathLike[str], variable: str, *, time_chunk: int
     if "time" not in da.dims:
         raise InputDataError(f"{path}:{variable}: no time dimension")
     da = _with_real_times(da, f"{path}:{variable}")
+    if _float_encoded(ds["time"]) and da["time"].dtype.kind == "M":
+        # float offsets (10-minute steps in "hours since", hours in "days since") decode a few ns off
+        # (02:09:59.999999999): a regular series read as irregular; round to the millisecond as hydro.exchange does
+        attrs, enc = dict(da["time"].attrs), dict(da["time"].encoding)
+        da = da.assign_coords(time=pd.DatetimeIndex(da["time"].values).round("ms").values)
+        da["time"].attrs.update(attrs)
+        da["time"].encoding.update(enc)
     bname = _bounds_name(ds["time"])
     if bname:
         if bname not in ds.variables:
             raise InputDataError(f"{path}:{variable}: time has bounds {bname!r} but the file has no such variable")
-        da = _relabel_to_period_end(da, ds[bname].values, f"{path}:{variable}", bname)
+        bounds = ds[bname].values
+        if _float_encoded(ds[bname]) and np.asarray(bounds).dtype.kind == "M":
+            b = np.asarray(bounds)
+            bounds = pd.DatetimeIndex(b.ravel()).round("ms").values.reshape(b.shape)
+        da = _relabel_to_period_end(da, bounds, f"{path}:{variable}", bname)
     check_time_axis(da["time"].values, f"{path}:{variable}")
     return da
 
@@ -275,12 +292,22 @@ def to_mm_per_step(da: xr.DataArray, source_step: pd.Timedelta | None = None) ->
 
 
 def _utc_offset_hours(value: Any, where: str) -> float:
-    """An explicit UTC offset as hours (number of hours or a duration such as ``"8h"``)."""
+    """An explicit UTC offset as hours: a number of hours (also as text, ``"8"``), an ISO offset (``"+08:00"``,
+    ``"+0800"``) or a duration such as ``"8h"`` (whole minutes; pandas reads ``"+0800"`` as 800 ns)."""
+    import re
+
     try:
         if isinstance(value, (int, float, np.integer, np.floating)):
             h = float(value)
+        elif isinstance(value, str) and (m := re.fullmatch(r"\s*(?:UTC)?([+-])(\d{2}):?(\d{2})\s*", value)):
+            h = (1.0 if m.group(1) == "+" else -1.0) * (int(m.group(2)) + int(m.group(3)) / 60.0)  # "+08:00", "+0800"
+        elif isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+(\.\d*)?\s*", value):
+            h = float(value)  # "8" is 8 hours (pandas reads a bare number as nanoseconds)
         else:
-            h = pd.Timedelta(value).total_seconds() / 3600.0
+            td = pd.Timedelta(value)
+            if td.value % 60_000_000_000:  # a UTC offset is whole minutes: "+0800" as 800 ns is no offset
+                raise ValueError(f"{td} is not a whole number of minutes")
+            h = td.total_seconds() / 3600.0
     except (ValueError, TypeError) as exc:
         raise InputDataError(f"{where}: utc_offset {value!r}: expected hours or a duration such as '8h'") from exc
     if not np.isfinite(h) or abs(h) > 14.0:

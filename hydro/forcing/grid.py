@@ -73,9 +73,16 @@ def cell_edges(c: np.ndarray, where: str, coord_eps: float = float(np.finfo(np.f
     return c[0] + step * (np.arange(c.size + 1) - 0.5)
 
 
-def _coord_scale(da: xr.DataArray, dim: str) -> float:
+def _coord_scale(da: xr.DataArray, dim: str, crs: CRS | None = None) -> float:
+    """Factor from the coordinate's units to the CRS's units: km coordinates of a CRS in metres × 1000, of a CRS in
+    km (e.g. ``+units=km``, as radar composites use) × 1."""
     u = str(da[dim].attrs.get("units", "")).strip().lower()
-    return 1000.0 if u in ("km", "kilometer", "kilometre", "kilometers", "kilometres") else 1.0
+    if u not in ("km", "kilometer", "kilometre", "kilometers", "kilometres"):
+        return 1.0
+    crs_m = 1.0
+    if crs is not None and crs.is_projected and crs.axis_info:
+        crs_m = float(crs.axis_info[0].unit_conversion_factor or 1.0)  # metres per CRS unit
+    return 1000.0 / crs_m
 
 
 def grid_of(da: xr.DataArray, where: str, crs=None) -> GridSpec:
@@ -94,11 +101,12 @@ def grid_of(da: xr.DataArray, where: str, crs=None) -> GridSpec:
             crs = "EPSG:4326"
         else:
             raise InputDataError(f"{where}: no CRS (no grid_mapping rioxarray can read); pass crs=")
-    x = np.asarray(da[xdim].values, dtype=np.float64) * _coord_scale(da, xdim)
-    y = np.asarray(da[ydim].values, dtype=np.float64) * _coord_scale(da, ydim)
+    crs = CRS.from_user_input(crs)
+    x = np.asarray(da[xdim].values, dtype=np.float64) * _coord_scale(da, xdim, crs)
+    y = np.asarray(da[ydim].values, dtype=np.float64) * _coord_scale(da, ydim, crs)
     eps = max(float(np.finfo(da[d].dtype).eps) if np.issubdtype(da[d].dtype, np.floating) else 0.0
               for d in (xdim, ydim))
-    return GridSpec(x, y, xdim, ydim, CRS.from_user_input(crs), coord_eps=max(eps, float(np.finfo(np.float64).eps)))
+    return GridSpec(x, y, xdim, ydim, crs, coord_eps=max(eps, float(np.finfo(np.float64).eps)))
 
 
 #: overlaps below this fraction of a target cell are rounding of coinciding edges, not area (a 1e-9 weight on the

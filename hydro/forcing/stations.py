@@ -64,13 +64,16 @@ def _utc_dates(col: pd.Series, where: Any) -> pd.DatetimeIndex:
     """Dates of a CSV column as naive UTC: dates with an offset (``2024-01-01 08:00+08:00``) are
     converted to UTC, dates without one are taken as UTC (the model's clock); a mix is an error."""
     s = col.astype(str).str.strip()
-    has_tz = s.str.contains(r"(?:[+-]\d{2}:?\d{2}|Z)$", regex=True)
+    # an offset: +08:00, +0800, Z, an hour-only +08 after a time (08:00+08), or a UTC/GMT suffix
+    has_tz = s.str.contains(r"(?:[+-]\d{2}:?\d{2}|Z|(?<=:\d{2})\s?[+-]\d{2}|\s(?:UTC|GMT))$", regex=True)
     if has_tz.any() and not has_tz.all():
         raise InputDataError(f"{where}: some dates have a UTC offset and some not")
     try:
-        if has_tz.any():
-            return pd.DatetimeIndex(pd.to_datetime(s, utc=True)).tz_convert(None).rename(None)
-        return pd.DatetimeIndex(pd.to_datetime(s)).rename(None)
+        with warnings.catch_warnings():  # "+08" offsets: pandas parses each date with dateutil (correctly) and says so
+            warnings.filterwarnings("ignore", message="Could not infer format", category=UserWarning)
+            if has_tz.any():
+                return pd.DatetimeIndex(pd.to_datetime(s, utc=True)).tz_convert(None).rename(None)
+            return pd.DatetimeIndex(pd.to_datetime(s)).rename(None)
     except (ValueError, TypeError) as exc:
         raise InputDataError(f"{where}: dates not understood: {exc}") from exc
 

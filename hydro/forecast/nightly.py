@@ -318,6 +318,14 @@ def _warm_start(model: Any, cfg: ModelConfig, terrain: xr.Dataset, T: pd.Timesta
         if start < earliest:
             start = earliest + ((T - earliest) % step)
             detail = f"spin-up shortened to {T - start} (forcing starts {first})"
+    # a neighbour's exchange file (an upstream inflow) holds its own forecast, from its reference time on: the
+    # spin-up is shortened to what it covers too (a run needing it earlier was "bad input data", exit 65, every
+    # night a cold start was needed)
+    for inflow in getattr(model.routing, "inflows", ()):
+        earliest = _inflow_start(inflow.discharge_m3s, step)
+        if earliest is not None and start < earliest:
+            start = min(earliest + ((T - earliest) % step), T)
+            detail = f"spin-up shortened to {T - start} (inflow {inflow.name!r} starts {earliest})"
     if start < T:
         rain = open_rain(cfg, terrain, start, T, reference_time=T)
         model.run(rain, pet_per_step(cfg), start=start, steps=int((T - start) / step), gridded=())
@@ -325,6 +333,19 @@ def _warm_start(model: Any, cfg: ModelConfig, terrain: xr.Dataset, T: pd.Timesta
         model.valid_time = T
     model.lineage = "cold"
     return {"level": 3, "source": "cold", "reason": reason, "detail": detail, "skipped": tried}
+
+
+def _inflow_start(series: pd.Series, step: pd.Timedelta) -> pd.Timestamp | None:
+    """The earliest model-step start an inflow series covers (see :func:`hydro.routing.series_step_values`):
+    the start of its first period for period means, else half a step before its first point (the first step's
+    midpoint must lie inside the series); None for an empty series."""
+    if len(series.index) == 0:
+        return None
+    first = naive_utc(pd.Timestamp(series.index[0]))
+    attrs = getattr(series, "attrs", {}) or {}
+    if str(attrs.get("cell_methods", "")).replace(" ", "").startswith("time:mean") and attrs.get("period_s"):
+        return first - pd.Timedelta(seconds=float(attrs["period_s"]))
+    return first - step / 2
 
 
 def _member_task(member: int, *, cfg_json: str, source: str | None, terrain: xr.Dataset, state_path: str,
@@ -431,7 +452,7 @@ def run_forecast(
     InputNotReadyError
         Forcing (or a neighbour's file) for the reference time not there yet: nothing is written.
     InputDataError, InputMissingError, StateError, ConfigError, OutputError
-        See :mod:`hydro.errors`; the ``.partial`` folder is left for inspection and removed by the next run.
+        See :mod:`hydro.errors`; a failed run removes its ``.partial`` folder (a killed one leaves it for the next run to delete).
     """
     from hydro.forecast.hydrology import build_model, members_of, open_rain, run_hydrology
     from hydro.forecast.stages import (RunFolder, completed_manifest, flood_area_alert, gauge_alerts, load_dem,

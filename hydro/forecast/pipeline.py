@@ -773,9 +773,14 @@ def write_balance_file(path: Path, wb: dict[str, Any]) -> Path:
     """``water_balance.json`` (atomic): the same summary as the manifest's ``facts.water_balance``."""
     import json
 
+    from hydro.errors import OutputError
+
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(_json_safe(wb), indent=2, allow_nan=False))
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(_json_safe(wb), indent=2, allow_nan=False))
+        os.replace(tmp, path)
+    except OSError as exc:  # disk full, read-only folder: 73, not a traceback
+        raise OutputError(f"cannot write {path}: {exc}") from exc
     return path
 
 

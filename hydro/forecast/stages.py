@@ -461,10 +461,13 @@ def write_alerts(path: Path, alerts: Sequence[Mapping[str, Any]], *, run_id: str
         "max_level": max((int(a.get("level", 1)) for a in alerts), default=0),
         "alerts": list(alerts),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(doc, indent=2))
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(doc, indent=2))
+        os.replace(tmp, path)
+    except OSError as exc:  # disk full, read-only folder: 73, not a traceback
+        raise OutputError(f"cannot write {path}: {exc}") from exc
     return path
 
 

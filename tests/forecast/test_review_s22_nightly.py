@@ -1,0 +1,127 @@
+"""Review of the nightly forecast operations (hydro.forecast.nightly / stages / pipeline, `hydro forecast`).
+
+1. A cold start with a neighbour's exchange file (an upstream inflow) that covers the neighbour's own forecast
+   period only: the spin-up must be shortened to what the file covers (as it is to what the forcing covers), not
+   fail with "bad input data" (65) every night a cold start is needed.
+2. alerts.json / water_balance.json that cannot be written (disk full): exit 73 with a one-line message and no
+   published run folder, not a raw OSError traceback (exit 1).
+"""
+from __future__ import annotations
+
+import errno
+import pathlib
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from click.testing import CliRunner
+
+# the repository (models/balikpapan.toml, inputs/forcing): the current directory or a folder above this file
+REPO = next((d for d in (Path.cwd(), *Path(__file__).resolve().parents)
+             if (d / "models" / "balikpapan.toml").is_file()), Path.cwd())
+
+T = pd.Timestamp("2025-08-25T00:00")
+
+
+def make_project(root: Path) -> Path:
+    """A small copy of the embedded project (150 m DEM, no flood, no allocation, no report), as
+    tests/forecast/conftest.py builds it."""
+    (root / "models").mkdir(parents=True, exist_ok=True)
+    shutil.copytree(REPO / "inputs" / "forcing", root / "inputs" / "forcing", dirs_exist_ok=True)
+    text = (REPO / "models" / "balikpapan.toml").read_text()
+    text = re.sub(r"resolution_m = [0-9.]+", "resolution_m = 150.0", text)
+    text = text.replace("[flood]\nenabled = true", "[flood]\nenabled = false")
+    text = text.replace("[allocation]\nenabled = true", "[allocation]\nenabled = false")
+    text = text.replace("[outputs]\n", "[outputs]\nreport = false\n")
+    cfg = root / "models" / "small.toml"
+    cfg.write_text(text)
+    return cfg
+
+
+def _neighbour_file(path: Path, first_label: pd.Timestamp, last_label: pd.Timestamp, frt: pd.Timestamp) -> None:
+    """A hydro-exchange file of 3 m3/s hourly period means (labels at the period end), as a neighbour's
+    `hydro forecast` exports it."""
+    from hydro.exchange import exchange_dataset, write_exchange
+
+    times = pd.date_range(first_label, last_label, freq="1h")
+    q = xr.DataArray(np.full((times.size, 1), 3.0), dims=("time", "point"), coords={"time": times},
+                     attrs={"units": "m3 s-1"})
+    write_exchange(exchange_dataset(q, ["ppu_border"], [473760.0], [9855500.0], "EPSG:32750", frt, "ppu",
+                                    run_id="ppu_test"), path)
+
+
+def _with_inflow(cfg: Path) -> None:
+    # entering at the wain_lower gauge's river cell (a stream cell of the 150 m grid)
+    cfg.write_text(cfg.read_text() + '\n[[exchange.inflows]]\nfile = "../inputs/neighbour.nc"\npoint = "ppu_border"\n'
+                   "x = 473760.0\ny = 9855500.0\n")
+
+
+def test_cold_start_spin_up_is_shortened_to_what_the_neighbours_inflow_covers(tmp_path):
+    from hydro.config import load_config
+    from hydro.forecast.nightly import run_forecast
+
+    cfg_path = make_project(tmp_path / "proj")
+    # the neighbour's file: hourly means labelled 24 Aug 13:00 ... 27 Aug 00:00, i.e. periods from 24 Aug 12:00
+    # (first label 13:00 minus the 1 h period) to T + 48 h; the forcing reaches back to 22 Aug 00:00
+    _neighbour_file(tmp_path / "proj" / "inputs" / "neighbour.nc", T - pd.Timedelta("11h"), T + pd.Timedelta("48h"),
+                    T - pd.Timedelta("12h"))
+    _with_inflow(cfg_path)
+    cfg = load_config(cfg_path)
+    # first night: no state anywhere -> cold start with spinup_days = 2 (from 23 Aug 00:00). The inflow covers
+    # only 24 Aug 12:00 onwards: the spin-up is shortened to T - 24 Aug 12:00 = 12 h (24 half-hour steps, on the
+    # model step grid), instead of the whole night failing with "series covers ... the run needs 23 Aug ..." (65)
+    res = run_forecast(cfg, T, output_root=tmp_path / "out")
+    ws = res.manifest["warm_start"]
+    assert ws["level"] == 3 and ws["source"] == "cold"
+    assert ws["detail"].startswith("spin-up shortened to 0 days 12:00:00"), ws["detail"]
+    assert "ppu_border" in ws["detail"]
+    assert res.manifest["status"] == "complete"
+    assert (res.run_dir / "state" / "state_20250825T0000Z.nc").is_file()
+
+
+def test_cold_start_with_an_inflow_that_starts_at_the_reference_time(tmp_path):
+    """The neighbour's own nightly export covers exactly its forecast period T ... T + 48 h (as `_export` writes
+    it): a cold start cannot spin up over the past at all, so it starts from the initial stores at T."""
+    from hydro.config import load_config
+    from hydro.forecast.nightly import run_forecast
+
+    cfg_path = make_project(tmp_path / "proj")
+    # labels T+1h ... T+48h, 1 h periods -> covers T ... T+48h
+    _neighbour_file(tmp_path / "proj" / "inputs" / "neighbour.nc", T + pd.Timedelta("1h"), T + pd.Timedelta("48h"), T)
+    _with_inflow(cfg_path)
+    res = run_forecast(load_config(cfg_path), T, output_root=tmp_path / "out")
+    ws = res.manifest["warm_start"]
+    assert ws["level"] == 3 and ws["detail"].startswith("spin-up shortened to 0 days 00:00:00"), ws
+    # no spin-up: the state at T holds the configured initial fills (0.6 x 250 mm production store) and empty reaches
+    with xr.open_dataset(res.run_dir / "state" / "state_20250825T0000Z.nc") as st:
+        prod = st["production_store"].values
+        np.testing.assert_allclose(prod[np.isfinite(prod)], 0.6 * 250.0)
+        q = st["channel_discharge"].values
+        assert np.nanmax(q) == 0.0
+
+
+@pytest.mark.parametrize("name", [".alerts.json.tmp", ".water_balance.json.tmp"])
+def test_a_json_product_that_cannot_be_written_is_exit_73_and_publishes_nothing(tmp_path, monkeypatch, name):
+    from hydro.cli import cli
+
+    cfg = make_project(tmp_path / "proj")
+    real = pathlib.Path.write_text
+
+    def full_disk(self, *args, **kwargs):
+        if self.name == name:
+            raise OSError(errno.ENOSPC, "No space left on device", str(self))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(pathlib.Path, "write_text", full_disk)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["forecast", str(cfg), "-t", "2025-08-25T00:00Z", "--output-root", str(out)])
+    assert result.exit_code == 73, (result.exit_code, result.stderr, result.exception)
+    lines = [ln for ln in result.stderr.splitlines() if ln.startswith("hydro: error:")]
+    assert len(lines) == 1 and "No space left" in lines[0], result.stderr
+    # the failed run leaves nothing behind (lock files are not outputs)
+    written = [p for p in out.rglob("*") if p.is_file() and ".locks" not in p.parts]
+    assert written == [], written

@@ -274,11 +274,14 @@ def stamp_run_attrs(paths: Sequence[Path], attrs: Mapping[str, Any]) -> list[Pat
     for p in paths:
         if Path(p).suffix != ".nc":
             continue
-        with netCDF4.Dataset(p, "a") as nc:
-            have = set(nc.ncattrs())
-            todo = {k: v for k, v in attrs.items() if k not in have and v is not None}
-            for k, v in todo.items():
-                nc.setncattr(k, v)
+        try:
+            with netCDF4.Dataset(p, "a") as nc:
+                have = set(nc.ncattrs())
+                todo = {k: v for k, v in attrs.items() if k not in have and v is not None}
+                for k, v in todo.items():
+                    nc.setncattr(k, v)
+        except OSError as exc:  # disk full, file gone: an output that cannot be written (exit 73), not a bug (1)
+            raise OutputError(f"{p}: cannot add the run's attributes: {exc}") from exc
         if todo:
             changed.append(Path(p))
     return changed

@@ -125,3 +125,23 @@ def test_a_json_product_that_cannot_be_written_is_exit_73_and_publishes_nothing(
     # the failed run leaves nothing behind (lock files are not outputs)
     written = [p for p in out.rglob("*") if p.is_file() and ".locks" not in p.parts]
     assert written == [], written
+
+
+def test_stamp_run_attrs_os_error_is_output_error(tmp_path, monkeypatch):
+    """A file that cannot be reopened to add the run's attributes (disk full, removed) is an OutputError
+    (exit 73), not a raw OSError (exit 1, traceback)."""
+    import netCDF4
+
+    from hydro.errors import OutputError
+    from hydro.forecast.stages import stamp_run_attrs
+
+    p = tmp_path / "a.nc"
+    with netCDF4.Dataset(p, "w") as nc:
+        nc.title = "x"
+
+    def full(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(netCDF4, "Dataset", full)
+    with pytest.raises(OutputError, match="No space left on device"):
+        stamp_run_attrs([p], {"id": "r1"})

@@ -9,7 +9,8 @@ DEFAULT_PERIODS = 'warmup = ["2020-01-01", "2020-12-31"]\ncalibration = ["2021-0
 
 
 def synthetic_csv_config(tmp_path: Path, extra: str = "", periods: str = DEFAULT_PERIODS,
-                         area: str = "120.0") -> Path:
+                         area: str = "120.0", units_line: str = 'discharge_units = "m3/s"',
+                         input_extra: str = "") -> Path:
     """Write ``c.toml`` calibrating ``inputs/calibration/synthetic_catchment.csv`` (1 DE iteration of 5 members).
 
     Parameters
@@ -22,6 +23,8 @@ def synthetic_csv_config(tmp_path: Path, extra: str = "", periods: str = DEFAULT
         Body of ``[periods]``.
     area : str
         TOML value of ``catchment_area_km2`` [km2].
+    units_line, input_extra : str
+        The discharge-units line of ``[input]`` and further ``[input]`` lines.
     """
     csv = json.dumps(str(REPO / "inputs" / "calibration" / "synthetic_catchment.csv"))
     p = tmp_path / "c.toml"
@@ -31,8 +34,9 @@ csv = {csv}
 precipitation_column = "rain_mm"
 pet_column = "pet_mm"
 discharge_column = "discharge_m3s"
-discharge_units = "m3/s"
+{units_line}
 catchment_area_km2 = {area}
+{input_extra}
 [periods]
 {periods}
 [calibration]

@@ -4,7 +4,6 @@ Each test failed on the original code (see REPORT.md) and passes with fix.diff.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -13,35 +12,15 @@ import pytest
 
 from hydro.calibrate import calibrate, read_series_csv, run_calibration, simulate_lumped
 from hydro.errors import ConfigError
+from tests.calibrate.configs import synthetic_csv_config
 
-REPO = Path(__file__).resolve().parents[2]  # the project root (tests/calibrate/ -> ..)
-CSV = REPO / "inputs" / "calibration" / "synthetic_catchment.csv"
 PERIODS = 'warmup = ["2020-01-01", "2020-12-31"]\ncalibration = ["2021-01-01", "2022-06-30"]'
 
 
 def _config(tmp_path: Path, *, input_extra: str = "", periods: str = PERIODS, extra: str = "",
             units_line: str = 'discharge_units = "m3/s"') -> Path:
     """The shipped synthetic catchment CSV (m3/s, 120 km2), 1 DE iteration of 5 members; outputs in tmp/out."""
-    p = tmp_path / "c.toml"
-    p.write_text(f"""
-[input]
-csv = {json.dumps(str(CSV))}
-precipitation_column = "rain_mm"
-pet_column = "pet_mm"
-discharge_column = "discharge_m3s"
-{units_line}
-catchment_area_km2 = 120.0
-{input_extra}
-[periods]
-{periods}
-[calibration]
-maxiter = 1
-popsize = 5
-{extra}
-[output]
-directory = {json.dumps(str(tmp_path / "out"))}
-""")
-    return p
+    return synthetic_csv_config(tmp_path, extra=extra, periods=periods, units_line=units_line, input_extra=input_extra)
 
 
 @pytest.mark.parametrize("kw, match", [

@@ -671,6 +671,8 @@ def load_config(path: str | os.PathLike[str], model: type[StrictModel] = ModelCo
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text (TOML files are UTF-8): byte {exc.start}: {exc.reason}") from exc
+    except OSError as exc:  # no read permission: 66 (sysexits EX_NOINPUT), not a PermissionError traceback
+        raise InputMissingError(f"{path}: cannot read the configuration file: {exc.strerror or exc}") from exc
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

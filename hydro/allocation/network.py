@@ -593,7 +593,12 @@ def load_network(path_or_dict: str | Path | dict[str, Any] | Network, *, base_di
         path = Path(path_or_dict)
         if not path.exists():
             raise InputMissingError(f"{path}: allocation network file not found")
-        text = path.read_text("utf-8")
+        try:
+            text = path.read_text("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{path}: not UTF-8 text (TOML files are UTF-8): byte {exc.start}: {exc.reason}") from None
+        except OSError as exc:  # no read permission: 66 (sysexits EX_NOINPUT), not a PermissionError traceback
+            raise InputMissingError(f"{path}: cannot read the allocation network file: {exc.strerror or exc}") from None
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:

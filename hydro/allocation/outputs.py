@@ -276,7 +276,12 @@ def write_result(res: Any, path: str | Path, **attrs: Any) -> list[Path]:
             except OSError as exc:
                 raise OutputError(f"cannot remove the stale {stale} of an earlier run: {exc}") from None
     written = []
-    for tmp, p in staged:
-        os.replace(tmp, p)  # renames in one directory: each atomic, all after every file was written
-        written.append(p)
+    try:
+        for tmp, p in staged:
+            os.replace(tmp, p)  # renames in one directory: each atomic, all after every file was written
+            written.append(p)
+    except OSError as exc:  # e.g. a folder of the output's name: 73, and no staged file left behind
+        for tmp, _ in staged[len(written):]:
+            _nc.discard_temp(tmp)
+        raise OutputError(f"cannot write the allocation results {stem}_*: {exc}") from None
     return written

@@ -200,6 +200,10 @@ def run_calibration(config_path: str | os.PathLike[str], *, evaluate: Any = None
         cfg = tomllib.loads(config_path.read_text("utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{config_path}: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{config_path}: not UTF-8 text (TOML files are UTF-8): byte {exc.start}: {exc.reason}") from exc
+    except OSError as exc:  # no read permission: 66 (sysexits EX_NOINPUT), not a PermissionError traceback
+        raise InputMissingError(f"{config_path}: cannot read the configuration file: {exc.strerror or exc}") from exc
     base = config_path.parent
     for sec in ("input", "periods", "output"):
         if sec not in cfg:
@@ -287,27 +291,33 @@ def run_calibration(config_path: str | os.PathLike[str], *, evaluate: Any = None
     json_path = outdir / f"{prefix}_scores.json"
     table = pd.DataFrame({"precipitation_mm": df["P"], "pet_mm": df["E"], "discharge_obs_mm": df["Q_obs"],
                           "discharge_sim_mm": res.simulated.values}, index=df.index)
-    tmp_paths: list[Path] = []
+    # the three files are staged under temporary names and renamed only when all are written: an error part way
+    # (disk full) or Ctrl-C leaves the previous calibration's files as they were and no temporary file behind
+    staged: list[tuple[Path, Path]] = []
     try:
         tmp = csv_path.with_name(csv_path.name + ".part")
-        tmp_paths.append(tmp)
+        staged.append((tmp, csv_path))
         table.to_csv(tmp, index_label="date", float_format="%.6f")
-        _write_nc(table, nc_path, res, inp)
+        tmpn = nc_path.with_name(nc_path.name + ".part")
+        staged.append((tmpn, nc_path))
+        _write_nc(table, tmpn, res, inp, ident=nc_path.stem)
         tmpj = json_path.with_name(json_path.name + ".part")
-        tmp_paths.append(tmpj)
+        staged.append((tmpj, json_path))
         tmpj.write_text(json.dumps({"parameters": res.parameters, "scores": res.scores, "objective": res.objective,
                                     "optimiser": res.optimiser, "seed": res.seed,
                                     "n_evaluations": res.n_evaluations, "periods": per}, indent=2, default=str))
-        os.replace(tmp, csv_path)
-        os.replace(tmpj, json_path)
-    except Exception:
-        for p in tmp_paths + [nc_path]:
-            p.unlink(missing_ok=True)
+        for tmp, final in staged:
+            os.replace(tmp, final)
+    except BaseException as exc:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and not isinstance(exc, OutputError):  # disk full, read-only folder: 73
+            raise OutputError(f"cannot write the calibration results in {outdir}: {exc}") from exc
         raise
     return {"paths": {"csv": csv_path, "netcdf": nc_path, "scores": json_path}, "result": res}
 
 
-def _write_nc(table: pd.DataFrame, path: Path, res: Any, inp: Mapping[str, Any]) -> None:
+def _write_nc(table: pd.DataFrame, path: Path, res: Any, inp: Mapping[str, Any], ident: str | None = None) -> None:
     from hydro.io import timeseries_dataset, write_netcdf
 
     t_end = table.index + pd.Timedelta("1D")  # daily totals labelled at the period end
@@ -328,4 +338,4 @@ def _write_nc(table: pd.DataFrame, path: Path, res: Any, inp: Mapping[str, Any])
     )
     ds["potential_evaporation"].attrs["units"] = "kg m-2"  # 1 mm of water = 1 kg m-2
     write_netcdf(ds, path, title="hydro lumped calibration", summary="Calibrated lumped GR-type model: simulated "
-                 "and observed discharge", parameters=res.parameters)
+                 "and observed discharge", parameters=res.parameters, attrs={"id": ident or path.stem})

@@ -85,6 +85,8 @@ def _read_network_toml(net_path: Path) -> dict[str, Any]:
         return tomllib.loads(net_path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{net_path}: not UTF-8 text: byte {exc.start}: {exc.reason}") from None
+    except OSError as exc:  # no read permission: 66 (sysexits EX_NOINPUT), not a PermissionError traceback
+        raise InputMissingError(f"{net_path}: cannot read the allocation network file: {exc.strerror or exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{net_path}: not valid TOML: {exc}") from None
 

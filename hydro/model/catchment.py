@@ -165,30 +165,44 @@ class RunResult:
         """Write every product through :func:`hydro.io.write_netcdf` (atomic per file).
 
         Returns ``{"gridded": path, "gauges": path, "reservoirs": path, "water_balance": path}``
-        for the products present. If one file fails, the ones already written by this call are
-        removed (all products or none).
+        for the products present. Every file is staged under a temporary name and renamed only when all are
+        written: if one fails, the temporary files are removed and an earlier run's files stay as they were
+        (all products or none).
         """
-        from hydro.io import write_netcdf
+        import os
+
+        from hydro.errors import OutputError
+        from hydro.io import atomic_path, discard_temp, write_netcdf
 
         directory = Path(directory)
         out: dict[str, Path] = {}
         attrs = {k: v for k, v in global_attrs.items()}
         attrs.update({f"hydro_water_balance_{k}": v for k, v in self.summary.items() if isinstance(v, (int, float, str))})
+        products = [
+            ("gridded", self.gridded, "grid", "hydro catchment model gridded outputs",
+             "Runoff, soil moisture and river discharge of the hydro catchment model."),
+            ("gauges", self.gauges, "gauges", "hydro gauge hydrographs",
+             "River discharge at gauges simulated by the hydro catchment model."),
+            ("reservoirs", self.reservoirs, "reservoirs", "hydro reservoirs", "Level-pool reservoir storage, level and fluxes."),
+            ("water_balance", self.water_balance, "water_balance", "hydro water balance", "Domain water balance per model step."),
+        ]
+        staged: list[tuple[Path, Path]] = []
         try:
-            if self.gridded is not None:
-                out["gridded"] = write_netcdf(self.gridded, directory / f"{prefix}_grid.nc", title="hydro catchment model gridded outputs",
-                                              summary="Runoff, soil moisture and river discharge of the hydro catchment model.", attrs=attrs)
-            if self.gauges is not None:
-                out["gauges"] = write_netcdf(self.gauges, directory / f"{prefix}_gauges.nc", title="hydro gauge hydrographs",
-                                             summary="River discharge at gauges simulated by the hydro catchment model.", attrs=attrs)
-            if self.reservoirs is not None:
-                out["reservoirs"] = write_netcdf(self.reservoirs, directory / f"{prefix}_reservoirs.nc", title="hydro reservoirs",
-                                                 summary="Level-pool reservoir storage, level and fluxes.", attrs=attrs)
-            out["water_balance"] = write_netcdf(self.water_balance, directory / f"{prefix}_water_balance.nc",
-                                                title="hydro water balance", summary="Domain water balance per model step.", attrs=attrs)
-        except BaseException:
-            for written in out.values():  # all products or none
-                Path(written).unlink(missing_ok=True)
+            for key, ds, suffix, title, summary in products:
+                if ds is None:
+                    continue
+                final = directory / f"{prefix}_{suffix}.nc"
+                tmp = atomic_path(final)
+                staged.append((tmp, final))
+                write_netcdf(ds, tmp, title=title, summary=summary, attrs={"id": final.stem, **attrs})
+                out[key] = final
+            for tmp, final in staged:
+                os.replace(tmp, final)
+        except BaseException as exc:
+            for tmp, _ in staged:  # all products or none: the previous run's files are kept
+                discard_temp(tmp)
+            if isinstance(exc, OSError) and not isinstance(exc, OutputError):
+                raise OutputError(f"cannot write the catchment outputs in {directory}: {exc}") from exc
             raise
         return out
 

@@ -2,8 +2,9 @@
 
 Reasons (column ``reason`` of :attr:`AllocationResult.explanations`)
 -------------------------------------------------------------------
-``source_empty``     a reservoir upstream was drawn to its floor, or an intake/inflow/groundwater
-                     source was fully used;
+``source_empty``     a reservoir upstream was drawn to its floor, an intake/inflow/groundwater
+                     source was fully used, or the lagged return flow arriving at a junction upstream
+                     was all used;
 ``pipe_full``        a link upstream ran at its capacity (incl. outages);
 ``agreement_cap``    a licence, share, storage account, reciprocal bound, delivery cap, hands-off
                      flow or an entitlement without surplus claim limited the delivery;

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
+import warnings
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Callable, Literal, Union
@@ -399,6 +400,18 @@ class Network:
                 if it.id in seen:
                     raise self.error(f"{what}[{i}].id", f"duplicate id {it.id!r}")
                 seen.add(it.id)
+        # the metric attributes of the output files are named after the region ids with every character but ASCII
+        # letters, digits and "_" replaced by "_": "a-b" and "a_b" wrote the same names (one region's metrics lost)
+        from hydro.allocation.outputs import region_attr_name
+
+        by_name: dict[str, str] = {}
+        for i, r in enumerate(self.spec.regions):
+            name = region_attr_name(r.id)
+            if name in by_name:
+                raise self.error(f"regions[{i}].id", f"region ids {by_name[name]!r} and {r.id!r} both give the output "
+                                 f"attribute names metric_{name}_* (characters other than ASCII letters, digits and "
+                                 "'_' become '_'): rename one")
+            by_name[name] = r.id
 
     def _check_refs(self) -> None:
         for i, n in enumerate(self.spec.nodes):
@@ -844,9 +857,25 @@ def resolve_series(spec: SeriesSpec, times: pd.DatetimeIndex, dt: float, where: 
             if col not in df.columns:
                 raise InputDataError(f"{network.source}: {where}: column {col!r} not in {path} "
                                      f"(columns: {list(df.columns)})")
-        # UTC offsets (several in a file with daylight saving time) are converted to UTC; naive stamps are UTC
+        # UTC offsets (several in a file with daylight saving time) are converted to UTC; naive stamps are times of
+        # the axis, like the dates of the network file (axis_time): UTC on a naive or UTC axis, else the axis' zone
+        # (on a +08:00 axis they were read as UTC: 8 h off the agreement dates and monthly profiles of the same file)
         try:
             t = pd.to_datetime(df[spec.time_column], utc=True).dt.tz_localize(None).values.astype("datetime64[ns]")
+            if times.tz is not None and str(times.tz) != "UTC":
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # mixed offsets: not naive, read above
+                    try:
+                        loc = pd.to_datetime(df[spec.time_column])
+                    except (ValueError, TypeError, OverflowError):
+                        loc = None
+                if loc is not None and pd.api.types.is_datetime64_dtype(loc.dtype) and getattr(loc.dt, "tz", None) is None:
+                    try:
+                        t = naive_utc(pd.DatetimeIndex(loc).tz_localize(times.tz)).values.astype("datetime64[ns]")
+                    except Exception as exc:  # pytz's Ambiguous/NonExistentTimeError are no ValueErrors
+                        raise InputDataError(f"{network.source}: {where}: {path}: column {spec.time_column!r}: a time "
+                                             f"without UTC offset is not a single time in the axis' zone {times.tz} "
+                                             f"({str(exc).splitlines()[0]}): give the offsets") from None
         except (ValueError, TypeError, OverflowError) as exc:
             raise InputDataError(f"{network.source}: {where}: {path}: column {spec.time_column!r} is not a date-time: "
                                  f"{str(exc).splitlines()[0]}") from None

@@ -39,6 +39,13 @@ def _common(res: Any) -> dict[str, Any]:
     return dict(time=end, time_bounds=list(zip(res.times, end)))
 
 
+def region_attr_name(region: Any) -> str:
+    """The region id as it appears in the global attribute names ``metric_<region>_<metric>``: CF attribute names
+    hold ASCII letters, digits and underscores only (a region "kutai-kartanegara" or "sépaku" failed the CF check), so
+    every other character becomes ``_`` (ids that collide after this are refused when the network is loaded)."""
+    return re.sub(r"[^A-Za-z0-9_]", "_", str(region))
+
+
 def _attrs(res: Any) -> dict[str, Any]:
     m = res.metrics
     out = {
@@ -56,7 +63,7 @@ def _attrs(res: Any) -> dict[str, Any]:
     for r, row in m.iterrows():
         # CF attribute names hold letters, digits and underscores only (a region "kutai-kartanegara" failed the
         # CF check); the exact region ids are in hydro_supply_metrics
-        name = re.sub(r"\W", "_", str(r))
+        name = region_attr_name(r)
         for k in ("reliability_time", "reliability_volume", "vulnerability", "resilience"):
             out[f"metric_{name}_{k}"] = float(row[k])
     return out
@@ -268,12 +275,22 @@ def write_result(res: Any, path: str | Path, **attrs: Any) -> list[Path]:
         if isinstance(exc, OSError) and not isinstance(exc, OutputError):
             raise OutputError(f"cannot write the allocation results {stem}_*: {exc}") from None
         raise
+    # nothing is published while a target cannot be replaced (a directory of that name): os.replace failed part way,
+    # after the files staged before it had replaced the earlier run's (a mix of two runs); the stale-file error below
+    # left every staging file behind
+    for tmp, p in staged:
+        if p.is_dir():
+            for t_, _ in staged:
+                _nc.discard_temp(t_)
+            raise OutputError(f"cannot write the allocation results {stem}_*: {p} is a directory")
     for k, ds in dsets.items():
         if ds is None:
             stale = stem.parent / f"{stem.name}_{k}.nc"
             try:
                 stale.unlink(missing_ok=True)
             except OSError as exc:
+                for t_, _ in staged:
+                    _nc.discard_temp(t_)
                 raise OutputError(f"cannot remove the stale {stale} of an earlier run: {exc}") from None
     written = []
     try:

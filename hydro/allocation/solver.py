@@ -711,6 +711,16 @@ class AllocationModel:
         for k, c in enumerate(self.claims):
             self.col_kind[self.cC + k] = "claim"
             self.col_label[self.cC + k] = c.id
+        # junctions that receive lagged return flows: that water is an exogenous inflow of the junction's balance row
+        # (no column of its own), so a demand it limits is explained by the row's dual (it was "shared_shortage")
+        frm: dict[int, list[str]] = {}
+        for e in np.flatnonzero(self.is_return & (self.ret_lag > 0)):
+            n = int(self.link_to[e])
+            if spec.nodes[n].type == "junction":
+                frm.setdefault(n, []).append(self.node_ids[int(self.link_from[e])])
+        self.ret_junctions = np.array(sorted(frm), dtype=np.int64)
+        self.ret_junction_label = [f"lagged return flow arriving at junction {self.node_ids[n]} (from "
+                                   f"{', '.join(frm[n])}) all used" for n in self.ret_junctions.tolist()]
 
     # ------------------------------------------------------------------ graph helpers
     def upstream(self, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -1055,6 +1065,9 @@ class AllocationModel:
         res_b = (cs > DUAL_TOL) & (x[self.cS:self.cS + self.nR] <= lp.col_lb[self.cS:self.cS + self.nR] + 1e-6)
         cu = np.abs(cd[self.cU:self.cU + self.nS])
         src_b = (cu > DUAL_TOL) & (x[self.cU:self.cU + self.nS] <= 1e-6)
+        # a junction's row dual is negative when more water arriving there would raise the (minimised) objective's
+        # deliveries; the opposite sign (water that must be passed on into a full reservoir) limits nobody
+        cj = np.maximum(-rd[self.rB + self.ret_junctions], 0.0) if self.ret_junctions.size else np.zeros(0)
         cc = np.abs(cd[self.cC:self.cC + self.nC])
         hp = np.flatnonzero((cc > DUAL_TOL) & (self.claim_priority < level) & (self.claim_priority >= 0))
         lev_rows = [(p, r) for p, r in self.level_row.items() if p < level and abs(rd[r]) > DUAL_TOL]
@@ -1064,17 +1077,19 @@ class AllocationModel:
         pipe_idx = np.flatnonzero(pipe)
         res_idx = np.flatnonzero(res_b) if self.nR else np.zeros(0, np.int64)
         src_idx = np.flatnonzero(src_b) if self.nS else np.zeros(0, np.int64)
+        jun_idx = np.flatnonzero(cj > DUAL_TOL)
         HP = self._source_matrix()[hp] if hp.size else None
-        sp_all = np.concatenate([cf[pipe_idx], cs[res_idx], cu[src_idx]])
+        sp_all = np.concatenate([cf[pipe_idx], cs[res_idx], cu[src_idx], cj[jun_idx]])
         code = np.concatenate([np.zeros(pipe_idx.size, np.int64), np.ones(res_idx.size, np.int64),
-                               np.full(src_idx.size, 2, np.int64)])
-        ref = np.concatenate([pipe_idx, res_idx, src_idx])
+                               np.full(src_idx.size, 2, np.int64), np.full(jun_idx.size, 3, np.int64)])
+        ref = np.concatenate([pipe_idx, res_idx, src_idx, jun_idx])
         Fi = [int(k) for k in F]
         dists = [self.upstream_dist(k) for k in Fi]
         if ref.size:
             rn = res_nodes[res_idx] if res_idx.size else np.zeros(0, np.int64)
             sn = src_nodes[src_idx] if src_idx.size else np.zeros(0, np.int64)
-            D = np.array([np.concatenate([ld[pipe_idx], nd[rn], nd[sn]]) for nd, ld in dists], dtype=float)
+            jn = self.ret_junctions[jun_idx]
+            D = np.array([np.concatenate([ld[pipe_idx], nd[rn], nd[sn], nd[jn]]) for nd, ld in dists], dtype=float)
             # nearest first, then the largest shadow price; unreachable last
             key = np.where(D >= 0, D, np.inf) + 0.5 * (1.0 - sp_all / (sp_all.max() + 1.0))
             m = min(MAX_REASONS, ref.size)
@@ -1098,8 +1113,10 @@ class AllocationModel:
                         continue
                 elif code[i] == 1:
                     kind, text = "source_empty", self.col_label[self.cS + j]
-                else:
+                elif code[i] == 2:
                     kind, text = "source_empty", self.col_label[self.cU + j]
+                else:
+                    kind, text = "source_empty", self.ret_junction_label[j]
                 texts[i] = (kind, text, float(sp_all[i]))
             for row_i, (orow, frow) in enumerate(zip(order.tolist(), fin.tolist())):
                 phys[row_i] = [texts[i] for i, ok in zip(orow, frow) if ok]

@@ -22,6 +22,8 @@ process or hand-over). The outputs stay: they are the evidence of the fault.
 """
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "HydroError",
     "InputDataError",
@@ -47,6 +49,12 @@ class InputDataError(HydroError, ValueError):
 
 class InputMissingError(InputDataError, FileNotFoundError):
     """A required input (file, variable, station) does not exist."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # the inherited OSError.__reduce__ with ValueError.__init__ made tblib (installed by dask's processes
+        # scheduler and by distributed) rebuild it with ValueError.__new__, a TypeError: a member, scenario or
+        # trial missing an input on a worker came back as TypeError or a bare Exception (exit 1, not 66)
+        return type(self), self.args, (self.__dict__ or None)
 
 
 class InputNotReadyError(HydroError):

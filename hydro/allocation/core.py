@@ -11,7 +11,7 @@ import pandas as pd
 from hydro.allocation.network import Network, load_network
 from hydro.allocation.solver import AllocationModel, SolverError
 from hydro.allocation.metrics import supply_metrics
-from hydro.errors import ConfigError
+from hydro.errors import ConfigError, HydroError
 from hydro.times import parse_timestamp
 
 __all__ = ["allocate", "AllocationResult", "run_scenarios"]
@@ -360,10 +360,29 @@ def run_scenarios(network: Network | str | dict[str, Any], scenarios: Mapping[st
     """
     import dask
 
+    if isinstance(scheduler, str) and scheduler not in _DASK_SCHEDULERS:
+        # "local-cluster" or a tcp:// address (the [compute] values of a model config) need a Client made by the
+        # caller: dask.compute raised a bare ValueError
+        raise ConfigError(f"scheduler {scheduler!r}: use 'threads', 'processes', 'synchronous' or pass a "
+                          "distributed.Client (run_scenarios never creates a cluster)")
     net = load_network(network)
     # pure=False: a task per member, whatever its inputs hash to (dask's tokens of pandas Series ignore attrs such
     # as "units", so two members could otherwise share one task and one result)
-    tasks = [dask.delayed(allocate, pure=False)(net, inf, start=start, steps=steps, explain=explain)
-             for inf in scenarios.values()]
+    tasks = [dask.delayed(_scenario, pure=False)(name, net, inf, start=start, steps=steps, explain=explain)
+             for name, inf in scenarios.items()]
     results = dask.compute(*tasks, scheduler=scheduler)
     return dict(zip(scenarios.keys(), results))
+
+
+#: scheduler names dask.compute knows
+_DASK_SCHEDULERS = ("threads", "threading", "processes", "multiprocessing", "synchronous", "sync",
+                    "single-threaded", "distributed")
+
+
+def _scenario(name: Any, net: Network, inflows: Any, **kw: Any) -> AllocationResult:
+    """:func:`allocate` of one scenario; a :class:`hydro.errors.HydroError` is raised again (same class) naming
+    the scenario (which of the members failed)."""
+    try:
+        return allocate(net, inflows, **kw)
+    except HydroError as exc:
+        raise type(exc)(f"scenario {name!r}: {exc}") from exc

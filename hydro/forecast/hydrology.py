@@ -204,6 +204,30 @@ def members_of(cfg: ModelConfig, reference_time: Any = None) -> list[int | None]
     return list(range(n))
 
 
+def member_ids(cfg: ModelConfig, members: list[int | None], reference_time: Any = None) -> list[int]:
+    """The member number of each of ``members`` (positions, from :func:`members_of`) in the outputs.
+
+    The forcing file's ``realization`` coordinate values when they are distinct integers >= 0 (a file numbering
+    its members 1 … N keeps those numbers in ``member_###_gauges.nc``, their ``realization`` attribute and the
+    exchange file), else the positions (design-storm members, a file without such a coordinate).
+    """
+    members = [m for m in members if m is not None]
+    path = forcing_path(cfg, reference_time)
+    if path is None or not members:
+        return list(members)
+    from hydro.io import netcdf4_dataset
+
+    with netcdf4_dataset(path) as nc:
+        dim = cfg.forcing.realization_dim
+        if dim not in nc.variables or nc.variables[dim].dimensions != (dim,):
+            return list(members)
+        values = np.ma.filled(np.ma.asarray(nc.variables[dim][:]).astype(np.float64), np.nan)
+    if (not np.all(np.isfinite(values)) or np.any(values < 0) or np.any(values != np.round(values))
+            or len(set(values.tolist())) != values.size):
+        return list(members)
+    return [int(values[m]) for m in members]
+
+
 def open_rain(cfg: ModelConfig, terrain: xr.Dataset, start: Any, end: Any, *, reference_time: Any = None,
               member: int | None = None) -> xr.DataArray:
     """Rainfall [mm per model step] covering ``start`` … ``end`` (period-end labels).

@@ -349,19 +349,29 @@ def _inflow_start(series: pd.Series, step: pd.Timedelta) -> pd.Timestamp | None:
 
 
 def _member_task(member: int, *, cfg_json: str, source: str | None, terrain: xr.Dataset, state_path: str,
-                 T: str, steps: int) -> tuple[int, xr.Dataset, np.ndarray, dict[str, Any]]:
+                 T: str, steps: int, ids: tuple[int, ...] | None = None) -> tuple[int, xr.Dataset, np.ndarray, dict[str, Any]]:
     """One ensemble member from the state at T (top-level: runs in threads, processes or on a cluster): its gauges,
-    peak discharge and water-balance summary (every member's balance is checked like the control run's)."""
+    peak discharge and water-balance summary (every member's balance is checked like the control run's).
+
+    A :class:`hydro.errors.HydroError` of the member is raised again (same class) with the member named: the
+    control run (ensemble mean) may have passed where one member's forcing is refused."""
+    from hydro.errors import HydroError
     from hydro.forecast.hydrology import build_model, open_rain, run_hydrology
 
     cfg = ModelConfig.model_validate_json(cfg_json)
     if source:
         object.__setattr__(cfg, "_source_path", Path(source))
     t0 = pd.Timestamp(T)
-    model = build_model(cfg, terrain, reference_time=t0)
-    model.load_state(state_path)  # NetCDF reads take hydro.io.NETCDF_LOCK: members may run in threads
-    rain = open_rain(cfg, terrain, t0, t0 + steps * pd.Timedelta(cfg.routing.model_step), reference_time=t0, member=member)
-    h = run_hydrology(model, cfg, rain, t0, steps)
+    try:
+        model = build_model(cfg, terrain, reference_time=t0)
+        model.load_state(state_path)  # NetCDF reads take hydro.io.NETCDF_LOCK: members may run in threads
+        rain = open_rain(cfg, terrain, t0, t0 + steps * pd.Timedelta(cfg.routing.model_step), reference_time=t0,
+                         member=member)
+        h = run_hydrology(model, cfg, rain, t0, steps)
+    except HydroError as exc:
+        label = f"{member}" if not ids or ids[member] == member else \
+            f"{ids[member]} (position {member} along {cfg.forcing.realization_dim!r})"
+        raise type(exc)(f"ensemble member {label}: {exc}") from exc
     return member, h.result.gauges, np.asarray(h.peak_discharge.values, np.float32), dict(h.result.summary)
 
 
@@ -454,7 +464,7 @@ def run_forecast(
     InputDataError, InputMissingError, StateError, ConfigError, OutputError
         See :mod:`hydro.errors`; a failed run removes its ``.partial`` folder (a killed one leaves it for the next run to delete).
     """
-    from hydro.forecast.hydrology import build_model, members_of, open_rain, run_hydrology
+    from hydro.forecast.hydrology import build_model, member_ids, members_of, open_rain, run_hydrology
     from hydro.forecast.stages import (RunFolder, completed_manifest, flood_area_alert, gauge_alerts, load_dem,
                                        sha256, stamp_run_attrs, allocation_skip_reason, write_alerts,
                                        forcing_provenance)
@@ -565,15 +575,20 @@ def run_forecast(
             # ---- ensemble
             members = members_of(fcfg, T)
             ens_gauges: list[xr.Dataset] = []
+            ens_ids: list[int] = []
             member_peaks: list[np.ndarray] = []
             if members != [None]:
                 stage(f"ensemble ({len(members)} members)")
                 t1 = time.perf_counter()
                 src = getattr(fcfg, "_source_path", None)
+                # the forcing file's own member numbers (its realization coordinate) name the member outputs
+                ids = member_ids(fcfg, members, T)
                 res = _map_members(members, client=client, scheduler=scheduler, cfg_json=fcfg.model_dump_json(),
                                    source=str(src) if src else None, terrain=terrain, state_path=str(sT), T=T.isoformat(),
-                                   steps=nsteps)
-                for m, g, pk, msum in sorted(res, key=lambda r: r[0]):
+                                   steps=nsteps, ids=tuple(ids))
+                for pos, g, pk, msum in sorted(res, key=lambda r: r[0]):
+                    m = ids[pos]
+                    ens_ids.append(m)
                     ens_gauges.append(g)
                     member_peaks.append(pk)
                     # each member's water balance (runoff + routing + reservoirs) is a process of water_balance.json
@@ -643,7 +658,7 @@ def run_forecast(
             alerts += flood_area_alert(fcfg, flooded_km2, source="hand")
             if fcfg.exchange.export and any(g.border for g in fcfg.gauges):
                 folder.add("exchange/boundary", _export(fcfg, gauges, ens_gauges, partial, run_id, T, dem,
-                                                        provenance=common))
+                                                        provenance=common, member_ids=ens_ids))
             alloc = None
             allocation_notes = None
             # daily allocation steps need one whole UTC day of routed discharge; a short lead is no failure
@@ -765,7 +780,8 @@ def _exceedance(ens: list[xr.Dataset], cfg: ModelConfig) -> dict[str, list[float
 
 
 def _export(cfg: ModelConfig, gauges: xr.Dataset, ens: list[xr.Dataset], partial: Path, run_id: str,
-            T: pd.Timestamp, dem: xr.DataArray, provenance: Mapping[str, Any] | None = None) -> Path:
+            T: pd.Timestamp, dem: xr.DataArray, provenance: Mapping[str, Any] | None = None,
+            member_ids: list[int] | None = None) -> Path:
     """``exchange/<region>_<T>.nc``: discharge at the border gauges in the hydro-exchange profile.
 
     The point coordinates are the configured gauge ``x``/``y`` (the agreed border points, as
@@ -779,9 +795,11 @@ def _export(cfg: ModelConfig, gauges: xr.Dataset, ens: list[xr.Dataset], partial
     idx = [ids.index(g.id) for g in border]
     if ens:
         q = xr.concat([e["discharge"].isel(station=idx) for e in ens], dim="realization").transpose("time", "station", "realization")
+        # the members' own numbers (``member_ids``, else 0 … N-1), as in ensemble/member_###_gauges.nc
+        q = q.assign_coords(realization=np.asarray(member_ids if member_ids else range(len(ens)), np.int64))
     else:
         q = gauges["discharge"].isel(station=idx).transpose("time", "station")
-    q = q.rename(station="point").drop_vars([c for c in q.coords if c not in ("time",)], errors="ignore")
+    q = q.rename(station="point").drop_vars([c for c in q.coords if c not in ("time", "realization")], errors="ignore")
     q.attrs = {"units": "m3 s-1"}
     keep = ("hydro_warm_start", "hydro_warm_start_level", "hydro_forcing")
     extra = {k: v for k, v in (provenance or {}).items() if k in keep}

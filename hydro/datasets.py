@@ -5,9 +5,10 @@ realistic stand-in with the figures of the design notes (balikpapan.md §1, §4,
 
 * hilly Tertiary terrain rising to ~100-150 m inland, ~85 % hilly / 15 % flat;
 * rivers draining south to the Makassar Strait coast at sea level: a long western river to the
-  bay (Wain-like, ~18 km), a short straight city river (Ampal-like, ~8 km; it drains ~55 km2 at
-  its gauge at 90 m cells and ~69 km2 at 30 m, about twice the real DAS Ampal's 28 km2) through a
-  low-lying urban plain (1-5 m), and an eastern river (Manggar-like, ~15 km) with a reservoir
+  bay (Wain-like, ~26 km on land, longer than the real Wain's 18.3 km), a short straight city river
+  (Ampal-like, ~7 km; it drains ~55 km2 at its gauge at 90 m cells and ~69 km2 at 30 m, about twice
+  the real DAS Ampal's 28 km2) through a low-lying urban plain (1-5 m), and an eastern river
+  (Manggar-like, ~27 km, the real Manggar Baru 15.0 km; balikpapan.md section 4) with a reservoir
   valley (flat water surface at the spill level 13.4 m, dam just downstream);
 * the sea south of a wavy coastline is nodata (an outlet for the terrain engine);
 * georeferenced in UTM 50S (EPSG:32750) around the city (~1.27 S, 116.83 E).
@@ -244,14 +245,15 @@ def synthetic_dem(shape: tuple[int, int] = (4000, 4000), resolution_m: float = 3
 BALIKPAPAN_POPULATION = 738_532
 
 
-def balikpapan_population(resolution_m: float = 300.0) -> xr.DataArray:
+def balikpapan_population(resolution_m: float = 300.0, seed: int = DEFAULT_SEED) -> xr.DataArray:
     """A synthetic population-count raster (people per cell) for the embedded catchment.
 
     738,532 people [S] spread over land below 60 m, densest on the coastal plain and along the lower
     valleys (a Gaussian city centre on the plain plus smaller settlements at the river mouths) [A].
-    UTM 50S, ``resolution_m`` cells, NaN over the sea.
+    UTM 50S, ``resolution_m`` cells, NaN over the sea. ``seed``: the seed of the embedded DEM the people
+    live on (:func:`balikpapan_dem`; its coastline moves with the seed).
     """
-    dem = balikpapan_dem(resolution_m)
+    dem = balikpapan_dem(resolution_m, seed=seed)
     x = dem["x"].values[None, :]
     y = dem["y"].values[:, None]
     feats = balikpapan_features(resolution_m)

@@ -64,7 +64,8 @@ def _exposure(cfg: ModelConfig, hand: xr.Dataset | None, plain: xr.Dataset | Non
     if fc.population == "embedded":
         from hydro.datasets import balikpapan_population
 
-        pop = balikpapan_population()
+        # on the run's own embedded DEM: [dem] seed moves the coastline (seed 2 put 54,000 people on the sea)
+        pop = balikpapan_population(seed=cfg.dem.seed)
     elif fc.population is not None:
         from hydro.config import resolve_input
 

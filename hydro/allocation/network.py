@@ -636,7 +636,8 @@ def _sample_intervals(t: np.ndarray, bounds: np.ndarray | None, step_ns: int) ->
     for an irregular series, as long as the previous one. Irregular series have **gaps** where two
     labels are more than 1.5 × the median spacing apart: a sample then lasts one median spacing and
     the rest of the interval is not covered (a run step there is an error, never a silent fill).
-    Month-start labels whose frequency cannot be inferred (a gap, two labels) count in calendar months.
+    Month-start labels (at one time of day) whose frequency cannot be inferred (a gap, two labels) count in
+    calendar months.
     A single sample without bounds lasts one model step.
     """
     if bounds is not None:
@@ -661,9 +662,10 @@ def _sample_intervals(t: np.ndarray, bounds: np.ndarray | None, step_ns: int) ->
         freq = None  # business days/hours skip weekends and nights: those are gaps, not periods of the value before
     ts = pd.DatetimeIndex(t.astype("datetime64[ns]"))
     dm = np.diff(np.asarray(ts.year * 12 + ts.month, dtype=np.int64))
+    tod = ts - ts.normalize()  # one time of day: month starts at 06:00 UTC (local midnights at -06:00) too
     if freq is not None:
         hi[-1] = (pd.Timestamp(t[-1]) + pd.tseries.frequencies.to_offset(freq)).value
-    elif (dm > 0).any() and bool((ts.day == 1).all()) and bool((ts == ts.normalize()).all()):
+    elif (dm > 0).any() and bool((ts.day == 1).all()) and bool((tod == tod[0]).all()):
         # month-start labels whose frequency cannot be inferred (a gap, or only two labels): a sample lasts k
         # calendar months (k = the median number of months between labels), not the median spacing in seconds
         # (31 days from 1 February or 1 April held its value into the first days of the missing next month)

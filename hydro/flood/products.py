@@ -140,7 +140,7 @@ def write_cog(da: xr.DataArray, path: str | os.PathLike[str], *, compress: str =
         out = da.astype(np.float32) if da.dtype.kind == "f" else da
         if da.dtype.kind == "f":
             nd = da.rio.nodata
-            if nd is not None and np.isfinite(nd):
+            if nd is not None and not np.isnan(nd):  # -9999, also -inf: a NaN nodata needs nothing
                 # a numeric nodata (e.g. the -9999 of a map read without masking) is no data, not a value: written
                 # as data under a NaN nodata it read back as a -9999 m depth (and entered the overview means)
                 bad = np.asarray(da.values) == np.asarray(nd).astype(da.dtype)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import errno
 import json
-import re
 import shutil
 from pathlib import Path
 from types import SimpleNamespace

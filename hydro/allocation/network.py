@@ -882,6 +882,10 @@ def resolve_series(spec: SeriesSpec, times: pd.DatetimeIndex, dt: float, where: 
             raise InputDataError(f"{network.source}: {where}: {path}: column {spec.time_column!r} is not a date-time: "
                                  f"{str(exc).splitlines()[0]}") from None
         src = f"{path}:{spec.column}"
+        blank = np.flatnonzero(np.isnat(t))
+        if blank.size:  # a blank date stood for no time (NaT) and the steps around it were reported as not covered
+            raise InputDataError(f"{network.source}: {where}: {path}: column {spec.time_column!r}: no date in data row "
+                                 f"{int(blank[0]) + 1} ({blank.size} such row(s))")
         _unique_times(t, f"{network.source}: {where}: {src}")
         vals = _step_average(t, numeric_column(df, spec.column, f"{network.source}: {where}: {path}"), edges)
         units = spec.units

@@ -141,6 +141,12 @@ def fast_inv_cbrt(x):
 # fast-math flags that keep NaN/inf semantics (so instability checks still see NaN) but let LLVM vectorise
 # the per-row sums: reassociation, no signed zeros, reciprocal, contraction (FMA).
 _FAST = {"reassoc", "nsz", "arcp", "contract"}
+# the same without reassociation, for every kernel with no floating-point sum. numba links a copy of each callee
+# into the cached object of `step` and optimises it again there; the process that compiles the kernels runs the
+# callees' own (once optimised) code, a process that loads `step` from the on-disk cache runs those copies. With
+# "reassoc" the second optimisation regrouped products of the face update ((a b) sqrt(c) -> (sqrt(c) b) a):
+# first run and cached runs differed in the last bits, 5 mm of depth after a 12 h run (flood.md).
+_EXACT = {"nsz", "arcp", "contract"}
 
 
 @numba.njit(inline="always", **_OPTS)
@@ -405,7 +411,7 @@ def _face_coefs_ov(nL, nR, j, gdtn2_u, inv_fric_u, g, dt):
     return impl
 
 
-@numba.njit(fastmath=_FAST, **_OPTS)
+@numba.njit(fastmath=_EXACT, **_OPTS)
 def _face_row(zL, zR, hL, hR, eL, eR, eLlo, eRlo, q0, qW, qE, oW, oE, aL, aR, nL, nR, theta, c_side, gdtn2_u,
               inv_fric_u, dt, gdt_dx, h_dry, caps, qcap_fr, qcap_u, g, implicit, vb, out):
     """Raw new fluxes of one row of faces (1-D views: left/right cell, face, its two neighbours along the face row);
@@ -419,7 +425,7 @@ def _face_row(zL, zR, hL, hR, eL, eR, eLlo, eRlo, q0, qW, qE, oW, oE, aL, aR, nL
     every step: the steady depth depended on dt (inflow cell at a closed end 9-20 % above normal depth).
     """
     _wide_vectors()
-    nbad = np.float32(0.0)  # a float32 count: an int64 counter would halve the vector width
+    nbad = np.int32(0)  # an int32 count: an int64 counter would halve the vector width, a float32 sum needs reassoc
     for j in range(out.shape[0]):
         gdtn2, inv_fric = _face_coefs(nL, nR, j, gdtn2_u, inv_fric_u, g, dt)
         q0j = q0[j]
@@ -428,7 +434,7 @@ def _face_row(zL, zR, hL, hR, eL, eR, eLlo, eRlo, q0, qW, qE, oW, oE, aL, aR, nL
         qn, hs, wet = _face(hL[j], hR[j], (eR[j] - eL[j]) + (eRlo[j] - eLlo[j]), zL[j], zR[j], q0j, qWj, qEj,
                             theta, c_side, gdtn2, inv_fric, gdt_dx, h_dry, caps, qcap_fr, qcap_u, g, implicit)
         qn = qn if (aL[j] & aR[j]) else np.float32(0.0)
-        nbad += np.float32(0.0) if abs(qn) <= vb * hs else np.float32(1.0)
+        nbad = np.int32(nbad + (np.int32(0) if abs(qn) <= vb * hs else np.int32(1)))
         out[j] = qn
     return np.int64(nbad)
 
@@ -453,7 +459,7 @@ def _ring_row(z, h, r, dst, dst_eta):
 ROWS_PER_BLOCK = 64
 
 
-@numba.njit(fastmath=_FAST, **_OPTS)
+@numba.njit(fastmath=_EXACT, **_OPTS)
 def _x_faces(z, h, hr, er, active, qx, open_x, n, i, nx, n_uni, uniform_n, theta, c_side, dt, inv_dx, g, h_dry, caps, qcap_fr,
              qcap_u, velocity_bound, implicit, bcx_kind, bcx_val, out):
     """Raw (not limited) new fluxes of the x faces of row ``i`` into ``out[0..nx]``; returns #implausible faces.
@@ -485,7 +491,7 @@ def _x_faces(z, h, hr, er, active, qx, open_x, n, i, nx, n_uni, uniform_n, theta
     return nbad
 
 
-@numba.njit(fastmath=_FAST, **_OPTS)
+@numba.njit(fastmath=_EXACT, **_OPTS)
 def _y_faces(z, h, hu, hd, eu, ed, active, qy, open_y, n, k, ny, nx, n_uni, uniform_n, theta, c_side, dt, inv_dx, g, h_dry,
              caps,
              qcap_fr, qcap_u, velocity_bound, implicit, bcy_kind, bcy_val, out):
@@ -533,7 +539,7 @@ def _first_bad_face(z, h, raw, k, is_y, velocity_bound, h_dry):
     return 0
 
 
-@numba.njit(fastmath=_FAST, **_OPTS)
+@numba.njit(fastmath=_EXACT, **_OPTS)
 def _fac_row(hr, active, rx, ryn, rys, rain, infil, i, nx, uniform_r, uniform_f, r0, f0, dt, inv_dt, inv_dx, margin,
              out):
     """Donor-cell limiter of row ``i``: fraction of each cell's outgoing volume it can supply this step.
@@ -718,7 +724,7 @@ def make_workspace(ny: int, nx: int, rows_per_block: int = ROWS_PER_BLOCK,
             np.zeros((nb, 3, nx), flux_dtype), np.zeros((nb, 3, 2, nx), flux_dtype))
 
 
-@numba.njit(parallel=True, fastmath=_FAST, **_OPTS)
+@numba.njit(parallel=True, fastmath=_EXACT, **_OPTS)
 def step(
     z, h, h_new, active, qx, qy, qx_new, qy_new, open_x, open_y, n, rain, infil, landuse, bcx_kind, bcx_val, bcy_kind, bcy_val,
     max_depth, max_speed, t_wet, duration, max_hazard, acc, row_hmax, row_umax, row_store, bad_v, bad_d,

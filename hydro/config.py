@@ -149,9 +149,15 @@ def _iso_utc(v: str, key: str) -> str:
         raise ValueError(f"{key} {v!r}: give an ISO 8601 time in UTC such as '2025-08-25T00:00' (or with 'Z' or an "
                          "offset such as '+08:00' for WITA, converted to UTC)")
     try:
-        return naive_utc(v.strip()).strftime("%Y-%m-%dT%H:%M:%S")
+        ts = naive_utc(v.strip())
     except ValueError as exc:  # e.g. month 13
         raise ValueError(f"{key} {v!r}: not a date: {exc}") from None
+    try:
+        ts.as_unit("ns")  # the run's time axis is datetime64[ns]: 2300 passed here and the run died (exit 1)
+    except (ValueError, OverflowError):
+        raise ValueError(f"{key} {v!r} is outside the time range the package supports "
+                         f"({pd.Timestamp.min:%Y-%m-%d} … {pd.Timestamp.max:%Y-%m-%d} UTC)") from None
+    return ts.strftime("%Y-%m-%dT%H:%M:%S")
 
 
 class FloodConfig(StrictModel):

@@ -90,4 +90,11 @@ def parse_timestamp(value: Any, what: str) -> pd.Timestamp:
                           f"{exc}") from None
     if pd.isna(ts):
         raise ConfigError(f"{what} {value!r} is not a date or date-time (ISO 8601, e.g. 2025-08-25T00:00)")
+    try:
+        # every time axis of the package is datetime64[ns]: a later date_range/astype failed with pandas'
+        # OutOfBoundsDatetime (a traceback, exit 1) or wrapped around silently
+        naive_utc(ts).as_unit("ns")
+    except (ValueError, OverflowError):
+        raise ConfigError(f"{what} {value!r} is outside the time range the package supports "
+                          f"({pd.Timestamp.min:%Y-%m-%d} … {pd.Timestamp.max:%Y-%m-%d} UTC)") from None
     return ts

@@ -44,7 +44,7 @@ def real_times(time: Any, where: str) -> np.ndarray:
     """
     v = np.asarray(time)
     if v.dtype.kind == "M":
-        return v.astype("datetime64[ns]")
+        return _datetime64_ns(v, where)
     if v.dtype == object and v.size and hasattr(v.flat[0], "calendar"):
         cal = str(getattr(v.flat[0], "calendar", "") or "standard").lower()
         if cal not in _REAL_DATE_CALENDARS:
@@ -56,15 +56,30 @@ def real_times(time: Any, where: str) -> np.ndarray:
             if cal in ("standard", "gregorian") and (c.year, c.month, c.day) < (1582, 10, 15):
                 raise InputDataError(f"{where}: date {c} before 1582-10-15 in the mixed Julian/Gregorian calendar")
             try:
-                out.flat[i] = np.datetime64(pd.Timestamp(c.year, c.month, c.day, c.hour, c.minute, c.second,
-                                                         c.microsecond), "ns")
+                ts = pd.Timestamp(c.year, c.month, c.day, c.hour, c.minute, c.second, c.microsecond)
             except ValueError as exc:
                 raise InputDataError(f"{where}: time {c} (calendar {cal!r}) is not a real date") from exc
+            # np.datetime64(ts, "ns") wrapped a date after 2262 (or before 1677) around silently: 2300 read as 1715
+            out.flat[i] = _datetime64_ns(np.asarray(ts.to_datetime64()), where)
         return out
     try:
-        return pd.DatetimeIndex(v).values.astype("datetime64[ns]")
+        idx = pd.DatetimeIndex(v)
     except (TypeError, ValueError) as exc:
         raise InputDataError(f"{where}: time values are not date-times ({v.dtype})") from exc
+    return _datetime64_ns(idx.values, where)
+
+
+def _datetime64_ns(v: np.ndarray, where: str) -> np.ndarray:
+    """``v`` (datetime64 of any unit) as ``datetime64[ns]``; a time outside the nanosecond range (1677-09-21 …
+    2262-04-11), which numpy's ``astype`` wraps around without a word, is an :class:`InputDataError`."""
+    out = v.astype("datetime64[ns]")
+    unit = np.datetime_data(v.dtype)[0]
+    if unit in ("Y", "M", "W", "D", "h", "m", "s", "ms", "us"):
+        bad = ~np.isnat(v) & (out.astype(v.dtype) != v)
+        if bad.any():
+            raise InputDataError(f"{where}: time {v[bad].flat[0]} is outside the time range the package supports "
+                                 f"({pd.Timestamp.min:%Y-%m-%d} … {pd.Timestamp.max:%Y-%m-%d})")
+    return out
 
 
 def check_time_axis(time: Any, where: str) -> pd.Timedelta | None:

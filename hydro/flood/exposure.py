@@ -41,6 +41,9 @@ def _yx(da: xr.DataArray, what: str) -> np.ndarray:
 
 
 def _flooded(depth: xr.DataArray, threshold_m: float) -> np.ndarray:
+    if not (np.isfinite(threshold_m) and threshold_m >= 0.0):
+        # as extent_polygons: NaN counted nobody, a negative one counted every dry (depth 0) cell as flooded
+        raise InputDataError(f"exposure: threshold_m must be finite and >= 0, not {threshold_m}")
     d = _yx(depth, "depth")
     if d.dtype.kind != "f":
         d = d.astype(np.float64)

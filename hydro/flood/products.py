@@ -35,6 +35,9 @@ def flooded_area_km2(mask: Any, like: xr.DataArray) -> float:
     from hydro.terrain.grid import grid_geometry
 
     m = np.asarray(mask)
+    if like.ndim == 2 and like.dims == ("x", "y"):
+        # an (x, y) grid (and its mask): the per-row areas were taken along x (wrong on degree and Web Mercator grids)
+        like, m = like.transpose("y", "x"), m.T
     if m.dtype.kind in "iu":
         # an extent flag (1 flooded, 0 dry, -1 no data): as a bool, the no-data cells counted as flooded
         m = m == 1
@@ -149,13 +152,21 @@ def write_cog(da: xr.DataArray, path: str | os.PathLike[str], *, compress: str =
             out = out.rio.write_nodata(np.nan, encoded=False)
         else:
             # integer maps (classes, flags): their fill value (e.g. -1 = no data) is the GeoTIFF nodata
-            fill = da.rio.nodata if da.rio.nodata is not None else da.attrs.get(
-                "_FillValue", da.encoding.get("_FillValue"))
+            try:
+                nd = da.rio.nodata
+            except ValueError:  # a NaN _FillValue inherited from a float map: rioxarray cannot cast it ("cannot
+                nd = None  # convert float NaN to integer", an OutputError and no file)
+            fill = nd if nd is not None else da.attrs.get("_FillValue", da.encoding.get("_FillValue"))
             if fill is None or (isinstance(fill, (float, np.floating)) and not np.isfinite(fill)):
                 fill = _integer_fill(da)  # (a NaN fill inherited from a float map cannot be an integer nodata)
+                out = out.copy()
+                for key in ("_FillValue", "missing_value"):
+                    out.attrs.pop(key, None)
+                    out.encoding.pop(key, None)
             if fill is not None:
                 out = out.rio.write_nodata(fill, encoded=False)
-        out.attrs = {k: v for k, v in da.attrs.items() if isinstance(v, (str, int, float))}
+        out.attrs = {k: v for k, v in da.attrs.items() if isinstance(v, (str, int, float))
+                     and not (k in ("_FillValue", "missing_value") and da.dtype.kind != "f" and v != v)}
         # overviews: the mean of the valid cells for quantities (GDAL's default, cubic, overshoots: negative depths),
         # the nearest cell for classes and flags (no class that is not in the map)
         resampling = "AVERAGE" if da.dtype.kind == "f" else "NEAREST"
@@ -266,6 +277,10 @@ def extent_polygons(extent: xr.DataArray, *, crs: Any = "EPSG:4326", simplify_m:
 
     if extent.ndim != 2:
         raise InputDataError(f"extent must be 2-D (y, x), got {extent.dims}")
+    if set(extent.dims) == {"y", "x"}:
+        # an (x, y) map: its values were traced as rows under the transform of the coordinates (polygons mirrored
+        # about the diagonal, at the wrong place)
+        extent = extent.transpose("y", "x")
     if not (np.isfinite(threshold_m) and threshold_m >= 0.0):
         # NaN gave no polygon at all, a negative one flagged every dry (depth 0) cell flooded
         raise InputDataError(f"threshold_m must be finite and >= 0, not {threshold_m}")

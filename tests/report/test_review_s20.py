@@ -105,13 +105,13 @@ def test_run_exposure_counts_each_map_at_its_own_flood_threshold(monkeypatch):
     tr = Affine(10.0, 0, 500000.0, 0, -10.0, 9860000.0)
     depth = from_array(np.array([[0.2, 0.0], [0.0, 0.0]], np.float32), tr, "EPSG:32750", name="d")
     pop = from_array(np.array([[100.0, 7.0], [0.0, 0.0]]), tr, "EPSG:32750", name="population")
-    monkeypatch.setattr(hydro.datasets, "balikpapan_population", lambda: pop)
+    monkeypatch.setattr(hydro.datasets, "balikpapan_population", lambda seed=None: pop)
     plain = depth.rename("max_flood_depth").to_dataset()
     plain.attrs["hydro_flood_threshold_m"] = 0.05
     hand = depth.rename("flood_depth").to_dataset()
     hand.attrs["hydro_flood_threshold_m"] = 0.3
     cfg = SimpleNamespace(flood=SimpleNamespace(population="embedded", roads=None),
-                          forecast=SimpleNamespace(hand_threshold_m=0.3), dem=SimpleNamespace(resolution_m=10.0))
+                          forecast=SimpleNamespace(hand_threshold_m=0.3), dem=SimpleNamespace(resolution_m=10.0, seed=0))
     out = _exposure(cfg, hand, plain)
     assert out["coastal plain (2-D)"]["people_affected"] == 100
     assert out["whole catchment (HAND)"]["people_affected"] == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
+import numbers
 from typing import Any, Mapping
 
 import numpy as np
@@ -36,6 +37,25 @@ def _step_seconds(value: Any, what: str) -> float:
     if not (math.isfinite(dt) and dt > 0):
         raise ConfigError(f"{what} = {value!r} must be a number of seconds, positive and finite (e.g. 3600.0)")
     return dt
+
+
+def _ncell(value: Any, model: str) -> int:
+    """The number of cells: a non-negative integer (ConfigError otherwise; 2.5 was truncated to 2, -1 a raw ValueError)."""
+    try:
+        n = float(value)
+    except (TypeError, ValueError):
+        n = math.nan
+    if isinstance(value, bool) or not (math.isfinite(n) and n >= 0 and n == int(n)):
+        raise ConfigError(f"{model}: ncell = {value!r} must be a non-negative whole number of cells")
+    return int(n)
+
+
+def _yx_order(value: Any) -> Any:
+    """A labelled (xarray) map in any dimension order put in (..., y, x) order, so cells ravel row-major like the grid."""
+    dims = getattr(value, "dims", None)
+    if dims is not None and hasattr(value, "transpose") and "y" in dims and "x" in dims:
+        return value.transpose(..., "y", "x")
+    return value
 
 
 def _float_array(value: Any, error: type, what: str) -> np.ndarray:
@@ -279,7 +299,7 @@ class RunoffModel:
         if not isinstance(params, GRParameters):
             raise ConfigError(f"params must be GRParameters, got {type(params).__name__}")
         self.params = params
-        self.ncell = int(ncell)
+        self.ncell = _ncell(ncell, "RunoffModel")
         self.dt_seconds = _step_seconds(dt_seconds, "dt_seconds")
         n = self.ncell
         self._ci = params.flat("interception_capacity_mm", n)
@@ -428,8 +448,8 @@ class SCSCurveNumber:
     """
 
     def __init__(self, cn: Any, ncell: int, lambda_: float = 0.2, amc: Any = "II", state: Mapping[str, Any] | None = None):
-        self.ncell = int(ncell)
-        cn_val = _float_array(cn, ConfigError, "curve number")
+        self.ncell = _ncell(ncell, "SCSCurveNumber")
+        cn_val = _float_array(_yx_order(cn), ConfigError, "curve number")
         cn_arr = np.full(self.ncell, float(cn_val)) if cn_val.ndim == 0 else cn_val.ravel()
         if cn_arr.size != self.ncell:
             raise ConfigError(f"curve number map has {cn_arr.size} cells, model has {self.ncell}")
@@ -442,8 +462,8 @@ class SCSCurveNumber:
             amc_arr = np.full(self.ncell, classes[amc])
         elif isinstance(amc, Mapping):
             try:
-                store = np.asarray(amc["production_store"], np.float64).ravel()
-                cap = np.asarray(amc["production_capacity_mm"], np.float64).ravel()
+                store = np.asarray(_yx_order(amc["production_store"]), np.float64).ravel()
+                cap = np.asarray(_yx_order(amc["production_capacity_mm"]), np.float64).ravel()
             except KeyError as exc:
                 raise ConfigError(f"amc state mapping lacks {exc}") from exc
             except (TypeError, ValueError) as exc:
@@ -463,6 +483,9 @@ class SCSCurveNumber:
         self.amc = amc_arr
         self.curve_number = curve_number_for_amc(cn_arr, amc_arr)
         s02 = 25400.0 / self.curve_number - 254.0
+        # a map or text compared with 0.2 raised a raw ValueError ("truth value of an array is ambiguous")
+        if not (np.ndim(lambda_) == 0 and isinstance(lambda_, numbers.Real) and lambda_ in (0.2, 0.05)):
+            raise ConfigError(f"lambda_ = {lambda_!r}: use 0.2 (NEH-630) or 0.05 (Hawkins et al. 2002)")
         if lambda_ == 0.2:
             smax = s02
         elif lambda_ == 0.05:
@@ -522,11 +545,11 @@ class GreenAmpt:
 
     def __init__(self, ks_mm_h: Any, psi_mm: Any, delta_theta: Any, ncell: int, dt_seconds: float = 3600.0,
                  state: Mapping[str, Any] | None = None):
-        self.ncell = int(ncell)
+        self.ncell = _ncell(ncell, "GreenAmpt")
         self.dt_hours = _step_seconds(dt_seconds, "Green-Ampt dt_seconds") / 3600.0
 
         def flat(v, name, lo):
-            a = _float_array(v, ConfigError, f"Green-Ampt {name}")
+            a = _float_array(_yx_order(v), ConfigError, f"Green-Ampt {name}")
             a = np.full(self.ncell, float(a)) if a.ndim == 0 else a.ravel().copy()
             if a.size != self.ncell:
                 raise ConfigError(f"Green-Ampt {name}: {a.size} cells, model has {self.ncell}")

@@ -147,6 +147,10 @@ def _as_param(value: Any, name: str) -> float | np.ndarray:
     return arr
 
 
+#: longest unit hydrograph (X4) in model steps: a year of 5-minute steps; a lumped GR4J X4 is 0.5-10 days
+MAX_UH_STEPS = 1.0e5
+
+
 @dataclasses.dataclass
 class GRParameters:
     """Parameters of the GR cell operator (runoff.md §1); each a scalar or a flat/2-D map.
@@ -225,8 +229,10 @@ class GRParameters:
                 raise ConfigError(f"runoff parameter {f!r} outside [{lo}, {hi}]: min {v.min()}, max {v.max()}")
         if self.percolation_K is not None and np.any(np.asarray(self.percolation_K) <= 0):
             raise ConfigError("runoff parameter 'percolation_K' must be > 0")
-        if self.unit_hydrograph_steps is not None and not 0.5 <= float(self.unit_hydrograph_steps) < math.inf:
-            raise ConfigError(f"unit_hydrograph_steps = {self.unit_hydrograph_steps!r} must be finite and >= 0.5 step")
+        if self.unit_hydrograph_steps is not None and not 0.5 <= float(self.unit_hydrograph_steps) <= MAX_UH_STEPS:
+            # 2 X4 ordinates are built and convolved every step: 1e9 steps hung building them
+            raise ConfigError(f"unit_hydrograph_steps = {self.unit_hydrograph_steps!r} must be within 0.5 .. "
+                              f"{MAX_UH_STEPS:g} steps")
 
     def hash(self) -> str:
         """SHA-256 of all parameter values (stored in state files)."""

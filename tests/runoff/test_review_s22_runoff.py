@@ -85,3 +85,12 @@ def test_scs_lambda_map_is_a_config_error():
     assert SCSCurveNumber(80.0, 2, lambda_=0.2).retention_mm[0] == pytest.approx(63.5, rel=1e-14)
     assert SCSCurveNumber(80.0, 2, lambda_=np.float64(0.05)).retention_mm[0] == pytest.approx(
         1.33 * 2.5**1.15 * 25.4, rel=1e-14)
+
+
+@pytest.mark.parametrize("x4", [1e9, 100000.5])
+def test_unit_hydrograph_beyond_the_limit_is_a_config_error(x4):
+    # 2 x4 ordinates would be built: 1e9 hung; the limit is 1e5 steps (a year of 5-minute steps)
+    from hydro.runoff.model import GRParameters
+
+    with pytest.raises(ConfigError, match=r"unit_hydrograph_steps .* within 0.5 \.\. 100000 steps"):
+        GRParameters(unit_hydrograph_steps=x4)

@@ -18,6 +18,7 @@ from hydro.io.netcdf import netcdf4_dataset, open_netcdf
 from hydro.exchange.validate import _ISO_TIME
 from hydro.exchange.profile import (
     DISCHARGE_STANDARD_NAME,
+    DISCHARGE_UNITS,
     REALIZATION_DIM,
     discharge_factor,
     exchange_dataset,
@@ -106,7 +107,7 @@ def _discharge(ds: xr.Dataset, path: Path) -> xr.DataArray:
     factor = discharge_factor(str(da.attrs.get("units", "")))
     if factor is None:
         raise InputDataError(f"{path}: discharge units {da.attrs.get('units')!r} are not a discharge")
-    return da * factor
+    return (da * factor).assign_attrs(units=DISCHARGE_UNITS)  # the product keeps the file's units attribute
 
 
 def _crs(run_dir: Path, manifest: dict[str, Any], gauges: xr.Dataset) -> Any:

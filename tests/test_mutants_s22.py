@@ -8,7 +8,6 @@ original code and pass with fix.diff; all other tests pass on the original code 
 from __future__ import annotations
 
 import errno
-import json
 import shutil
 from pathlib import Path
 from types import SimpleNamespace
@@ -20,34 +19,18 @@ import xarray as xr
 
 import hydro
 from hydro.errors import ConfigError, InputDataError, OutputError
+from tests.calibrate.configs import synthetic_csv_config
 
 REPO = Path(hydro.__file__).resolve().parents[1]  # the tree holding hydro/, inputs/ and models/
 
 
 # ====================================================================== calibration TOML (hydro.calibrate.run)
 def _calib_config(tmp_path: Path, *, top: str = "", input_extra: str = "") -> Path:
-    """The shipped synthetic catchment CSV (m3/s, 120 km2), 1 DE iteration of 5 members (as
-    tests/calibrate/configs.py writes it); ``top`` = top-level TOML keys before the first table."""
-    csv = json.dumps(str(REPO / "inputs" / "calibration" / "synthetic_catchment.csv"))
-    p = tmp_path / "c.toml"
-    p.write_text(f"""{top}
-[input]
-csv = {csv}
-precipitation_column = "rain_mm"
-pet_column = "pet_mm"
-discharge_column = "discharge_m3s"
-discharge_units = "m3/s"
-catchment_area_km2 = 120.0
-{input_extra}
-[periods]
-warmup = ["2020-01-01", "2020-12-31"]
-calibration = ["2021-01-01", "2022-06-30"]
-[calibration]
-maxiter = 1
-popsize = 5
-[output]
-directory = {json.dumps(str(tmp_path / "out"))}
-""")
+    """The shipped synthetic catchment CSV (m3/s, 120 km2), 1 DE iteration of 5 members
+    (tests/calibrate/configs.py); ``top`` = top-level TOML keys before the first table."""
+    p = synthetic_csv_config(tmp_path, input_extra=input_extra)
+    if top:
+        p.write_text(top + "\n" + p.read_text())
     return p
 
 

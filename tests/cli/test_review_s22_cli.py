@@ -8,7 +8,6 @@ no temporary file left behind and the previous run's outputs intact.
 from __future__ import annotations
 
 import errno
-import json
 import pathlib
 import shutil
 from pathlib import Path
@@ -21,6 +20,7 @@ from click.testing import CliRunner
 
 import hydro
 from hydro.cli import cli
+from tests.calibrate.configs import synthetic_csv_config
 
 REPO = Path(hydro.__file__).resolve().parents[1]  # the tree holding hydro/, models/ and inputs/
 
@@ -89,27 +89,8 @@ def test_config_that_is_not_utf8_is_exit_78(tmp_path, command):
 
 # ------------------------------------------------------------------------------------------ hydro calibrate
 def _calibration(tmp_path: Path) -> Path:
-    """The shipped synthetic catchment, 1 DE iteration of 5 members (as tests/calibrate/configs.py)."""
-    csv = json.dumps(str(REPO / "inputs" / "calibration" / "synthetic_catchment.csv"))
-    p = tmp_path / "c.toml"
-    p.write_text(f"""
-[input]
-csv = {csv}
-precipitation_column = "rain_mm"
-pet_column = "pet_mm"
-discharge_column = "discharge_m3s"
-discharge_units = "m3/s"
-catchment_area_km2 = 120.0
-[periods]
-warmup = ["2020-01-01", "2020-12-31"]
-calibration = ["2021-01-01", "2022-06-30"]
-[calibration]
-maxiter = 1
-popsize = 5
-[output]
-directory = {json.dumps(str(tmp_path / "out"))}
-""")
-    return p
+    """The shipped synthetic catchment, 1 DE iteration of 5 members (tests/calibrate/configs.py)."""
+    return synthetic_csv_config(tmp_path)
 
 
 @pytest.fixture

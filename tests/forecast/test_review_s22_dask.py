@@ -3,8 +3,6 @@ kept in the outputs, and an InputMissingError raised on a worker comes back as i
 from __future__ import annotations
 
 import json
-import re
-import shutil
 from pathlib import Path
 
 import netCDF4
@@ -15,24 +13,10 @@ import xarray as xr
 import hydro
 from hydro.config import load_config
 from hydro.errors import ConfigError, InputDataError, InputMissingError
+from tests.forecast.conftest import make_project
 
 REPO = Path(hydro.__file__).resolve().parents[1]
 T = "2025-08-25T00:00Z"
-
-
-def make_project(root: Path, *, members: int = 0) -> Path:
-    """A small copy of the embedded Balikpapan project (150 m DEM) for forecasts (as tests/forecast/conftest.py)."""
-    (root / "models").mkdir(parents=True, exist_ok=True)
-    shutil.copytree(REPO / "inputs" / "forcing", root / "inputs" / "forcing", dirs_exist_ok=True)
-    text = (REPO / "models" / "balikpapan.toml").read_text()
-    text = re.sub(r"resolution_m = [0-9.]+", "resolution_m = 150.0", text)
-    text = text.replace("[flood]\nenabled = true", "[flood]\nenabled = false")
-    text = text.replace("[allocation]\nenabled = true", "[allocation]\nenabled = false")
-    text = text.replace("[outputs]\n", "[outputs]\nreport = false\n")
-    text = text.replace("[ensemble]\nmembers = 0", f"[ensemble]\nmembers = {members}")
-    cfg = root / "models" / "small.toml"
-    cfg.write_text(text)
-    return cfg
 
 
 def _forcing(cfg_path: Path) -> Path:

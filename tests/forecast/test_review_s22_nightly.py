@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import errno
 import pathlib
-import re
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -20,26 +18,9 @@ import pytest
 import xarray as xr
 from click.testing import CliRunner
 
-# the repository (models/balikpapan.toml, inputs/forcing): the current directory or a folder above this file
-REPO = next((d for d in (Path.cwd(), *Path(__file__).resolve().parents)
-             if (d / "models" / "balikpapan.toml").is_file()), Path.cwd())
+from tests.forecast.conftest import make_project
 
 T = pd.Timestamp("2025-08-25T00:00")
-
-
-def make_project(root: Path) -> Path:
-    """A small copy of the embedded project (150 m DEM, no flood, no allocation, no report), as
-    tests/forecast/conftest.py builds it."""
-    (root / "models").mkdir(parents=True, exist_ok=True)
-    shutil.copytree(REPO / "inputs" / "forcing", root / "inputs" / "forcing", dirs_exist_ok=True)
-    text = (REPO / "models" / "balikpapan.toml").read_text()
-    text = re.sub(r"resolution_m = [0-9.]+", "resolution_m = 150.0", text)
-    text = text.replace("[flood]\nenabled = true", "[flood]\nenabled = false")
-    text = text.replace("[allocation]\nenabled = true", "[allocation]\nenabled = false")
-    text = text.replace("[outputs]\n", "[outputs]\nreport = false\n")
-    cfg = root / "models" / "small.toml"
-    cfg.write_text(text)
-    return cfg
 
 
 def _neighbour_file(path: Path, first_label: pd.Timestamp, last_label: pd.Timestamp, frt: pd.Timestamp) -> None:

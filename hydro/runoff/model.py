@@ -129,10 +129,7 @@ def _map_coords(value: Any) -> tuple[np.ndarray, np.ndarray] | None:
 
 
 def _as_param(value: Any, name: str) -> float | np.ndarray:
-    dims = getattr(value, "dims", None)
-    if dims is not None and hasattr(value, "transpose") and "y" in dims and "x" in dims:
-        # a labelled map (xarray) in any dimension order: cells are raveled in (y, x) order
-        value = value.transpose(..., "y", "x")
+    value = _yx_order(value)  # a labelled map (xarray) in any dimension order: cells are raveled in (y, x) order
     if np.isscalar(value):
         try:
             v = float(value)

@@ -19,21 +19,13 @@ from hydro.exchange.profile import discharge_factor
 from hydro.routing import Inflow
 
 from .conftest import good_dataset, manifest, sample_discharge
+from .helpers import edit_nc as _edit, errors as _errors
 
 
 def _good(tmp_path, name="good.nc"):
     return write_exchange(good_dataset(), tmp_path / name)
 
 
-def _edit(path, fn):
-    with netCDF4.Dataset(path, "a") as nc:
-        nc.set_auto_mask(False)
-        fn(nc)
-    return path
-
-
-def _errors(path, **kw):
-    return [p for p in validate_exchange(path, check_cf=False, **kw) if p.severity == "error"]
 
 
 def _expected_b1():

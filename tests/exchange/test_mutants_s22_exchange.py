@@ -13,7 +13,8 @@ import pytest
 import xarray as xr
 
 from hydro.errors import InputDataError
-from hydro.exchange import exchange_dataset, export_boundary, read_exchange, validate_exchange, write_exchange
+from hydro.exchange import exchange_dataset, export_boundary, read_exchange, write_exchange
+from .helpers import edit_nc as _edit, errors as _errors
 
 CRS = "EPSG:32750"
 START = pd.Timestamp("2026-01-10 00:00")
@@ -36,15 +37,6 @@ def _good(tmp_path, name="good.nc", **kw):
     return write_exchange(_dataset(**kw), tmp_path / name)
 
 
-def _edit(path, fn):
-    with netCDF4.Dataset(path, "a") as nc:
-        nc.set_auto_mask(False)
-        fn(nc)
-    return path
-
-
-def _errors(path, **kw):
-    return [p for p in validate_exchange(path, check_cf=False, **kw) if p.severity == "error"]
 
 
 # ----------------------------------------------------------------------------------------------

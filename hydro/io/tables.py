@@ -42,7 +42,51 @@ def read_csv(path: str | os.PathLike[str], where: str | None = None, **kwargs: A
         if dup:
             raise InputDataError(f"{where}: repeated column names {dup} in the header: which one to use is "
                                  "ambiguous; rename or remove the extra column(s)")
+        if not any(k in kwargs for k in ("skiprows", "skipfooter", "nrows", "chunksize", "iterator")) \
+                and isinstance(df, pd.DataFrame):
+            lines = _row_lines(path, kwargs.get("encoding"), len(df), kwargs.get("comment"))
+            if lines is not None:
+                df.attrs[ROW_LINES] = lines
     return df
+
+
+#: ``DataFrame.attrs`` key of the file line of each data row, kept only when blank lines shift them
+#: (pandas skips blank lines): breakpoints ``[(first row, line of that row − row), ...]``
+ROW_LINES = "hydro_csv_row_lines"
+
+
+def _row_lines(path: str | os.PathLike[str], encoding: str | None, nrows: int,
+               comment: str | None = None) -> list[tuple[int, int]] | None:
+    """Breakpoints of the file line of each data row, or None when rows are lines 2, 3, ... (or unknown).
+
+    Blank lines, and lines that are only a comment when ``comment`` is given, are no rows (as in pandas)."""
+    try:
+        with open(path, encoding=encoding or "utf-8", newline="") as fh:
+            nonblank = [i + 1 for i, line in enumerate(fh)
+                        if (line.split(comment, 1)[0] if comment else line).strip()]
+    except (OSError, UnicodeDecodeError, LookupError):
+        return None
+    data = nonblank[1:]  # the first non-blank line is the header
+    if len(data) != nrows:  # quoted line breaks: rows are not lines, keep the plain count
+        return None
+    breaks: list[tuple[int, int]] = []
+    for row, line in enumerate(data):
+        if not breaks or line - row != breaks[-1][1]:
+            breaks.append((row, line - row))
+    return None if breaks in ([], [(0, 2)]) else breaks
+
+
+def _line_of_row(df: pd.DataFrame, column: str, k: int) -> int:
+    """File line of the ``k``-th value of ``df[column]`` (header = line 1, blank lines counted)."""
+    breaks = df.attrs.get(ROW_LINES)
+    label = df[column].index[k]
+    if breaks and isinstance(df.index, pd.RangeIndex) and df.index.step == 1 and isinstance(label, (int, np.integer)):
+        offset = 2
+        for first, off in breaks:
+            if label >= first:
+                offset = off
+        return int(label) + offset
+    return k + 2
 
 
 def numeric_column(df: pd.DataFrame, column: str, where: str) -> np.ndarray:
@@ -52,6 +96,6 @@ def numeric_column(df: pd.DataFrame, column: str, where: str) -> np.ndarray:
     bad = values.isna() & col.notna()
     if bad.any():
         k = int(np.flatnonzero(bad.to_numpy())[0])
-        raise InputDataError(f"{where}: column {column!r} line {k + 2}: {col.iloc[k]!r} is not a number "
+        raise InputDataError(f"{where}: column {column!r} line {_line_of_row(df, column, k)}: {col.iloc[k]!r} is not a number "
                              f"({int(bad.sum())} such value(s))")
     return values.to_numpy(dtype=np.float64)

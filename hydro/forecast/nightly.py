@@ -498,6 +498,7 @@ def run_forecast(
     region_root = root / fcfg.region
     folder = RunFolder(region_root, run_id)
     with _lock(region_root / ".locks" / f"{run_id}.lock", fcfg.forecast.lock_timeout_s):
+        folder.recover()
         if not force:
             man = completed_manifest(folder.final)
             if man is not None:

@@ -174,6 +174,7 @@ def run_model(
         raise OutputError(f"cannot create the output folder {folder.root}: {exc}") from exc
     try:
         with _lock(folder.root, cfg.forecast.lock_timeout_s):
+            folder.recover()
             if not force:
                 manifest = completed_manifest(folder.final)
                 if manifest is not None:

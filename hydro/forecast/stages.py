@@ -308,6 +308,30 @@ class RunFolder:
     def partial(self) -> Path:
         return self.root / f"{self.run_id}.partial"
 
+    def recover(self) -> None:
+        """Repair what a killed run of this id left, before deciding whether the run is already done (the caller
+        holds the run id's lock, so no live process owns these folders).
+
+        A ``--force`` publish killed between its two renames leaves the only complete copy at ``<id>.old-<pid>``:
+        it is put back. Once the complete folder is in place, this id's ``.partial`` folder (a killed rerun) and
+        other ``.old-*`` copies are removed, so that an "already done" rerun does not keep them for ever."""
+        try:
+            olds = sorted(self.root.glob(f"{self.run_id}.old-*"))
+            if not self.final.exists():
+                for old in olds:
+                    if completed_manifest(old) is not None:
+                        logger.info("restoring %s from %s (a publish was killed half-way)", self.final, old)
+                        os.replace(old, self.final)
+                        break
+            if completed_manifest(self.final, verify=False) is None:
+                return
+            for stale in [self.partial, *self.root.glob(f"{self.run_id}.old-*")]:
+                if stale.is_dir():
+                    logger.info("removing stale %s", stale)
+                    shutil.rmtree(stale, ignore_errors=True)
+        except OSError as exc:
+            raise OutputError(f"cannot tidy the run folders of {self.final}: {exc}") from exc
+
     def create(self) -> Path:
         """Start afresh: a stale ``.partial`` (a crashed run) and ``.old-*`` folders of this run id are removed,
         and so are the ``.partial`` folders of other run ids whose run died on this host (a crashed night with

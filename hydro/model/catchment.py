@@ -12,7 +12,7 @@ import hashlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -161,13 +161,16 @@ class RunResult:
     water_balance: xr.Dataset
     summary: dict[str, Any] = field(default_factory=dict)
 
-    def write(self, directory: str | Path, prefix: str = "run", **global_attrs: Any) -> dict[str, Path]:
+    def write(self, directory: str | Path, prefix: str = "run", *,
+              extra_files: Mapping[str, tuple[str | Path, Callable[[Path], Any]]] | None = None,
+              **global_attrs: Any) -> dict[str, Path]:
         """Write every product through :func:`hydro.io.write_netcdf` (atomic per file).
 
         Returns ``{"gridded": path, "gauges": path, "reservoirs": path, "water_balance": path}``
         for the products present. Every file is staged under a temporary name and renamed only when all are
         written: if one fails, the temporary files are removed and an earlier run's files stay as they were
-        (all products or none).
+        (all products or none). ``extra_files`` ``{key: (path, writer)}`` joins other files to the group (e.g. the
+        warm state: ``{"state": (path, model.save_state)}``): ``writer(temporary_path)`` writes one.
         """
         import os
 
@@ -195,6 +198,12 @@ class RunResult:
                 tmp = atomic_path(final)
                 staged.append((tmp, final))
                 write_netcdf(ds, tmp, title=title, summary=summary, attrs={"id": final.stem, **attrs})
+                out[key] = final
+            for key, (path, writer) in (extra_files or {}).items():
+                final = Path(path)
+                tmp = atomic_path(final)
+                staged.append((tmp, final))
+                writer(tmp)
                 out[key] = final
             for tmp, final in staged:
                 os.replace(tmp, final)

@@ -270,7 +270,8 @@ def run_catchment(
         # a cold start begins where the rain does: its first period-end label minus one model step
         start = pd.Timestamp(P["time"].values[0]) - model.dt
     result = model.run(P, E, start=start, steps=steps, output_step=output_step, keep_peak=keep_peak, gridded=gridded)
-    paths = result.write(output_dir, prefix=prefix, **dict(attrs or {}))
-    if state_out is not None:
-        paths["state"] = model.save_state(state_out)
+    # the warm state is written with the outputs as one group: a failure leaves neither (a state without its run's
+    # outputs, or outputs without the state, would let the next warm start continue from the wrong run)
+    extra = {"state": (Path(state_out), model.save_state)} if state_out is not None else None
+    paths = result.write(output_dir, prefix=prefix, extra_files=extra, **dict(attrs or {}))
     return {"paths": paths, "summary": result.summary}

@@ -42,6 +42,8 @@ def station_weights(cell_xy: np.ndarray, station_xy: np.ndarray, method: str = "
     in the (projected) coordinates.
     """
     cell_xy, station_xy = np.asarray(cell_xy, dtype=np.float64), np.asarray(station_xy, dtype=np.float64)
+    if method == "idw" and not (np.isfinite(power) and power >= 0):  # NaN gave NaN cells, < 0 favoured far stations
+        raise InputDataError(f"station interpolation: IDW power {power!r} must be a number >= 0 (usually 2)")
     if geographic:
         d = _great_circle(cell_xy, station_xy)
     else:
@@ -64,6 +66,9 @@ def _utc_dates(col: pd.Series, where: Any) -> pd.DatetimeIndex:
     """Dates of a CSV column as naive UTC: dates with an offset (``2024-01-01 08:00+08:00``) are
     converted to UTC, dates without one are taken as UTC (the model's clock); a mix is an error."""
     s = col.astype(str).str.strip()
+    empty = (col.isna() | (s == "")).to_numpy()
+    if empty.any():  # a row without a date (e.g. a trailing ",,," row) was reported as "times are not sorted"
+        raise InputDataError(f"{where}: data row {int(np.flatnonzero(empty)[0]) + 1} has no date")
     # an offset: +08:00, +0800, Z, an hour-only +08 after a time (08:00+08), or a UTC/GMT suffix
     has_tz = s.str.contains(r"(?:[+-]\d{2}:?\d{2}|Z|(?<=:\d{2})\s?[+-]\d{2}|\s(?:UTC|GMT))$", regex=True)
     if has_tz.any() and not has_tz.all():
@@ -164,6 +169,10 @@ def stations_to_grid(
             raise InputDataError(f"{csv}: station {i}: value {col.iloc[k]!r} at {t[k]} is not a number "
                                  f"(leave missing values empty)")
         values[:, j] = num.to_numpy(np.float64)
+    if np.isinf(values).any():  # "inf" was read as a missing value, silently
+        r, c = np.argwhere(np.isinf(values))[0]
+        raise InputDataError(f"{csv}: station {ids[c]}: value {values[r, c]:g} at {t[r]} is not a rainfall "
+                             f"amount (leave missing values empty)")
     if np.any(values[np.isfinite(values)] < 0):
         r, c = np.argwhere(np.isfinite(values) & (values < 0))[0]
         raise InputDataError(f"{csv}: negative rainfall values, e.g. {values[r, c]:g} at station {ids[c]} on {t[r]} "

@@ -23,16 +23,22 @@ def _depth_curve(idf: Any, total_mm: float | None, duration_h: float) -> Callabl
         if total_mm is None:
             raise ConfigError("design_storm: give total_mm or an idf/depth-duration table")
         return lambda d: total_mm * (np.asarray(d, float) / duration_h) ** DEFAULT_DDF_EXPONENT
-    if isinstance(idf, Mapping):
+    if isinstance(idf, Mapping) and "duration_h" not in idf:
         tab = pd.DataFrame({"duration_h": list(idf.keys()), "depth_mm": list(idf.values())})
-    else:
+    else:  # a table: a DataFrame or a mapping of columns {"duration_h": [...], "depth_mm" or "intensity_mm_h": [...]}
         tab = pd.DataFrame(idf)
     if "duration_h" not in tab:
         raise ConfigError("design_storm table needs 'duration_h' and 'depth_mm' (or 'intensity_mm_h')")
     if "depth_mm" not in tab:
         if "intensity_mm_h" not in tab:
             raise ConfigError("design_storm table needs 'depth_mm' or 'intensity_mm_h'")
-        tab["depth_mm"] = tab["intensity_mm_h"] * tab["duration_h"]
+        tab["depth_mm"] = pd.to_numeric(tab["intensity_mm_h"], errors="coerce") \
+            * pd.to_numeric(tab["duration_h"], errors="coerce")
+    # numbers, not text (a TOML table's keys are strings: "12" sorted before "2"); NaN/inf gave a NaN storm
+    for c in ("duration_h", "depth_mm"):
+        tab[c] = pd.to_numeric(tab[c], errors="coerce")
+        if not np.all(np.isfinite(tab[c].to_numpy(float))):
+            raise ConfigError(f"design_storm table: {c} must be finite numbers, got {tab[c].tolist()}")
     tab = tab.sort_values("duration_h")
     if tab["duration_h"].duplicated().any():
         raise ConfigError(f"design_storm table: duplicate durations {sorted(set(tab['duration_h'][tab['duration_h'].duplicated()]))}")
@@ -63,6 +69,18 @@ def _depth_curve(idf: Any, total_mm: float | None, duration_h: float) -> Callabl
         scale = total_mm / float(curve(duration_h))
         return lambda x: scale * curve(x)
     return curve
+
+
+def _duration(v: Any, key: str) -> pd.Timedelta:
+    """``v`` as a Timedelta; a bare number (pandas reads 3 or "3" as 3 ns) or other non-duration is a ConfigError."""
+    if (isinstance(v, (int, float, np.number)) and not isinstance(v, np.timedelta64)) \
+            or (isinstance(v, str) and v.strip().lstrip("+-").isdigit()):
+        raise ConfigError(f"design_storm: {key} {v!r} has no unit (pandas would read it as nanoseconds): write e.g. "
+                          f"'3h', '10min'")
+    try:
+        return pd.Timedelta(v)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"design_storm: {key} {v!r} is not a duration (e.g. '3h', '10min')") from exc
 
 
 def alternating_block(increments: np.ndarray, peak_position: float = 0.5) -> np.ndarray:
@@ -126,10 +144,10 @@ def design_storm(
     """
     from hydro.vocabulary import cf_attrs
 
-    if total_mm is not None and not (np.isfinite(total_mm) and total_mm > 0):
+    if total_mm is not None and not (isinstance(total_mm, (int, float, np.number)) and np.isfinite(total_mm)
+                                     and total_mm > 0):  # text ("100") was a raw TypeError
         raise ConfigError(f"design_storm: total_mm {total_mm} must be a positive number of mm")
-    dur = pd.Timedelta(duration)
-    st = pd.Timedelta(step)
+    dur, st = _duration(duration, "duration"), _duration(step, "step")
     if st <= pd.Timedelta(0) or dur <= pd.Timedelta(0) or dur % st:
         raise ConfigError(f"design_storm: duration {dur} must be a positive multiple of step {st}")
     n = int(dur // st)

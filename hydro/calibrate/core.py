@@ -164,6 +164,9 @@ def _period_mask(index: pd.DatetimeIndex, period: Sequence[Any] | None, name: st
     a, b = (parse_timestamp(v, f"period {name!r} {k}") for v, k in zip(period, ("start", "end")))
     if index.tz is not None:  # period dates are read in the time zone of the dates
         a, b = (t.tz_localize(index.tz) if t.tz is None else t.tz_convert(index.tz) for t in (a, b))
+    elif a.tz is not None or b.tz is not None:  # comparing them was a raw TypeError (tz-naive and tz-aware)
+        raise ConfigError(f"period {name!r} {period!r}: a UTC offset, but the dates have none: give the period as "
+                          f"dates or date-times without an offset, in the clock of the dates")
     if b < a:
         raise ConfigError(f"period {name!r}: end {b} before start {a}")
     # a bound given as a date (00:00) means the whole day: daily steps stamped at a time of day
@@ -261,6 +264,8 @@ def calibrate_series(
     if val.any():
         _check_scorable(obs[val], "validation")
     fixed = dict(fixed or {})
+    if isinstance(parameters, (str, bytes)):  # list("exchange_mm") was the parameters 'e', 'x', ...
+        raise ConfigError(f"parameters = {parameters!r}: expected a list of names, e.g. [{parameters!r}]")
     names = list(parameters)
     if not names:
         raise ConfigError("no parameter to calibrate (parameters is empty)")
@@ -318,7 +323,8 @@ def calibrate_series(
     else:
         raise ConfigError(f"optimiser {optimiser!r}: expected 'differential_evolution' or 'sce-ua'")
     best = decode(xbest)
-    sim = simulate(best)
+    # an array, as in cost(): a pandas Series returned by ``simulate`` was realigned on ``index`` below (all NaN)
+    sim = np.asarray(simulate(best), dtype=np.float64)
     scores = {"calibration": score_all(sim, obs, cal)}
     if val.any():
         scores["validation"] = score_all(sim, obs, val)
@@ -358,6 +364,8 @@ def calibrate(
     :data:`GR4J_EQUIVALENT` (``interception_capacity_mm`` = 0: at a daily step the interception
     store reduces to GR4J's neutralisation; add it to ``parameters`` for sub-daily runs).
     """
+    if isinstance(parameters, (str, bytes)):  # list("exchange_mm") was the parameters 'e', 'x', ... ("unknown 'e'")
+        raise ConfigError(f"parameters = {parameters!r}: expected a list of names, e.g. [{parameters!r}]")
     for n in list(parameters) + list(bounds or {}) + list(fixed or {}):
         if n not in DEFAULTS:
             raise ConfigError(f"unknown parameter {n!r}: expected some of {sorted(DEFAULTS)}")

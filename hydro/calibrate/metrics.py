@@ -27,7 +27,7 @@ def nse(sim, obs) -> dict[str, float]:
     """NSE = 1 − Σ(s − o)² / Σ(o − ō)² (Nash & Sutcliffe 1970)."""
     s, o = paired(sim, obs)
     den = float(np.sum((o - o.mean()) ** 2))
-    if den == 0:
+    if np.all(o == o[0]):  # not den == 0: the round-off of the mean of equal values gave den ~1e-34, NSE ~-1e31
         raise InputDataError("observed series is constant: NSE undefined")
     return {"score": 1.0 - float(np.sum((s - o) ** 2)) / den, "n": int(s.size)}
 
@@ -42,7 +42,7 @@ def _r(s, o) -> float:
 def kge(sim, obs) -> dict[str, float]:
     """KGE = 1 − √((r−1)² + (α−1)² + (β−1)²), α = σs/σo, β = μs/μo (Gupta et al. 2009)."""
     s, o = paired(sim, obs)
-    if o.mean() == 0 or o.std() == 0:
+    if o.mean() == 0 or np.all(o == o[0]):  # equal values: o.std() can be ~1e-17 (round-off), not 0
         raise InputDataError("observed series has zero mean or variance: KGE undefined")
     r = _r(s, o)
     alpha = float(s.std() / o.std())
@@ -54,7 +54,7 @@ def kge(sim, obs) -> dict[str, float]:
 def kge_prime(sim, obs) -> dict[str, float]:
     """KGE' = 1 − √((r−1)² + (γ−1)² + (β−1)²), γ = CVs/CVo (Kling et al. 2012)."""
     s, o = paired(sim, obs)
-    if o.mean() == 0 or o.std() == 0:
+    if o.mean() == 0 or np.all(o == o[0]):  # equal values: o.std() can be ~1e-17 (round-off), not 0
         raise InputDataError("observed series has zero mean or variance: KGE' undefined")
     r = _r(s, o)
     beta = float(s.mean() / o.mean())

@@ -253,6 +253,9 @@ def run_calibration(config_path: str | os.PathLike[str], *, evaluate: Any = None
         # a date that is no date (2021-02-30, a typo) is a ConfigError naming the period, not a pandas traceback
         dates[k] = (parse_timestamp(per[k][0], f"{config_path}: [periods] {k} start"),
                     parse_timestamp(per[k][1], f"{config_path}: [periods] {k} end"))
+        if any(t.tz is not None for t in dates[k]):  # compared below with local dates: a raw TypeError
+            raise ConfigError(f"{config_path}: [periods] {k} {per[k]!r}: a UTC offset; the input dates are local "
+                              f"(offsets dropped): give the period without an offset")
     # the run covers every period, whatever their order (validation may precede calibration)
     first = min(dates[k][0] for k in scored)
     end = max(dates[k][1] for k in scored)

@@ -23,6 +23,9 @@ def sce_ua(
     Complexes of m = 2n+1 points evolve by competitive complex evolution (simplex reflection /
     contraction with random fallback, q = n+1 sub-complex points, triangular selection) and are
     shuffled after each loop. Returns (best x, best cost).
+
+    ``cost`` is called at most ``max_evaluations`` times (fewer complexes when the first population
+    of ``n_complexes`` × m points would not fit), but at least m times (one complex).
     """
     rng = np.random.default_rng(seed)
     lo = np.asarray(lower, float)
@@ -30,6 +33,7 @@ def sce_ua(
     n = lo.size
     m = 2 * n + 1
     q = n + 1
+    n_complexes = max(1, min(n_complexes, max_evaluations // m))  # the first population fits the budget
     s = n_complexes * m
     X = lo + rng.random((s, n)) * (hi - lo)
     F = np.array([cost(x) for x in X])
@@ -41,9 +45,13 @@ def sce_ua(
         if abs(F[-1] - F[0]) < tol * (1 + abs(F[0])) and nev > 2 * s:
             break
         for k in range(n_complexes):
+            if nev >= max_evaluations:
+                break
             idx = np.arange(k, s, n_complexes)  # complex k (sorted, dealt like cards)
             cx, cf = X[idx].copy(), F[idx].copy()
             for _ in range(m):  # alpha*... beta = m evolution steps per complex
+                if nev >= max_evaluations:  # checked before each evaluation: the budget is never exceeded
+                    break
                 sel = np.sort(rng.choice(m, size=q, replace=False, p=weights))
                 sx, sf = cx[sel], cf[sel]
                 worst = np.argmax(sf)
@@ -57,10 +65,14 @@ def sce_ua(
                 ft = cost(trial)
                 nev += 1
                 if ft >= sf[worst]:
+                    if nev >= max_evaluations:  # no evaluation left: the complex keeps its worst point
+                        break
                     trial = 0.5 * (centroid + sx[worst])
                     ft = cost(trial)
                     nev += 1
                     if ft >= sf[worst]:
+                        if nev >= max_evaluations:
+                            break
                         trial = hlo + rng.random(n) * (hhi - hlo)
                         ft = cost(trial)
                         nev += 1

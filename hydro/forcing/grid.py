@@ -174,7 +174,9 @@ def regrid_weights(src: GridSpec, tgt: GridSpec, method: str, where: str, mask: 
     if domain.size != ny_t * nx_t:
         raise InputDataError(f"{where}: domain mask has {domain.size} cells, the target grid {ny_t * nx_t}")
     sx_e, sy_e = cell_edges(src.x, where + " x", src.coord_eps), cell_edges(src.y, where + " y", src.coord_eps)
-    same = src.crs == tgt.crs
+    # the x/y arrays are always (easting/longitude, northing/latitude): CRSs differing only in axis order (EPSG:4326,
+    # OGC:CRS84, a CF latitude_longitude grid mapping) are the same grid, with exact overlaps
+    same = src.crs == tgt.crs or src.crs.equals(tgt.crs, ignore_axis_order=True)
     # longitudes: a 0…360 source and a −180…180 target (or the reverse) describe the same places
     wrap_lo = float(sx_e.min()) if src.crs.is_geographic and np.ptp(sx_e) <= 360.0 + 1e-6 else None
     # a global source has no west or east edge: a domain across its seam (0° for 0…360, 180° for −180…180) is covered
@@ -185,7 +187,10 @@ def regrid_weights(src: GridSpec, tgt: GridSpec, method: str, where: str, mask: 
     if method == "conservative":
         if same:
             wx = _overlap_1d(cell_edges(tgt_x, "target x", tgt.coord_eps), sx_e, periodic=periodic)
-            wy = _overlap_1d(cell_edges(tgt.y, "target y", tgt.coord_eps), sy_e)
+            ty_e, sy_a = cell_edges(tgt.y, "target y", tgt.coord_eps), sy_e
+            if src.crs.is_geographic:  # a lat/lon cell's area is Δλ × Δq(φ), not Δλ × Δφ
+                ty_e, sy_a = _area_latitude(ty_e, src.crs), _area_latitude(sy_e, src.crs)
+            wy = _overlap_1d(ty_e, sy_a)
             W = sp.kron(wy, wx, format="csr")
         else:
             W = _supersampled_weights(src, tgt, sx_e, sy_e, domain, wrap_lo, periodic)
@@ -230,6 +235,20 @@ def regrid_weights(src: GridSpec, tgt: GridSpec, method: str, where: str, mask: 
         raise InputDataError(f"{where}: forcing does not cover the domain ({int(bad.sum())} of {int(domain.sum())} "
                              f"domain cells not fully inside the forcing grid)")
     return W
+
+
+def _area_latitude(lat_deg: np.ndarray, crs: CRS) -> np.ndarray:
+    """Latitudes [degrees] mapped to a coordinate in which lat/lon cell areas are separable: the area of the zone
+    from the equator to φ per radian of longitude over a², ``q(φ)/2`` of the ellipsoid (``sin φ`` on a sphere).
+    A cell's area is ``a² Δλ Δ(q/2)``, so overlaps along it are fractions of area (a degree of latitude holds
+    less area towards the poles). Latitudes beyond ±90 (edges of polar rows) are clipped."""
+    s = np.sin(np.deg2rad(np.clip(np.asarray(lat_deg, dtype=np.float64), -90.0, 90.0)))
+    ell = crs.ellipsoid
+    e2 = 0.0 if ell is None else 1.0 - (float(ell.semi_minor_metre) / float(ell.semi_major_metre)) ** 2
+    if e2 <= 1e-12:
+        return s
+    e = np.sqrt(e2)
+    return 0.5 * (1.0 - e2) * (s / (1.0 - e2 * s * s) + np.log((1.0 + e * s) / (1.0 - e * s)) / (2.0 * e))
 
 
 def _wrap_lon(lon: np.ndarray, lo: float) -> np.ndarray:

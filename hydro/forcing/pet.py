@@ -132,6 +132,18 @@ def _outside_cells(temps: list[np.ndarray], where: str) -> tuple[list[np.ndarray
     return [np.where(outside[None], 0.0, a) for a in temps], outside
 
 
+def _time_y_x(da, g, where: str):
+    """``da`` as (time, y, x): size-1 dimensions besides these (an ensemble ``number``, a ``height``) dropped, as
+    :func:`hydro.forcing.prepare` does; no ``time`` dimension or a longer other one is :class:`InputDataError`."""
+    if "time" not in da.dims:
+        raise InputDataError(f"{where}: no time dimension in {da.dims} (rename it to 'time', e.g. ERA5's valid_time)")
+    extra = [d for d in da.dims if d not in ("time", g.ydim, g.xdim)]
+    if any(da.sizes[d] != 1 for d in extra):
+        raise InputDataError(f"{where}: dimensions {dict((d, da.sizes[d]) for d in extra)} besides time, {g.ydim}, "
+                             f"{g.xdim}: select one level/member first (e.g. da.isel(...))")
+    return da.squeeze(extra, drop=True).transpose("time", g.ydim, g.xdim)
+
+
 def days_covered(time: Any, where: str) -> pd.DatetimeIndex:
     """The calendar day each **daily** value covers, from period-end labels: the day of the middle of
     the period ``[label − 1 d, label)``. A value stamped 2024-01-02 00:00 covers 1 January.
@@ -162,21 +174,21 @@ def pet_from_temperature(tmean=None, *, tmin=None, tmax=None, method: str = "oud
 
     from hydro.forcing.grid import grid_of, transform_points
 
+    if method not in ("oudin", "hargreaves"):
+        raise InputDataError(f"pet_from_temperature: method {method!r}: expected 'oudin' or 'hargreaves'")
     ref = tmean if method == "oudin" else tmin
     if ref is None or (method == "hargreaves" and tmax is None):
         raise InputDataError(f"pet_from_temperature: method {method!r} needs "
                              f"{'tmean' if method == 'oudin' else 'tmin and tmax'}")
-    if method not in ("oudin", "hargreaves"):
-        raise InputDataError(f"pet_from_temperature: method {method!r}: expected 'oudin' or 'hargreaves'")
     where = str(ref.attrs.get("hydro_source", "<in memory>")) + f":{ref.name}"
     g = grid_of(ref, where, crs=crs)
+    ref = _time_y_x(ref, g, where)
     X, Y = np.meshgrid(g.x, g.y)
     if g.crs.is_geographic:
         lat = Y
     else:
         _, lat = transform_points(Transformer.from_crs(g.crs, "EPSG:4326", always_xy=True), X, Y)
     dates = days_covered(ref["time"].values, where)  # Ra of the day each value covers (period-end labels)
-    ref = ref.transpose("time", g.ydim, g.xdim)
     if method == "oudin":
         (tc,), outside = _outside_cells([_to_degc(ref, where)], where)
         pe = pet_oudin(tc, lat, dates)
@@ -185,7 +197,7 @@ def pet_from_temperature(tmean=None, *, tmin=None, tmax=None, method: str = "oud
         if "time" not in tmax.dims or tmax.sizes["time"] != ref.sizes["time"] or not np.array_equal(
                 pd.DatetimeIndex(tmax["time"].values).values, pd.DatetimeIndex(ref["time"].values).values):
             raise InputDataError(f"pet_from_temperature: tmin ({where}) and tmax ({wx}) have different times")
-        tx = tmax.transpose("time", g.ydim, g.xdim)
+        tx = _time_y_x(tmax, g, wx)
         for dim in (g.ydim, g.xdim):
             if tx.sizes[dim] != ref.sizes[dim] or not np.allclose(tx[dim].values, ref[dim].values):
                 raise InputDataError(f"pet_from_temperature: tmin ({where}) and tmax ({wx}) are on different grids "

@@ -78,12 +78,24 @@ def supply_metrics(demand: np.ndarray, delivered: np.ndarray, groups: list[str],
     -------
     pandas.DataFrame
         One row per region (index ``region``), columns :data:`METRIC_NAMES` (volumes in m3).
+
+    Raises
+    ------
+    InputDataError
+        Arrays not both ``(len(groups), n_time)``, or NaN / infinite values.
     """
+    from hydro.errors import InputDataError
+
     demand = np.asarray(demand, dtype=np.float64)
     delivered = np.asarray(delivered, dtype=np.float64)
+    groups = list(groups)
+    if demand.ndim != 2 or delivered.shape != demand.shape or demand.shape[0] != len(groups):
+        # (time, demand) arrays such as AllocationResult.requested failed with a raw IndexError (or, square, gave
+        # the metrics of the wrong axis); arrays of different lengths with a raw broadcasting ValueError
+        raise InputDataError(f"supply_metrics: demand {demand.shape} and delivered {delivered.shape} must both be "
+                             f"(n_demand, n_time) with one row per group ({len(groups)} groups); for an "
+                             "AllocationResult pass res.requested.T and res.delivered.T")
     if not (np.all(np.isfinite(demand)) and np.all(np.isfinite(delivered))):
-        from hydro.errors import InputDataError
-
         raise InputDataError("supply_metrics: NaN or infinite demand/delivery (a missing step is neither a success "
                              "nor a failure: fill or drop it first)")
     rows = {}

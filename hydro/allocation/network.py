@@ -145,6 +145,15 @@ class _Base(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+def _lat_lon_pair(obj: Any) -> Any:
+    """A position is both ``lat`` and ``lon`` or neither: with only one, the output writers fell back to another
+    position (the region's or the network's) or failed with a raw TypeError after the whole run."""
+    if (obj.lat is None) != (obj.lon is None):
+        given, missing = ("lat", "lon") if obj.lon is None else ("lon", "lat")
+        raise ValueError(f"{given} is given without {missing}: give both (WGS84 degrees) or neither")
+    return obj
+
+
 class RegionSpec(_Base):
     """A party: a region owning demands and accounts."""
 
@@ -152,6 +161,7 @@ class RegionSpec(_Base):
     name: str | None = None
     lat: float | None = None
     lon: float | None = None
+    _v_pos = model_validator(mode="after")(_lat_lon_pair)
 
 
 class _NodeBase(_Base):
@@ -160,6 +170,7 @@ class _NodeBase(_Base):
     lat: float | None = None
     lon: float | None = None
     region: str | None = None
+    _v_pos = model_validator(mode="after")(_lat_lon_pair)
 
 
 class ReservoirSpec(_NodeBase):
@@ -290,6 +301,7 @@ class LinkSpec(_Base):
     lat: float | None = None
     lon: float | None = None
     _v_c = field_validator("capacity", mode="before")(_series("flow"))
+    _v_pos = model_validator(mode="after")(_lat_lon_pair)
 
     @field_validator("capacity", mode="after")
     @classmethod

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hydro.errors import OutputError
+from hydro.errors import ConfigError, OutputError
 
 __all__ = ["result_dataset", "write_result", "KINDS"]
 
@@ -193,7 +193,7 @@ def result_dataset(res: Any, kind: str) -> Any:
                    "resilience": {"long_name": "probability of recovery after a failure step", "units": "1"}},
             **com)
     else:
-        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+        raise ConfigError(f"kind must be one of {KINDS}, got {kind!r}")
     ds.attrs.update(_attrs(res))
     return ds
 

@@ -274,7 +274,7 @@ def run_model(model: AllocationModel) -> AllocationResult:
     })
     claims = claims[claims["priority"] >= 0].reset_index(drop=True)
     return AllocationResult(
-        network=model.net, model_info=dict(ncol=model.ncol, nrow=model.nrow, nsolve=model.lp.nsolve,
+        network=model.net, model_info=dict(ncol=model.ncol, nrow=model.nrow, nsolve=model.lp.nsolve, explained=bool(model.explain),
                                               one_lp_steps=model.n_candidate_only, pin_relaxations=model.lp.nrelax),
         times=model.times, dt=model.dt, demand_ids=model.dem_ids, link_ids=model.link_ids,
         reservoir_ids=model.res_ids, source_ids=[model.node_ids[n] for n in model.src_nodes],

@@ -245,6 +245,11 @@ def write_result(res: Any, path: str | Path, **attrs: Any) -> list[Path]:
         f"{stem.name}_delivery_by_source.csv": (_end_labelled(delivery_by_source_frame(res), res.dt), False),
         f"{stem.name}_balance.csv": (_end_labelled(res.balance, res.dt), True),
     }
+    # a run without explanations (--no-explain) writes no explanations table: a header-only file read as "no
+    # shortfall", and an earlier explained run's table would describe other results (it is removed below)
+    unexplained = [f"{stem.name}_explanations.csv"] if not res.model_info.get("explained", True) else []
+    for name in unexplained:
+        del tables[name]
     try:
         stem.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -283,15 +288,14 @@ def write_result(res: Any, path: str | Path, **attrs: Any) -> list[Path]:
             for t_, _ in staged:
                 _nc.discard_temp(t_)
             raise OutputError(f"cannot write the allocation results {stem}_*: {p} is a directory")
-    for k, ds in dsets.items():
-        if ds is None:
-            stale = stem.parent / f"{stem.name}_{k}.nc"
-            try:
-                stale.unlink(missing_ok=True)
-            except OSError as exc:
-                for t_, _ in staged:
-                    _nc.discard_temp(t_)
-                raise OutputError(f"cannot remove the stale {stale} of an earlier run: {exc}") from None
+    for stale in [stem.parent / f"{stem.name}_{k}.nc" for k, ds in dsets.items() if ds is None] + \
+            [stem.parent / name for name in unexplained]:
+        try:
+            stale.unlink(missing_ok=True)
+        except OSError as exc:
+            for t_, _ in staged:
+                _nc.discard_temp(t_)
+            raise OutputError(f"cannot remove the stale {stale} of an earlier run: {exc}") from None
     written = []
     try:
         for tmp, p in staged:

@@ -18,7 +18,7 @@ import xarray as xr
 from hydro.errors import HydroError, InputDataError
 from hydro.times import naive_utc
 from hydro.flood import _inertial as K
-from hydro.flood.hazard import HAZARD_CLASS_ATTRS, LANDUSE_CODES, hazard_class
+from hydro.flood.hazard import HAZARD_CLASS_ATTRS, LANDUSE_CODES, _landuse_codes, hazard_class, hazard_rating
 from hydro.vocabulary import cf_attrs
 
 __all__ = [
@@ -746,6 +746,8 @@ def simulate_2d(
         lu_raw = np.asarray(landuse)
         if lu_raw.shape != (ny, nx):
             raise InputDataError(f"landuse map shape {lu_raw.shape} does not match the grid {(ny, nx)}")
+        if lu_raw.dtype.kind in "USO":  # a map of names, as hydro.flood.hazard takes them (was a raw numpy error)
+            lu_raw = _landuse_codes(np.where(active, lu_raw, "urban"))
         if lu_raw.dtype.kind == "f":  # a float raster: NaN allowed on nodata cells, whole codes elsewhere
             lu_raw = np.where(active, lu_raw, 0.0)
             if not np.all(np.isfinite(lu_raw)) or np.any(lu_raw != np.round(lu_raw)):
@@ -912,6 +914,10 @@ def simulate_2d(
         t_wet[h > threshold_m] = 0.0
     duration_s = np.full((ny, mx), 0.0, np.float64)  # a sum of every step's dt: float64 (float32 drifted 0.5 %/day)
     max_hazard = np.full((ny, mx), 0.0, np.float32)
+    if summary_maps:
+        # the maximum includes the initial state, as max_depth and t_wet do (water at rest: v = 0); it started at 0,
+        # so a cell starting 0.26 m deep (urban HR 1.13) that drained in the first step was rated 0.2, "low"
+        max_hazard[...] = hazard_rating(np.where(active, max_depth, 0.0), 0.0, lu)
     row_hmax = np.zeros(ny, np.float64)
     row_umax = np.zeros(ny, np.float64)
     row_store = np.zeros(ny, np.float64)

@@ -289,15 +289,21 @@ def _warm_start(model: Any, cfg: ModelConfig, terrain: xr.Dataset, T: pd.Timesta
             tried.append(f"{path.name}: valid time not on the model step")
             continue
         try:
+            # a neighbour's inflow over the gap comes from its earlier nightly files (tonight's starts at T)
+            earlier, used = _earlier_inflows(model, cfg, T, vt, step)
             rain = open_rain(cfg, terrain, vt, T, reference_time=T)
-            model.run(rain, pet_per_step(cfg), start=vt, steps=int((T - vt) / step), gridded=())
+            with _inflows_replaced(model, earlier):
+                model.run(rain, pet_per_step(cfg), start=vt, steps=int((T - vt) / step), gridded=())
         except InputDataError as exc:
             logger.warning("warm start: cannot run %s forward to %s: %s", path.name, T, exc)
             tried.append(f"{path.name}: {exc}")
             continue
         logger.warning("warm start from an older state (%s), run forward %s", vt, T - vt)
-        return {"level": 2, "source": "warm-gap", "state": str(path), "state_run_id": run_id,
-                "gap_h": (T - vt) / pd.Timedelta(hours=1), "skipped": tried}
+        rec = {"level": 2, "source": "warm-gap", "state": str(path), "state_run_id": run_id,
+               "gap_h": (T - vt) / pd.Timedelta(hours=1), "skipped": tried}
+        if used:
+            rec["earlier_inflow_files"] = used
+        return rec
     # a full fresh state: nothing of a state loaded above (and then rejected) may survive
     cold_start(model, cfg)
     max_age = pd.Timedelta(days=cfg.forecast.max_state_age_days)
@@ -318,21 +324,100 @@ def _warm_start(model: Any, cfg: ModelConfig, terrain: xr.Dataset, T: pd.Timesta
         if start < earliest:
             start = earliest + ((T - earliest) % step)
             detail = f"spin-up shortened to {T - start} (forcing starts {first})"
-    # a neighbour's exchange file (an upstream inflow) holds its own forecast, from its reference time on: the
-    # spin-up is shortened to what it covers too (a run needing it earlier was "bad input data", exit 65, every
-    # night a cold start was needed)
-    for inflow in getattr(model.routing, "inflows", ()):
-        earliest = _inflow_start(inflow.discharge_m3s, step)
+    # a neighbour's exchange file (an upstream inflow) holds its own forecast, from its reference time on: its
+    # earlier nightly files are joined before it, and the spin-up is shortened to what they cover (a run needing it
+    # earlier was "bad input data", exit 65, every night a cold start was needed)
+    earlier, used = _earlier_inflows(model, cfg, T, start, step) if start < T else ({}, [])
+    for k, inflow in enumerate(getattr(model.routing, "inflows", ())):
+        earliest = _inflow_start(earlier.get(k, inflow.discharge_m3s), step)
         if earliest is not None and start < earliest:
             start = min(earliest + ((T - earliest) % step), T)
             detail = f"spin-up shortened to {T - start} (inflow {inflow.name!r} starts {earliest})"
     if start < T:
         rain = open_rain(cfg, terrain, start, T, reference_time=T)
-        model.run(rain, pet_per_step(cfg), start=start, steps=int((T - start) / step), gridded=())
+        with _inflows_replaced(model, earlier):
+            model.run(rain, pet_per_step(cfg), start=start, steps=int((T - start) / step), gridded=())
     else:
         model.valid_time = T
     model.lineage = "cold"
-    return {"level": 3, "source": "cold", "reason": reason, "detail": detail, "skipped": tried}
+    rec = {"level": 3, "source": "cold", "reason": reason, "detail": detail, "skipped": tried}
+    if used:
+        rec["earlier_inflow_files"] = used
+    return rec
+
+
+def _earlier_inflows(model: Any, cfg: ModelConfig, T: pd.Timestamp, since: pd.Timestamp,
+                     step: pd.Timedelta) -> tuple[dict[int, pd.Series], list[str]]:
+    """Neighbours' inflows reaching back to ``since``: tonight's series preceded by the neighbour's earlier nightly
+    files (a ``{reference_time}`` file template, read for ``T − 1 d``, ``T − 2 d``, ...).
+
+    A neighbour's exchange file holds its own forecast from its reference time on, so tonight's file alone cannot
+    feed a run over the past (a missed night run forward, a cold start's spin-up). Each earlier file contributes
+    the part before the next file's first value; stitching stops at the first file that is missing, invalid, of
+    another time convention (``cell_methods`` / ``period_s``) or not contiguous with the later part (no silent
+    interpolation over a hole). Returns ``{index in model.routing.inflows: series}`` for the inflows that gained
+    an earlier part, and a note per earlier file used (path and sha256)."""
+    from hydro.forecast.hydrology import _exchange_inflow, resolve_path
+    from hydro.forecast.stages import sha256
+
+    out: dict[int, pd.Series] = {}
+    notes: list[str] = []
+    inflows = list(getattr(model.routing, "inflows", ()))
+    for i, spec in enumerate(cfg.exchange.inflows):
+        if "{reference_time" not in str(spec.file):
+            continue  # one file name overwritten every night: no earlier file to read
+        k = next((j for j, f in enumerate(inflows) if f.name == spec.point), None)
+        if k is None:
+            continue
+        cur = inflows[k].discharge_m3s
+        start = _inflow_start(cur, step)
+        n_back = int(np.ceil((T - since) / pd.Timedelta(days=1))) + 1
+        for back in range(1, n_back + 1):
+            if start is None or start <= since:
+                break
+            R = T - pd.Timedelta(days=back)
+            key = f"exchange.inflows[{i}].file"
+            try:
+                path = resolve_path(cfg, spec.file, R, key)
+                old = _exchange_inflow(path, spec, reference_time=R).discharge_m3s
+            except (InputDataError, InputNotReadyError, ConfigError, OSError) as exc:
+                logger.warning("inflow %r: no earlier file for %s (%s): it covers from %s only", spec.point, R, exc, start)
+                break
+            keys = ("cell_methods", "period_s")
+            if any(str(old.attrs.get(a)) != str(cur.attrs.get(a)) for a in keys):
+                logger.warning("inflow %r: %s has another time convention than the later file: not joined", spec.point, path)
+                break
+            seg = old[old.index < cur.index[0]]
+            if len(seg) == 0:
+                continue
+            period = pd.Timedelta(seconds=float(cur.attrs["period_s"])) if cur.attrs.get("period_s") else \
+                pd.Timedelta(pd.Series(cur.index).diff().median()) if len(cur) > 1 else step
+            if pd.Timestamp(cur.index[0]) - pd.Timestamp(seg.index[-1]) > period * 1.000001:
+                logger.warning("inflow %r: %s ends %s, the later file starts %s: a hole, not joined", spec.point, path,
+                               seg.index[-1], cur.index[0])
+                break
+            joined = pd.concat([seg, cur])
+            joined.attrs.update(cur.attrs)
+            cur = joined
+            start = _inflow_start(cur, step)
+            out[k] = cur
+            notes.append(f"{spec.point}: {path} (sha256 {sha256(path)[:12]})")
+    return out, notes
+
+
+@contextlib.contextmanager
+def _inflows_replaced(model: Any, series: Mapping[int, pd.Series]) -> Iterator[None]:
+    """``model``'s inflows with the discharge series ``series`` (by index) for the duration of the block."""
+    import dataclasses
+
+    rn = model.routing
+    saved = list(rn.inflows)
+    try:
+        for k, q in series.items():
+            rn.inflows[k] = dataclasses.replace(rn.inflows[k], discharge_m3s=q)
+        yield
+    finally:
+        rn.inflows[:] = saved
 
 
 def _inflow_start(series: pd.Series, step: pd.Timedelta) -> pd.Timestamp | None:

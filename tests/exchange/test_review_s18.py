@@ -8,7 +8,6 @@ import shutil
 import sys
 import threading
 
-import netCDF4
 import numpy as np
 import pandas as pd
 import pytest
@@ -19,16 +18,7 @@ from hydro.errors import InputDataError
 from hydro.exchange import exchange_dataset, export_boundary, read_exchange, validate_exchange, write_exchange
 
 from .conftest import CRS, POINTS, START, good_dataset, manifest, sample_discharge
-
-
-def _edit(path, fn):
-    with netCDF4.Dataset(path, "a") as nc:
-        fn(nc)
-    return path
-
-
-def _errors(path, **kw):
-    return [p for p in validate_exchange(path, check_cf=False, **kw) if p.severity == "error"]
+from tests.exchange.helpers import edit_nc as _edit, errors as _errors
 
 
 # ----------------------------------------------------------------------------------------------

@@ -17,13 +17,10 @@ from hydro.errors import InputDataError
 from hydro.exchange import exchange_dataset, export_boundary, read_exchange, validate_exchange, write_exchange
 
 from .conftest import START, good_dataset, sample_discharge
+from tests.exchange.helpers import errors as _errors
 
 #: NAD83 / California zone 3 (ftUS): x/y in US survey feet (1 ftUS = 1200/3937 m)
 FEET_CRS = "EPSG:2227"
-
-
-def _errors(path, **kw):
-    return [p for p in validate_exchange(path, check_cf=False, **kw) if p.severity == "error"]
 
 
 def test_x_y_of_a_crs_in_feet_are_written_in_metres(tmp_path):

@@ -15,6 +15,7 @@ from hydro.exchange.validate import HDF5_SIGNATURE
 from hydro.io import write_netcdf
 
 from .conftest import good_dataset
+from tests.exchange.helpers import edit_nc as _edit
 
 
 class _Trap:
@@ -33,13 +34,6 @@ def _good(path: Path, members=None) -> Path:
 def _raw(path: Path, ds) -> Path:
     """Write without the profile check (to fabricate bad files the way a careless producer would)."""
     return write_netcdf(ds, path, attrs={"id": ds.attrs.get("id", "x")})
-
-
-def _edit(path: Path, fn) -> Path:
-    with netCDF4.Dataset(path, "a") as nc:
-        nc.set_auto_mask(False)
-        fn(nc)
-    return path
 
 
 def f_garbage(d: Path) -> Path:

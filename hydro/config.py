@@ -564,6 +564,12 @@ class ModelConfig(StrictModel):
             # failed after the whole hydrology with exit 65 ("rainfall covers 0 s to 86400 s ...")
             raise ValueError(f"flood.duration_h = {self.flood.duration_h:g} h is longer than forcing.duration_h = "
                              f"{self.forcing.duration_h:g} h, the routed run whose rivers and rain drive the 2-D run")
+        if (self.flood.enabled and self.flood.two_d and self.runoff.enabled
+                and pd.Timedelta(hours=self.flood.duration_h) % os_):
+            # the routed rivers reach the 2-D run as output-step volumes: a run ending inside a step took a share of
+            # it the routed run never stated, and its transfer check failed (exit 3) on a correct run
+            raise ValueError(f"flood.duration_h = {self.flood.duration_h:g} h is not a multiple of routing.output_step "
+                             f"{self.routing.output_step!r} (the 2-D run takes the routed rivers in whole output steps)")
         if (self.flood.enabled and self.flood.two_d and self.flood.resolution_m is not None
                 and self.dem.source == "embedded" and not _whole_multiple(self.flood.resolution_m, self.dem.resolution_m)):
             raise ValueError(f"flood.resolution_m = {self.flood.resolution_m:g} m is not a whole multiple of the DEM cell "

@@ -37,10 +37,16 @@ class RunResult:
 
 def run_id_for(cfg: ModelConfig, extra: dict[str, Any] | None = None) -> str:
     """``<region>_<config hash[:8]>`` (same config and package version → same id; the lock timeout and
-    ``[compute]`` are left out, see :func:`hydro.forecast.nightly.run_identity`)."""
+    ``[compute]`` are left out, see :func:`hydro.forecast.nightly.run_identity`, and so are the settings only
+    `hydro forecast` reads: ``[ensemble]`` and ``[forecast]`` but for ``hand_threshold_m`` and
+    ``flooded_area_alert_km2``)."""
+    from hydro.config import EnsembleConfig, ForecastConfig
     from hydro.forecast.nightly import run_identity
 
-    return f"{cfg.region}_{config_hash(run_identity(cfg), extra)[:8]}"
+    ident = run_identity(cfg)
+    used = {k: getattr(cfg.forecast, k) for k in ("hand_threshold_m", "flooded_area_alert_km2")}
+    ident = ident.model_copy(update={"ensemble": EnsembleConfig(), "forecast": ForecastConfig(**used)})
+    return f"{cfg.region}_{config_hash(ident, extra)[:8]}"
 
 
 def _exposure(cfg: ModelConfig, hand: xr.Dataset | None, plain: xr.Dataset | None) -> dict[str, Any]:
@@ -261,8 +267,13 @@ def _run_input_files(cfg: ModelConfig) -> dict[str, Path]:
             files["forcing"] = fp
         for i, spec in enumerate(cfg.exchange.inflows):
             p = resolve_path(cfg, spec.file, None, f"exchange.inflows[{i}].file")
-            if p.is_file():
-                files[f"exchange_inflow_{i}_{spec.point}"] = p
+            if not p.is_file():  # a fixed file of an event run (no reference time): 66 before any work, not 75
+                from hydro.config import config_source
+                from hydro.errors import InputMissingError
+
+                raise InputMissingError(f"{config_source(cfg)}: exchange.inflows[{i}].file = {spec.file!r}: "
+                                        f"neighbour's exchange file not found: {p}")
+            files[f"exchange_inflow_{i}_{spec.point}"] = p
     return files
 
 
@@ -388,6 +399,8 @@ def _run_locked(cfg: ModelConfig, folder: Any, run_id: str, step: Progress, inpu
                                                                   fc.storm_duration_h, area_in))
             if rain is not None and rain.ndim == 1:
                 f_rain = rain
+            elif rain is not None and domain is None:  # no 2-D domain (HAND map only): no rain to give
+                f_rain = None
             elif rain is not None:  # gridded forcing: the domain's mean rain
                 x0, y0, x1, y1 = domain
                 f_rain = rain.sel(x=slice(x0, x1), y=slice(y1, y0)).mean(("y", "x")).compute()

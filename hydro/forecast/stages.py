@@ -163,10 +163,15 @@ def completed_manifest(run_dir: Path, *, verify: bool = True) -> dict[str, Any] 
         manifest = json.loads(mpath.read_text())
     except (OSError, ValueError):
         return None
-    if manifest.get("status") != "complete":
+    if not isinstance(manifest, dict) or manifest.get("status") != "complete":
         return None
+    outputs = manifest.get("outputs", {})
+    if not (isinstance(outputs, dict) and all(isinstance(e, dict) and isinstance(e.get("path"), str)
+                                              and isinstance(e.get("sha256"), str) for e in outputs.values())):
+        logger.warning("run %s: manifest.json does not list its outputs as {key: {path, sha256}}", run_dir.name)
+        return None  # not a manifest this package wrote: not complete (the run is redone), not a traceback
     if verify:
-        for entry in manifest.get("outputs", {}).values():
+        for entry in outputs.values():
             p = run_dir / entry["path"]
             if not p.is_file() or sha256(p) != entry["sha256"]:
                 logger.warning("run %s: %s missing or changed since the run", run_dir.name, entry["path"])

@@ -13,27 +13,9 @@ import pytest
 
 from hydro.allocation import allocate, load_network, supply_metrics
 from hydro.errors import ConfigError, HydroError, InputDataError
+from tests.allocation.alloc_helpers import dem, intake, link, make_net
 
 DAY = 86400.0
-
-
-# ---------------------------------------------------------------- helpers (as tests/allocation/alloc_helpers.py)
-def make_net(nodes, links, agreements=(), regions=("a", "b", "c"), steps=1, start="2024-01-01", timestep="1D"):
-    return {"network": {"name": "tiny", "start": start, "steps": steps, "timestep": timestep},
-            "regions": [{"id": r} for r in regions], "nodes": list(nodes), "links": list(links),
-            "agreements": list(agreements)}
-
-
-def dem(id_, region, demand, priority=1, **kw):
-    return {"id": id_, "type": "demand", "region": region, "demand": demand, "priority": priority, **kw}
-
-
-def intake(id_, inflow, **kw):
-    return {"id": id_, "type": "intake", "inflow": inflow, **kw}
-
-
-def link(id_, a, b, **kw):
-    return {"id": id_, "from": a, "to": b, **kw}
 
 
 def _net(region_pos=None, node_pos=None, link_pos=None):

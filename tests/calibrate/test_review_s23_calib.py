@@ -5,7 +5,6 @@ Self-contained: imports ``hydro`` only; the TOML case uses the shipped ``inputs/
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +15,7 @@ import hydro
 from hydro.calibrate import calibrate, calibrate_series, kge, kge_prime, nse, run_calibration
 from hydro.calibrate.sceua import sce_ua
 from hydro.errors import ConfigError, InputDataError
+from tests.calibrate.configs import synthetic_csv_config
 
 REPO = Path(hydro.__file__).resolve().parents[1]
 
@@ -76,28 +76,6 @@ def test_period_with_a_utc_offset_is_a_config_error_in_the_api():
                          calibration=("2001-01-05T00:00+10:00", "2001-02-01"), maxiter=2, popsize=3)
 
 
-def _config(tmp_path: Path, periods: str) -> Path:
-    csv = json.dumps(str(REPO / "inputs" / "calibration" / "synthetic_catchment.csv"))
-    p = tmp_path / "c.toml"
-    p.write_text(f"""
-[input]
-csv = {csv}
-precipitation_column = "rain_mm"
-pet_column = "pet_mm"
-discharge_column = "discharge_m3s"
-discharge_units = "m3/s"
-catchment_area_km2 = 120.0
-[periods]
-{periods}
-[calibration]
-maxiter = 1
-popsize = 5
-[output]
-directory = {json.dumps(str(tmp_path / "out"))}
-""")
-    return p
-
-
 @pytest.mark.parametrize("periods", [
     'calibration = [2021-01-01T00:00:00+10:00, 2022-06-30T00:00:00+10:00]',       # TOML offset date-times
     'calibration = ["2021-01-01T00:00:00+10:00", "2022-06-30T00:00:00+10:00"]',   # ISO strings
@@ -107,7 +85,7 @@ def test_period_with_a_utc_offset_is_a_config_error_in_the_toml(tmp_path, period
     if not (REPO / "inputs" / "calibration" / "synthetic_catchment.csv").is_file():
         pytest.skip("inputs/calibration/synthetic_catchment.csv not found next to hydro/")
     with pytest.raises(ConfigError, match="offset"):
-        run_calibration(_config(tmp_path, periods))
+        run_calibration(synthetic_csv_config(tmp_path, periods=periods))
     assert not (tmp_path / "out").exists()
 
 

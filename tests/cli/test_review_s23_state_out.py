@@ -9,12 +9,28 @@ from pathlib import Path
 
 import xarray as xr
 
-from tests.cli.test_review_s22_cli import catchment_inputs, invoke, one_line, snapshot  # noqa: F401 (fixture)
+from tests.cli import test_review_s22_cli as s22
+from tests.cli.test_review_s22_cli import invoke, one_line, snapshot
+
+catchment_inputs = s22.catchment_inputs  # the module-scoped fixture (terrain.nc, p.nc of a 1 km grid)
 
 
 def _argv(inputs, out, state, rain="p.nc"):
     return ["run-catchment", inputs / "terrain.nc", "--precipitation", inputs / rain, "--outlets", "1",
             "--output-dir", out, "--state-out", state]
+
+
+def _disk_full_at(monkeypatch, name_part: str) -> None:
+    """Writing a NetCDF file whose name holds ``name_part`` fails with ENOSPC (the tmp path of these tests holds
+    "state" in its folder names: only the file name is matched)."""
+    real = xr.Dataset.to_netcdf
+
+    def full(self, path=None, *args, **kwargs):
+        if name_part in Path(str(path)).name:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(xr.Dataset, "to_netcdf", full)
 
 
 def _double_rain(inputs, tmp_path):
@@ -33,15 +49,8 @@ def test_failed_state_write_keeps_previous_outputs_and_state(catchment_inputs, t
     before = snapshot(out)
     state_before = state.read_bytes()
     assert sorted(before) == ["run_gauges.nc", "run_grid.nc", "run_water_balance.nc"]
-    real = xr.Dataset.to_netcdf
-
-    def full(self, path=None, *args, **kwargs):
-        if "state.nc" in Path(str(path)).name:  # the disk fills up at the state, after every product was written
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real(self, path, *args, **kwargs)
-
     p2 = _double_rain(catchment_inputs, tmp_path)
-    monkeypatch.setattr(xr.Dataset, "to_netcdf", full)
+    _disk_full_at(monkeypatch, "state.nc")  # the disk fills up at the state, after every product was written
     code, output = invoke(*_argv(catchment_inputs, out, state, p2))
     assert code == 73, output
     assert "No space left on device" in one_line(output)
@@ -55,15 +64,8 @@ def test_failed_output_write_keeps_previous_state(catchment_inputs, tmp_path, mo
     code, output = invoke(*_argv(catchment_inputs, out, state))
     assert code == 0, output
     state_before = state.read_bytes()
-    real = xr.Dataset.to_netcdf
-
-    def full(self, path=None, *args, **kwargs):
-        if "water_balance" in Path(str(path)).name:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real(self, path, *args, **kwargs)
-
     p2 = _double_rain(catchment_inputs, tmp_path)
-    monkeypatch.setattr(xr.Dataset, "to_netcdf", full)
+    _disk_full_at(monkeypatch, "water_balance")
     code, output = invoke(*_argv(catchment_inputs, out, state, p2))
     assert code == 73, output
     assert state.read_bytes() == state_before

@@ -459,7 +459,7 @@ class Network:
             if n.type == "demand":
                 rets = n_out.get(n.id, 0)
                 if rets > 1:
-                    raise self.error(f"nodes[{i}]", f"demand {n.id!r} has {len(rets)} return links (at most one)")
+                    raise self.error(f"nodes[{i}]", f"demand {n.id!r} has {rets} return links (at most one)")
 
     def _check_sinks(self) -> None:
         """Every node that can receive water must reach a node able to dispose of it."""

@@ -40,6 +40,10 @@ DCOL = np.array([1, 1, 0, -1, -1, -1, 0, 1], dtype=np.int64)
 NODATA_CODE = np.uint8(255)
 OUTLET_CODE = np.uint8(0)
 FLAT = np.uint8(254)
+#: drops are scaled by 2**100 (exact) before dividing by the distance: a drop of a few ulps of 0 m (float64 epsilon
+#: fill of a 0 m depression: 5e-324 m) over 10 m underflowed to a slope of 0, leaving an interior cell without a
+#: direction; the comparisons of normal slopes are unchanged
+_SLOPE_SCALE = 2.0**100
 #: code -> neighbour index (0..7); 8 for outlet/nodata/anything else
 _CODE_TO_K = np.full(256, 8, dtype=np.int64)
 for _k in range(8):
@@ -685,7 +689,7 @@ def _d8_rows(z, ny, nx, dist_ew, dist_ns, dist_diag, fdir, r0, r1):
                         d = dew
                     else:
                         d = ddg
-                    s = (np.float64(zi) - np.float64(zn)) / d
+                    s = (np.float64(zi) - np.float64(zn)) * _SLOPE_SCALE / d
                     if s > best:
                         best = s
                         bestk = k

@@ -307,7 +307,8 @@ def _cold(monkeypatch, tmp_path, series, T):
     monkeypatch.setattr(hyd, "open_rain", lambda *a, **k: None)
     monkeypatch.setattr(hyd, "pet_per_step", lambda cfg: None)
     cfg = SimpleNamespace(routing=SimpleNamespace(model_step="1h"), forcing=SimpleNamespace(source="storm"),
-                          forecast=SimpleNamespace(max_state_age_days=3, spinup_days=1, on_bad_state="skip"))
+                          forecast=SimpleNamespace(max_state_age_days=3, spinup_days=1, on_bad_state="skip"),
+                          exchange=SimpleNamespace(inflows=[]))  # the inflow is given, not a neighbour's nightly file
     model = _FakeModel(series)
     rec = _warm_start(model, cfg, None, T, tmp_path)
     return model, rec

@@ -834,9 +834,9 @@ class RoutingNetwork:
             Model step [s].
         reservoirs, inflows : sequences
             Level-pool nodes and inflow boundaries (snapped to the channel cells).
-        manning_multiplier : ndarray (ny, nx), optional
-            Per-cell multiplier of Manning n (per-reach calibration); another size is an
-            :class:`~hydro.errors.InputDataError`.
+        manning_multiplier : ndarray (ny, nx) or flat in (y, x) order, optional
+            Per-cell multiplier of Manning n (per-reach calibration); another shape (an (x, y) array
+            too) is an :class:`~hydro.errors.InputDataError`, as for the maps below.
         channel_mask : ndarray (ny, nx) of bool, optional
             Channel cells (default: upstream area >= ``params.channel_threshold_m2``).
         channel_width_m, channel_depth_m : ndarray (ny, nx), optional
@@ -844,6 +844,16 @@ class RoutingNetwork:
             overrides, e.g. from cross-section surveys); NaN keeps the power law.
         """
         ncell = int(network.ncell)
+        ny, nx = (int(v) for v in network.shape)
+
+        def grid_values(name: str, value: Any, dtype: Any) -> np.ndarray:
+            # (y, x) or flat in (y, x) order: an (x, y) array has the right size and was raveled onto other cells
+            arr = np.asarray(value, dtype=dtype)
+            if arr.shape not in ((ny, nx), (ncell,)):
+                raise InputDataError(f"{name} has {arr.size} cells in shape {arr.shape}, the flow network {ncell} "
+                                     f"in (y, x) = {(ny, nx)} (give maps as (y, x) or flat in (y, x) order)")
+            return arr.ravel()
+
         order = np.asarray(network.order, dtype=np.int64)
         nval = order.size
         pos_of = np.full(ncell, -1, np.int64)
@@ -874,18 +884,13 @@ class RoutingNetwork:
         if channel_mask is None:
             is_channel = up_area >= params.channel_threshold_m2
         else:
-            cm = np.asarray(channel_mask, bool).ravel()
-            if cm.size != ncell:
-                raise InputDataError(f"channel_mask has {cm.size} cells, the flow network {ncell}")
+            cm = grid_values("channel_mask", channel_mask, bool)
             is_channel = cm[order]
         a_km2 = up_area / 1e6
         w_ch, d_ch = k.channel_geometry(a_km2, params.width_coef, params.width_exp, params.depth_coef, params.depth_exp)
         for name, override, target in (("channel_width_m", channel_width_m, w_ch), ("channel_depth_m", channel_depth_m, d_ch)):
             if override is not None:
-                ov = np.asarray(override, dtype=np.float64).ravel()
-                if ov.size != ncell:
-                    raise InputDataError(f"{name} has {ov.size} cells, the flow network {ncell}")
-                ov = ov[order]
+                ov = grid_values(name, override, np.float64)[order]
                 use = np.isfinite(ov)
                 if np.any(ov[use] <= 0):
                     raise InputDataError(f"{name} must be > 0 where given")
@@ -895,10 +900,7 @@ class RoutingNetwork:
         perimeter = np.where(is_channel, w_ch + d_ch, w_ov)
         n = np.where(is_channel, params.manning_n_channel, params.manning_n_overland)
         if manning_multiplier is not None:
-            mult = np.asarray(manning_multiplier, dtype=np.float64).ravel()
-            if mult.size != ncell:
-                raise InputDataError(f"manning_multiplier has {mult.size} cells, the flow network {ncell}")
-            mult = mult[order]
+            mult = grid_values("manning_multiplier", manning_multiplier, np.float64)[order]
             if np.any(~np.isfinite(mult)) or np.any(mult <= 0):
                 raise InputDataError("manning_multiplier must be finite and > 0 on valid cells")
             n = n * mult

@@ -414,12 +414,19 @@ def forecast(config: Path, reference_time: str, output_root: Path | None, force:
 
     cfg = load_config(config)
     if members is not None:
-        if members < 0:
-            from hydro.errors import ConfigError
+        from pydantic import ValidationError
 
+        from hydro.errors import ConfigError
+
+        if members < 0:
             raise ConfigError(f"--members must be >= 0, got {members}")
+        try:  # the bounds of ensemble.members apply to the option too (model_copy does not validate: 201 members
+            # died with a pydantic traceback, exit 1, when each member re-read the configuration)
+            ensemble = type(cfg.ensemble).model_validate({**cfg.ensemble.model_dump(), "members": members})
+        except ValidationError as exc:
+            raise ConfigError(f"--members {members}: {exc.errors()[0]['msg']} (ensemble.members)") from None
         src = getattr(cfg, "_source_path", None)
-        cfg = cfg.model_copy(update={"ensemble": cfg.ensemble.model_copy(update={"members": members})})
+        cfg = cfg.model_copy(update={"ensemble": ensemble})
         object.__setattr__(cfg, "_source_path", src)
     _CONTEXT.update(region=cfg.region, forecast_reference_time=reference_time, run_id=None, stage="start")
     _precompile_terrain_in_background()

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from hydro.errors import ConfigError, InputDataError
+from hydro.errors import ConfigError, InputDataError, OutputError
 from hydro.terrain import _kernels as _K
 
 __all__ = ["design_storm", "spring_tide", "balikpapan_flood", "flood_event", "plain_inflow_point", "domain_inflow_points",
@@ -519,7 +519,10 @@ def flood_event(
         from hydro.flood.products import write_cog, write_extent_geojson, write_flood_netcdf
 
         out = Path(output_dir)
-        out.mkdir(parents=True, exist_ok=True)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a file in the way, no permission: 73, not a NotADirectoryError traceback
+            raise OutputError(f"cannot create output directory {out}: {exc}") from exc
         if hand is not None:
             hand_out = hand.copy()
             hand_out["hand"] = terrain["hand"]

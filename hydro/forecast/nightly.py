@@ -443,9 +443,12 @@ def _member_task(member: int, *, cfg_json: str, source: str | None, terrain: xr.
     from hydro.errors import HydroError
     from hydro.forecast.hydrology import build_model, open_rain, run_hydrology
 
+    # the run's own configuration, validated again here, then its nightly forcing: validating the derived one
+    # applied the [forcing] checks of hydro run to [forecast] forcing (a pydantic traceback, exit 1)
     cfg = ModelConfig.model_validate_json(cfg_json)
     if source:
         object.__setattr__(cfg, "_source_path", Path(source))
+    cfg = forecast_config(cfg)
     t0 = pd.Timestamp(T)
     try:
         model = build_model(cfg, terrain, reference_time=t0)
@@ -669,7 +672,7 @@ def run_forecast(
                 src = getattr(fcfg, "_source_path", None)
                 # the forcing file's own member numbers (its realization coordinate) name the member outputs
                 ids = member_ids(fcfg, members, T)
-                res = _map_members(members, client=client, scheduler=scheduler, cfg_json=fcfg.model_dump_json(),
+                res = _map_members(members, client=client, scheduler=scheduler, cfg_json=cfg.model_dump_json(),
                                    source=str(src) if src else None, terrain=terrain, state_path=str(sT), T=T.isoformat(),
                                    steps=nsteps, ids=tuple(ids))
                 for pos, g, pk, msum in sorted(res, key=lambda r: r[0]):

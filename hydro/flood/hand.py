@@ -108,6 +108,26 @@ def _require(terrain: xr.Dataset, names: tuple[str, ...]) -> None:
         raise InputDataError(f"terrain dataset lacks {missing}; pass the output of hydro.terrain.analyse(dem, ...)")
 
 
+def _discharge_m3s(discharge: xr.DataArray) -> xr.DataArray:
+    """``discharge`` in m3 s-1 from its ``units`` attribute (missing = m3 s-1; any UDUNITS spelling of a volume flow
+    rate, e.g. L s-1 or ft3 s-1, is converted); checks the ``reach`` dim."""
+    from hydro.exchange.profile import discharge_factor
+
+    if not isinstance(discharge, xr.DataArray) or "reach" not in discharge.dims:
+        raise InputDataError("discharge must have a 'reach' dimension (reach ids), see discharge_at_reaches()")
+    units = discharge.attrs.get("units")
+    if units is None:
+        return discharge
+    factor = discharge_factor(units) if isinstance(units, str) else None
+    if factor is None:
+        raise InputDataError(f"discharge units {units!r} are not a flow rate (expected e.g. m3 s-1 or L s-1)")
+    if factor == 1.0:
+        return discharge
+    out = discharge * factor  # e.g. L s-1 was read as m3 s-1: 1000x the discharge
+    out.attrs = dict(discharge.attrs, units="m3 s-1")
+    return out
+
+
 def _cell_size(da: xr.DataArray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Cell width, height and area in metres per row (the transform is in the CRS's linear unit: feet are
     converted; scale-corrected projected grids such as Web Mercator have true sizes per row, as the cell areas
@@ -392,7 +412,8 @@ def stage_for_discharge(rating: xr.Dataset, discharge: xr.DataArray) -> tuple[xr
 
     ``Q <= 0`` gives stage 0; above the table's largest discharge the stage is capped at ``stage_max`` and
     flagged (no extrapolation); a NaN or infinite discharge is an :class:`~hydro.errors.InputDataError`.
-    ``discharge`` has a ``reach`` dim (values = reach ids) and optionally others.
+    ``discharge`` has a ``reach`` dim (values = reach ids) and optionally others; its ``units``
+    attribute, if any, must be a volume flow rate (converted to m3 s-1, e.g. from L s-1).
     Where a table is not monotone (Manning's Q drops when a flat floodplain starts to wet: the wetted perimeter
     jumps), the stage is the lowest one at which the (linearly interpolated) table reaches ``Q``, so that the
     table gives back ``Q`` at the returned stage.
@@ -402,6 +423,7 @@ def stage_for_discharge(rating: xr.Dataset, discharge: xr.DataArray) -> tuple[xr
     (stage, capped) : xarray.DataArray
         Stage (m) and a boolean flag, same dims as ``discharge``.
     """
+    discharge = _discharge_m3s(discharge)
     q_tab = rating["discharge_m3s"].values
     stages = rating["stage"].values
     ids = rating["reach"].values
@@ -416,7 +438,7 @@ def stage_for_discharge(rating: xr.Dataset, discharge: xr.DataArray) -> tuple[xr
     if np.isinf(q).any():
         # +inf was mapped to stage_max as if it were a flood, -inf to a dry reach
         raise InputDataError("discharge contains infinite values")
-    q2 = q.reshape(q.shape[0], -1)
+    q2 = q.reshape(q.shape[0], int(np.prod(q.shape[1:])))  # also no reach at all: every reach dry
     out = np.zeros_like(q2)
     capped = np.zeros(q2.shape, bool)
     nst = stages.size
@@ -482,7 +504,8 @@ def hand_inundation(
     discharge : xarray.DataArray, pandas.Series or mapping
         Discharge (m3 s-1) per reach id: DataArray with dim ``reach`` (and optionally ``time``) — e.g. from
         :func:`discharge_at_reaches` on the routing output — or a Series/mapping indexed by reach id. Reaches not
-        given are dry.
+        given are dry. A DataArray's ``units`` (any volume flow rate: m3 s-1, L s-1, ft3 s-1) is honoured; other
+        units and a reach id given twice are an :class:`~hydro.errors.InputDataError`.
     time : {"max", "all"} or int
         With a ``time`` dim: ``"max"`` maps the maximum discharge of each reach, ``"all"`` every step, an int one
         step (index).
@@ -499,8 +522,12 @@ def hand_inundation(
     if isinstance(discharge, pd.Series):
         discharge = xr.DataArray(discharge.values.astype(float), dims="reach",
                                  coords={"reach": np.asarray(discharge.index, dtype=np.int64)})
-    if not isinstance(discharge, xr.DataArray) or "reach" not in discharge.dims:
-        raise InputDataError("discharge must have a 'reach' dimension (reach ids), see discharge_at_reaches()")
+    discharge = _discharge_m3s(discharge)
+    given = pd.Index(discharge["reach"].values)
+    if given.has_duplicates:
+        # the depth map took the last of the repeated values and the stage output listed the reach twice
+        raise InputDataError(f"discharge gives reach ids {sorted(set(given[given.duplicated()].tolist()))[:5]} "
+                             f"more than once")
     if not (np.isfinite(threshold_m) and threshold_m >= 0.0):
         # NaN left every cell dry in the extent, a negative one flagged every cell of the reach catchments flooded
         raise InputDataError(f"threshold_m must be finite and >= 0, not {threshold_m}")
@@ -509,6 +536,8 @@ def hand_inundation(
     step_s = 0
     if "time" in discharge.dims:
         if time == "max":
+            if discharge.sizes["time"] == 0:
+                raise InputDataError("discharge series has no time steps: no maximum to map")
             took_max = True
             period = ""
             if "time" in discharge.coords and discharge.sizes["time"] > 0:

@@ -185,7 +185,7 @@ def reaches(
         Output of :func:`hydro.terrain.analyse` (``flow_direction``, ``streams``, ``filled_elevation``).
     max_length_m : float
         Maximum reach length (m); reaches also break at every confluence.
-    manning_n : float or mapping {reach_id: n}
+    manning_n : float, or mapping / pandas Series {reach_id: n}
         Manning roughness (s m-1/3) per reach (channel + overbank lumped, OWP style); default 0.05.
         Per-reach calibration: change ``ds["manning_n"]`` before :func:`rating_curves`.
     min_slope : float
@@ -269,6 +269,8 @@ def reaches(
         logger.debug("reaches: %d one-cell reaches at the edge took the slope of their inflowing channel",
                      no_run.size)
     slope = np.maximum(np.nan_to_num(drop_slope, nan=0.0), min_slope)
+    if isinstance(manning_n, pd.Series):  # a Series is no Mapping: float(series) was a raw TypeError
+        manning_n = {int(k): v for k, v in manning_n.items()}
     if isinstance(manning_n, Mapping):
         n_arr = np.array([float(manning_n.get(int(k), np.nan)) for k in ids])
         if np.isnan(n_arr).any():

@@ -119,3 +119,15 @@ def test_maximum_of_an_empty_series_is_an_input_error():
     # was a raw ValueError (zero-size array to reduction operation maximum)
     with pytest.raises(InputDataError, match="no time steps"):
         hand_inundation(t, rd, rc, q, time="max")
+
+
+def test_manning_n_per_reach_as_a_series():
+    """A pandas Series {reach id: n} is a per-reach mapping (was a raw TypeError from float(series))."""
+    t, rd, rc = _rect_channel()
+    ids = [int(i) for i in rd["reach"].values]
+    n_series = pd.Series({i: N_MAN * 2.0 for i in ids})
+    rd2 = reaches(t, max_length_m=1e6, manning_n=n_series)
+    np.testing.assert_allclose(rd2["manning_n"].values, N_MAN * 2.0)
+    # Manning Q ~ 1/n: the rating table's discharge halves at every stage
+    rc2 = rating_curves(t, rd2, stage_max_m=3.0, stage_step_m=0.25)
+    np.testing.assert_allclose(rc2["discharge_m3s"].values, rc["discharge_m3s"].values / 2.0, rtol=1e-12)

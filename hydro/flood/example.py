@@ -463,7 +463,9 @@ def flood_event(
         rating = rating_curves(terrain, rd, stage_max_m=10.0, stage_step_m=0.1)
         q_values = np.asarray(peak_discharge.values, np.float64).ravel()[rd["outlet_index"].values]
         q_values = np.where(np.isfinite(q_values), q_values, 0.0)
-        q_reach = xr.DataArray(q_values, dims="reach", coords={"reach": rd["reach"].values}, attrs={"units": "m3 s-1"})
+        # the map's own units (e.g. L s-1) go with it: hand_inundation converts them (m3 s-1 was stamped over any)
+        q_reach = xr.DataArray(q_values, dims="reach", coords={"reach": rd["reach"].values},
+                               attrs={"units": peak_discharge.attrs.get("units", "m3 s-1")})
         hand = hand_inundation(terrain, rd, rating, q_reach, threshold_m=hand_threshold_m)
     result = None
     tide = None

@@ -131,3 +131,24 @@ def test_manning_n_per_reach_as_a_series():
     # Manning Q ~ 1/n: the rating table's discharge halves at every stage
     rc2 = rating_curves(t, rd2, stage_max_m=3.0, stage_step_m=0.25)
     np.testing.assert_allclose(rc2["discharge_m3s"].values, rc["discharge_m3s"].values / 2.0, rtol=1e-12)
+
+
+def test_flood_event_keeps_the_units_of_the_peak_discharge_map():
+    """flood_event stamped m3 s-1 over the peak discharge it took from the map: a map in L s-1 gave 1000x the
+    discharge to the HAND rating curves. The same flows in L s-1 and in m3 s-1 now give the same HAND depths."""
+    from hydro.datasets import balikpapan_dem
+    from hydro.flood.example import flood_event
+    from hydro.terrain import analyse
+
+    terrain = analyse(balikpapan_dem(resolution_m=1000.0), stream_threshold_m2=3e6)
+    q = (1e-6 * terrain["upstream_area"]).astype("float64")  # 1 m3 s-1 per km2
+    q.attrs["units"] = "m3 s-1"
+    q_l = q * 1000.0
+    q_l.attrs["units"] = "L s-1"
+    rain = xr.DataArray([0.0], dims="time", coords={"time": [pd.Timestamp("2025-08-25T01:00")]},
+                        attrs={"units": "mm"})
+    kw = dict(start="2025-08-25T00:00", duration_h=1.0, rainfall=rain, tide_edge=None)
+    a = flood_event(terrain, None, peak_discharge=q, **kw)["hand"]
+    b = flood_event(terrain, None, peak_discharge=q_l, **kw)["hand"]
+    assert float(a["flood_depth"].max()) > 0.0
+    np.testing.assert_allclose(b["flood_depth"].values, a["flood_depth"].values, rtol=1e-9, equal_nan=True)

@@ -23,7 +23,7 @@ import xarray as xr
 from hydro.errors import ConfigError, InputDataError, OutputError
 from hydro.terrain import _kernels as _K
 
-__all__ = ["design_storm", "spring_tide", "balikpapan_flood", "flood_event", "plain_inflow_point", "domain_inflow_points",
+__all__ = ["design_storm", "spring_tide", "balikpapan_flood", "flood_event", "screening_peak_discharge", "plain_inflow_point", "domain_inflow_points",
            "crossing_cells", "routed_back_cells"]
 
 
@@ -377,8 +377,7 @@ def balikpapan_flood(
     if river_discharge is None:
         river_discharge = rational_river(start, duration_h, storm_total_mm, storm_duration_h, area_in)
     if peak_discharge is None:  # HAND screening discharge: rational method with the peak intensity
-        peak_intensity_m_s = 2.0 * storm_total_mm / 1000.0 / (storm_duration_h * 3600.0)
-        peak_discharge = 0.5 * peak_intensity_m_s * terrain["upstream_area"]
+        peak_discharge = screening_peak_discharge(terrain, storm_total_mm, storm_duration_h)
     return flood_event(
         terrain, feats.urban_plain_bounds, start=start, duration_h=duration_h, rainfall=rainfall,
         river_inflows={"ampal": (x_in, y_in, river_discharge)}, peak_discharge=peak_discharge,
@@ -386,6 +385,16 @@ def balikpapan_flood(
         plain_resolution_m=plain_resolution_m, output_dir=output_dir, output_interval_min=output_interval_min,
         title="Balikpapan",
     )
+
+
+def screening_peak_discharge(terrain: xr.Dataset, storm_total_mm: float, storm_duration_h: float) -> xr.DataArray:
+    """Peak discharge of every cell [m3 s-1] by the rational method, ``Q = C i A`` with C = 0.5 and the peak
+    intensity ``i`` of a triangular storm (twice the mean: ``2 P / D``), for a HAND screening map without routing."""
+    peak_intensity_m_s = 2.0 * storm_total_mm / 1000.0 / (storm_duration_h * 3600.0)
+    q = 0.5 * peak_intensity_m_s * terrain["upstream_area"]
+    # the upstream area's attributes (units m2) must not label the discharge: hand_inundation honours its units
+    q.attrs = {"long_name": "screening peak discharge (rational method, C = 0.5)", "units": "m3 s-1"}
+    return q.rename("peak_discharge")
 
 
 def flood_event(

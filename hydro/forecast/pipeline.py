@@ -387,8 +387,9 @@ def _run_locked(cfg: ModelConfig, folder: Any, run_id: str, step: Progress, inpu
                                                                           f_start))
                 peak_q = hyd.peak_discharge
             else:  # no routing: screening discharge by the rational method (C = 0.5) with the storm's peak intensity
-                peak_i = 2.0 * fc.storm_total_mm / 1000.0 / (fc.storm_duration_h * 3600.0)
-                peak_q = 0.5 * peak_i * terrain["upstream_area"]
+                from hydro.flood.example import screening_peak_discharge
+
+                peak_q = screening_peak_discharge(terrain, fc.storm_total_mm, fc.storm_duration_h)
                 if cfg.dem.source == "embedded" and fc.domain is None and inflow_points:
                     from hydro.flood.example import rational_river
 

@@ -152,3 +152,16 @@ def test_flood_event_keeps_the_units_of_the_peak_discharge_map():
     b = flood_event(terrain, None, peak_discharge=q_l, **kw)["hand"]
     assert float(a["flood_depth"].max()) > 0.0
     np.testing.assert_allclose(b["flood_depth"].values, a["flood_depth"].values, rtol=1e-9, equal_nan=True)
+
+
+def test_screening_peak_discharge_is_labelled_m3_per_s():
+    """The rational-method screening map kept the upstream area's units (m2): with the HAND map honouring units,
+    `hydro flood` and a run without runoff would have been refused. Q = 0.5 x 2 P / D x A: 60 mm in 2 h on 1 km2
+    gives 0.5 x 2 x 0.060 / 7200 x 1e6 = 8.333 m3 s-1."""
+    from hydro.flood.example import screening_peak_discharge
+
+    terrain = xr.Dataset({"upstream_area": (("y", "x"), np.array([[1e6, 2e6]]), {"units": "m2"})},
+                         coords={"y": [0.5], "x": [0.5, 1.5]})
+    q = screening_peak_discharge(terrain, 60.0, 2.0)
+    assert q.attrs["units"] == "m3 s-1"
+    np.testing.assert_allclose(q.values, [[0.5 * 2 * 0.060 / 7200 * 1e6, 2 * 0.5 * 2 * 0.060 / 7200 * 1e6]])

@@ -62,6 +62,11 @@ def real_times(time: Any, where: str) -> np.ndarray:
             # np.datetime64(ts, "ns") wrapped a date after 2262 (or before 1677) around silently: 2300 read as 1715
             out.flat[i] = _datetime64_ns(np.asarray(ts.to_datetime64()), where)
         return out
+    if v.dtype.kind in "biufc":
+        # pandas reads bare numbers as nanoseconds since 1970: a time variable xarray could not decode (units
+        # "hours" without "since", or none) became 1970-01-01 00:00:00.000000001, … instead of an error
+        raise InputDataError(f"{where}: time values are numbers ({v.dtype}), not date-times: the time variable needs "
+                             f"CF units such as 'hours since 2024-01-01 00:00:00'")
     try:
         idx = pd.DatetimeIndex(v)
     except (TypeError, ValueError) as exc:
@@ -150,6 +155,9 @@ def _relabel_to_period_end(da: xr.DataArray, bounds: Any, where: str, name: str)
     out = da.drop_vars([name] if name in da.coords else []).assign_coords(time=ends.values)
     out["time"].attrs.update(attrs)
     out["time"].attrs["comment"] = "period-end labels: the upper time bounds of the source file"
+    # the length of the periods (checked equal above): the source step of a file with one time, which has no spacing
+    b0 = real_times(np.asarray(bounds)[0], where + " (time bounds)")
+    out["time"].attrs["hydro_bounds_period"] = str(pd.Timedelta(b0.max() - b0.min()))
     return out
 
 
@@ -227,15 +235,21 @@ def open_forcing(path: str | os.PathLike[str], variable: str, *, time_chunk: int
 
 def _source_step(da: xr.DataArray, source_step: Any, where: str) -> pd.Timedelta | None:
     """The source step: the regular spacing of ``da``'s times (a gap or irregular step is an error even
-    when ``source_step`` is given) or ``source_step``, which must equal that spacing."""
+    when ``source_step`` is given) or ``source_step``, which must equal that spacing. With one time, the period of
+    its CF time bounds (kept by :func:`open_forcing`) is the step, and ``source_step`` must equal it."""
     step = check_time_axis(da["time"].values, where)
+    # one time: the CF time bounds (see open_forcing) state its period, which is the source step
+    period = da["time"].attrs.get("hydro_bounds_period") if step is None else None
+    period = pd.Timedelta(period) if period else None
     if source_step is None:
-        return step
+        return step if step is not None else period
     ss = pd.Timedelta(source_step)
     if ss <= pd.Timedelta(0):
         raise InputDataError(f"{where}: source_step {ss} must be positive")
     if step is not None and step != ss:
         raise InputDataError(f"{where}: source_step {ss} differs from the spacing of the times ({step})")
+    if period is not None and period != ss:
+        raise InputDataError(f"{where}: source_step {ss} differs from the period of the time bounds ({period})")
     return ss
 
 

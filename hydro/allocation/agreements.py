@@ -755,10 +755,18 @@ class Share(Agreement):
         self._node(net, self.source, "source", ("reservoir", "intake", "inflow", "groundwater"))
         if self.available == "storage" and net.nodes[self.source].type != "reservoir":
             raise net.error(f"{where}.available", "available = 'storage' needs a reservoir source")
+        seen: dict[str, int] = {}
         for j, x in enumerate(self.shares):
             self._link(net, x.link, f"shares[{j}].link")
             if net.links[x.link].from_ != self.source:
                 raise net.error(f"{where}.shares[{j}].link", f"link {x.link!r} does not leave source {self.source!r}")
+            if x.link in seen:
+                # each entry caps the same link at its own fraction (lapse) or claims the same flow again
+                # (redistribute): the fractions would not add up, the rest of the party's share would be lost
+                raise net.error(f"{where}.shares[{j}].link",
+                                f"link {x.link!r} is already in shares[{seen[x.link]}]: give each offtake link one "
+                                f"entry (add the fractions)")
+            seen[x.link] = j
 
     def setup(self, m: Any) -> None:
         from hydro.allocation.solver import Claim
@@ -929,6 +937,12 @@ class StorageAccounts(Agreement):
         s = sum(a.inflow_share for a in self.accounts)
         if abs(s - 1.0) > 1e-6:
             raise ValueError(f"inflow shares must sum to 1, got {s:g}")
+        # β and the initial split default to α per account; given ones must still split the whole evaporation and
+        # the whole usable storage (otherwise the reconciliation re-splits them by α, by neither stated rule)
+        for key in ("evaporation_share", "initial_share"):
+            s = sum(getattr(a, key) if getattr(a, key) is not None else a.inflow_share for a in self.accounts)
+            if abs(s - 1.0) > 1e-6:
+                raise ValueError(f"{key}s must sum to 1 (an account without one takes its inflow_share), got {s:g}")
         return self
 
     def parties(self) -> list[str]:
@@ -1555,10 +1569,17 @@ class ShortageShare(Agreement):
         self._node(net, self.source, "source", ("reservoir", "intake", "inflow", "groundwater"))
         if self.available == "storage" and net.nodes[self.source].type != "reservoir":
             raise net.error(f"{where}.available", "available = 'storage' needs a reservoir source")
+        seen: dict[str, int] = {}
         for j, p in enumerate(self.parties_):
             self._link(net, p.link, f"parties[{j}].link")
             if net.links[p.link].from_ != self.source:
                 raise net.error(f"{where}.parties[{j}].link", f"link {p.link!r} does not leave source {self.source!r}")
+            if p.link in seen:
+                # each entry caps the same link at its own allotment: the allotments would not add up
+                raise net.error(f"{where}.parties[{j}].link",
+                                f"link {p.link!r} is already in parties[{seen[p.link]}]: give each offtake link one "
+                                f"entry (add the entitlements)")
+            seen[p.link] = j
 
     def setup(self, m: Any) -> None:
         self._links = [m.link_ix[p.link] for p in self.parties_]

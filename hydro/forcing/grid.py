@@ -135,9 +135,19 @@ def _periodic(a: np.ndarray, edges: bool) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate([[a[-1] - turn], a, [a[0] + turn]]), np.concatenate([[n - 1], np.arange(n), [0]])
 
 
-def _overlap_1d(tgt_edges: np.ndarray, src_edges: np.ndarray, periodic: bool = False) -> sp.csr_matrix:
+def _edge_rounding(coord_eps: float, *edges: np.ndarray) -> float:
+    """Fraction of a cell below which an overlap is rounding of coinciding edges: :data:`EDGE_ROUNDING`, or four
+    roundings of the stored coordinates (``coord_eps`` × their magnitude) per smallest cell width if larger."""
+    mag = max(float(np.max(np.abs(e))) for e in edges)
+    width = min(float(np.min(np.abs(np.diff(e)))) for e in edges)
+    return max(EDGE_ROUNDING, 4.0 * coord_eps * mag / width) if width > 0 else EDGE_ROUNDING
+
+
+def _overlap_1d(tgt_edges: np.ndarray, src_edges: np.ndarray, periodic: bool = False,
+                rounding: float = EDGE_ROUNDING) -> sp.csr_matrix:
     """Fraction of each target interval covered by each source interval (rows target); overlaps below
-    :data:`EDGE_ROUNDING` of the target interval dropped, and a row covered up to that rounding scaled to sum 1.
+    ``rounding`` (:data:`EDGE_ROUNDING` by default) of the target interval dropped, and a row covered up to that
+    rounding scaled to sum 1.
 
     ``periodic``: ``src_edges`` are the longitudes of a global grid, continued across its seam (a target interval
     on both sides of 0° for a 0…360 source, or of 180° for a −180…180 source, takes both end columns)."""
@@ -152,10 +162,10 @@ def _overlap_1d(tgt_edges: np.ndarray, src_edges: np.ndarray, periodic: bool = F
         fold = sp.csr_matrix((np.ones(cols.size), (np.arange(cols.size), cols)), shape=(cols.size, src_edges.size - 1))
         frac = frac @ fold
     frac = frac.tocsr()
-    frac.data[frac.data < EDGE_ROUNDING] = 0.0
+    frac.data[frac.data < rounding] = 0.0
     frac.eliminate_zeros()
     total = np.asarray(frac.sum(axis=1)).ravel()
-    full = (total >= 1.0 - 2 * EDGE_ROUNDING) & (total > 0)
+    full = (total >= 1.0 - 2 * rounding) & (total > 0)
     scale = np.where(full, 1.0 / np.where(total > 0, total, 1.0), 1.0)
     return (sp.diags(scale) @ frac).tocsr()
 
@@ -186,11 +196,16 @@ def regrid_weights(src: GridSpec, tgt: GridSpec, method: str, where: str, mask: 
         tgt_x = tgt.x + _lon_shift(cell_edges(tgt.x, "target x", tgt.coord_eps), sx_e, domain.reshape(ny_t, nx_t).any(axis=0))
     if method == "conservative":
         if same:
-            wx = _overlap_1d(cell_edges(tgt_x, "target x", tgt.coord_eps), sx_e, periodic=periodic)
-            ty_e, sy_a = cell_edges(tgt.y, "target y", tgt.coord_eps), sy_e
+            tx_e, ty_e = cell_edges(tgt_x, "target x", tgt.coord_eps), cell_edges(tgt.y, "target y", tgt.coord_eps)
+            # coinciding edges of float32 coordinates (satellite products) differ by their rounding, ~1e-4 of a cell:
+            # overlaps of that size are rounding too (the domain at the source's outer edge was "not covered")
+            eps = max(src.coord_eps, tgt.coord_eps)
+            wx = _overlap_1d(tx_e, sx_e, periodic=periodic, rounding=_edge_rounding(eps, tx_e, sx_e))
+            ry = _edge_rounding(eps, ty_e, sy_e)
+            sy_a = sy_e
             if src.crs.is_geographic:  # a lat/lon cell's area is Δλ × Δq(φ), not Δλ × Δφ
                 ty_e, sy_a = _area_latitude(ty_e, src.crs), _area_latitude(sy_e, src.crs)
-            wy = _overlap_1d(ty_e, sy_a)
+            wy = _overlap_1d(ty_e, sy_a, rounding=ry)
             W = sp.kron(wy, wx, format="csr")
         else:
             W = _supersampled_weights(src, tgt, sx_e, sy_e, domain, wrap_lo, periodic)

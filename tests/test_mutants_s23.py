@@ -33,26 +33,33 @@ def _neighbour_file(path: Path, R: pd.Timestamp, q: float, first_h: int) -> None
                                     run_id=f"ppu_{R:%Y%m%d}"), path)
 
 
-def test_earlier_inflows_reads_back_past_the_gap_length(tmp_path):
-    """A neighbour whose nightly file starts 7 h after its reference time (first period 06:00-07:00): a 24 h gap
-    needs the files of T-1d AND T-2d (T-1d's covers from T-18h only)."""
+def _join_earlier(tmp_path, cfgp, T, since):
+    """``_earlier_inflows`` of a project whose neighbour files are ``inputs/ppu_<date>.nc`` (tonight's read as the
+    model's inflow), hourly steps."""
     from hydro.config import load_config
     from hydro.forecast.hydrology import _exchange_inflow
     from hydro.forecast.nightly import _earlier_inflows
+
+    cfgp.write_text(cfgp.read_text() + '\n[[exchange.inflows]]\nfile = "../inputs/ppu_{reference_time:%Y%m%d}.nc"\n'
+                    'point = "ppu_border"\nx = 473760.0\ny = 9855500.0\n')
+    cfg = load_config(cfgp)
+    tonight = _exchange_inflow(tmp_path / "proj" / "inputs" / f"ppu_{T:%Y%m%d}.nc", cfg.exchange.inflows[0],
+                               reference_time=T)
+    model = SimpleNamespace(routing=SimpleNamespace(inflows=[SimpleNamespace(name="ppu_border",
+                                                                             discharge_m3s=tonight.discharge_m3s)]))
+    return _earlier_inflows(model, cfg, T, since, pd.Timedelta(hours=1))
+
+
+def test_earlier_inflows_reads_back_past_the_gap_length(tmp_path):
+    """A neighbour whose nightly file starts 7 h after its reference time (first period 06:00-07:00): a 24 h gap
+    needs the files of T-1d AND T-2d (T-1d's covers from T-18h only)."""
 
     T = pd.Timestamp("2025-08-26T00:00")
     D = pd.Timedelta(days=1)
     cfgp = make_project(tmp_path / "proj")
     for R in (T - 2 * D, T - D, T):
         _neighbour_file(tmp_path / "proj" / "inputs" / f"ppu_{R:%Y%m%d}.nc", R, 3.0, 7)
-    cfgp.write_text(cfgp.read_text() + '\n[[exchange.inflows]]\nfile = "../inputs/ppu_{reference_time:%Y%m%d}.nc"\n'
-                    'point = "ppu_border"\nx = 473760.0\ny = 9855500.0\n')
-    cfg = load_config(cfgp)
-    spec = cfg.exchange.inflows[0]
-    tonight = _exchange_inflow(tmp_path / "proj" / "inputs" / f"ppu_{T:%Y%m%d}.nc", spec, reference_time=T)
-    model = SimpleNamespace(routing=SimpleNamespace(inflows=[SimpleNamespace(name="ppu_border",
-                                                                             discharge_m3s=tonight.discharge_m3s)]))
-    out, notes = _earlier_inflows(model, cfg, T, T - D, pd.Timedelta(hours=1))
+    out, notes = _join_earlier(tmp_path, cfgp, T, T - D)
     # tonight's file: labels T+7h ... ; T-1d's contributes labels T-17h ... T+6h (before T+7h);
     # T-2d's contributes T-41h ... T-18h. Joined: first label T-41h (period 1 h: covers from T-42h <= T-24h)
     assert pd.Timestamp(out[0].index[0]) == T - pd.Timedelta(hours=41)
@@ -64,10 +71,7 @@ def test_earlier_inflows_reads_back_past_the_gap_length(tmp_path):
 def test_earlier_inflows_refuses_a_one_value_hole(tmp_path):
     """The T-1d file ends at T-1h, tonight's starts at T+1h: the value of T..T+1h is missing (a 2 h step between
     labels of a 1 h series): not joined, no silent interpolation over the hole."""
-    from hydro.config import load_config
     from hydro.exchange import exchange_dataset, write_exchange
-    from hydro.forecast.hydrology import _exchange_inflow
-    from hydro.forecast.nightly import _earlier_inflows
 
     T = pd.Timestamp("2025-08-26T00:00")
     D = pd.Timedelta(days=1)
@@ -79,14 +83,7 @@ def test_earlier_inflows_refuses_a_one_value_hole(tmp_path):
                       attrs={"units": "m3 s-1"})
     write_exchange(exchange_dataset(da, ["ppu_border"], [473760.0], [9855500.0], "EPSG:32750", R, "ppu",
                                     run_id=f"ppu_{R:%Y%m%d}"), tmp_path / "proj" / "inputs" / f"ppu_{R:%Y%m%d}.nc")
-    cfgp.write_text(cfgp.read_text() + '\n[[exchange.inflows]]\nfile = "../inputs/ppu_{reference_time:%Y%m%d}.nc"\n'
-                    'point = "ppu_border"\nx = 473760.0\ny = 9855500.0\n')
-    cfg = load_config(cfgp)
-    spec = cfg.exchange.inflows[0]
-    tonight = _exchange_inflow(tmp_path / "proj" / "inputs" / f"ppu_{T:%Y%m%d}.nc", spec, reference_time=T)
-    model = SimpleNamespace(routing=SimpleNamespace(inflows=[SimpleNamespace(name="ppu_border",
-                                                                             discharge_m3s=tonight.discharge_m3s)]))
-    out, notes = _earlier_inflows(model, cfg, T, T - D, pd.Timedelta(hours=1))
+    out, notes = _join_earlier(tmp_path, cfgp, T, T - D)
     # last earlier label T-1h, first of tonight T+1h: 2 h apart > the 1 h period -> a hole, nothing joined
     assert out == {} and notes == []
 

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 import hydro.terrain as T
+from tests.terrain.test_review_s23_zero_fill import _outlet_allowed
 from hydro.io.raster import from_array
 
 pyflwdir = pytest.importorskip("pyflwdir")
@@ -60,15 +61,6 @@ def _walk(net, start_ok):
         d = net.downstream[i]
         end[i] = i if (start_ok[i] or d < 0) else end[d]
     return end
-
-
-def _outlet_allowed(valid):
-    pad = np.pad(valid, 1, constant_values=False)
-    ny, nx = valid.shape
-    all_nb = np.ones_like(valid)
-    for k in range(8):
-        all_nb &= pad[1 + DROW[k]:1 + DROW[k] + ny, 1 + DCOL[k]:1 + DCOL[k] + nx]
-    return valid & ~all_nb
 
 
 @FAST

@@ -173,6 +173,16 @@ def parse_agreement(data: dict[str, Any], i: int, net: Any) -> Agreement:
     return ag
 
 
+def _valid_overlap(ag: Agreement, other: dict[str, Any]) -> bool:
+    """True when ``ag`` and an earlier agreement table ``other`` are valid at a common time (their ``[start, end)``
+    intervals overlap; dates read as on a naive axis, see ``network.axis_time``)."""
+    def t(v: Any) -> pd.Timestamp | None:
+        return None if v is None else axis_time(_when(v), None)
+
+    s1, e1, s2, e2 = t(ag.start), t(ag.end), t(other.get("start")), t(other.get("end"))
+    return (s1 is None or e2 is None or s1 < e2) and (s2 is None or e1 is None or s2 < e1)
+
+
 def _q(m: Any, ag: Agreement, value: Any, kind: str, key: str) -> float:
     return m.quantity(value, kind, f"{ag._where}.{key}")
 
@@ -460,6 +470,26 @@ class SupplyPreference(Agreement):
     def check(self, net: Any, where: str) -> None:
         for j, lid in enumerate(self.order):
             self._link(net, lid, f"order[{j}]")
+        for j, lid in enumerate(self.order):
+            # a link outside every order costs nothing in Σ π (1 − λ) f: an unlisted link into the same node
+            # would be drawn before all listed ones (order = ["wells"] drew the river first)
+            to = net.links[lid].to
+            for other in net.links.values():
+                if other.to == to and other.id not in self.order and other.return_fraction is None:
+                    raise net.error(f"{where}.order[{j}]", f"supply_preference {self.name!r}: link {other.id!r} also "
+                                    f"brings water into {to!r} but is not in 'order' (a link outside the order would "
+                                    f"be drawn before the listed ones): list it too, last if it is the last resort")
+        for i, other in enumerate(net.spec.agreements):
+            # one rank per link: two orders on one link were combined by their larger rank, so two parties'
+            # opposite orders on shared links cancelled each other silently
+            if (i < self._index and isinstance(other, dict) and other.get("type") == "supply_preference"
+                    and _valid_overlap(self, other)):
+                common = [lid for lid in self.order if lid in (other.get("order") or [])]
+                if common:
+                    raise net.error(f"{where}.order[{self.order.index(common[0])}]",
+                                    f"link {common[0]!r} is also in supply_preference "
+                                    f"{other.get('name', f'supply_preference_{i}')!r} (agreements[{i}]) valid at the "
+                                    f"same time: a link can have one rank only (give each party its own offtake links)")
 
     def setup(self, m: Any) -> None:
         self._pref = []
@@ -767,6 +797,14 @@ class Share(Agreement):
                                 f"link {x.link!r} is already in shares[{seen[x.link]}]: give each offtake link one "
                                 f"entry (add the fractions)")
             seen[x.link] = j
+        for i, other in enumerate(net.spec.agreements):
+            # the fractions of one source sum to 1 only within one agreement: a second share on the source valid at
+            # the same time gave it Σα = 2 (each capping or water-filling against the whole A_t)
+            if (i < self._index and isinstance(other, dict) and other.get("type") == "share"
+                    and other.get("source") == self.source and _valid_overlap(self, other)):
+                raise net.error(f"{where}.source", f"source {self.source!r} already has share agreement "
+                                f"{other.get('name', f'share_{i}')!r} (agreements[{i}]) valid at the same time: give "
+                                f"all parties of a source in one share agreement (fractions summing to 1)")
 
     def setup(self, m: Any) -> None:
         from hydro.allocation.solver import Claim

@@ -395,6 +395,16 @@ class ExchangeInflowConfig(StrictModel):
     def _file_template(cls, v: str) -> str:
         return check_path_template(v)
 
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> "ExchangeInflowConfig":
+        # x alone (or y alone) was used as given with the other coordinate taken from the file, in the producer's
+        # CRS and untransformed: an entry point mixing two CRSs, hundreds of metres off, without a word
+        if (self.x is None) != (self.y is None):
+            given = "x" if self.y is None else "y"
+            raise ValueError(f"only {given} is given: give both x and y (the entry point in the model CRS) or neither "
+                             "(the file's border point, transformed to the model CRS)")
+        return self
+
 
 class ExchangeConfig(StrictModel):
     """Border flows: what we export and what neighbours send us."""

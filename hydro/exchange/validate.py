@@ -659,10 +659,15 @@ def _where(info: _Info, idx: tuple[int, ...], has_real: bool) -> str:
     return f"at {r}point {pid}, {tt}"
 
 
-def _declared_bytes(ds: xr.Dataset) -> int:
+def _declared_bytes(ds: Any) -> int:
+    """Declared in-memory size [bytes] of the variables of a netCDF4 Dataset (or xarray Dataset), from metadata only."""
     total = 0
     for v in ds.variables.values():
-        total += int(np.prod(v.shape, dtype=np.float64)) * max(int(v.dtype.itemsize), 1)
+        try:
+            item = max(int(np.dtype(v.dtype).itemsize), 1)
+        except TypeError:  # vlen strings and other user types: at least a pointer per element
+            item = 8
+        total += int(np.prod(v.shape, dtype=np.float64)) * item
     return total
 
 
@@ -684,6 +689,17 @@ def _open_checked(
     except Exception as exc:  # noqa: BLE001 - untrusted input: any parser failure is a reported problem
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         return [Problem("error", "format", f"HDF5 signature but not a readable NetCDF-4 file (truncated or corrupt): {first[:120]}")], None, None, info
+    limit = max(64 * 2**20, MAX_DECODED_FACTOR * int(max_bytes))
+    # before xarray sees the file: it loads every dimension coordinate (e.g. a compressed 'time' of 10^8 values)
+    # to build its indexes, so a bomb on 'time' was decompressed before the check below could refuse it
+    try:
+        declared = _declared_bytes(nc)
+    except Exception as exc:  # noqa: BLE001 - untrusted input: any parser failure is a reported problem
+        nc.close()
+        return [Problem("error", "format", f"NetCDF-4 file cannot be decoded: {type(exc).__name__}")], None, None, info
+    if declared > limit:
+        nc.close()
+        return [Problem("error", "size", f"variables declare {_mb(declared)} uncompressed, more than {_mb(limit)} (not read)")], None, None, info
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -693,7 +709,6 @@ def _open_checked(
         nc.close()
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         return [Problem("error", "format", f"NetCDF-4 file cannot be decoded: {first[:120]}")], None, None, info
-    limit = max(64 * 2**20, MAX_DECODED_FACTOR * int(max_bytes))
     declared = _declared_bytes(ds)
     if declared > limit:
         ds.close()

@@ -16,6 +16,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 from pydantic import BaseModel, ConfigDict, Field
 
 from hydro.errors import ConfigError, InputDataError, InputMissingError
@@ -467,26 +468,33 @@ class Inflow:
             model CRS, a position that cannot be transformed to it or whose ``x``/``y`` and
             ``lat``/``lon`` disagree there (wrong CRS), no position for the station.
         ConfigError
-            Both ``realization`` and ``ensemble_mean`` given.
+            Both ``realization`` and ``ensemble_mean`` given, or only one of ``x`` and ``y``.
         """
         from hydro.exchange.profile import discharge_factor
 
         if realization is not None and ensemble_mean:
             raise ConfigError(f"inflow {station_id!r}: choose one ensemble member (realization=) or the "
                               "ensemble mean (ensemble_mean=True), not both")
+        if (x is None) != (y is None):
+            # the one given was silently replaced by the file's position
+            raise ConfigError(f"inflow {station_id!r}: give both x and y (the entry point in the model CRS) or neither, "
+                              f"got x={x!r}, y={y!r}")
         path = Path(path)
         if not path.exists():
             raise InputMissingError(f"inflow file not found: {path}")
         model_crs = _as_crs(crs, f"inflow {station_id!r}") if crs is not None else None
+        # an exchange file is untrusted: nothing of it is read here (read_exchange checks its declared sizes
+        # before reading a value); xarray would load every dimension coordinate (a compressed 'time' of 10^8
+        # values) to build its indexes, so the profile attribute is looked up with netCDF-C's metadata only
+        exchange = _has_exchange_profile(path)
         try:
-            ds = open_netcdf(path)
+            ds = xr.Dataset() if exchange else open_netcdf(path)
         except Exception as exc:  # garbage, truncated, pickle...: one clear line (exit 65), never a traceback
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise InputDataError(f"{path}: not a readable NetCDF file ({first[:120]})") from exc
         with ds:
-            # an exchange file is untrusted: nothing of it is read here (read_exchange checks its declared sizes
-            # before reading a value); only plain DSG files are read directly
-            exchange = "hydro_exchange_profile" in ds.attrs
+            # only plain DSG files are read directly
+            exchange = exchange or "hydro_exchange_profile" in ds.attrs
             if not exchange:
                 var = None
                 for v in ds.data_vars:
@@ -574,6 +582,18 @@ class Inflow:
         series = q.to_series()
         series.attrs.update({k: q.attrs[k] for k in ("cell_methods", "period_s") if k in q.attrs})
         return cls(name or station_id, float(x), float(y), series, source=what + member)
+
+
+def _has_exchange_profile(path: Path) -> bool:
+    """Does the NetCDF-4 file ``path`` have the global ``hydro_exchange_profile``? Read from its metadata
+    only (no variable is read); False when netCDF-C cannot open it (the caller reports that)."""
+    from hydro.io.netcdf import netcdf4_dataset
+
+    try:
+        with netcdf4_dataset(path) as nc:
+            return "hydro_exchange_profile" in nc.ncattrs()
+    except Exception:  # noqa: BLE001 - garbage, truncated, pickle...: left to open_netcdf's message
+        return False
 
 
 def _member_label(value: Any) -> Any:

@@ -5,49 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hydro.allocation import allocate, load_network
 from hydro.errors import ConfigError
+from tests.allocation.alloc_helpers import assert_balanced, dem, f, intake, link, q, run
 
 DAY = 86400.0
-
-
-def make_net(nodes, links, agreements=(), regions=("a", "b", "c"), steps=1, start="2024-01-01"):
-    return {
-        "network": {"name": "tiny", "start": start, "steps": steps, "timestep": "1D"},
-        "regions": [{"id": r} for r in regions],
-        "nodes": list(nodes),
-        "links": list(links),
-        "agreements": list(agreements),
-    }
-
-
-def run(nodes, links, agreements=(), **kw):
-    return allocate(load_network(make_net(nodes, links, agreements, **kw)))
-
-
-def q(res, demand):
-    return res.delivered[:, res.demand_ids.index(demand)] / res.dt
-
-
-def f(res, link_id):
-    return res.flow[:, res.link_ids.index(link_id)] / res.dt
-
-
-def dem(id_, region, demand, priority=1):
-    return {"id": id_, "type": "demand", "region": region, "demand": demand, "priority": priority}
-
-
-def intake(id_, inflow):
-    return {"id": id_, "type": "intake", "inflow": inflow}
-
-
-def link(id_, a, b):
-    return {"id": id_, "from": a, "to": b}
-
-
-def assert_balanced(res):
-    scale = max(1.0, float(np.abs(res.flow).max(initial=0.0)), float(np.abs(res.storage).max(initial=0.0)))
-    assert np.abs(res.mass_residual).max() <= 1e-9 * scale + 1e-6
 
 
 # ---------------------------------------------------------------- (1) supply preferences

@@ -13,6 +13,9 @@ Forcing follows ``balikpapan.md`` (section 3, 5, 6; scenario values tagged [A] t
 """
 from __future__ import annotations
 
+import os
+import shutil
+import threading
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -534,14 +537,33 @@ def flood_event(
             out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:  # a file in the way, no permission: 73, not a NotADirectoryError traceback
             raise OutputError(f"cannot create output directory {out}: {exc}") from exc
-        if hand is not None:
-            hand_out = hand.copy()
-            hand_out["hand"] = terrain["hand"]
-            files += write_flood_netcdf(hand_out, out / "hand_flood.nc", title=f"{title} HAND flood map")
-        if result is not None:
-            files += write_flood_netcdf(result.dataset, out / "plain_flood.nc", title=f"{title} 2-D flood")
-            files.append(write_cog(result.dataset["max_flood_depth"], out / "plain_max_depth.tif"))
-            files.append(write_cog(result.dataset["max_hazard_rating"], out / "plain_hazard.tif"))
-            files.append(write_extent_geojson(result.dataset["flood_extent"], out / "plain_extent.geojson"))
+        # all files or none: each is written into a staging folder beside them and renamed into place only when
+        # every one is written (a disk full at the fourth file left three new files beside two of an earlier run)
+        stage = out / f".staging-{os.getpid()}-{threading.get_ident()}"
+        staged: list[Path] = []
+        try:
+            try:
+                stage.mkdir()
+                if hand is not None:
+                    hand_out = hand.copy()
+                    hand_out["hand"] = terrain["hand"]
+                    staged += write_flood_netcdf(hand_out, stage / "hand_flood.nc", title=f"{title} HAND flood map")
+                if result is not None:
+                    staged += write_flood_netcdf(result.dataset, stage / "plain_flood.nc", title=f"{title} 2-D flood")
+                    staged.append(write_cog(result.dataset["max_flood_depth"], stage / "plain_max_depth.tif"))
+                    staged.append(write_cog(result.dataset["max_hazard_rating"], stage / "plain_hazard.tif"))
+                    staged.append(write_extent_geojson(result.dataset["flood_extent"], stage / "plain_extent.geojson"))
+                for p in staged:
+                    if (out / Path(p).name).is_dir():
+                        raise OutputError(f"cannot write {out / Path(p).name}: a folder of that name is in the way")
+                for p in staged:
+                    os.replace(p, out / Path(p).name)
+                    files.append(out / Path(p).name)
+            except OSError as exc:
+                if isinstance(exc, OutputError):
+                    raise
+                raise OutputError(f"cannot write the flood maps in {out}: {exc}") from exc
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
     return dict(terrain=terrain, reaches=rd, rating=rating, hand=hand, plain=result,
                 forcing=dict(storm=rainfall, tide=tide, inflow=inflows), files=files)

@@ -173,6 +173,9 @@ def _guard(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+# click.Path(readable=False): click's own check of an unreadable input was a usage error (exit 2); the readers raise
+# InputMissingError (66, "cannot be read") as the README's exit-code table says
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="hydro")
 @click.option("--log-level", default="WARNING", show_default=True, type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
@@ -188,8 +191,8 @@ def cli(log_level: str, json_logs: bool) -> None:
 
 
 @cli.command()
-@click.argument("dem", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help="NetCDF file to write.")
+@click.argument("dem", type=click.Path(readable=False, dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(readable=False, dir_okay=False, path_type=Path), required=True, help="NetCDF file to write.")
 @click.option("--stream-threshold-km2", type=float, default=1.0, show_default=True, help="Upstream area of stream cells [km2].")
 @click.option("--crs", default=None, help="CRS for a DEM that has none, e.g. EPSG:32750.")
 @click.option("--epsilon", is_flag=True, help="Fill with a tiny gradient instead of exact flats.")
@@ -224,7 +227,7 @@ def terrain(dem: Path, output: Path, stream_threshold_km2: float, crs: str | Non
 
 
 @cli.command("validate-config")
-@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("config", type=click.Path(readable=False, dir_okay=False, path_type=Path))
 @_guard
 def validate_config(config: Path) -> None:
     """Validate a model configuration without running it (exit 78 on error).
@@ -244,8 +247,8 @@ def validate_config(config: Path) -> None:
 
 
 @cli.command()
-@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--output-root", type=click.Path(file_okay=False, path_type=Path), default=None, help="Override outputs.directory (relative to the current directory; outputs.directory is relative to the project folder).")
+@click.argument("config", type=click.Path(readable=False, dir_okay=False, path_type=Path))
+@click.option("--output-root", type=click.Path(readable=False, file_okay=False, path_type=Path), default=None, help="Override outputs.directory (relative to the current directory; outputs.directory is relative to the project folder).")
 @click.option("--force", is_flag=True, help="Redo a run that is already complete.")
 @_guard
 def run(config: Path, output_root: Path | None, force: bool) -> None:
@@ -269,7 +272,7 @@ def run(config: Path, output_root: Path | None, force: bool) -> None:
 
 
 @cli.command()
-@click.argument("network", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("network", type=click.Path(readable=False, dir_okay=False, path_type=Path))
 @click.option("-o", "--output", required=True, help="Output stem, e.g. outputs/balikpapan_water; a directory (outputs/) takes the network file's name.")
 @click.option("--start", default=None, help="Override the start of the time axis (ISO 8601).")
 @click.option("--steps", type=int, default=None, help="Number of steps to run.")
@@ -284,7 +287,7 @@ def allocate(network: Path, output: str, start: str | None, steps: int | None, n
 
 
 @cli.command()
-@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("config", type=click.Path(readable=False, dir_okay=False, path_type=Path))
 @click.option("--scheduler", default=None, help="Run each generation's trials on: threads | processes | local-cluster | tcp://host:port.")
 @click.option("--workers", type=int, default=None, help="Start a LocalCluster with N worker processes.")
 @_guard
@@ -308,7 +311,7 @@ def calibrate(config: Path, scheduler: str | None, workers: int | None) -> None:
 @click.option("--duration-h", type=float, default=12.0, show_default=True, help="Length of the 2-D run [h].")
 @click.option("--storm-total-mm", type=float, default=140.0, show_default=True)
 @click.option("--storm-duration-h", type=float, default=6.0, show_default=True)
-@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--output-dir", type=click.Path(readable=False, file_okay=False, path_type=Path), required=True)
 @_guard
 def flood(resolution_m: float, start: str, duration_h: float, storm_total_mm: float, storm_duration_h: float, output_dir: Path) -> None:
     """Balikpapan flood example: HAND map of the catchment + 2-D coastal plain (spring tide, design storm)."""
@@ -321,8 +324,8 @@ def flood(resolution_m: float, start: str, duration_h: float, storm_total_mm: fl
 
 
 @cli.command("run-catchment")
-@click.argument("terrain", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--precipitation", type=click.Path(dir_okay=False, path_type=Path), required=True, help="NetCDF (time, y, x) in mm per step.")
+@click.argument("terrain", type=click.Path(readable=False, dir_okay=False, path_type=Path))
+@click.option("--precipitation", type=click.Path(readable=False, dir_okay=False, path_type=Path), required=True, help="NetCDF (time, y, x) in mm per step.")
 @click.option("--precipitation-var", default="precipitation", show_default=True)
 @click.option("--evaporation", default="0", show_default=True, help="NetCDF file or a constant [mm per step].")
 @click.option("--evaporation-var", default="potential_evaporation", show_default=True)
@@ -332,17 +335,17 @@ def flood(resolution_m: float, start: str, duration_h: float, storm_total_mm: fl
 @click.option("--dt", default="1h", show_default=True)
 @click.option("--output-step", default=None)
 @click.option("--keep-peak", is_flag=True)
-@click.option("--gauges", type=click.Path(dir_okay=False, path_type=Path), default=None, help="CSV of named gauge points.")
+@click.option("--gauges", type=click.Path(readable=False, dir_okay=False, path_type=Path), default=None, help="CSV of named gauge points.")
 @click.option("--outlets", type=int, default=0, show_default=True, help="Also report the N largest outlets (N >= 0).")
-@click.option("--reservoirs", type=click.Path(dir_okay=False, path_type=Path), default=None, help="TOML of level-pool reservoirs.")
+@click.option("--reservoirs", type=click.Path(readable=False, dir_okay=False, path_type=Path), default=None, help="TOML of level-pool reservoirs.")
 @click.option("--inflow", "inflows", multiple=True, help="FILE:STATION_ID of an upstream inflow (repeatable); FILE:STATION_ID@MEMBER picks an ensemble "
               "member by its realization label, FILE:STATION_ID@mean the ensemble mean.")
-@click.option("--state-in", type=click.Path(dir_okay=False, path_type=Path), default=None)
-@click.option("--state-out", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option("--state-in", type=click.Path(readable=False, dir_okay=False, path_type=Path), default=None)
+@click.option("--state-out", type=click.Path(readable=False, dir_okay=False, path_type=Path), default=None)
 @click.option("--runoff-param", multiple=True, help="KEY=VALUE (repeatable).")
 @click.option("--routing-param", multiple=True, help="KEY=VALUE (repeatable).")
 @click.option("--gridded", default="runoff,soil_moisture,discharge", show_default=True)
-@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--output-dir", type=click.Path(readable=False, file_okay=False, path_type=Path), required=True)
 @click.option("--prefix", default="run", show_default=True, help="File-name prefix: <output-dir>/<prefix>_grid.nc, ...")
 @_guard
 def run_catchment_cmd(terrain: Path, precipitation: Path, precipitation_var: str, evaporation: str, evaporation_var: str,
@@ -393,9 +396,9 @@ def run_catchment_cmd(terrain: Path, precipitation: Path, precipitation_var: str
 
 
 @cli.command()
-@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("config", type=click.Path(readable=False, dir_okay=False, path_type=Path))
 @click.option("--reference-time", "-t", required=True, help="Forecast reference time, ISO 8601 UTC (e.g. 2025-08-25T00:00Z).")
-@click.option("--output-root", type=click.Path(file_okay=False, path_type=Path), default=None, help="Override outputs.directory (relative to the current directory; outputs.directory is relative to the project folder).")
+@click.option("--output-root", type=click.Path(readable=False, file_okay=False, path_type=Path), default=None, help="Override outputs.directory (relative to the current directory; outputs.directory is relative to the project folder).")
 @click.option("--force", is_flag=True, help="Redo a forecast that is already complete.")
 @click.option("--members", type=int, default=None, help="Override ensemble.members (0 = deterministic).")
 @click.option("--scheduler", default=None, help="threads | synchronous | processes | local-cluster | tcp://host:port (default: compute.scheduler).")

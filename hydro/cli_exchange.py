@@ -49,8 +49,8 @@ def _finite(ctx: click.Context, param: click.Parameter, value: float) -> float:
 
 
 @click.command("export-boundary")
-@click.argument("run_dir", type=click.Path(path_type=Path))  # a file or no folder: no manifest.json, exit 66 (not a usage error 2)
-@click.option("-o", "--output", required=True, type=click.Path(),  # a str: keeps a trailing "/" (a directory)
+@click.argument("run_dir", type=click.Path(readable=False, path_type=Path))  # a file or no folder: no manifest.json, exit 66 (not a usage error 2)
+@click.option("-o", "--output", required=True, type=click.Path(readable=False),  # a str: keeps a trailing "/" (a directory)
               help="Exchange file to write (a directory, existing or ending in '/', gets "
                    "<region>_<frt>_border_discharge.nc).")
 @click.option("--points", default=None, help="Comma-separated gauge ids (default: gauges with border = true).")
@@ -64,7 +64,7 @@ def export_boundary_cmd(run_dir: Path, output: str, points: str | None) -> None:
 
 
 @click.command("validate")
-@click.argument("file", type=click.Path(path_type=Path))  # a directory: "not a regular file" [file], exit 65 (not 2)
+@click.argument("file", type=click.Path(readable=False, path_type=Path))  # a directory: "not a regular file" [file], exit 65 (not 2)
 @click.option("--expected-ids", default=None, help="Comma-separated border point ids that must be present.")
 @click.option("--max-mb", type=click.FloatRange(min=0, min_open=True), default=50.0, show_default=True,
               callback=_finite, help="Refuse larger files without opening them [MiB].")

@@ -78,6 +78,8 @@ def _open_gauges(path: Path) -> xr.Dataset:
         ds = open_netcdf(path, decode_timedelta=False)
         ds.load()
         ds.close()
+    except InputMissingError:  # no read permission (66)
+        raise
     except Exception as exc:
         raise InputDataError(f"{path}: cannot read the gauges file ({type(exc).__name__}: {exc})") from exc
     return ds

@@ -204,6 +204,8 @@ def open_forcing(path: str | os.PathLike[str], variable: str, *, time_chunk: int
             # xarray's performance notice is not the user's concern
             warnings.filterwarnings("ignore", message="The specified chunks separate the stored chunks", category=UserWarning)
             ds = open_netcdf(path, chunks={"time": time_chunk}, decode_coords="all")
+    except InputMissingError:  # no read permission (66)
+        raise
     except (OSError, ValueError) as exc:
         raise InputDataError(f"{path}: cannot open as NetCDF: {exc}") from exc
     if variable not in ds.data_vars:

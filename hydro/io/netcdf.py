@@ -102,8 +102,18 @@ def open_netcdf(path: str | os.PathLike[str], **kwargs: Any) -> xr.Dataset:
     kwargs.setdefault("engine", "netcdf4")
     if kwargs["engine"] == "netcdf4":
         kwargs.setdefault("lock", NETCDF_LOCK)
+    _check_readable(path)
     with NETCDF_LOCK:
         return xr.open_dataset(path, **kwargs)
+
+
+def _check_readable(path: Any) -> None:
+    """An existing file this process may not read is :class:`~hydro.errors.InputMissingError` (exit 66, "cannot be
+    read"), not the "not a readable NetCDF file" (65) that the netCDF-C "Permission denied" became in the readers."""
+    from hydro.errors import InputMissingError
+
+    if isinstance(path, (str, os.PathLike)) and os.path.isfile(path) and not os.access(path, os.R_OK):
+        raise InputMissingError(f"{path}: cannot be read (permission denied)")
 
 
 @contextlib.contextmanager
@@ -111,6 +121,8 @@ def netcdf4_dataset(path: str | os.PathLike[str], mode: str = "r", **kwargs: Any
     """A ``netCDF4.Dataset`` opened, used and closed under :data:`NETCDF_LOCK` (the whole block)."""
     import netCDF4
 
+    if mode == "r":
+        _check_readable(path)
     with NETCDF_LOCK:
         nc = netCDF4.Dataset(path, mode, **kwargs)
         try:

@@ -126,6 +126,8 @@ def open_terrain(path: str | Path, channel_threshold_m2: float) -> xr.Dataset:
         try:
             with open_netcdf(path, decode_coords="all") as f:
                 ds = f.load()
+        except InputMissingError:  # no read permission (66)
+            raise
         except (OSError, RuntimeError, ValueError) as exc:  # corrupt, truncated or not NetCDF: bad input data (65)
             raise InputDataError(f"{path}: cannot read the terrain file as NetCDF: {exc}") from exc
         if "flow_direction" not in ds:

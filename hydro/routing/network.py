@@ -489,6 +489,8 @@ class Inflow:
         exchange = _has_exchange_profile(path)
         try:
             ds = xr.Dataset() if exchange else open_netcdf(path)
+        except InputMissingError:  # no read permission (66)
+            raise
         except Exception as exc:  # garbage, truncated, pickle...: one clear line (exit 65), never a traceback
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise InputDataError(f"{path}: not a readable NetCDF file ({first[:120]})") from exc

@@ -170,6 +170,8 @@ def open_dem(
     path = Path(path)
     if not path.exists():
         raise InputMissingError(f"DEM file not found: {path}")
+    if path.is_file() and not os.access(path, os.R_OK):  # GDAL's "Permission denied" read as a corrupt file (65)
+        raise InputMissingError(f"{path}: cannot be read (permission denied)")
     if dtype not in ("float32", "float64"):
         raise InputDataError(f"dtype must be float32 or float64, not {dtype!r}")
     try:

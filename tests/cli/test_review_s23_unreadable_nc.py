@@ -48,3 +48,18 @@ def test_open_forcing_api(catchment_inputs, monkeypatch):
     _deny(monkeypatch, "p.nc")
     with pytest.raises(InputMissingError, match="cannot be read"):
         open_forcing(catchment_inputs / "p.nc", "precipitation")
+
+
+def test_unreadable_dem_is_66(tmp_path, monkeypatch):
+    """open_dem: GDAL's "Permission denied" was reported as a corrupt raster (65)."""
+    import numpy as np
+    from affine import Affine
+
+    from hydro.io import open_dem
+    from hydro.io.raster import from_array
+
+    p = tmp_path / "dem.tif"
+    from_array(np.ones((3, 3), np.float32), Affine(30, 0, 500000, 0, -30, 9850090), "EPSG:32750").rio.to_raster(p)
+    _deny(monkeypatch, "dem.tif")
+    with pytest.raises(InputMissingError, match="cannot be read"):
+        open_dem(p)

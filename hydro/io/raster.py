@@ -11,7 +11,7 @@ import numpy as np
 import xarray as xr
 
 from hydro.errors import ConfigError, InputDataError, InputMissingError, ResourceError
-from hydro.io.netcdf import NETCDF_LOCK
+from hydro.io.netcdf import NETCDF_LOCK, _check_readable
 
 __all__ = ["open_dem", "check_grid", "check_dims", "available_memory_bytes", "BYTES_PER_CELL_ESTIMATE"]
 
@@ -170,8 +170,7 @@ def open_dem(
     path = Path(path)
     if not path.exists():
         raise InputMissingError(f"DEM file not found: {path}")
-    if path.is_file() and not os.access(path, os.R_OK):  # GDAL's "Permission denied" read as a corrupt file (65)
-        raise InputMissingError(f"{path}: cannot be read (permission denied)")
+    _check_readable(path)  # GDAL's "Permission denied" was read as a corrupt file (65)
     if dtype not in ("float32", "float64"):
         raise InputDataError(f"dtype must be float32 or float64, not {dtype!r}")
     try:
